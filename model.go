@@ -1,0 +1,285 @@
+package confidant
+
+import (
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Organisation is the provider that runs the clinics. An installation holds
+// exactly one.
+type Organisation struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+}
+
+// Clinic is one therapy centre of the organisation.
+type Clinic struct {
+	ID        string
+	Name      string
+	City      string
+	CreatedAt time.Time
+}
+
+// User is a sign-in account: a staff member or a patient.
+type User struct {
+	ID           string
+	Username     string // unique, lower case
+	DisplayName  string
+	Role         Role
+	ClinicIDs    []string // staff: clinic memberships
+	PatientID    string   // patients: the patient record this account reads
+	PasswordHash string   // PHC-encoded argon2id; never logged
+	Disabled     bool
+	FailedLogins int       // consecutive failures since the last success
+	LockedUntil  time.Time // zero when not locked
+	CreatedAt    time.Time
+}
+
+// LogValue logs ids only.
+func (u User) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", u.ID), slog.String("role", string(u.Role)))
+}
+
+// Session is a server-side sign-in session. Only the SHA-256 of the bearer
+// token is stored, so a copy of the database does not yield live sessions.
+type Session struct {
+	ID        string // opaque, safe to log
+	TokenHash []byte // SHA-256 of the secret token
+	UserID    string
+	Kind      string // "web" (cookie) or "api" (bearer token)
+	CreatedAt time.Time
+	LastSeen  time.Time
+	ExpiresAt time.Time // absolute timeout
+}
+
+// Patient is a person in care. Name, identity code and contact details are
+// identifying; they will be encrypted at rest (issue 3).
+type Patient struct {
+	ID           string
+	ClinicID     string
+	GivenName    string
+	FamilyName   string
+	IdentityCode string // Finnish personal identity code (henkilötunnus), validated
+	BirthDate    time.Time
+	Phone        string
+	Email        string
+	Address      string
+	CreatedAt    time.Time
+}
+
+// Name returns "Given Family".
+func (p Patient) Name() string {
+	if p.GivenName == "" {
+		return p.FamilyName
+	}
+	return p.GivenName + " " + p.FamilyName
+}
+
+// LogValue logs ids only.
+func (p Patient) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", p.ID), slog.String("clinic", p.ClinicID))
+}
+
+// CareRelationship gives a therapist access to a patient's records from From
+// until To (exclusive; zero To means open-ended).
+type CareRelationship struct {
+	ID          string
+	PatientID   string
+	TherapistID string
+	ClinicID    string
+	From        time.Time
+	To          time.Time // zero: open
+	CreatedBy   string
+	CreatedAt   time.Time
+	EndedBy     string
+}
+
+// ActiveAt reports whether the relationship is in force at t.
+func (c CareRelationship) ActiveAt(t time.Time) bool {
+	return !t.Before(c.From) && (c.To.IsZero() || t.Before(c.To))
+}
+
+// NoteStatus is the state of a session note version.
+type NoteStatus string
+
+// Note states: a draft may be edited by its author; a signed version is
+// locked forever and can only be superseded by an amendment.
+const (
+	NoteDraft  NoteStatus = "draft"
+	NoteSigned NoteStatus = "signed"
+)
+
+// NoteTemplate is the structure a note was written with.
+type NoteTemplate string
+
+// Templates offered for session notes.
+const (
+	TemplateFree NoteTemplate = "free"
+	TemplateSOAP NoteTemplate = "soap"
+	TemplateDAP  NoteTemplate = "dap"
+)
+
+// Templates lists the note templates in display order.
+var Templates = []NoteTemplate{TemplateFree, TemplateSOAP, TemplateDAP}
+
+// Valid reports whether t is a known template.
+func (t NoteTemplate) Valid() bool {
+	return t == TemplateFree || t == TemplateSOAP || t == TemplateDAP
+}
+
+// Skeleton is the starting text for a new note of this template.
+func (t NoteTemplate) Skeleton() string {
+	switch t {
+	case TemplateSOAP:
+		return "Subjective:\n\nObjective:\n\nAssessment:\n\nPlan:\n"
+	case TemplateDAP:
+		return "Data:\n\nAssessment:\n\nPlan:\n"
+	}
+	return ""
+}
+
+// Label is the human name of the template.
+func (t NoteTemplate) Label() string {
+	switch t {
+	case TemplateSOAP:
+		return "SOAP"
+	case TemplateDAP:
+		return "DAP"
+	}
+	return "Free text"
+}
+
+// Note is a session note with its full version history. Versions[0] is the
+// original; the last element is current. Only the last version may be a draft.
+type Note struct {
+	ID         string
+	PatientID  string
+	AuthorID   string // who created the note
+	SessionAt  time.Time
+	CreatedAt  time.Time
+	ReleasedAt time.Time // zero until released to the patient
+	ReleasedBy string
+	Versions   []NoteVersion
+}
+
+// Current returns the latest version.
+func (n Note) Current() NoteVersion {
+	if len(n.Versions) == 0 {
+		return NoteVersion{}
+	}
+	return n.Versions[len(n.Versions)-1]
+}
+
+// Status is the status of the current version.
+func (n Note) Status() NoteStatus { return n.Current().Status }
+
+// Released reports whether the note has been released to the patient.
+func (n Note) Released() bool { return !n.ReleasedAt.IsZero() }
+
+// LatestSigned returns the newest signed version, if any.
+func (n Note) LatestSigned() (NoteVersion, bool) {
+	for i := len(n.Versions) - 1; i >= 0; i-- {
+		if n.Versions[i].Status == NoteSigned {
+			return n.Versions[i], true
+		}
+	}
+	return NoteVersion{}, false
+}
+
+// LogValue logs ids only.
+func (n Note) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", n.ID), slog.String("patient", n.PatientID))
+}
+
+// NoteVersion is one immutable-once-signed version of a note.
+type NoteVersion struct {
+	Version   int // 1-based
+	Template  NoteTemplate
+	Body      string
+	Status    NoteStatus
+	AuthorID  string // who wrote this version
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	SignedAt  time.Time
+	SignedBy  string
+	Reason    string // amendments: why the note was amended
+}
+
+// ProcessNote is a private note that only its author can ever read.
+type ProcessNote struct {
+	ID        string
+	PatientID string
+	AuthorID  string
+	Body      string
+	CreatedAt time.Time
+}
+
+// DiagnosisStatus tells whether a diagnosis is current.
+type DiagnosisStatus string
+
+// Diagnosis states.
+const (
+	DiagnosisActive   DiagnosisStatus = "active"
+	DiagnosisResolved DiagnosisStatus = "resolved"
+)
+
+// Diagnosis is an ICD-10 (chapter F) diagnosis recorded for a patient.
+type Diagnosis struct {
+	ID         string
+	PatientID  string
+	Code       string // e.g. "F32.1", validated against the shipped code list
+	Title      string // the code's title from the list
+	Note       string // free-text comment
+	Status     DiagnosisStatus
+	RecordedBy string
+	RecordedAt time.Time
+}
+
+// TreatmentPlan is one version of a patient's treatment plan; the newest is
+// current and earlier ones stay visible.
+type TreatmentPlan struct {
+	ID            string
+	PatientID     string
+	Goals         string
+	Interventions string
+	ReviewOn      time.Time // zero when not set
+	AuthorID      string
+	CreatedAt     time.Time
+}
+
+// Measure is one administration of an outcome measure (PHQ-9 or GAD-7).
+type Measure struct {
+	ID         string
+	PatientID  string
+	Instrument Instrument
+	Answers    []int
+	Score      int
+	Severity   string
+	RecordedBy string
+	TakenAt    time.Time
+}
+
+// Attachment is a file attached to a patient's record. Content is stored in
+// chunks of at most AttachmentChunkSize bytes and streamed.
+type Attachment struct {
+	ID          string
+	PatientID   string
+	Filename    string
+	ContentType string
+	Size        int64
+	SHA256      []byte
+	Chunks      int
+	UploadedBy  string
+	CreatedAt   time.Time
+}
+
+// AttachmentChunkSize is the size of each stored chunk of an attachment.
+const AttachmentChunkSize = 256 << 10
+
+// NormalizeName folds a name for search: trimmed, inner spaces collapsed,
+// lower case (Unicode-aware, so "Äijälä" and "äijälä" match).
+func NormalizeName(s string) string {
+	return strings.ToLower(strings.Join(strings.Fields(s), " "))
+}

@@ -1,0 +1,94 @@
+package confidant
+
+import (
+	"context"
+	"log/slog"
+)
+
+// Role is what an account is for. A role decides which actions are possible
+// at all; care relationships and authorship decide on which records.
+type Role string
+
+// Roles, see DESIGN.md section 2.
+const (
+	RoleTherapist Role = "therapist"
+	RolePatient   Role = "patient"
+	RoleManager   Role = "manager"  // clinic manager: staff, clinics, care relationships; never clinical content
+	RoleSecurity  Role = "security" // security officer / DPO: metadata only
+)
+
+// Roles lists every role, in display order.
+var Roles = []Role{RoleTherapist, RolePatient, RoleManager, RoleSecurity}
+
+// Valid reports whether r is a known role.
+func (r Role) Valid() bool {
+	for _, x := range Roles {
+		if r == x {
+			return true
+		}
+	}
+	return false
+}
+
+// Staff reports whether r is a staff role (MFA will be mandatory for these).
+func (r Role) Staff() bool { return r == RoleTherapist || r == RoleManager || r == RoleSecurity }
+
+// Label is the human name of the role.
+func (r Role) Label() string {
+	switch r {
+	case RoleTherapist:
+		return "Therapist"
+	case RolePatient:
+		return "Patient"
+	case RoleManager:
+		return "Clinic manager"
+	case RoleSecurity:
+		return "Security officer"
+	}
+	return string(r)
+}
+
+// Actor is the authenticated party on whose behalf a request runs. It is
+// established by the transport from a session and carried in the context;
+// every service method reads it with ActorFrom and fails closed without it.
+type Actor struct {
+	UserID    string
+	Username  string
+	Role      Role
+	PatientID string   // set for RolePatient: the patient this account belongs to
+	ClinicIDs []string // clinics the staff member belongs to
+	SessionID string   // opaque id of the session (not the token)
+	Client    string   // client address, for the access log
+}
+
+// LogValue logs ids only.
+func (a Actor) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("user", a.UserID), slog.String("role", string(a.Role)))
+}
+
+// InClinic reports whether the actor is a member of clinic id.
+func (a Actor) InClinic(id string) bool {
+	for _, c := range a.ClinicIDs {
+		if c == id {
+			return true
+		}
+	}
+	return false
+}
+
+type actorKey struct{}
+
+// WithActor returns a context carrying a.
+func WithActor(ctx context.Context, a Actor) context.Context {
+	return context.WithValue(ctx, actorKey{}, a)
+}
+
+// ActorFrom returns the actor in ctx. It returns ErrUnauthenticated when there
+// is none, so callers fail closed.
+func ActorFrom(ctx context.Context) (Actor, error) {
+	a, ok := ctx.Value(actorKey{}).(Actor)
+	if !ok || a.UserID == "" || !a.Role.Valid() {
+		return Actor{}, ErrUnauthenticated
+	}
+	return a, nil
+}

@@ -1,0 +1,152 @@
+package confidant
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the persistence layer: SQLite (internal/sqlite) or PostgreSQL
+// (internal/postgres). Both pass the same conformance suite
+// (internal/storetest).
+//
+// The store holds data; it does not decide who may see it. Policy is applied
+// by the service layer (internal/service) before any call that returns
+// records, and queries that list records for an actor (such as
+// Tx.ListPatientsForTherapist) are scoped by that actor inside the SQL.
+type Store interface {
+	// Update runs fn in one read-write transaction. If fn returns an error
+	// or panics, nothing it wrote is kept. Transactions may be retried by the
+	// implementation only before fn has been called.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// View runs fn in one read-only transaction with a consistent snapshot.
+	View(ctx context.Context, fn func(Tx) error) error
+	// Close releases the store's resources.
+	Close() error
+}
+
+// Tx is the set of operations available inside a transaction. Methods return
+// an *Error with KindNotFound for unknown ids and KindConflict for broken
+// uniqueness or state rules (e.g. signing a signed note). Times are stored
+// with microsecond precision in UTC.
+type Tx interface {
+	// Organisation and clinics.
+	Organisation(ctx context.Context) (Organisation, error) // KindNotFound before init
+	CreateOrganisation(ctx context.Context, o Organisation) error
+	CreateClinic(ctx context.Context, c Clinic) error
+	UpdateClinic(ctx context.Context, c Clinic) error
+	Clinic(ctx context.Context, id string) (Clinic, error)
+	ListClinics(ctx context.Context) ([]Clinic, error)
+
+	// Accounts.
+	CreateUser(ctx context.Context, u User) error // KindConflict if the username is taken
+	UpdateUser(ctx context.Context, u User) error // display name, role, clinics, disabled
+	User(ctx context.Context, id string) (User, error)
+	UserByUsername(ctx context.Context, username string) (User, error)
+	ListUsers(ctx context.Context, f UserFilter) ([]User, error)
+	SetPassword(ctx context.Context, userID, hash string) error
+	// RecordLogin stores the outcome of a sign-in attempt: on success it resets
+	// the failure count, on failure it increments it and sets lockedUntil.
+	RecordLogin(ctx context.Context, userID string, ok bool, lockedUntil time.Time) error
+
+	// Sessions.
+	CreateSession(ctx context.Context, s Session) error
+	SessionByTokenHash(ctx context.Context, hash []byte) (Session, error)
+	TouchSession(ctx context.Context, id string, at time.Time) error
+	DeleteSession(ctx context.Context, id string) error
+	DeleteUserSessions(ctx context.Context, userID string) error
+	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
+
+	// Patients.
+	CreatePatient(ctx context.Context, p Patient) error // KindConflict on a duplicate identity code
+	UpdatePatient(ctx context.Context, p Patient) error
+	Patient(ctx context.Context, id string) (Patient, error)
+	ListPatients(ctx context.Context, f PatientFilter) ([]Patient, error)
+	// ListPatientsForTherapist returns the patients with a care relationship
+	// to therapistID active at `at`, filtered by f, ordered by family name.
+	ListPatientsForTherapist(ctx context.Context, therapistID string, at time.Time, f PatientFilter) ([]Patient, error)
+
+	// Care relationships.
+	CreateCare(ctx context.Context, c CareRelationship) error
+	// EndCare sets To (and EndedBy) on an open relationship; KindConflict if
+	// it has already ended.
+	EndCare(ctx context.Context, id string, to time.Time, by string) error
+	Care(ctx context.Context, id string) (CareRelationship, error)
+	ListCare(ctx context.Context, f CareFilter) ([]CareRelationship, error)
+	// HasActiveCare reports whether therapistID has a care relationship with
+	// patientID active at `at`.
+	HasActiveCare(ctx context.Context, therapistID, patientID string, at time.Time) (bool, error)
+
+	// Session notes. CreateNote stores a note with exactly one version.
+	CreateNote(ctx context.Context, n Note) error
+	Note(ctx context.Context, id string) (Note, error) // with all versions
+	// ListNotes returns a patient's notes, newest session first, with all
+	// versions. ReleasedOnly restricts to notes released to the patient.
+	ListNotes(ctx context.Context, patientID string, f NoteFilter) ([]Note, error)
+	// UpdateDraft replaces body and template of the current version, which
+	// must be a draft (else KindConflict).
+	UpdateDraft(ctx context.Context, noteID string, version int, template NoteTemplate, body string, at time.Time) error
+	// SignNote signs the current version, which must be the given draft
+	// version (else KindConflict).
+	SignNote(ctx context.Context, noteID string, version int, by string, at time.Time) error
+	// AddNoteVersion appends v as version len(versions)+1; the current
+	// version must be signed (else KindConflict).
+	AddNoteVersion(ctx context.Context, noteID string, v NoteVersion) error
+	// ReleaseNote marks the note as released; KindConflict if already released.
+	ReleaseNote(ctx context.Context, noteID, by string, at time.Time) error
+
+	// Private process notes. Only the author's are ever returned.
+	CreateProcessNote(ctx context.Context, n ProcessNote) error
+	ListProcessNotes(ctx context.Context, patientID, authorID string) ([]ProcessNote, error)
+
+	// Diagnoses.
+	CreateDiagnosis(ctx context.Context, d Diagnosis) error
+	SetDiagnosisStatus(ctx context.Context, id string, s DiagnosisStatus) error
+	Diagnosis(ctx context.Context, id string) (Diagnosis, error)
+	ListDiagnoses(ctx context.Context, patientID string) ([]Diagnosis, error) // newest first
+
+	// Treatment plans (each save is a new version).
+	CreatePlan(ctx context.Context, p TreatmentPlan) error
+	ListPlans(ctx context.Context, patientID string) ([]TreatmentPlan, error) // newest first
+
+	// Outcome measures.
+	CreateMeasure(ctx context.Context, m Measure) error
+	ListMeasures(ctx context.Context, patientID string) ([]Measure, error) // oldest first (for trends)
+
+	// Attachments. Chunks are numbered from 0; CreateAttachment stores the
+	// metadata after all chunks were put in the same transaction.
+	PutAttachmentChunk(ctx context.Context, attachmentID string, index int, data []byte) error
+	CreateAttachment(ctx context.Context, a Attachment) error
+	Attachment(ctx context.Context, id string) (Attachment, error)
+	AttachmentChunk(ctx context.Context, attachmentID string, index int) ([]byte, error)
+	ListAttachments(ctx context.Context, patientID string) ([]Attachment, error) // newest first
+}
+
+// UserFilter selects accounts. Zero fields do not filter.
+type UserFilter struct {
+	ClinicID string
+	Role     Role
+	Limit    int // 0: no limit
+}
+
+// PatientFilter selects patients. Zero fields do not filter.
+type PatientFilter struct {
+	ClinicID     string
+	IdentityCode string // exact match on the normalised code
+	Name         string // case-insensitive prefix of given or family name
+	Limit        int    // 0: no limit
+	Offset       int
+}
+
+// CareFilter selects care relationships. Zero fields do not filter.
+type CareFilter struct {
+	PatientID   string
+	TherapistID string
+	ClinicID    string
+	ActiveAt    time.Time // non-zero: only relationships active then
+}
+
+// NoteFilter selects a patient's notes.
+type NoteFilter struct {
+	ReleasedOnly bool
+	Limit        int // 0: no limit
+}
