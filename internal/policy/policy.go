@@ -1,0 +1,150 @@
+// Package policy decides who may do what to whose record. It is pure: the
+// service layer gathers the facts (is there an active care relationship, who
+// wrote the note, which clinic) and asks Check before every operation.
+//
+// The rules, from DESIGN.md section 2:
+//
+//   - Therapists reach clinical content only through a care relationship
+//     active now. Without one the record does not exist for them (NotFound),
+//     so an id cannot be used to probe who is in care.
+//   - Private process notes are readable by their author only, ever.
+//   - Drafts are edited and signed by their author only; signed versions are
+//     locked and superseded only by amendments.
+//   - Patients read their own demographics and the notes released to them.
+//   - Clinic managers administer clinics, accounts and care relationships in
+//     their own clinics. They never see clinical content.
+//   - Security officers see accounts and metadata, never clinical content.
+package policy
+
+import (
+	confidant "github.com/confidanthealth/confidant"
+)
+
+// Action is an operation subject to policy.
+type Action string
+
+// Actions. Each service method maps to exactly one.
+const (
+	// Therapist work on patients and charts.
+	ListOwnPatients  Action = "patients.list_own"
+	SearchPatients   Action = "patients.search"
+	CreatePatient    Action = "patients.create"
+	ReadDemographics Action = "patient.read_demographics"
+	ReadChart        Action = "chart.read" // notes, diagnoses, plans, measures, attachments
+	WriteNote        Action = "note.create"
+	EditDraft        Action = "note.edit_draft"
+	SignNote         Action = "note.sign"
+	AmendNote        Action = "note.amend"
+	ReleaseNote      Action = "note.release"
+	WriteProcessNote Action = "process_note.create"
+	ReadProcessNote  Action = "process_note.read"
+	WriteDiagnosis   Action = "diagnosis.write"
+	WritePlan        Action = "plan.write"
+	WriteMeasure     Action = "measure.write"
+	WriteAttachment  Action = "attachment.write"
+	ReadAttachment   Action = "attachment.read"
+
+	// Patient portal.
+	ReadOwnReleased Action = "portal.read_released"
+
+	// Administration.
+	ListClinics     Action = "clinics.list"
+	ManageClinic    Action = "clinic.manage"
+	CreateClinic    Action = "clinic.create"
+	ListPatientsAdm Action = "patients.list_clinic" // demographics only
+	ListStaff       Action = "staff.list"
+	ManageStaff     Action = "staff.manage"
+	ManageCare      Action = "care.manage"
+	ListCare        Action = "care.list"
+	DisableAccount  Action = "account.disable"
+)
+
+// Actions lists every action, for the matrix test and documentation.
+var Actions = []Action{
+	ListOwnPatients, SearchPatients, CreatePatient, ReadDemographics, ReadChart,
+	WriteNote, EditDraft, SignNote, AmendNote, ReleaseNote, WriteProcessNote,
+	ReadProcessNote, WriteDiagnosis, WritePlan, WriteMeasure, WriteAttachment,
+	ReadAttachment, ReadOwnReleased, ListClinics, ManageClinic, CreateClinic,
+	ListPatientsAdm, ListStaff, ManageStaff, ManageCare, ListCare, DisableAccount,
+}
+
+// Facts are what the service knows about the target of an action. Only the
+// facts an action needs are consulted; the zero value is the most
+// restrictive.
+type Facts struct {
+	ActiveCare bool // the acting therapist has a care relationship with the patient, active now
+	Author     bool // the actor wrote the record (draft, process note)
+	OwnPatient bool // the acting patient is the patient concerned
+	InClinic   bool // the target (patient, clinic, staff member) is in one of the actor's clinics
+	Released   bool // the note was released to the patient
+}
+
+// clinical actions: available to therapists through an active care relationship.
+var clinical = map[Action]bool{
+	ReadDemographics: true, ReadChart: true, WriteNote: true, EditDraft: true,
+	SignNote: true, AmendNote: true, ReleaseNote: true, WriteProcessNote: true,
+	ReadProcessNote: true, WriteDiagnosis: true, WritePlan: true,
+	WriteMeasure: true, WriteAttachment: true, ReadAttachment: true,
+}
+
+// authorOnly actions additionally need the actor to be the author.
+var authorOnly = map[Action]bool{EditDraft: true, SignNote: true, ReadProcessNote: true}
+
+// Check returns nil if actor a may perform act given f. Otherwise it returns
+// an *confidant.Error: KindNotFound where revealing existence would leak
+// (clinical records outside care, other patients' data), KindPermission
+// where the role can never do this.
+func Check(a confidant.Actor, act Action, f Facts) error {
+	switch a.Role {
+	case confidant.RoleTherapist:
+		switch act {
+		case ListOwnPatients, SearchPatients, CreatePatient, ListClinics:
+			return nil
+		}
+		if clinical[act] {
+			if !f.ActiveCare {
+				return confidant.ErrNotFound
+			}
+			if authorOnly[act] && !f.Author {
+				if act == ReadProcessNote {
+					return confidant.ErrNotFound
+				}
+				return confidant.Errorf(confidant.KindPermission, "not_author", "Only the author can do this.")
+			}
+			return nil
+		}
+	case confidant.RolePatient:
+		switch act {
+		case ReadOwnReleased:
+			if f.OwnPatient {
+				return nil
+			}
+			return confidant.ErrNotFound
+		case ReadDemographics:
+			if f.OwnPatient {
+				return nil
+			}
+			return confidant.ErrNotFound
+		}
+	case confidant.RoleManager:
+		switch act {
+		case ListClinics, CreateClinic, ListStaff, ListCare:
+			return nil
+		case CreatePatient, ManageClinic, ListPatientsAdm, ManageStaff, ManageCare:
+			if f.InClinic {
+				return nil
+			}
+			return confidant.ErrNotFound
+		}
+	case confidant.RoleSecurity:
+		switch act {
+		case ListClinics, ListStaff, DisableAccount:
+			return nil
+		}
+	}
+	return confidant.ErrPermission
+}
+
+// Can reports whether Check would allow the action; templates use it to
+// decide what to show.
+func Can(a confidant.Actor, act Action, f Facts) bool { return Check(a, act, f) == nil }
