@@ -1,0 +1,248 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/confidanthealth/confidant"
+)
+
+func testNotFound(t *testing.T, s confidant.Store) {
+	f := seed(t, s)
+	unknown := confidant.NewID()
+	const unknownUsername = "nobody.here"
+	ops := []struct {
+		name string
+		op   func(ctx context.Context, tx confidant.Tx) error
+	}{
+		{"Clinic", func(ctx context.Context, tx confidant.Tx) error { _, err := tx.Clinic(ctx, unknown); return err }},
+		{"UpdateClinic", func(ctx context.Context, tx confidant.Tx) error {
+			c := f.clinic
+			c.ID = unknown
+			return tx.UpdateClinic(ctx, c)
+		}},
+		{"User", func(ctx context.Context, tx confidant.Tx) error { _, err := tx.User(ctx, unknown); return err }},
+		{"UserByUsername", func(ctx context.Context, tx confidant.Tx) error {
+			_, err := tx.UserByUsername(ctx, unknownUsername)
+			return err
+		}},
+		{"UpdateUser", func(ctx context.Context, tx confidant.Tx) error {
+			u := f.therapist
+			u.ID, u.Username = unknown, unknownUsername
+			return tx.UpdateUser(ctx, u)
+		}},
+		{"SetPassword", func(ctx context.Context, tx confidant.Tx) error { return tx.SetPassword(ctx, unknown, "x") }},
+		{"RecordLogin", func(ctx context.Context, tx confidant.Tx) error { return tx.RecordLogin(ctx, unknown, false, base) }},
+		{"TouchSession", func(ctx context.Context, tx confidant.Tx) error { return tx.TouchSession(ctx, unknown, base) }},
+		{"Patient", func(ctx context.Context, tx confidant.Tx) error { _, err := tx.Patient(ctx, unknown); return err }},
+		{"UpdatePatient", func(ctx context.Context, tx confidant.Tx) error {
+			p := newPatient(f.clinic.ID, "Nimetön", "Potilas", 9)
+			p.ID = unknown
+			return tx.UpdatePatient(ctx, p)
+		}},
+		{"Care", func(ctx context.Context, tx confidant.Tx) error { _, err := tx.Care(ctx, unknown); return err }},
+		{"EndCare", func(ctx context.Context, tx confidant.Tx) error {
+			return tx.EndCare(ctx, unknown, base, f.therapist.ID)
+		}},
+		{"Note", func(ctx context.Context, tx confidant.Tx) error { _, err := tx.Note(ctx, unknown); return err }},
+		{"UpdateDraft", func(ctx context.Context, tx confidant.Tx) error {
+			return tx.UpdateDraft(ctx, unknown, 1, confidant.TemplateFree, "x", base)
+		}},
+		{"SignNote", func(ctx context.Context, tx confidant.Tx) error {
+			return tx.SignNote(ctx, unknown, 1, f.therapist.ID, base)
+		}},
+		{"AddNoteVersion", func(ctx context.Context, tx confidant.Tx) error {
+			return tx.AddNoteVersion(ctx, unknown, confidant.NoteVersion{Template: confidant.TemplateFree, Body: "x", Status: confidant.NoteDraft, AuthorID: f.therapist.ID, CreatedAt: base, UpdatedAt: base})
+		}},
+		{"ReleaseNote", func(ctx context.Context, tx confidant.Tx) error {
+			return tx.ReleaseNote(ctx, unknown, f.therapist.ID, base)
+		}},
+		{"Diagnosis", func(ctx context.Context, tx confidant.Tx) error { _, err := tx.Diagnosis(ctx, unknown); return err }},
+		{"SetDiagnosisStatus", func(ctx context.Context, tx confidant.Tx) error {
+			return tx.SetDiagnosisStatus(ctx, unknown, confidant.DiagnosisResolved)
+		}},
+		{"Attachment", func(ctx context.Context, tx confidant.Tx) error { _, err := tx.Attachment(ctx, unknown); return err }},
+		{"AttachmentChunk", func(ctx context.Context, tx confidant.Tx) error {
+			_, err := tx.AttachmentChunk(ctx, unknown, 0)
+			return err
+		}},
+	}
+	for _, tc := range ops {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tryUpdate(t, s, tc.op)
+			wantKind(t, tc.name, err, confidant.KindNotFound)
+			wantNoLeak(t, tc.name, err, unknownUsername, "Nimetön", "Potilas")
+		})
+	}
+}
+
+// errRollback is returned by transactions that must leave nothing behind.
+var errRollback = errors.New("storetest: roll back")
+
+func testUpdateRollbackOnError(t *testing.T, s confidant.Store) {
+	f := seed(t, s)
+	c := newClinic("Never")
+	p := newPatient(f.clinic.ID, "Ei", "Koskaan", 2)
+	err := tryUpdate(t, s, func(ctx context.Context, tx confidant.Tx) error {
+		if err := tx.CreateClinic(ctx, c); err != nil {
+			return err
+		}
+		if err := tx.CreatePatient(ctx, p); err != nil {
+			return err
+		}
+		if err := tx.RecordLogin(ctx, f.therapist.ID, false, at(time.Hour)); err != nil {
+			return err
+		}
+		return fmt.Errorf("wrapped: %w", errRollback)
+	})
+	if !errors.Is(err, errRollback) {
+		t.Fatalf("Update returned %v, want fn's error", err)
+	}
+	wantNothingKept(t, s, f, c, p)
+}
+
+func testUpdateRollbackOnPanic(t *testing.T, s confidant.Store) {
+	f := seed(t, s)
+	c := newClinic("Never")
+	p := newPatient(f.clinic.ID, "Ei", "Koskaan", 2)
+	type boom struct{ msg string }
+	func() {
+		defer func() {
+			r := recover()
+			if r != (boom{"storetest"}) {
+				t.Errorf("recovered %v, want the panic value of fn", r)
+			}
+		}()
+		s.Update(t.Context(), func(tx confidant.Tx) error {
+			ctx := t.Context()
+			if err := tx.CreateClinic(ctx, c); err != nil {
+				return err
+			}
+			if err := tx.CreatePatient(ctx, p); err != nil {
+				return err
+			}
+			if err := tx.RecordLogin(ctx, f.therapist.ID, false, at(time.Hour)); err != nil {
+				return err
+			}
+			panic(boom{"storetest"})
+		})
+		t.Errorf("Update returned after fn panicked")
+	}()
+	wantNothingKept(t, s, f, c, p)
+
+	// The store is still usable: the panic did not leave a transaction open.
+	update(t, s, func(ctx context.Context, tx confidant.Tx) error { return tx.CreateClinic(ctx, c) })
+	read(t, s, func(ctx context.Context, tx confidant.Tx) (confidant.Clinic, error) { return tx.Clinic(ctx, c.ID) })
+}
+
+// wantNothingKept checks that neither c nor p exist and that the fixture's
+// therapist has no failed sign-in recorded.
+func wantNothingKept(t *testing.T, s confidant.Store, f fixture, c confidant.Clinic, p confidant.Patient) {
+	t.Helper()
+	err := tryView(t, s, func(ctx context.Context, tx confidant.Tx) error { _, err := tx.Clinic(ctx, c.ID); return err })
+	wantKind(t, "Clinic after rollback", err, confidant.KindNotFound)
+	err = tryView(t, s, func(ctx context.Context, tx confidant.Tx) error { _, err := tx.Patient(ctx, p.ID); return err })
+	wantKind(t, "Patient after rollback", err, confidant.KindNotFound)
+	u := read(t, s, func(ctx context.Context, tx confidant.Tx) (confidant.User, error) {
+		return tx.User(ctx, f.therapist.ID)
+	})
+	if u.FailedLogins != 0 || !u.LockedUntil.IsZero() {
+		t.Errorf("after rollback: FailedLogins = %d, LockedUntil = %v; want 0 and zero", u.FailedLogins, u.LockedUntil)
+	}
+}
+
+func testViewIsReadOnly(t *testing.T, s confidant.Store) {
+	f := seed(t, s)
+	c := newClinic("Never")
+	writes := []struct {
+		name string
+		op   func(ctx context.Context, tx confidant.Tx) error
+	}{
+		{"CreateClinic", func(ctx context.Context, tx confidant.Tx) error { return tx.CreateClinic(ctx, c) }},
+		{"RecordLogin", func(ctx context.Context, tx confidant.Tx) error {
+			return tx.RecordLogin(ctx, f.therapist.ID, false, at(time.Hour))
+		}},
+		{"DeleteExpiredSessions", func(ctx context.Context, tx confidant.Tx) error {
+			_, err := tx.DeleteExpiredSessions(ctx, base)
+			return err
+		}},
+	}
+	for _, w := range writes {
+		t.Run(w.name, func(t *testing.T) {
+			// fn ignores the failure: even then nothing may be written, and
+			// View may or may not report the failed write itself.
+			var opErr error
+			_ = tryView(t, s, func(ctx context.Context, tx confidant.Tx) error {
+				opErr = w.op(ctx, tx)
+				return nil
+			})
+			if opErr == nil {
+				t.Errorf("%s in View succeeded, want an error", w.name)
+			}
+		})
+	}
+	wantNothingKept(t, s, f, c, confidant.Patient{ID: confidant.NewID()})
+}
+
+func testConcurrentUpdates(t *testing.T, s confidant.Store) {
+	f := seed(t, s)
+	const writers, perWriter = 8, 20
+	var (
+		mu      sync.Mutex
+		created []string
+		wg      sync.WaitGroup
+		done    = make(chan struct{})
+	)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range perWriter {
+				n := newNote(f.patient.ID, f.therapist.ID, at(time.Duration(w*perWriter+i)*time.Minute))
+				err := s.Update(t.Context(), func(tx confidant.Tx) error { return tx.CreateNote(t.Context(), n) })
+				if err != nil {
+					t.Errorf("writer %d, transaction %d: %v", w, i, err)
+					return
+				}
+				mu.Lock()
+				created = append(created, n.ID)
+				mu.Unlock()
+			}
+		})
+	}
+	// Readers run alongside and must never fail.
+	var readers sync.WaitGroup
+	for range 2 {
+		readers.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				err := s.View(t.Context(), func(tx confidant.Tx) error {
+					_, err := tx.ListNotes(t.Context(), f.patient.ID, confidant.NoteFilter{Limit: 10})
+					return err
+				})
+				if err != nil {
+					t.Errorf("concurrent View: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(done)
+	readers.Wait()
+
+	notes := read(t, s, func(ctx context.Context, tx confidant.Tx) ([]confidant.Note, error) {
+		return tx.ListNotes(ctx, f.patient.ID, confidant.NoteFilter{})
+	})
+	if len(notes) != writers*perWriter {
+		t.Errorf("ListNotes returned %d notes, want %d", len(notes), writers*perWriter)
+	}
+	got := ids(notes, func(n confidant.Note) string { return n.ID })
+	diff(t, "note ids", created, got)
+}
