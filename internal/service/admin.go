@@ -1,0 +1,490 @@
+package service
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/policy"
+)
+
+// Clinics lists the organisation's clinics (to staff).
+func (s *Service) Clinics(ctx context.Context) ([]confidant.Clinic, error) {
+	if _, err := need(ctx, policy.ListClinics); err != nil {
+		return nil, err
+	}
+	var cs []confidant.Clinic
+	err := s.store.View(ctx, func(tx confidant.Tx) error {
+		var err error
+		cs, err = tx.ListClinics(ctx)
+		return err
+	})
+	return cs, err
+}
+
+// Clinic returns one clinic (to staff).
+func (s *Service) Clinic(ctx context.Context, id string) (confidant.Clinic, error) {
+	if _, err := need(ctx, policy.ListClinics); err != nil {
+		return confidant.Clinic{}, err
+	}
+	if err := checkID(id); err != nil {
+		return confidant.Clinic{}, err
+	}
+	var c confidant.Clinic
+	err := s.store.View(ctx, func(tx confidant.Tx) error {
+		var err error
+		c, err = tx.Clinic(ctx, id)
+		return err
+	})
+	return c, err
+}
+
+// CreateClinic adds a clinic; the acting manager becomes a member of it.
+func (s *Service) CreateClinic(ctx context.Context, name, city string) (confidant.Clinic, error) {
+	a, err := need(ctx, policy.CreateClinic)
+	if err != nil {
+		return confidant.Clinic{}, err
+	}
+	c := confidant.Clinic{ID: confidant.NewID(), Name: oneLine(name), City: oneLine(city), CreatedAt: s.clock()}
+	if err := checkText("clinic_name", "Clinic name", c.Name, 1, 120); err != nil {
+		return c, err
+	}
+	if err := checkText("city", "City", c.City, 0, 120); err != nil {
+		return c, err
+	}
+	err = s.store.Update(ctx, func(tx confidant.Tx) error {
+		if err := tx.CreateClinic(ctx, c); err != nil {
+			return err
+		}
+		u, err := tx.User(ctx, a.UserID)
+		if err != nil {
+			return err
+		}
+		u.ClinicIDs = append(u.ClinicIDs, c.ID)
+		return tx.UpdateUser(ctx, u)
+	})
+	return c, err
+}
+
+// UpdateClinic renames a clinic the acting manager manages.
+func (s *Service) UpdateClinic(ctx context.Context, id, name, city string) (confidant.Clinic, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return confidant.Clinic{}, err
+	}
+	if err := checkID(id); err != nil {
+		return confidant.Clinic{}, err
+	}
+	if err := policy.Check(a, policy.ManageClinic, policy.Facts{InClinic: a.InClinic(id)}); err != nil {
+		return confidant.Clinic{}, err
+	}
+	name, city = oneLine(name), oneLine(city)
+	if err := checkText("clinic_name", "Clinic name", name, 1, 120); err != nil {
+		return confidant.Clinic{}, err
+	}
+	if err := checkText("city", "City", city, 0, 120); err != nil {
+		return confidant.Clinic{}, err
+	}
+	var c confidant.Clinic
+	err = s.store.Update(ctx, func(tx confidant.Tx) error {
+		if c, err = tx.Clinic(ctx, id); err != nil {
+			return err
+		}
+		c.Name, c.City = name, city
+		return tx.UpdateClinic(ctx, c)
+	})
+	return c, err
+}
+
+// StaffInput describes a new account.
+type StaffInput struct {
+	Username    string
+	DisplayName string
+	Role        confidant.Role
+	ClinicIDs   []string
+	PatientID   string // RolePatient only
+	Password    string
+}
+
+// Staff lists staff accounts, optionally of one clinic, to managers and
+// security officers. Password hashes are never returned.
+func (s *Service) Staff(ctx context.Context, clinicID string) ([]confidant.User, error) {
+	if _, err := need(ctx, policy.ListStaff); err != nil {
+		return nil, err
+	}
+	var us []confidant.User
+	err := s.store.View(ctx, func(tx confidant.Tx) error {
+		var err error
+		us, err = tx.ListUsers(ctx, confidant.UserFilter{ClinicID: clinicID})
+		return err
+	})
+	out := us[:0]
+	for _, u := range us {
+		if u.Role != confidant.RolePatient {
+			u.PasswordHash = ""
+			out = append(out, u)
+		}
+	}
+	return out, err
+}
+
+// Therapists lists the therapists of a clinic (for assigning care).
+func (s *Service) Therapists(ctx context.Context, clinicID string) ([]confidant.User, error) {
+	if _, err := need(ctx, policy.ListStaff); err != nil {
+		return nil, err
+	}
+	var us []confidant.User
+	err := s.store.View(ctx, func(tx confidant.Tx) error {
+		var err error
+		us, err = tx.ListUsers(ctx, confidant.UserFilter{ClinicID: clinicID, Role: confidant.RoleTherapist})
+		return err
+	})
+	for i := range us {
+		us[i].PasswordHash = ""
+	}
+	return us, err
+}
+
+// CreateStaff creates a therapist or manager account in clinics the acting
+// manager manages.
+func (s *Service) CreateStaff(ctx context.Context, in StaffInput) (confidant.User, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return confidant.User{}, err
+	}
+	if in.Role != confidant.RoleTherapist && in.Role != confidant.RoleManager {
+		if a.Role == confidant.RoleManager {
+			return confidant.User{}, confidant.Errorf(confidant.KindInvalid, "invalid_role", "Managers can create therapist and manager accounts.")
+		}
+		return confidant.User{}, confidant.ErrPermission
+	}
+	if len(in.ClinicIDs) == 0 {
+		return confidant.User{}, confidant.Errorf(confidant.KindInvalid, "missing_clinic", "Choose at least one clinic.")
+	}
+	allIn := true
+	for _, c := range in.ClinicIDs {
+		allIn = allIn && a.InClinic(c)
+	}
+	if err := policy.Check(a, policy.ManageStaff, policy.Facts{InClinic: allIn}); err != nil {
+		return confidant.User{}, err
+	}
+	return s.createUser(ctx, in)
+}
+
+// OperatorCreateUser creates an account of any role without an acting user.
+// It exists for the operator's command line (`confidant user create`), who
+// already holds the database and keys; no network transport may call it.
+func (s *Service) OperatorCreateUser(ctx context.Context, in StaffInput) (confidant.User, error) {
+	return s.createUser(ctx, in)
+}
+
+func (s *Service) createUser(ctx context.Context, in StaffInput) (confidant.User, error) {
+	u := confidant.User{
+		ID: confidant.NewID(), Username: normalizeUsername(in.Username), DisplayName: oneLine(in.DisplayName),
+		Role: in.Role, ClinicIDs: slices.Compact(slices.Sorted(slices.Values(in.ClinicIDs))),
+		PatientID: in.PatientID, CreatedAt: s.clock(),
+	}
+	if !u.Role.Valid() {
+		return u, confidant.Errorf(confidant.KindInvalid, "invalid_role", "Unknown role.")
+	}
+	if err := checkUsername(u.Username); err != nil {
+		return u, err
+	}
+	if err := checkText("display_name", "Name", u.DisplayName, 1, 120); err != nil {
+		return u, err
+	}
+	if (u.Role == confidant.RolePatient) != (u.PatientID != "") {
+		return u, confidant.Errorf(confidant.KindInvalid, "invalid_patient", "Patient accounts, and only they, belong to a patient.")
+	}
+	if err := CheckPassword(in.Password); err != nil {
+		return u, err
+	}
+	hash, err := s.hasher.Hash(ctx, in.Password)
+	if err != nil {
+		return u, err
+	}
+	u.PasswordHash = hash
+	err = s.store.Update(ctx, func(tx confidant.Tx) error {
+		for _, c := range u.ClinicIDs {
+			if _, err := tx.Clinic(ctx, c); err != nil {
+				if confidant.IsKind(err, confidant.KindNotFound) {
+					return confidant.Errorf(confidant.KindInvalid, "invalid_clinic", "Unknown clinic.")
+				}
+				return err
+			}
+		}
+		if u.PatientID != "" {
+			if _, err := tx.Patient(ctx, u.PatientID); err != nil {
+				return err
+			}
+		}
+		return tx.CreateUser(ctx, u)
+	})
+	u.PasswordHash = ""
+	return u, err
+}
+
+// CreatePatientAccount gives a patient of the acting manager's clinic a
+// portal account.
+func (s *Service) CreatePatientAccount(ctx context.Context, patientID, username, password string) (confidant.User, error) {
+	var p confidant.Patient
+	if err := s.store.View(ctx, func(tx confidant.Tx) error {
+		var err error
+		_, p, err = s.authorizePatient(ctx, tx, patientID, policy.ManageStaff)
+		return err
+	}); err != nil {
+		return confidant.User{}, err
+	}
+	return s.createUser(ctx, StaffInput{
+		Username: username, DisplayName: p.Name(), Role: confidant.RolePatient, PatientID: p.ID, Password: password,
+	})
+}
+
+// StaffUpdate changes an account.
+type StaffUpdate struct {
+	DisplayName string
+	ClinicIDs   []string
+	Disabled    bool
+}
+
+// UpdateStaff changes a staff account that shares a clinic with the acting
+// manager. Disabling an account ends its sessions.
+func (s *Service) UpdateStaff(ctx context.Context, id string, in StaffUpdate) (confidant.User, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return confidant.User{}, err
+	}
+	if err := checkID(id); err != nil {
+		return confidant.User{}, err
+	}
+	if !roleMayEver(a.Role, policy.ManageStaff) {
+		return confidant.User{}, confidant.ErrPermission
+	}
+	name := oneLine(in.DisplayName)
+	if err := checkText("display_name", "Name", name, 1, 120); err != nil {
+		return confidant.User{}, err
+	}
+	var u confidant.User
+	err = s.store.Update(ctx, func(tx confidant.Tx) error {
+		if u, err = tx.User(ctx, id); err != nil {
+			return err
+		}
+		shared := slices.ContainsFunc(u.ClinicIDs, a.InClinic)
+		newIn := true
+		for _, c := range in.ClinicIDs {
+			newIn = newIn && a.InClinic(c)
+		}
+		if err := policy.Check(a, policy.ManageStaff, policy.Facts{InClinic: shared && newIn && u.Role != confidant.RolePatient}); err != nil {
+			return err
+		}
+		if u.ID == a.UserID && in.Disabled {
+			return confidant.Errorf(confidant.KindInvalid, "cannot_disable_self", "You cannot disable your own account.")
+		}
+		if len(in.ClinicIDs) == 0 {
+			return confidant.Errorf(confidant.KindInvalid, "missing_clinic", "Choose at least one clinic.")
+		}
+		// Keep memberships in clinics the manager does not manage.
+		var keep []string
+		for _, c := range u.ClinicIDs {
+			if !a.InClinic(c) {
+				keep = append(keep, c)
+			}
+		}
+		u.ClinicIDs = slices.Compact(slices.Sorted(slices.Values(append(keep, in.ClinicIDs...))))
+		u.DisplayName = name
+		u.Disabled = in.Disabled
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		if u.Disabled {
+			return tx.DeleteUserSessions(ctx, u.ID)
+		}
+		return nil
+	})
+	u.PasswordHash = ""
+	return u, err
+}
+
+// SetAccountDisabled lets a security officer disable (or re-enable) any
+// account, e.g. one suspected stolen. Disabling ends its sessions at once.
+func (s *Service) SetAccountDisabled(ctx context.Context, id string, disabled bool) (confidant.User, error) {
+	a, err := need(ctx, policy.DisableAccount)
+	if err != nil {
+		return confidant.User{}, err
+	}
+	if err := checkID(id); err != nil {
+		return confidant.User{}, err
+	}
+	if id == a.UserID && disabled {
+		return confidant.User{}, confidant.Errorf(confidant.KindInvalid, "cannot_disable_self", "You cannot disable your own account.")
+	}
+	var u confidant.User
+	err = s.store.Update(ctx, func(tx confidant.Tx) error {
+		if u, err = tx.User(ctx, id); err != nil {
+			return err
+		}
+		u.Disabled = disabled
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		if disabled {
+			return tx.DeleteUserSessions(ctx, id)
+		}
+		return nil
+	})
+	u.PasswordHash = ""
+	return u, err
+}
+
+// CareList lists care relationships of a clinic the acting manager manages,
+// optionally only those active now.
+func (s *Service) CareList(ctx context.Context, clinicID string, activeOnly bool) ([]confidant.CareRelationship, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := policy.Check(a, policy.ManageCare, policy.Facts{InClinic: a.InClinic(clinicID)}); err != nil {
+		return nil, err
+	}
+	f := confidant.CareFilter{ClinicID: clinicID}
+	if activeOnly {
+		f.ActiveAt = s.clock()
+	}
+	var cs []confidant.CareRelationship
+	err = s.store.View(ctx, func(tx confidant.Tx) error {
+		cs, err = tx.ListCare(ctx, f)
+		return err
+	})
+	return cs, err
+}
+
+// AssignCare starts a care relationship between a patient and a therapist
+// of the patient's clinic. from zero means now.
+func (s *Service) AssignCare(ctx context.Context, patientID, therapistID string, from time.Time) (confidant.CareRelationship, error) {
+	now := s.clock()
+	if from.IsZero() {
+		from = now
+	}
+	from = from.UTC().Truncate(time.Microsecond)
+	if err := checkID(therapistID); err != nil {
+		return confidant.CareRelationship{}, confidant.Errorf(confidant.KindInvalid, "invalid_therapist", "Choose a therapist of the patient's clinic.")
+	}
+	var c confidant.CareRelationship
+	err := s.store.Update(ctx, func(tx confidant.Tx) error {
+		a, p, err := s.authorizePatient(ctx, tx, patientID, policy.ManageCare)
+		if err != nil {
+			return err
+		}
+		t, err := tx.User(ctx, therapistID)
+		if err != nil && !confidant.IsKind(err, confidant.KindNotFound) {
+			return err
+		}
+		if err != nil || t.Role != confidant.RoleTherapist || t.Disabled || !slices.Contains(t.ClinicIDs, p.ClinicID) {
+			return confidant.Errorf(confidant.KindInvalid, "invalid_therapist", "Choose an active therapist of the patient's clinic.")
+		}
+		existing, err := tx.ListCare(ctx, confidant.CareFilter{PatientID: p.ID, TherapistID: t.ID, ActiveAt: now})
+		if err != nil {
+			return err
+		}
+		if len(existing) > 0 {
+			return confidant.Errorf(confidant.KindConflict, "care_exists", "This therapist already has an active care relationship with the patient.")
+		}
+		c = confidant.CareRelationship{
+			ID: confidant.NewID(), PatientID: p.ID, TherapistID: t.ID, ClinicID: p.ClinicID,
+			From: from, CreatedBy: a.UserID, CreatedAt: now,
+		}
+		return tx.CreateCare(ctx, c)
+	})
+	return c, err
+}
+
+// EndCare ends a care relationship now. The therapist loses access to the
+// patient's records at once.
+func (s *Service) EndCare(ctx context.Context, id string) (confidant.CareRelationship, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return confidant.CareRelationship{}, err
+	}
+	if err := checkID(id); err != nil {
+		return confidant.CareRelationship{}, err
+	}
+	if !roleMayEver(a.Role, policy.ManageCare) {
+		return confidant.CareRelationship{}, confidant.ErrPermission
+	}
+	var c confidant.CareRelationship
+	err = s.store.Update(ctx, func(tx confidant.Tx) error {
+		if c, err = tx.Care(ctx, id); err != nil {
+			return err
+		}
+		if err := policy.Check(a, policy.ManageCare, policy.Facts{InClinic: a.InClinic(c.ClinicID)}); err != nil {
+			return err
+		}
+		now := s.clock()
+		if err := tx.EndCare(ctx, id, now, a.UserID); err != nil {
+			return err
+		}
+		c.To, c.EndedBy = now, a.UserID
+		return nil
+	})
+	return c, err
+}
+
+// MyRecord returns the acting patient's own demographics and the notes
+// released to them.
+func (s *Service) MyRecord(ctx context.Context) (confidant.Patient, []confidant.Note, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return confidant.Patient{}, nil, err
+	}
+	if a.Role != confidant.RolePatient {
+		return confidant.Patient{}, nil, confidant.ErrPermission
+	}
+	p, err := s.Patient(ctx, a.PatientID)
+	if err != nil {
+		return p, nil, err
+	}
+	ns, err := s.Notes(ctx, a.PatientID)
+	return p, ns, err
+}
+
+// UserNames resolves account ids to display names for showing who did what.
+// Any signed-in actor may resolve names of staff; unknown ids are skipped.
+func (s *Service) UserNames(ctx context.Context, ids []string) (map[string]string, error) {
+	if _, err := actor(ctx); err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(ids))
+	err := s.store.View(ctx, func(tx confidant.Tx) error {
+		for _, id := range ids {
+			if _, ok := out[id]; ok || !confidant.ValidID(id) {
+				continue
+			}
+			u, err := tx.User(ctx, id)
+			if confidant.IsKind(err, confidant.KindNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if u.Role != confidant.RolePatient {
+				out[id] = u.DisplayName
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func checkUsername(u string) error {
+	if len(u) < 3 || len(u) > 64 || strings.ContainsFunc(u, func(r rune) bool {
+		return !(unicode.IsLower(r) || unicode.IsDigit(r) || r == '.' || r == '_' || r == '-' || r == '@')
+	}) {
+		return confidant.Errorf(confidant.KindInvalid, "invalid_username", "Usernames are 3-64 characters: lower-case letters, digits and . _ - @.")
+	}
+	return nil
+}

@@ -1,0 +1,256 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"strings"
+	"time"
+
+	confidant "github.com/confidanthealth/confidant"
+)
+
+// Session kinds.
+const (
+	SessionWeb = "web" // cookie sessions of the web app
+	SessionAPI = "api" // bearer tokens of the JSON API
+)
+
+// errBadLogin is the one answer to every failed sign-in, so that the answer
+// does not tell whether an account exists, is disabled or is locked.
+var errBadLogin = confidant.Errorf(confidant.KindUnauthenticated, "invalid_credentials",
+	"Wrong username or password, or the account is locked for a while after repeated failures.")
+
+// touchEvery limits how often a session's last-seen time is written.
+const touchEvery = time.Minute
+
+// Login checks a username and password and starts a session of the given
+// kind. It returns the secret token (for a cookie or an Authorization
+// header), which is shown once and stored only as a hash.
+//
+// After cfg.MaxFailedLogins consecutive failures the account is locked for
+// cfg.LockoutDuration. Unknown usernames cost as much time as wrong
+// passwords.
+func (s *Service) Login(ctx context.Context, username, password, kind string) (token string, sess confidant.Session, err error) {
+	if kind != SessionWeb && kind != SessionAPI {
+		return "", sess, confidant.Errorf(confidant.KindInvalid, "invalid_session_kind", "Unknown session kind.")
+	}
+	username = normalizeUsername(username)
+	if username == "" || password == "" || len(password) > 1024 {
+		return "", sess, errBadLogin
+	}
+	var u confidant.User
+	err = s.store.View(ctx, func(tx confidant.Tx) error {
+		var err error
+		u, err = tx.UserByUsername(ctx, username)
+		return err
+	})
+	if confidant.IsKind(err, confidant.KindNotFound) {
+		s.hasher.DummyVerify(ctx)
+		return "", sess, errBadLogin
+	}
+	if err != nil {
+		return "", sess, err
+	}
+	now := s.clock()
+	if u.Disabled || now.Before(u.LockedUntil) {
+		s.hasher.DummyVerify(ctx)
+		return "", sess, errBadLogin
+	}
+	ok, rehash, err := s.hasher.Verify(ctx, password, u.PasswordHash)
+	if err != nil {
+		return "", sess, err
+	}
+	if !ok {
+		var until time.Time
+		if u.FailedLogins+1 >= s.cfg.MaxFailedLogins {
+			until = now.Add(s.cfg.LockoutDuration)
+		}
+		if err := s.store.Update(ctx, func(tx confidant.Tx) error {
+			return tx.RecordLogin(ctx, u.ID, false, until)
+		}); err != nil {
+			return "", sess, err
+		}
+		return "", sess, errBadLogin
+	}
+	var newHash string
+	if rehash {
+		if newHash, err = s.hasher.Hash(ctx, password); err != nil {
+			return "", sess, err
+		}
+	}
+	token, hash := newToken()
+	sess = confidant.Session{
+		ID:        confidant.NewID(),
+		TokenHash: hash,
+		UserID:    u.ID,
+		Kind:      kind,
+		CreatedAt: now,
+		LastSeen:  now,
+		ExpiresAt: now.Add(s.cfg.SessionAbsolute),
+	}
+	err = s.store.Update(ctx, func(tx confidant.Tx) error {
+		if err := tx.RecordLogin(ctx, u.ID, true, time.Time{}); err != nil {
+			return err
+		}
+		if newHash != "" {
+			if err := tx.SetPassword(ctx, u.ID, newHash); err != nil {
+				return err
+			}
+		}
+		return tx.CreateSession(ctx, sess)
+	})
+	if err != nil {
+		return "", confidant.Session{}, err
+	}
+	return token, sess, nil
+}
+
+// Authenticate returns the actor of a session token of the given kind. It
+// enforces the idle and absolute timeouts and refuses disabled accounts.
+func (s *Service) Authenticate(ctx context.Context, token, kind, client string) (confidant.Actor, error) {
+	if token == "" || len(token) > 128 {
+		return confidant.Actor{}, confidant.ErrUnauthenticated
+	}
+	h := sha256.Sum256([]byte(token))
+	now := s.clock()
+	var (
+		sess confidant.Session
+		u    confidant.User
+	)
+	err := s.store.View(ctx, func(tx confidant.Tx) error {
+		var err error
+		if sess, err = tx.SessionByTokenHash(ctx, h[:]); err != nil {
+			return err
+		}
+		u, err = tx.User(ctx, sess.UserID)
+		return err
+	})
+	if confidant.IsKind(err, confidant.KindNotFound) {
+		return confidant.Actor{}, confidant.ErrUnauthenticated
+	}
+	if err != nil {
+		return confidant.Actor{}, err
+	}
+	expired := sess.Kind != kind || !now.Before(sess.ExpiresAt) || now.Sub(sess.LastSeen) >= s.cfg.SessionIdle
+	if expired || u.Disabled {
+		if err := s.store.Update(ctx, func(tx confidant.Tx) error { return tx.DeleteSession(ctx, sess.ID) }); err != nil {
+			return confidant.Actor{}, err
+		}
+		return confidant.Actor{}, confidant.Errorf(confidant.KindUnauthenticated, "session_expired", "Your session has ended. Please sign in again.")
+	}
+	if now.Sub(sess.LastSeen) >= touchEvery {
+		if err := s.store.Update(ctx, func(tx confidant.Tx) error { return tx.TouchSession(ctx, sess.ID, now) }); err != nil {
+			return confidant.Actor{}, err
+		}
+	}
+	return confidant.Actor{
+		UserID:    u.ID,
+		Username:  u.Username,
+		Role:      u.Role,
+		PatientID: u.PatientID,
+		ClinicIDs: u.ClinicIDs,
+		SessionID: sess.ID,
+		Client:    client,
+	}, nil
+}
+
+// Logout ends the session of the actor in ctx.
+func (s *Service) Logout(ctx context.Context) error {
+	a, err := actor(ctx)
+	if err != nil {
+		return err
+	}
+	return s.store.Update(ctx, func(tx confidant.Tx) error { return tx.DeleteSession(ctx, a.SessionID) })
+}
+
+// Me returns the account of the actor in ctx.
+func (s *Service) Me(ctx context.Context) (confidant.User, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return confidant.User{}, err
+	}
+	var u confidant.User
+	err = s.store.View(ctx, func(tx confidant.Tx) error {
+		var err error
+		u, err = tx.User(ctx, a.UserID)
+		return err
+	})
+	u.PasswordHash = ""
+	return u, err
+}
+
+// ChangePassword replaces the actor's password after checking the current
+// one, and ends every other session of the account.
+func (s *Service) ChangePassword(ctx context.Context, current, next string) error {
+	a, err := actor(ctx)
+	if err != nil {
+		return err
+	}
+	if err := CheckPassword(next); err != nil {
+		return err
+	}
+	var u confidant.User
+	if err := s.store.View(ctx, func(tx confidant.Tx) error {
+		var err error
+		u, err = tx.User(ctx, a.UserID)
+		return err
+	}); err != nil {
+		return err
+	}
+	ok, _, err := s.hasher.Verify(ctx, current, u.PasswordHash)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return confidant.Errorf(confidant.KindInvalid, "wrong_password", "The current password is not correct.")
+	}
+	hash, err := s.hasher.Hash(ctx, next)
+	if err != nil {
+		return err
+	}
+	return s.store.Update(ctx, func(tx confidant.Tx) error {
+		if err := tx.SetPassword(ctx, u.ID, hash); err != nil {
+			return err
+		}
+		if err := tx.DeleteUserSessions(ctx, u.ID); err != nil {
+			return err
+		}
+		return nil
+	})
+}
+
+// CheckPassword applies the password policy: at least 12 characters and at
+// most 1024 bytes (NIST SP 800-63B: length over composition rules).
+func CheckPassword(pw string) error {
+	if len([]rune(pw)) < 12 {
+		return confidant.Errorf(confidant.KindInvalid, "weak_password", "Passwords need at least 12 characters.")
+	}
+	if len(pw) > 1024 {
+		return confidant.Errorf(confidant.KindInvalid, "weak_password", "Passwords can be at most 1024 bytes long.")
+	}
+	return nil
+}
+
+// SweepSessions deletes expired sessions; the server calls it periodically.
+func (s *Service) SweepSessions(ctx context.Context) (int, error) {
+	var n int
+	err := s.store.Update(ctx, func(tx confidant.Tx) error {
+		var err error
+		n, err = tx.DeleteExpiredSessions(ctx, s.clock())
+		return err
+	})
+	return n, err
+}
+
+func normalizeUsername(u string) string { return strings.ToLower(strings.TrimSpace(u)) }
+
+// newToken returns a 256-bit random token and its SHA-256.
+func newToken() (string, []byte) {
+	var b [32]byte
+	rand.Read(b[:])
+	tok := base64.RawURLEncoding.EncodeToString(b[:])
+	h := sha256.Sum256([]byte(tok))
+	return tok, h[:]
+}

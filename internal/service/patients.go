@@ -1,0 +1,212 @@
+package service
+
+import (
+	"context"
+	"net/mail"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/policy"
+)
+
+// searchLimit bounds the results of one search.
+const searchLimit = 50
+
+// PatientInput is what a user submits to create a patient.
+type PatientInput struct {
+	ClinicID     string
+	GivenName    string
+	FamilyName   string
+	IdentityCode string
+	Phone        string
+	Email        string
+	Address      string
+}
+
+// MyPatients returns the patients in an active care relationship with the
+// acting therapist, ordered by family name.
+func (s *Service) MyPatients(ctx context.Context) ([]confidant.Patient, error) {
+	a, err := need(ctx, policy.ListOwnPatients)
+	if err != nil {
+		return nil, err
+	}
+	var ps []confidant.Patient
+	err = s.store.View(ctx, func(tx confidant.Tx) error {
+		ps, err = tx.ListPatientsForTherapist(ctx, a.UserID, s.clock(), confidant.PatientFilter{})
+		return err
+	})
+	return ps, err
+}
+
+// SearchPatients searches the acting therapist's own patients by identity
+// code (exact) or by the start of a given or family name. Patients outside
+// the therapist's active care relationships are never found.
+func (s *Service) SearchPatients(ctx context.Context, q string) ([]confidant.Patient, error) {
+	a, err := need(ctx, policy.SearchPatients)
+	if err != nil {
+		return nil, err
+	}
+	q = strings.TrimSpace(q)
+	f := confidant.PatientFilter{Limit: searchLimit}
+	if code, _, err := confidant.ParseIdentityCode(q); err == nil {
+		f.IdentityCode = code
+	} else {
+		if utf8.RuneCountInString(q) < 2 || len(q) > 100 {
+			return nil, confidant.Errorf(confidant.KindInvalid, "invalid_query", "Type at least two letters of a name, or a whole identity code.")
+		}
+		f.Name = confidant.NormalizeName(q)
+	}
+	var ps []confidant.Patient
+	err = s.store.View(ctx, func(tx confidant.Tx) error {
+		ps, err = tx.ListPatientsForTherapist(ctx, a.UserID, s.clock(), f)
+		return err
+	})
+	return ps, err
+}
+
+// CreatePatient registers a patient. A therapist registers into one of their
+// own clinics and is given a care relationship starting now; a manager
+// registers into a clinic they manage.
+func (s *Service) CreatePatient(ctx context.Context, in PatientInput) (confidant.Patient, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return confidant.Patient{}, err
+	}
+	if in.ClinicID == "" && len(a.ClinicIDs) == 1 {
+		in.ClinicID = a.ClinicIDs[0]
+	}
+	if err := policy.Check(a, policy.CreatePatient, policy.Facts{InClinic: a.InClinic(in.ClinicID)}); err != nil {
+		return confidant.Patient{}, err
+	}
+	if a.Role == confidant.RoleTherapist && !a.InClinic(in.ClinicID) {
+		return confidant.Patient{}, confidant.Errorf(confidant.KindInvalid, "invalid_clinic", "Choose one of your clinics.")
+	}
+	p, err := validatePatient(in)
+	if err != nil {
+		return confidant.Patient{}, err
+	}
+	now := s.clock()
+	p.ID = confidant.NewID()
+	p.CreatedAt = now
+	err = s.store.Update(ctx, func(tx confidant.Tx) error {
+		if _, err := tx.Clinic(ctx, p.ClinicID); err != nil {
+			if confidant.IsKind(err, confidant.KindNotFound) {
+				return confidant.Errorf(confidant.KindInvalid, "invalid_clinic", "Unknown clinic.")
+			}
+			return err
+		}
+		if err := tx.CreatePatient(ctx, p); err != nil {
+			return err
+		}
+		if a.Role == confidant.RoleTherapist {
+			return tx.CreateCare(ctx, confidant.CareRelationship{
+				ID: confidant.NewID(), PatientID: p.ID, TherapistID: a.UserID, ClinicID: p.ClinicID,
+				From: now, CreatedBy: a.UserID, CreatedAt: now,
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return confidant.Patient{}, err
+	}
+	return p, nil
+}
+
+// Patient returns a patient's demographics: to a therapist in active care, to
+// the patient themself, and to a manager of the patient's clinic.
+func (s *Service) Patient(ctx context.Context, id string) (confidant.Patient, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return confidant.Patient{}, err
+	}
+	act := policy.ReadDemographics
+	if a.Role == confidant.RoleManager {
+		act = policy.ListPatientsAdm
+	}
+	var p confidant.Patient
+	err = s.store.View(ctx, func(tx confidant.Tx) error {
+		_, p, err = s.authorizePatient(ctx, tx, id, act)
+		return err
+	})
+	return p, err
+}
+
+// ClinicPatients lists the patients of a clinic the acting manager manages
+// (demographics only), optionally filtered by name prefix.
+func (s *Service) ClinicPatients(ctx context.Context, clinicID, name string, limit, offset int) ([]confidant.Patient, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := policy.Check(a, policy.ListPatientsAdm, policy.Facts{InClinic: a.InClinic(clinicID)}); err != nil {
+		return nil, err
+	}
+	if limit <= 0 || limit > 500 {
+		limit = 100
+	}
+	var ps []confidant.Patient
+	err = s.store.View(ctx, func(tx confidant.Tx) error {
+		ps, err = tx.ListPatients(ctx, confidant.PatientFilter{ClinicID: clinicID, Name: confidant.NormalizeName(name), Limit: limit, Offset: offset})
+		return err
+	})
+	return ps, err
+}
+
+func validatePatient(in PatientInput) (confidant.Patient, error) {
+	p := confidant.Patient{
+		ClinicID:   in.ClinicID,
+		GivenName:  strings.Join(strings.Fields(in.GivenName), " "),
+		FamilyName: strings.Join(strings.Fields(in.FamilyName), " "),
+		Phone:      strings.TrimSpace(in.Phone),
+		Email:      strings.TrimSpace(in.Email),
+		Address:    strings.TrimSpace(in.Address),
+	}
+	if err := checkText("given_name", "Given name", p.GivenName, 1, 100); err != nil {
+		return p, err
+	}
+	if err := checkText("family_name", "Family name", p.FamilyName, 1, 100); err != nil {
+		return p, err
+	}
+	code, birth, err := confidant.ParseIdentityCode(in.IdentityCode)
+	if err != nil {
+		return p, err
+	}
+	p.IdentityCode, p.BirthDate = code, birth
+	if p.Phone != "" {
+		if len(p.Phone) > 32 || strings.ContainsFunc(p.Phone, func(r rune) bool {
+			return !unicode.IsDigit(r) && !strings.ContainsRune("+ -()", r)
+		}) {
+			return p, confidant.Errorf(confidant.KindInvalid, "invalid_phone", "The phone number may contain only digits, spaces and + - ( ).")
+		}
+	}
+	if p.Email != "" {
+		if addr, err := mail.ParseAddress(p.Email); err != nil || addr.Address != p.Email || len(p.Email) > 254 {
+			return p, confidant.Errorf(confidant.KindInvalid, "invalid_email", "The email address is not valid.")
+		}
+	}
+	if err := checkText("address", "Address", p.Address, 0, 300); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// checkText validates a free-text field: valid UTF-8, no control characters
+// other than newline and tab, length in runes within [min, max].
+func checkText(code, label, s string, min, max int) error {
+	if !utf8.ValidString(s) {
+		return confidant.Errorf(confidant.KindInvalid, "invalid_"+code, "%s contains invalid characters.", label)
+	}
+	n := utf8.RuneCountInString(s)
+	if n < min {
+		return confidant.Errorf(confidant.KindInvalid, "missing_"+code, "%s is required.", label)
+	}
+	if n > max {
+		return confidant.Errorf(confidant.KindInvalid, "invalid_"+code, "%s can be at most %d characters.", label, max)
+	}
+	if strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' && r != '\r' }) {
+		return confidant.Errorf(confidant.KindInvalid, "invalid_"+code, "%s contains invalid characters.", label)
+	}
+	return nil
+}

@@ -1,0 +1,235 @@
+package service
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/icd10"
+	"github.com/confidanthealth/confidant/internal/policy"
+)
+
+// Chart is everything a therapist in care sees about a patient. Process
+// notes are the acting therapist's own only.
+type Chart struct {
+	Patient      confidant.Patient
+	Care         []confidant.CareRelationship
+	Notes        []confidant.Note // newest session first
+	ProcessNotes []confidant.ProcessNote
+	Diagnoses    []confidant.Diagnosis     // newest first
+	Plans        []confidant.TreatmentPlan // newest first; Plans[0] is current
+	Measures     []confidant.Measure       // oldest first
+	Attachments  []confidant.Attachment    // newest first
+}
+
+// Chart opens a patient's chart for a therapist in active care.
+func (s *Service) Chart(ctx context.Context, patientID string) (Chart, error) {
+	var c Chart
+	err := s.store.View(ctx, func(tx confidant.Tx) error {
+		a, p, err := s.authorizePatient(ctx, tx, patientID, policy.ReadChart)
+		if err != nil {
+			return err
+		}
+		c.Patient = p
+		if c.Care, err = tx.ListCare(ctx, confidant.CareFilter{PatientID: p.ID}); err != nil {
+			return err
+		}
+		if c.Notes, err = tx.ListNotes(ctx, p.ID, confidant.NoteFilter{}); err != nil {
+			return err
+		}
+		if c.ProcessNotes, err = tx.ListProcessNotes(ctx, p.ID, a.UserID); err != nil {
+			return err
+		}
+		if c.Diagnoses, err = tx.ListDiagnoses(ctx, p.ID); err != nil {
+			return err
+		}
+		if c.Plans, err = tx.ListPlans(ctx, p.ID); err != nil {
+			return err
+		}
+		if c.Measures, err = tx.ListMeasures(ctx, p.ID); err != nil {
+			return err
+		}
+		c.Attachments, err = tx.ListAttachments(ctx, p.ID)
+		return err
+	})
+	if err != nil {
+		return Chart{}, err
+	}
+	return c, nil
+}
+
+// CreateProcessNote stores a private process note that only the acting
+// therapist will ever be able to read.
+func (s *Service) CreateProcessNote(ctx context.Context, patientID, body string) (confidant.ProcessNote, error) {
+	if err := checkText("body", "The process note", body, 1, maxNoteRunes); err != nil {
+		return confidant.ProcessNote{}, err
+	}
+	var n confidant.ProcessNote
+	err := s.store.Update(ctx, func(tx confidant.Tx) error {
+		a, p, err := s.authorizePatient(ctx, tx, patientID, policy.WriteProcessNote)
+		if err != nil {
+			return err
+		}
+		n = confidant.ProcessNote{ID: confidant.NewID(), PatientID: p.ID, AuthorID: a.UserID, Body: body, CreatedAt: s.clock()}
+		return tx.CreateProcessNote(ctx, n)
+	})
+	return n, err
+}
+
+// ProcessNotes returns the acting therapist's own process notes on a patient.
+func (s *Service) ProcessNotes(ctx context.Context, patientID string) ([]confidant.ProcessNote, error) {
+	var ns []confidant.ProcessNote
+	err := s.store.View(ctx, func(tx confidant.Tx) error {
+		a, p, err := s.authorizePatient(ctx, tx, patientID, policy.WriteProcessNote)
+		if err != nil {
+			return err
+		}
+		ns, err = tx.ListProcessNotes(ctx, p.ID, a.UserID)
+		return err
+	})
+	return ns, err
+}
+
+// AddDiagnosis records an ICD-10 chapter F diagnosis; the code must be on
+// the shipped code list.
+func (s *Service) AddDiagnosis(ctx context.Context, patientID, code, note string) (confidant.Diagnosis, error) {
+	c, ok := icd10.Lookup(code)
+	if !ok {
+		return confidant.Diagnosis{}, confidant.Errorf(confidant.KindInvalid, "unknown_icd10_code", "Unknown diagnosis code: choose an ICD-10 code from chapter F (F00-F99).")
+	}
+	note = strings.TrimSpace(note)
+	if err := checkText("note", "The comment", note, 0, 2000); err != nil {
+		return confidant.Diagnosis{}, err
+	}
+	var d confidant.Diagnosis
+	err := s.store.Update(ctx, func(tx confidant.Tx) error {
+		a, p, err := s.authorizePatient(ctx, tx, patientID, policy.WriteDiagnosis)
+		if err != nil {
+			return err
+		}
+		d = confidant.Diagnosis{
+			ID: confidant.NewID(), PatientID: p.ID, Code: c.Code, Title: c.Title, Note: note,
+			Status: confidant.DiagnosisActive, RecordedBy: a.UserID, RecordedAt: s.clock(),
+		}
+		return tx.CreateDiagnosis(ctx, d)
+	})
+	return d, err
+}
+
+// SetDiagnosisStatus marks a diagnosis active or resolved.
+func (s *Service) SetDiagnosisStatus(ctx context.Context, id string, st confidant.DiagnosisStatus) (confidant.Diagnosis, error) {
+	if st != confidant.DiagnosisActive && st != confidant.DiagnosisResolved {
+		return confidant.Diagnosis{}, confidant.Errorf(confidant.KindInvalid, "invalid_status", "Unknown diagnosis status.")
+	}
+	if err := checkID(id); err != nil {
+		return confidant.Diagnosis{}, err
+	}
+	var d confidant.Diagnosis
+	err := s.store.Update(ctx, func(tx confidant.Tx) error {
+		a, err := actor(ctx)
+		if err != nil {
+			return err
+		}
+		if !roleMayEver(a.Role, policy.WriteDiagnosis) {
+			return confidant.ErrPermission
+		}
+		if d, err = tx.Diagnosis(ctx, id); err != nil {
+			return err
+		}
+		if _, _, err := s.authorizePatient(ctx, tx, d.PatientID, policy.WriteDiagnosis); err != nil {
+			return err
+		}
+		if err := tx.SetDiagnosisStatus(ctx, id, st); err != nil {
+			return err
+		}
+		d.Status = st
+		return nil
+	})
+	return d, err
+}
+
+// PlanInput is a treatment plan as submitted.
+type PlanInput struct {
+	Goals         string
+	Interventions string
+	ReviewOn      time.Time // zero: none
+}
+
+// SavePlan stores a new version of a patient's treatment plan.
+func (s *Service) SavePlan(ctx context.Context, patientID string, in PlanInput) (confidant.TreatmentPlan, error) {
+	if err := checkText("goals", "Goals", strings.TrimSpace(in.Goals), 1, 20000); err != nil {
+		return confidant.TreatmentPlan{}, err
+	}
+	if err := checkText("interventions", "Interventions", strings.TrimSpace(in.Interventions), 0, 20000); err != nil {
+		return confidant.TreatmentPlan{}, err
+	}
+	var pl confidant.TreatmentPlan
+	err := s.store.Update(ctx, func(tx confidant.Tx) error {
+		a, p, err := s.authorizePatient(ctx, tx, patientID, policy.WritePlan)
+		if err != nil {
+			return err
+		}
+		pl = confidant.TreatmentPlan{
+			ID: confidant.NewID(), PatientID: p.ID, Goals: strings.TrimSpace(in.Goals),
+			Interventions: strings.TrimSpace(in.Interventions), ReviewOn: in.ReviewOn.UTC().Truncate(time.Microsecond),
+			AuthorID: a.UserID, CreatedAt: s.clock(),
+		}
+		return tx.CreatePlan(ctx, pl)
+	})
+	return pl, err
+}
+
+// RecordMeasure scores and stores one administration of PHQ-9 or GAD-7.
+func (s *Service) RecordMeasure(ctx context.Context, patientID string, in confidant.Instrument, answers []int, takenAt time.Time) (confidant.Measure, error) {
+	score, severity, err := in.Score(answers)
+	if err != nil {
+		return confidant.Measure{}, err
+	}
+	now := s.clock()
+	takenAt = takenAt.UTC().Truncate(time.Microsecond)
+	if takenAt.IsZero() {
+		takenAt = now
+	}
+	if takenAt.After(now.Add(24 * time.Hour)) {
+		return confidant.Measure{}, confidant.Errorf(confidant.KindInvalid, "invalid_time", "The date cannot be in the future.")
+	}
+	var m confidant.Measure
+	err = s.store.Update(ctx, func(tx confidant.Tx) error {
+		a, p, err := s.authorizePatient(ctx, tx, patientID, policy.WriteMeasure)
+		if err != nil {
+			return err
+		}
+		m = confidant.Measure{
+			ID: confidant.NewID(), PatientID: p.ID, Instrument: in, Answers: append([]int(nil), answers...),
+			Score: score, Severity: severity, RecordedBy: a.UserID, TakenAt: takenAt,
+		}
+		return tx.CreateMeasure(ctx, m)
+	})
+	return m, err
+}
+
+// Trend summarises one instrument's scores over time.
+type Trend struct {
+	Instrument confidant.Instrument
+	Points     []confidant.Measure // oldest first
+	Change     int                 // last score minus first
+}
+
+// Trends groups measures by instrument (input oldest first).
+func Trends(ms []confidant.Measure) []Trend {
+	var out []Trend
+	for _, in := range confidant.Instruments {
+		t := Trend{Instrument: in}
+		for _, m := range ms {
+			if m.Instrument == in {
+				t.Points = append(t.Points, m)
+			}
+		}
+		if len(t.Points) > 0 {
+			t.Change = t.Points[len(t.Points)-1].Score - t.Points[0].Score
+			out = append(out, t)
+		}
+	}
+	return out
+}

@@ -1,0 +1,174 @@
+// Package service is Confidant's service layer: every operation a user can
+// perform, with authentication, authorization (internal/policy) and
+// validation applied before the store is touched. Transports (internal/web,
+// internal/api) call only this package; they never reach the store, so a
+// handler cannot forget a check.
+//
+// Every method takes a context carrying the acting confidant.Actor (see
+// confidant.WithActor) and fails closed with KindUnauthenticated without one.
+package service
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/policy"
+)
+
+// Hasher hashes and verifies passwords (internal/password implements it).
+type Hasher interface {
+	Hash(ctx context.Context, password string) (string, error)
+	Verify(ctx context.Context, password, encoded string) (ok, needsRehash bool, err error)
+	// DummyVerify spends as long as a real Verify, so that an unknown
+	// username takes as long to refuse as a wrong password.
+	DummyVerify(ctx context.Context)
+}
+
+// Config holds the service's tunables. The zero value is not valid; use
+// DefaultConfig and adjust.
+type Config struct {
+	SessionIdle     time.Duration // a session unused this long ends
+	SessionAbsolute time.Duration // a session ends this long after sign-in, used or not
+	MaxFailedLogins int           // consecutive failures before the account locks
+	LockoutDuration time.Duration // how long a locked account stays locked
+	MaxAttachment   int64         // bytes
+	// AttachmentTypes is the allow-list of attachment content types, as
+	// detected from the file's bytes (not as declared by the client).
+	AttachmentTypes []string
+}
+
+// DefaultConfig returns conservative defaults for a clinical system.
+func DefaultConfig() Config {
+	return Config{
+		SessionIdle:     30 * time.Minute,
+		SessionAbsolute: 12 * time.Hour,
+		MaxFailedLogins: 5,
+		LockoutDuration: 15 * time.Minute,
+		MaxAttachment:   10 << 20,
+		AttachmentTypes: []string{"application/pdf", "image/png", "image/jpeg", "text/plain; charset=utf-8"},
+	}
+}
+
+// Validate reports a configuration error.
+func (c Config) Validate() error {
+	switch {
+	case c.SessionIdle <= 0 || c.SessionAbsolute <= 0 || c.SessionIdle > c.SessionAbsolute:
+		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "session timeouts must be positive and idle <= absolute")
+	case c.MaxFailedLogins <= 0 || c.LockoutDuration <= 0:
+		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "lockout settings must be positive")
+	case c.MaxAttachment <= 0 || len(c.AttachmentTypes) == 0:
+		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "attachment limits must be set")
+	}
+	return nil
+}
+
+// Service implements every user-facing operation.
+type Service struct {
+	store  confidant.Store
+	hasher Hasher
+	cfg    Config
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithClock replaces the clock (tests).
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
+// New returns a Service over store.
+func New(store confidant.Store, hasher Hasher, cfg Config, opts ...Option) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Service{store: store, hasher: hasher, cfg: cfg, log: slog.Default(), now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
+}
+
+// Config returns the service's configuration.
+func (s *Service) Config() Config { return s.cfg }
+
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// actor returns the actor of ctx, or an error that fails closed.
+func actor(ctx context.Context) (confidant.Actor, error) { return confidant.ActorFrom(ctx) }
+
+// need checks that the actor of ctx may perform act without target facts
+// (list and create operations).
+func need(ctx context.Context, act policy.Action) (confidant.Actor, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return a, err
+	}
+	return a, policy.Check(a, act, policy.Facts{})
+}
+
+// checkID rejects strings that cannot be ids, as NotFound.
+func checkID(id string) error {
+	if !confidant.ValidID(id) {
+		return confidant.ErrNotFound
+	}
+	return nil
+}
+
+// patientFacts gathers the policy facts about a patient for actor a.
+func (s *Service) patientFacts(ctx context.Context, tx confidant.Tx, a confidant.Actor, p confidant.Patient) (policy.Facts, error) {
+	var f policy.Facts
+	switch a.Role {
+	case confidant.RoleTherapist:
+		ok, err := tx.HasActiveCare(ctx, a.UserID, p.ID, s.clock())
+		if err != nil {
+			return f, err
+		}
+		f.ActiveCare = ok
+	case confidant.RolePatient:
+		f.OwnPatient = a.PatientID != "" && a.PatientID == p.ID
+	case confidant.RoleManager:
+		f.InClinic = a.InClinic(p.ClinicID)
+	}
+	return f, nil
+}
+
+// authorizePatient loads patient id and checks act on it in tx. Unknown ids
+// and refusals that must not reveal existence both return NotFound.
+func (s *Service) authorizePatient(ctx context.Context, tx confidant.Tx, id string, act policy.Action) (confidant.Actor, confidant.Patient, error) {
+	a, err := actor(ctx)
+	if err != nil {
+		return a, confidant.Patient{}, err
+	}
+	if err := checkID(id); err != nil {
+		return a, confidant.Patient{}, err
+	}
+	// Refuse by role first, so that a role that can never do this learns
+	// nothing about whether the patient exists.
+	if !roleMayEver(a.Role, act) {
+		return a, confidant.Patient{}, confidant.ErrPermission
+	}
+	p, err := tx.Patient(ctx, id)
+	if err != nil {
+		return a, confidant.Patient{}, err
+	}
+	f, err := s.patientFacts(ctx, tx, a, p)
+	if err != nil {
+		return a, confidant.Patient{}, err
+	}
+	if err := policy.Check(a, act, f); err != nil {
+		return a, confidant.Patient{}, err
+	}
+	return a, p, nil
+}
+
+// roleMayEver reports whether some combination of facts allows role to act.
+func roleMayEver(r confidant.Role, act policy.Action) bool {
+	all := policy.Facts{ActiveCare: true, Author: true, OwnPatient: true, InClinic: true, Released: true}
+	return policy.Can(confidant.Actor{UserID: "-", Role: r}, act, all)
+}
