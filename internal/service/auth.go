@@ -47,7 +47,7 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (t
 		return err
 	})
 	if confidant.IsKind(err, confidant.KindNotFound) {
-		s.hasher.DummyVerify(ctx)
+		_ = s.hasher.DummyVerify(ctx, password)
 		return "", sess, errBadLogin
 	}
 	if err != nil {
@@ -55,7 +55,7 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (t
 	}
 	now := s.clock()
 	if u.Disabled || now.Before(u.LockedUntil) {
-		s.hasher.DummyVerify(ctx)
+		_ = s.hasher.DummyVerify(ctx, password)
 		return "", sess, errBadLogin
 	}
 	ok, rehash, err := s.hasher.Verify(ctx, password, u.PasswordHash)

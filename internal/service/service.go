@@ -23,7 +23,7 @@ type Hasher interface {
 	Verify(ctx context.Context, password, encoded string) (ok, needsRehash bool, err error)
 	// DummyVerify spends as long as a real Verify, so that an unknown
 	// username takes as long to refuse as a wrong password.
-	DummyVerify(ctx context.Context)
+	DummyVerify(ctx context.Context, password string) error
 }
 
 // Config holds the service's tunables. The zero value is not valid; use
