@@ -1,0 +1,191 @@
+// Package postgres implements confidant.Store on PostgreSQL with pgx and
+// pgxpool.
+//
+// The schema is created and upgraded by versioned SQL migrations embedded in
+// the binary (migrations/NNNN_name.sql). Open applies pending migrations
+// unless Options.NoMigrate is set, and refuses a database whose schema is
+// newer than the binary knows.
+//
+// Transactions:
+//
+//   - Update runs in a READ COMMITTED read-write transaction. Methods that
+//     check state before changing it (signing a note, ending a care
+//     relationship, ...) lock the rows they depend on (SELECT ... FOR UPDATE)
+//     or change them with a conditional UPDATE, so they are correct without
+//     SERIALIZABLE. Update never retries once fn has been called: fn may have
+//     side effects outside the database. Only starting the transaction is
+//     retried, and only when pgconn reports that nothing reached the server.
+//     A serialization failure or deadlock that reaches the caller is a
+//     *confidant.Error of KindUnavailable ("try again").
+//   - View runs in a READ ONLY REPEATABLE READ transaction: every statement
+//     in fn sees the same snapshot.
+//
+// Errors are *confidant.Error: KindNotFound for unknown ids, KindConflict for
+// unique violations and broken state rules, KindInternal otherwise. Server
+// error messages and details can quote values (a duplicate identity code,
+// say), so they never reach an error string; only SQLSTATE, constraint,
+// table and column names do.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/confidanthealth/confidant"
+)
+
+// Options configures Open. The zero value is valid.
+type Options struct {
+	// Schema, when set, is the only schema on the search_path of every
+	// connection; Migrate creates it if needed. Tests use a fresh schema
+	// each to run in isolation. It must match [a-z_][a-z0-9_]{0,62}.
+	Schema string
+	// NoMigrate makes Open leave pending migrations alone (for example, so
+	// that `confidant migrate` can apply them with progress output). Open
+	// still refuses a schema newer than the binary.
+	NoMigrate bool
+	// MaxConns caps the pool size; 0 keeps the pgxpool default (the larger
+	// of 4 and the number of CPUs) or pool_max_conns from the DSN.
+	MaxConns int32
+}
+
+var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// Validate reports whether the options are usable.
+func (o Options) Validate() error {
+	if o.Schema != "" && !schemaName.MatchString(o.Schema) {
+		return errors.New("postgres: schema name must match [a-z_][a-z0-9_]{0,62}")
+	}
+	if o.MaxConns < 0 {
+		return errors.New("postgres: MaxConns must not be negative")
+	}
+	return nil
+}
+
+// DB is a confidant.Store on a PostgreSQL connection pool. It is safe for
+// concurrent use.
+type DB struct {
+	pool   *pgxpool.Pool
+	schema string
+}
+
+var _ confidant.Store = (*DB)(nil)
+
+// ErrSchemaTooNew is returned (wrapped) by Open and Migrate when the database
+// has migrations applied that this binary does not know: it was upgraded by
+// a newer version of Confidant, and running an older one against it could
+// corrupt data.
+var ErrSchemaTooNew = errors.New("postgres: database schema is newer than this binary")
+
+// Open connects to the database at dsn (a PostgreSQL URL or keyword/value
+// string, as accepted by pgxpool.ParseConfig), checks the schema version and,
+// unless opts.NoMigrate is set, applies pending migrations. The caller must
+// Close the DB.
+func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: parse connection string: %w", err)
+	}
+	if opts.Schema != "" {
+		// A startup parameter, not SQL; the name is validated above.
+		cfg.ConnConfig.RuntimeParams["search_path"] = opts.Schema
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: create pool: %w", err)
+	}
+	db := &DB{pool: pool, schema: opts.Schema}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	if err := db.checkVersion(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if !opts.NoMigrate {
+		if err := db.Migrate(ctx, nil); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
+	return db, nil
+}
+
+// Close closes all connections of the pool. It waits for connections in use
+// to be returned.
+func (db *DB) Close() error {
+	db.pool.Close()
+	return nil
+}
+
+// Update runs fn in a read-write transaction and commits if fn returns nil.
+// If fn returns an error or panics, the transaction is rolled back (and the
+// panic continues). The Tx must not be used after fn returns or from more
+// than one goroutine at a time.
+func (db *DB) Update(ctx context.Context, fn func(confidant.Tx) error) error {
+	return db.run(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted, AccessMode: pgx.ReadWrite}, fn)
+}
+
+// View runs fn in a read-only transaction on one consistent snapshot
+// (REPEATABLE READ). Writes inside fn fail.
+func (db *DB) View(ctx context.Context, fn func(confidant.Tx) error) error {
+	return db.run(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
+}
+
+// beginAttempts is how often run tries to start a transaction. Retrying is
+// safe only because fn has not been called yet and pgconn reported that
+// nothing was sent (a stale pooled connection, for example).
+const beginAttempts = 3
+
+func (db *DB) run(ctx context.Context, opts pgx.TxOptions, fn func(confidant.Tx) error) (err error) {
+	var ptx pgx.Tx
+	for attempt := 1; ; attempt++ {
+		ptx, err = db.pool.BeginTx(ctx, opts)
+		if err == nil {
+			break
+		}
+		if attempt == beginAttempts || !pgconn.SafeToRetry(err) || ctx.Err() != nil {
+			return internal("begin transaction", err)
+		}
+	}
+	done := false
+	defer func() {
+		if done {
+			return
+		}
+		// fn returned an error or panicked: roll back even when ctx is
+		// already cancelled, then let the panic continue.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = ptx.Rollback(rctx)
+	}()
+	if err := fn(&tx{tx: ptx}); err != nil {
+		return err
+	}
+	done = true
+	if err := ptx.Commit(ctx); err != nil {
+		return mapErr(err, "commit", "")
+	}
+	return nil
+}
+
+// tx implements confidant.Tx on a pgx.Tx.
+type tx struct {
+	tx pgx.Tx
+}
+
+var _ confidant.Tx = (*tx)(nil)

@@ -1,0 +1,209 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/confidanthealth/confidant"
+)
+
+// userCols selects a user with its clinic memberships in order.
+const userCols = `u.id, u.username, u.display_name, u.role, u.patient_id, u.password_hash,
+	u.disabled, u.failed_logins, u.locked_until, u.created_at,
+	ARRAY(SELECT uc.clinic_id FROM user_clinics uc WHERE uc.user_id = u.id ORDER BY uc.position)`
+
+func scanUser(row pgx.CollectableRow) (confidant.User, error) {
+	var u confidant.User
+	var role string
+	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &role, txt(&u.PatientID), &u.PasswordHash,
+		&u.Disabled, &u.FailedLogins, tm(&u.LockedUntil), tm(&u.CreatedAt), &u.ClinicIDs)
+	u.Role = confidant.Role(role)
+	if len(u.ClinicIDs) == 0 {
+		u.ClinicIDs = nil
+	}
+	return u, err
+}
+
+// CreateUser stores u with its clinic memberships (duplicates in ClinicIDs
+// are stored once). It returns KindConflict with code "username_taken" if
+// the username is in use.
+func (t *tx) CreateUser(ctx context.Context, u confidant.User) error {
+	_, err := t.tx.Exec(ctx, `
+		INSERT INTO users (id, username, display_name, role, patient_id, password_hash,
+		                   disabled, failed_logins, locked_until, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		u.ID, u.Username, u.DisplayName, string(u.Role), nullText(u.PatientID), u.PasswordHash,
+		u.Disabled, u.FailedLogins, ts(u.LockedUntil), ts(u.CreatedAt))
+	if err != nil {
+		return mapErr(err, "create user", "User")
+	}
+	return t.setClinics(ctx, u.ID, u.ClinicIDs)
+}
+
+// setClinics replaces the clinic memberships of a user.
+func (t *tx) setClinics(ctx context.Context, userID string, clinicIDs []string) error {
+	if _, err := t.tx.Exec(ctx, `DELETE FROM user_clinics WHERE user_id = $1`, userID); err != nil {
+		return mapErr(err, "set user clinics", "")
+	}
+	var ids []string
+	seen := map[string]bool{}
+	for _, c := range clinicIDs {
+		if !seen[c] {
+			seen[c] = true
+			ids = append(ids, c)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := t.tx.Exec(ctx, `
+		INSERT INTO user_clinics (user_id, clinic_id, position)
+		SELECT $1, c.id, c.pos FROM unnest($2::text[]) WITH ORDINALITY AS c (id, pos)`,
+		userID, ids)
+	return mapErr(err, "set user clinics", "")
+}
+
+// UpdateUser changes display name, role, clinic memberships and the disabled
+// flag. Username, password and login state have their own methods.
+func (t *tx) UpdateUser(ctx context.Context, u confidant.User) error {
+	tag, err := t.tx.Exec(ctx, `UPDATE users SET display_name = $2, role = $3, disabled = $4 WHERE id = $1`,
+		u.ID, u.DisplayName, string(u.Role), u.Disabled)
+	if err != nil {
+		return mapErr(err, "update user", "User")
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("User")
+	}
+	return t.setClinics(ctx, u.ID, u.ClinicIDs)
+}
+
+func (t *tx) User(ctx context.Context, id string) (confidant.User, error) {
+	rows, _ := t.tx.Query(ctx, `SELECT `+userCols+` FROM users u WHERE u.id = $1`, id)
+	u, err := pgx.CollectExactlyOneRow(rows, scanUser)
+	return u, mapErr(err, "get user", "User")
+}
+
+// UserByUsername looks a user up by exact username (usernames are stored in
+// lower case by the service layer).
+func (t *tx) UserByUsername(ctx context.Context, username string) (confidant.User, error) {
+	rows, _ := t.tx.Query(ctx, `SELECT `+userCols+` FROM users u WHERE u.username = $1`, username)
+	u, err := pgx.CollectExactlyOneRow(rows, scanUser)
+	return u, mapErr(err, "get user by username", "User")
+}
+
+// ListUsers returns users ordered by username.
+func (t *tx) ListUsers(ctx context.Context, f confidant.UserFilter) ([]confidant.User, error) {
+	if f.Limit < 0 {
+		return nil, invalid("invalid_limit", "The limit must not be negative.")
+	}
+	var q query
+	if f.ClinicID != "" {
+		q.where(`EXISTS (SELECT 1 FROM user_clinics uc WHERE uc.user_id = u.id AND uc.clinic_id = ` + q.arg(f.ClinicID) + `)`)
+	}
+	if f.Role != "" {
+		q.where(`u.role = ` + q.arg(string(f.Role)))
+	}
+	sql := `SELECT ` + userCols + ` FROM users u` + q.whereSQL() + ` ORDER BY u.username, u.id` + q.limitSQL(f.Limit, 0)
+	rows, _ := t.tx.Query(ctx, sql, q.args...)
+	us, err := collect(rows, scanUser)
+	return us, mapErr(err, "list users", "")
+}
+
+func (t *tx) SetPassword(ctx context.Context, userID, hash string) error {
+	tag, err := t.tx.Exec(ctx, `UPDATE users SET password_hash = $2 WHERE id = $1`, userID, hash)
+	if err != nil {
+		return mapErr(err, "set password", "User")
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("User")
+	}
+	return nil
+}
+
+// RecordLogin stores the outcome of a sign-in attempt. Success resets the
+// failure count and clears any lock. Failure increments the count and sets
+// the lock to lockedUntil (the zero time: not locked), but never shortens a
+// lock already in place.
+func (t *tx) RecordLogin(ctx context.Context, userID string, ok bool, lockedUntil time.Time) error {
+	var sql string
+	var args []any
+	if ok {
+		sql, args = `UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1`, []any{userID}
+	} else {
+		sql = `UPDATE users SET failed_logins = failed_logins + 1,
+		       locked_until = GREATEST(locked_until, $2) WHERE id = $1`
+		args = []any{userID, ts(lockedUntil)}
+	}
+	tag, err := t.tx.Exec(ctx, sql, args...)
+	if err != nil {
+		return mapErr(err, "record login", "User")
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("User")
+	}
+	return nil
+}
+
+// Sessions.
+
+func (t *tx) CreateSession(ctx context.Context, s confidant.Session) error {
+	_, err := t.tx.Exec(ctx, `
+		INSERT INTO sessions (id, token_hash, user_id, kind, created_at, last_seen, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		s.ID, nonNil(s.TokenHash), s.UserID, s.Kind, ts(s.CreatedAt), ts(s.LastSeen), ts(s.ExpiresAt))
+	return mapErr(err, "create session", "Session")
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// SessionByTokenHash returns the session with the given token hash, expired
+// or not; the caller checks ExpiresAt.
+func (t *tx) SessionByTokenHash(ctx context.Context, hash []byte) (confidant.Session, error) {
+	var s confidant.Session
+	err := t.tx.QueryRow(ctx, `
+		SELECT id, token_hash, user_id, kind, created_at, last_seen, expires_at
+		FROM sessions WHERE token_hash = $1`, nonNil(hash)).
+		Scan(&s.ID, &s.TokenHash, &s.UserID, &s.Kind, tm(&s.CreatedAt), tm(&s.LastSeen), tm(&s.ExpiresAt))
+	return s, mapErr(err, "get session", "Session")
+}
+
+// TouchSession sets LastSeen.
+func (t *tx) TouchSession(ctx context.Context, id string, at time.Time) error {
+	tag, err := t.tx.Exec(ctx, `UPDATE sessions SET last_seen = $2 WHERE id = $1`, id, ts(at))
+	if err != nil {
+		return mapErr(err, "touch session", "Session")
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("Session")
+	}
+	return nil
+}
+
+// DeleteSession removes a session. Deleting a session that does not exist
+// (signing out twice) is not an error.
+func (t *tx) DeleteSession(ctx context.Context, id string) error {
+	_, err := t.tx.Exec(ctx, `DELETE FROM sessions WHERE id = $1`, id)
+	return mapErr(err, "delete session", "")
+}
+
+func (t *tx) DeleteUserSessions(ctx context.Context, userID string) error {
+	_, err := t.tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID)
+	return mapErr(err, "delete user sessions", "")
+}
+
+// DeleteExpiredSessions removes sessions with ExpiresAt at or before now and
+// returns how many it removed.
+func (t *tx) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
+	tag, err := t.tx.Exec(ctx, `DELETE FROM sessions WHERE expires_at <= $1`, now.UTC())
+	if err != nil {
+		return 0, mapErr(err, "delete expired sessions", "")
+	}
+	return int(tag.RowsAffected()), nil
+}
