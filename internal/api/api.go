@@ -1,0 +1,223 @@
+// Package api is Confidant's JSON API, served under /api/v1/.
+//
+// Every handler authenticates the bearer token, decodes its request with
+// one strict decoder (decode), calls exactly one method of internal/service
+// (which authorizes the operation), and answers with an explicit response
+// struct (views.go). Domain structs are never serialised directly, so a new
+// field on a domain type cannot leak by accident. Every error goes through
+// one funnel (writeError) that maps it to a status and a JSON body that
+// carries a stable code and a user-safe message, never patient data.
+//
+// The caller mounts the handler at /api/v1/ and wraps it with httpx.Secure
+// and httpx.Logged. docs/API.md documents every endpoint.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"path"
+	"strings"
+
+	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/httpx"
+	"github.com/confidanthealth/confidant/internal/service"
+)
+
+// Prefix is the path under which the API is mounted. Handlers see full
+// paths that begin with it.
+const Prefix = "/api/v1/"
+
+// Config configures the API handler.
+type Config struct {
+	// Logger receives refused and failed requests (ids, routes and error
+	// codes only). Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// New returns the JSON API handler. It expects full request paths beginning
+// with /api/v1/. Every route except POST /api/v1/login requires a bearer
+// token from that endpoint.
+func New(svc *service.Service, cfg Config) http.Handler {
+	h := &handler{svc: svc, log: cfg.Logger, mux: http.NewServeMux()}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	h.routes()
+	return h
+}
+
+// handler is the API: the service it calls and the routes.
+type handler struct {
+	svc *service.Service
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// apiFunc is a handler that returns its error instead of writing it, so
+// that every error reaches writeError.
+type apiFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (h *handler) routes() {
+	// Sessions and the acting account.
+	h.public("POST /api/v1/login", h.login)
+	h.authed("POST /api/v1/logout", h.logout)
+	h.authed("GET /api/v1/me", h.me)
+	h.authed("GET /api/v1/me/record", h.myRecord)
+
+	// Patients and charts.
+	h.authed("GET /api/v1/patients", h.listPatients)
+	h.authed("POST /api/v1/patients", h.createPatient)
+	h.authed("GET /api/v1/patients/{id}", h.getPatient)
+	h.authed("GET /api/v1/patients/{id}/chart", h.chart)
+	h.authed("POST /api/v1/patients/{id}/account", h.createPatientAccount)
+
+	// Session notes.
+	h.authed("GET /api/v1/patients/{id}/notes", h.listNotes)
+	h.authed("POST /api/v1/patients/{id}/notes", h.createNote)
+	h.authed("GET /api/v1/notes/{id}", h.getNote)
+	h.authed("PUT /api/v1/notes/{id}/draft", h.updateDraft)
+	h.authed("POST /api/v1/notes/{id}/sign", h.signNote)
+	h.authed("POST /api/v1/notes/{id}/amend", h.amendNote)
+	h.authed("POST /api/v1/notes/{id}/release", h.releaseNote)
+
+	// Other records.
+	h.authed("GET /api/v1/patients/{id}/process-notes", h.listProcessNotes)
+	h.authed("POST /api/v1/patients/{id}/process-notes", h.createProcessNote)
+	h.authed("POST /api/v1/patients/{id}/diagnoses", h.createDiagnosis)
+	h.authed("POST /api/v1/diagnoses/{id}/status", h.setDiagnosisStatus)
+	h.authed("POST /api/v1/patients/{id}/plans", h.createPlan)
+	h.authed("POST /api/v1/patients/{id}/measures", h.createMeasure)
+	h.authed("POST /api/v1/patients/{id}/attachments", h.uploadAttachment)
+	h.authed("GET /api/v1/attachments/{id}", h.downloadAttachment)
+
+	// Administration.
+	h.authed("GET /api/v1/clinics", h.listClinics)
+	h.authed("POST /api/v1/clinics", h.createClinic)
+	h.authed("PUT /api/v1/clinics/{id}", h.updateClinic)
+	h.authed("GET /api/v1/staff", h.listStaff)
+	h.authed("POST /api/v1/staff", h.createStaff)
+	h.authed("PUT /api/v1/staff/{id}", h.updateStaff)
+	h.authed("GET /api/v1/care", h.listCare)
+	h.authed("POST /api/v1/care", h.assignCare)
+	h.authed("POST /api/v1/care/{id}/end", h.endCare)
+	h.authed("POST /api/v1/accounts/{id}/disable", h.disableAccount)
+	h.authed("POST /api/v1/accounts/{id}/enable", h.enableAccount)
+}
+
+// ServeHTTP routes r. Requests that match no route get a JSON 404, or a
+// JSON 405 with an Allow header when the path exists for other methods.
+// Paths that are not in canonical form (double slashes, dot segments) are
+// 404 rather than redirected.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !cleanPath(r.URL.Path) {
+		h.writeError(w, r, errNoRoute)
+		return
+	}
+	fallback, pattern := h.mux.Handler(r)
+	if pattern == "" {
+		// Let the mux decide between 404 and 405 (and compute Allow), but
+		// answer in JSON.
+		cw := &captureWriter{header: http.Header{}}
+		fallback.ServeHTTP(cw, r)
+		if cw.code == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", cw.header.Get("Allow"))
+			h.writeErrorStatus(w, r, http.StatusMethodNotAllowed, errMethod)
+			return
+		}
+		h.writeError(w, r, errNoRoute)
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// cleanPath reports whether p is in the canonical form that ServeMux would
+// not redirect.
+func cleanPath(p string) bool {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
+}
+
+// captureWriter records the status and headers of the mux's own 404 and
+// 405 answers and discards their plain-text bodies.
+type captureWriter struct {
+	header http.Header
+	code   int
+}
+
+func (c *captureWriter) Header() http.Header { return c.header }
+func (c *captureWriter) WriteHeader(code int) {
+	if c.code == 0 {
+		c.code = code
+	}
+}
+func (c *captureWriter) Write(b []byte) (int, error) {
+	c.WriteHeader(http.StatusOK)
+	return len(b), nil
+}
+
+// public registers a route that needs no sign-in.
+func (h *handler) public(pattern string, f apiFunc) {
+	h.mux.Handle(pattern, h.run(f))
+}
+
+// authed registers a route that needs a valid bearer token. The actor it
+// names is put into the request's context for the service.
+func (h *handler) authed(pattern string, f apiFunc) {
+	h.mux.Handle(pattern, h.run(func(w http.ResponseWriter, r *http.Request) error {
+		ctx, err := h.authenticate(r)
+		if err != nil {
+			return err
+		}
+		return f(w, r.WithContext(ctx))
+	}))
+}
+
+// run adapts an apiFunc to http.Handler, sending its error to writeError.
+func (h *handler) run(f apiFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := f(w, r); err != nil {
+			h.writeError(w, r, err)
+		}
+	})
+}
+
+// authenticate resolves the request's bearer token to an actor.
+func (h *handler) authenticate(r *http.Request) (context.Context, error) {
+	token, ok := bearerToken(r)
+	if !ok {
+		return nil, errNoToken
+	}
+	a, err := h.svc.Authenticate(r.Context(), token, service.SessionAPI, httpx.ClientAddr(r))
+	if err != nil {
+		return nil, err
+	}
+	return confidant.WithActor(r.Context(), a), nil
+}
+
+// bearerToken returns the token of an "Authorization: Bearer <token>"
+// header. The scheme is case-insensitive (RFC 9110 section 11.1).
+func bearerToken(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// pathID returns the {id} path value, or NotFound when it cannot be an id,
+// so that garbage never reaches the service and every bad id is a 404.
+func pathID(r *http.Request) (string, error) {
+	id := r.PathValue("id")
+	if !confidant.ValidID(id) {
+		return "", confidant.ErrNotFound
+	}
+	return id, nil
+}
+
+// actorOf returns the actor the request runs as.
+func actorOf(r *http.Request) (confidant.Actor, error) { return confidant.ActorFrom(r.Context()) }

@@ -1,0 +1,85 @@
+package api
+
+import (
+	"bufio"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/httpx"
+)
+
+// uploadAttachment: POST /api/v1/patients/{id}/attachments. The request
+// body is the file itself (not multipart), streamed to the service, which
+// detects the type from the bytes and enforces the allow-list and the size
+// limit. The file name comes from ?filename= or, failing that, from a
+// Content-Disposition header's filename parameter.
+func (h *handler) uploadAttachment(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	limit := h.svc.Config().MaxAttachment
+	if r.ContentLength > limit {
+		// Refuse before reading a byte of the body.
+		return confidant.Errorf(confidant.KindTooLarge, "attachment_too_large", "The file is larger than the limit of %d MiB.", limit>>20)
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); strings.HasPrefix(mt, "multipart/") || mt == "application/x-www-form-urlencoded" {
+		return confidant.Errorf(confidant.KindUnsupported, "unsupported_media_type", "Send the file itself as the request body, not a form.")
+	}
+	name := r.URL.Query().Get("filename")
+	if name == "" {
+		if _, params, err := mime.ParseMediaType(r.Header.Get("Content-Disposition")); err == nil {
+			name = params["filename"]
+		}
+	}
+	// One byte over the limit may be read, so that the service (which reads
+	// at most limit+1 bytes) is the one to say "too large"; the
+	// MaxBytesReader makes the server stop reading a longer body there.
+	body := http.MaxBytesReader(w, r.Body, limit+1)
+	att, err := h.svc.UploadAttachment(r.Context(), id, name, body)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", Prefix+"attachments/"+att.ID)
+	writeJSON(w, http.StatusCreated, newAttachmentView(att))
+	return nil
+}
+
+// downloadAttachment: GET /api/v1/attachments/{id} streams the file as a
+// download. The content type is the one detected at upload.
+func (h *handler) downloadAttachment(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	att, rd, err := h.svc.OpenAttachment(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	// Read the first chunk before committing to a 200, so that a failure
+	// there is still a proper error response.
+	br := bufio.NewReaderSize(rd, 64<<10)
+	if _, err := br.Peek(1); err != nil && err != io.EOF {
+		return err
+	}
+	disp := mime.FormatMediaType("attachment", map[string]string{"filename": att.Filename})
+	if disp == "" {
+		disp = "attachment"
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", att.ContentType)
+	hd.Set("Content-Length", strconv.FormatInt(att.Size, 10))
+	hd.Set("Content-Disposition", disp)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.Copy(w, br); err != nil {
+		// Too late for an error response; the short body (against
+		// Content-Length) tells the client the download failed.
+		httpx.LogError(h.log, r, confidant.Wrap(err, confidant.KindInternal, "attachment_stream", ""))
+	}
+	return nil
+}
