@@ -1,0 +1,257 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/confidanthealth/confidant"
+)
+
+// Organisation and clinics.
+
+func (t *tx) Organisation(ctx context.Context) (confidant.Organisation, error) {
+	var o confidant.Organisation
+	err := t.get(ctx, "organisation", "organisation",
+		`SELECT id, name, created_at FROM organisation`, nil,
+		&o.ID, &o.Name, tm(&o.CreatedAt))
+	return o, err
+}
+
+func (t *tx) CreateOrganisation(ctx context.Context, o confidant.Organisation) error {
+	_, err := t.exec(ctx, "create organisation",
+		`INSERT INTO organisation (id, name, created_at) VALUES (?, ?, ?)`,
+		o.ID, o.Name, micros(o.CreatedAt))
+	if isUnique(err) {
+		return conflict("organisation_exists", "The organisation has already been set up.")
+	}
+	return err
+}
+
+func (t *tx) CreateClinic(ctx context.Context, c confidant.Clinic) error {
+	_, err := t.exec(ctx, "create clinic",
+		`INSERT INTO clinics (id, name, city, created_at) VALUES (?, ?, ?, ?)`,
+		c.ID, c.Name, c.City, micros(c.CreatedAt))
+	return err
+}
+
+func (t *tx) UpdateClinic(ctx context.Context, c confidant.Clinic) error {
+	return t.execOne(ctx, "clinic", "update clinic",
+		`UPDATE clinics SET name = ?, city = ? WHERE id = ?`, c.Name, c.City, c.ID)
+}
+
+const clinicColumns = `id, name, city, created_at`
+
+func scanClinic(s interface{ Scan(...any) error }, c *confidant.Clinic) error {
+	return s.Scan(&c.ID, &c.Name, &c.City, tm(&c.CreatedAt))
+}
+
+func (t *tx) Clinic(ctx context.Context, id string) (confidant.Clinic, error) {
+	var c confidant.Clinic
+	err := scanClinic(t.tx.QueryRowContext(ctx, `SELECT `+clinicColumns+` FROM clinics WHERE id = ?`, id), &c)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, notFound("clinic")
+	}
+	return c, dbErr("clinic", err)
+}
+
+func (t *tx) ListClinics(ctx context.Context) ([]confidant.Clinic, error) {
+	var out []confidant.Clinic
+	err := t.list(ctx, "list clinics", `SELECT `+clinicColumns+` FROM clinics ORDER BY name, id`, nil,
+		func(r *sql.Rows) error {
+			var c confidant.Clinic
+			err := scanClinic(r, &c)
+			out = append(out, c)
+			return err
+		})
+	return out, err
+}
+
+// Accounts.
+
+const userColumns = `u.id, u.username, u.display_name, u.role, u.patient_id, u.password_hash,
+	u.disabled, u.failed_logins, u.locked_until, u.created_at`
+
+func scanUser(s interface{ Scan(...any) error }, u *confidant.User) error {
+	return s.Scan(&u.ID, &u.Username, &u.DisplayName, &u.Role, &u.PatientID, &u.PasswordHash,
+		&u.Disabled, &u.FailedLogins, tm(&u.LockedUntil), tm(&u.CreatedAt))
+}
+
+func (t *tx) CreateUser(ctx context.Context, u confidant.User) error {
+	_, err := t.exec(ctx, "create user",
+		`INSERT INTO users (id, username, display_name, role, patient_id, password_hash,
+			disabled, failed_logins, locked_until, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Username, u.DisplayName, string(u.Role), u.PatientID, u.PasswordHash,
+		u.Disabled, u.FailedLogins, micros(u.LockedUntil), micros(u.CreatedAt))
+	if isUnique(err) {
+		return conflict("username_taken", "The username is already taken.")
+	}
+	if err != nil {
+		return err
+	}
+	return t.setUserClinics(ctx, u.ID, u.ClinicIDs)
+}
+
+func (t *tx) setUserClinics(ctx context.Context, userID string, clinicIDs []string) error {
+	if _, err := t.exec(ctx, "set user clinics", `DELETE FROM user_clinics WHERE user_id = ?`, userID); err != nil {
+		return err
+	}
+	for _, c := range slices.Compact(slices.Sorted(slices.Values(clinicIDs))) {
+		if _, err := t.exec(ctx, "set user clinics",
+			`INSERT INTO user_clinics (user_id, clinic_id) VALUES (?, ?)`, userID, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UpdateUser changes display name, role, clinics and the disabled flag. The
+// username, password hash and sign-in state are not touched, so a stale copy
+// of the user cannot undo a password change or a lockout.
+func (t *tx) UpdateUser(ctx context.Context, u confidant.User) error {
+	err := t.execOne(ctx, "user", "update user",
+		`UPDATE users SET display_name = ?, role = ?, disabled = ? WHERE id = ?`,
+		u.DisplayName, string(u.Role), u.Disabled, u.ID)
+	if err != nil {
+		return err
+	}
+	return t.setUserClinics(ctx, u.ID, u.ClinicIDs)
+}
+
+func (t *tx) User(ctx context.Context, id string) (confidant.User, error) {
+	return t.oneUser(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = ?`, id)
+}
+
+func (t *tx) UserByUsername(ctx context.Context, username string) (confidant.User, error) {
+	return t.oneUser(ctx, `SELECT `+userColumns+` FROM users u WHERE u.username = ?`, username)
+}
+
+func (t *tx) oneUser(ctx context.Context, query string, arg any) (confidant.User, error) {
+	var u confidant.User
+	err := scanUser(t.tx.QueryRowContext(ctx, query, arg), &u)
+	if errors.Is(err, sql.ErrNoRows) {
+		return u, notFound("user")
+	}
+	if err != nil {
+		return u, dbErr("user", err)
+	}
+	users := []confidant.User{u}
+	if err := t.loadClinics(ctx, users); err != nil {
+		return u, err
+	}
+	return users[0], nil
+}
+
+func (t *tx) ListUsers(ctx context.Context, f confidant.UserFilter) ([]confidant.User, error) {
+	var w filter
+	if f.Role != "" {
+		w.add(`u.role = ?`, string(f.Role))
+	}
+	if f.ClinicID != "" {
+		w.add(`u.id IN (SELECT user_id FROM user_clinics WHERE clinic_id = ?)`, f.ClinicID)
+	}
+	var out []confidant.User
+	err := t.list(ctx, "list users",
+		`SELECT `+userColumns+` FROM users u`+w.where()+` ORDER BY u.username LIMIT ? OFFSET ?`,
+		append(w.args, limit(f.Limit, 0)...),
+		func(r *sql.Rows) error {
+			var u confidant.User
+			err := scanUser(r, &u)
+			out = append(out, u)
+			return err
+		})
+	if err != nil {
+		return nil, err
+	}
+	return out, t.loadClinics(ctx, out)
+}
+
+// loadClinics fills in ClinicIDs (sorted) of users with one query.
+func (t *tx) loadClinics(ctx context.Context, users []confidant.User) error {
+	if len(users) == 0 {
+		return nil
+	}
+	idx := make(map[string]int, len(users))
+	ids := make([]string, len(users))
+	for i, u := range users {
+		idx[u.ID] = i
+		ids[i] = u.ID
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return dbErr("load user clinics", err)
+	}
+	return t.list(ctx, "load user clinics",
+		`SELECT user_id, clinic_id FROM user_clinics
+		WHERE user_id IN (SELECT value FROM json_each(?)) ORDER BY user_id, clinic_id`,
+		[]any{string(list)},
+		func(r *sql.Rows) error {
+			var uid, cid string
+			if err := r.Scan(&uid, &cid); err != nil {
+				return err
+			}
+			u := &users[idx[uid]]
+			u.ClinicIDs = append(u.ClinicIDs, cid)
+			return nil
+		})
+}
+
+func (t *tx) SetPassword(ctx context.Context, userID, hash string) error {
+	return t.execOne(ctx, "user", "set password",
+		`UPDATE users SET password_hash = ? WHERE id = ?`, hash, userID)
+}
+
+func (t *tx) RecordLogin(ctx context.Context, userID string, ok bool, lockedUntil time.Time) error {
+	if ok {
+		return t.execOne(ctx, "user", "record login",
+			`UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?`, userID)
+	}
+	return t.execOne(ctx, "user", "record login",
+		`UPDATE users SET failed_logins = failed_logins + 1, locked_until = ? WHERE id = ?`,
+		micros(lockedUntil), userID)
+}
+
+// Sessions.
+
+func (t *tx) CreateSession(ctx context.Context, s confidant.Session) error {
+	_, err := t.exec(ctx, "create session",
+		`INSERT INTO sessions (id, token_hash, user_id, kind, created_at, last_seen, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, nonNil(s.TokenHash), s.UserID, s.Kind, micros(s.CreatedAt), micros(s.LastSeen), micros(s.ExpiresAt))
+	return err
+}
+
+func (t *tx) SessionByTokenHash(ctx context.Context, hash []byte) (confidant.Session, error) {
+	var s confidant.Session
+	err := t.get(ctx, "session", "session",
+		`SELECT id, token_hash, user_id, kind, created_at, last_seen, expires_at
+		FROM sessions WHERE token_hash = ?`, []any{nonNil(hash)},
+		&s.ID, &s.TokenHash, &s.UserID, &s.Kind, tm(&s.CreatedAt), tm(&s.LastSeen), tm(&s.ExpiresAt))
+	return s, err
+}
+
+func (t *tx) TouchSession(ctx context.Context, id string, at time.Time) error {
+	return t.execOne(ctx, "session", "touch session",
+		`UPDATE sessions SET last_seen = ? WHERE id = ?`, micros(at), id)
+}
+
+func (t *tx) DeleteSession(ctx context.Context, id string) error {
+	_, err := t.exec(ctx, "delete session", `DELETE FROM sessions WHERE id = ?`, id)
+	return err
+}
+
+func (t *tx) DeleteUserSessions(ctx context.Context, userID string) error {
+	_, err := t.exec(ctx, "delete user sessions", `DELETE FROM sessions WHERE user_id = ?`, userID)
+	return err
+}
+
+// DeleteExpiredSessions deletes the sessions whose ExpiresAt is not after
+// now and returns how many there were.
+func (t *tx) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
+	n, err := t.exec(ctx, "delete expired sessions", `DELETE FROM sessions WHERE expires_at <= ?`, now.UnixMicro())
+	return int(n), err
+}

@@ -1,0 +1,174 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/confidanthealth/confidant"
+)
+
+// tx implements confidant.Tx on one database/sql transaction.
+type tx struct {
+	tx *sql.Tx
+}
+
+var _ confidant.Tx = (*tx)(nil)
+
+// exec runs a statement and returns the number of rows it changed.
+func (t *tx) exec(ctx context.Context, op, query string, args ...any) (int64, error) {
+	res, err := t.tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, dbErr(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, dbErr(op, err)
+	}
+	return n, nil
+}
+
+// execOne runs a statement that must change exactly one row of a record of
+// kind what; it returns NotFound if it changed none.
+func (t *tx) execOne(ctx context.Context, what, op, query string, args ...any) error {
+	n, err := t.exec(ctx, op, query, args...)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return notFound(what)
+	}
+	return nil
+}
+
+// get scans a single row into dest; no row is NotFound for a record of kind
+// what.
+func (t *tx) get(ctx context.Context, what, op, query string, args []any, dest ...any) error {
+	err := t.tx.QueryRowContext(ctx, query, args...).Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound(what)
+	}
+	return dbErr(op, err)
+}
+
+// list runs query and calls scan for each row.
+func (t *tx) list(ctx context.Context, op, query string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := t.tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return dbErr(op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return dbErr(op, err)
+		}
+	}
+	return dbErr(op, rows.Err())
+}
+
+// Times are INTEGER unix microseconds in UTC; the zero time is NULL.
+
+// micros converts t for storage: finer precision is truncated.
+func micros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+// timeScanner scans a time column into *t.
+type timeScanner struct{ t *time.Time }
+
+func (s timeScanner) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*s.t = time.Time{}
+	case int64:
+		*s.t = time.UnixMicro(v).UTC()
+	default:
+		return fmt.Errorf("time column holds %T, want INTEGER", src)
+	}
+	return nil
+}
+
+// tm returns a scan destination for a time column.
+func tm(t *time.Time) timeScanner { return timeScanner{t} }
+
+// nonNil returns b, or an empty slice for nil (nil would be stored as NULL).
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// filter collects the conditions of a WHERE clause. Conditions are constant
+// SQL written in this package; every value goes in args.
+type filter struct {
+	conds []string
+	args  []any
+}
+
+func (f *filter) add(cond string, args ...any) {
+	f.conds = append(f.conds, cond)
+	f.args = append(f.args, args...)
+}
+
+// where returns " WHERE c1 AND c2 ..." or "".
+func (f *filter) where() string {
+	if len(f.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(f.conds, " AND ")
+}
+
+// and returns " AND c1 AND c2 ..." or "", for queries with a fixed WHERE.
+func (f *filter) and() string {
+	if len(f.conds) == 0 {
+		return ""
+	}
+	return " AND " + strings.Join(f.conds, " AND ")
+}
+
+// limit returns the arguments of "LIMIT ? OFFSET ?": 0 means no limit.
+func limit(n, offset int) []any {
+	if n <= 0 {
+		n = -1
+	}
+	return []any{n, max(offset, 0)}
+}
+
+// namePrefix adds the condition "the normalised given or family name
+// starts with prefix". It uses a range comparison on the normalised columns
+// (so an index helps and no LIKE pattern characters need escaping):
+// s starts with p exactly when p <= s < prefixEnd(p) in byte order, which is
+// SQLite's BINARY collation.
+func namePrefix(f *filter, given, family, name string) {
+	p := confidant.NormalizeName(name)
+	if p == "" {
+		return
+	}
+	end, ok := prefixEnd(p)
+	if !ok {
+		f.add("("+given+" >= ? OR "+family+" >= ?)", p, p)
+		return
+	}
+	f.add("(("+given+" >= ? AND "+given+" < ?) OR ("+family+" >= ? AND "+family+" < ?))", p, end, p, end)
+}
+
+// prefixEnd returns the smallest string greater than every string with
+// prefix p, in byte order; ok is false if there is none (p is all 0xFF).
+// The result need not be valid UTF-8; it is only compared with.
+func prefixEnd(p string) (end string, ok bool) {
+	b := []byte(p)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xFF {
+			b[i]++
+			return string(b[:i+1]), true
+		}
+	}
+	return "", false
+}
