@@ -161,7 +161,7 @@ func wantNoLeak(t *testing.T, what string, err error, secrets ...string) {
 // UTC. base has nanoseconds, so a store must truncate to microseconds.
 var (
 	zone = time.FixedZone("EET", 2*60*60)
-	base = time.Date(2025, 3, 14, 9, 26, 53, 589793238, zone)
+	base = time.Date(2025, 3, 14, 9, 26, 53, 589793738, zone) // rounds up, truncates down
 )
 
 // at returns base plus d.
