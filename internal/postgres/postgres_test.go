@@ -401,6 +401,36 @@ func TestErrors(t *testing.T) {
 		{"chunks without attachment", func(tx confidant.Tx) error {
 			return tx.PutAttachmentChunk(ctx, confidant.NewID(), 0, []byte("Secret"))
 		}, confidant.KindInternal, "internal"},
+		{"missing chunk", func(tx confidant.Tx) error {
+			a := confidant.Attachment{ID: confidant.NewID(), PatientID: p.ID, Filename: "Secret.pdf", Size: 6, Chunks: 2}
+			if err := tx.PutAttachmentChunk(ctx, a.ID, 0, []byte("Secret")); err != nil {
+				return err
+			}
+			return tx.CreateAttachment(ctx, a)
+		}, confidant.KindInvalid, "attachment_incomplete"},
+		{"chunk numbers with a gap", func(tx confidant.Tx) error {
+			a := confidant.Attachment{ID: confidant.NewID(), PatientID: p.ID, Size: 12, Chunks: 2}
+			for _, i := range []int{0, 2} {
+				if err := tx.PutAttachmentChunk(ctx, a.ID, i, []byte("Secret")); err != nil {
+					return err
+				}
+			}
+			return tx.CreateAttachment(ctx, a)
+		}, confidant.KindInvalid, "attachment_incomplete"},
+		{"size differs from the chunks", func(tx confidant.Tx) error {
+			a := confidant.Attachment{ID: confidant.NewID(), PatientID: p.ID, Size: 7, Chunks: 1}
+			if err := tx.PutAttachmentChunk(ctx, a.ID, 0, []byte("Secret")); err != nil {
+				return err
+			}
+			return tx.CreateAttachment(ctx, a)
+		}, confidant.KindInvalid, "attachment_incomplete"},
+		{"chunk put twice", func(tx confidant.Tx) error {
+			id := confidant.NewID()
+			if err := tx.PutAttachmentChunk(ctx, id, 0, []byte("Secret")); err != nil {
+				return err
+			}
+			return tx.PutAttachmentChunk(ctx, id, 0, []byte("Secret"))
+		}, confidant.KindConflict, "conflict"},
 		{"chunk too large", func(tx confidant.Tx) error {
 			return tx.PutAttachmentChunk(ctx, confidant.NewID(), 0, make([]byte, confidant.AttachmentChunkSize+1))
 		}, confidant.KindTooLarge, "chunk_too_large"},

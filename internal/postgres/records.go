@@ -142,7 +142,9 @@ func (t *tx) PutAttachmentChunk(ctx context.Context, attachmentID string, index 
 }
 
 // CreateAttachment stores the metadata of an attachment whose chunks were
-// put in this transaction, and tags the chunks with the patient.
+// put in this transaction and tags the chunks with the patient. The stored
+// chunks must be exactly 0 .. a.Chunks-1 and hold a.Size bytes in all, else
+// it returns KindInvalid (code "attachment_incomplete").
 func (t *tx) CreateAttachment(ctx context.Context, a confidant.Attachment) error {
 	_, err := t.tx.Exec(ctx, `
 		INSERT INTO attachments (id, patient_id, filename, content_type, size, sha256, chunks, uploaded_by, created_at)
@@ -151,8 +153,21 @@ func (t *tx) CreateAttachment(ctx context.Context, a confidant.Attachment) error
 	if err != nil {
 		return mapErr(err, "create attachment", "Attachment")
 	}
-	_, err = t.tx.Exec(ctx, `UPDATE attachment_chunks SET patient_id = $2 WHERE attachment_id = $1`, a.ID, a.PatientID)
-	return mapErr(err, "create attachment", "Attachment")
+	// octet_length of a stored bytea is read from its header; the chunk
+	// contents are not loaded.
+	var n, last int
+	var size int64
+	err = t.tx.QueryRow(ctx, `
+		WITH c AS (UPDATE attachment_chunks SET patient_id = $2 WHERE attachment_id = $1
+		           RETURNING idx, octet_length(data) AS len)
+		SELECT count(*), coalesce(max(idx), -1), coalesce(sum(len), 0) FROM c`, a.ID, a.PatientID).Scan(&n, &last, &size)
+	if err != nil {
+		return mapErr(err, "create attachment", "Attachment")
+	}
+	if n != a.Chunks || last != a.Chunks-1 || size != a.Size {
+		return invalid("attachment_incomplete", "The attachment's stored content does not match its size and number of chunks.")
+	}
+	return nil
 }
 
 const attachmentCols = `id, patient_id, filename, content_type, size, sha256, chunks, uploaded_by, created_at`

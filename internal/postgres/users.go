@@ -39,14 +39,11 @@ func (t *tx) CreateUser(ctx context.Context, u confidant.User) error {
 	if err != nil {
 		return mapErr(err, "create user", "User")
 	}
-	return t.setClinics(ctx, u.ID, u.ClinicIDs)
+	return t.addClinics(ctx, u.ID, u.ClinicIDs)
 }
 
-// setClinics replaces the clinic memberships of a user.
-func (t *tx) setClinics(ctx context.Context, userID string, clinicIDs []string) error {
-	if _, err := t.tx.Exec(ctx, `DELETE FROM user_clinics WHERE user_id = $1`, userID); err != nil {
-		return mapErr(err, "set user clinics", "")
-	}
+// addClinics adds clinic memberships to a user that has none.
+func (t *tx) addClinics(ctx context.Context, userID string, clinicIDs []string) error {
 	var ids []string
 	seen := map[string]bool{}
 	for _, c := range clinicIDs {
@@ -62,7 +59,7 @@ func (t *tx) setClinics(ctx context.Context, userID string, clinicIDs []string) 
 		INSERT INTO user_clinics (user_id, clinic_id, position)
 		SELECT $1, c.id, c.pos FROM unnest($2::text[]) WITH ORDINALITY AS c (id, pos)`,
 		userID, ids)
-	return mapErr(err, "set user clinics", "")
+	return mapErr(err, "add user clinics", "")
 }
 
 // UpdateUser changes display name, role, clinic memberships and the disabled
@@ -76,7 +73,12 @@ func (t *tx) UpdateUser(ctx context.Context, u confidant.User) error {
 	if tag.RowsAffected() == 0 {
 		return notFound("User")
 	}
-	return t.setClinics(ctx, u.ID, u.ClinicIDs)
+	// The UPDATE above locks the user row, so concurrent updates of the same
+	// user replace the memberships one after the other.
+	if _, err := t.tx.Exec(ctx, `DELETE FROM user_clinics WHERE user_id = $1`, u.ID); err != nil {
+		return mapErr(err, "update user clinics", "")
+	}
+	return t.addClinics(ctx, u.ID, u.ClinicIDs)
 }
 
 func (t *tx) User(ctx context.Context, id string) (confidant.User, error) {

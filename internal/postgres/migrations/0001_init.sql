@@ -9,7 +9,12 @@
 --     with patient_id, so that a later migration can partition those tables
 --     by patient_id (HASH) with partition-local indexes. Child tables
 --     (note_versions, attachment_chunks) carry patient_id too, so they can be
---     co-partitioned with their parents.
+--     co-partitioned with their parents. Such a migration would copy each
+--     table into a partitioned one whose primary key is (patient_id, id),
+--     keep a plain (non-unique) index on id for the Tx methods that look
+--     records up by id alone, and fill attachment_chunks.patient_id, which is
+--     NULL until CreateAttachment (PutAttachmentChunk is not told the
+--     patient).
 --   * Constraint names are part of the contract with store code: the store
 --     maps unique violations to error codes by constraint name.
 
@@ -46,8 +51,8 @@ CREATE TABLE patients (
     address          text NOT NULL DEFAULT '',
     created_at       timestamptz
 );
-CREATE INDEX patients_clinic_family_idx ON patients (clinic_id, family_name_norm, given_name_norm);
-CREATE INDEX patients_family_idx ON patients (family_name_norm, given_name_norm);
+CREATE INDEX patients_clinic_family_idx ON patients (clinic_id, family_name_norm, given_name_norm, id);
+CREATE INDEX patients_family_idx ON patients (family_name_norm, given_name_norm, id);
 CREATE INDEX patients_given_idx ON patients (given_name_norm);
 
 CREATE TABLE users (
@@ -111,13 +116,17 @@ CREATE TABLE notes (
     session_at  timestamptz,
     created_at  timestamptz,
     released_at timestamptz, -- NULL until released to the patient
-    released_by text NOT NULL DEFAULT ''
+    released_by text NOT NULL DEFAULT '',
+    -- The target of note_versions' foreign key, which thereby also checks
+    -- that a version belongs to the same patient as its note.
+    CONSTRAINT notes_patient_id_key UNIQUE (patient_id, id)
 );
-CREATE INDEX notes_patient_session_idx ON notes (patient_id, session_at DESC, created_at DESC, id);
+-- A patient's notes, newest session first (Tx.ListNotes).
+CREATE INDEX notes_patient_session_idx ON notes (patient_id, session_at DESC NULLS LAST, created_at DESC NULLS LAST, id);
 
 CREATE TABLE note_versions (
     patient_id text NOT NULL,
-    note_id    text NOT NULL CONSTRAINT note_versions_note_fkey REFERENCES notes (id) ON DELETE CASCADE,
+    note_id    text NOT NULL,
     version    integer NOT NULL CONSTRAINT note_versions_version_check CHECK (version >= 1),
     template   text NOT NULL DEFAULT '',
     body       text NOT NULL DEFAULT '',
@@ -128,9 +137,9 @@ CREATE TABLE note_versions (
     signed_at  timestamptz,
     signed_by  text NOT NULL DEFAULT '',
     reason     text NOT NULL DEFAULT '',
-    PRIMARY KEY (patient_id, note_id, version)
+    PRIMARY KEY (patient_id, note_id, version),
+    CONSTRAINT note_versions_note_fkey FOREIGN KEY (patient_id, note_id) REFERENCES notes (patient_id, id)
 );
-CREATE INDEX note_versions_note_idx ON note_versions (note_id, version);
 
 CREATE TABLE process_notes (
     id         text PRIMARY KEY,
@@ -139,7 +148,7 @@ CREATE TABLE process_notes (
     body       text NOT NULL DEFAULT '',
     created_at timestamptz
 );
-CREATE INDEX process_notes_patient_author_idx ON process_notes (patient_id, author_id, created_at);
+CREATE INDEX process_notes_patient_author_idx ON process_notes (patient_id, author_id, created_at DESC NULLS LAST, id);
 
 CREATE TABLE diagnoses (
     id          text PRIMARY KEY,
@@ -151,7 +160,7 @@ CREATE TABLE diagnoses (
     recorded_by text NOT NULL DEFAULT '',
     recorded_at timestamptz
 );
-CREATE INDEX diagnoses_patient_idx ON diagnoses (patient_id, recorded_at DESC);
+CREATE INDEX diagnoses_patient_idx ON diagnoses (patient_id, recorded_at DESC NULLS LAST, id);
 
 CREATE TABLE treatment_plans (
     id            text PRIMARY KEY,
@@ -162,7 +171,7 @@ CREATE TABLE treatment_plans (
     author_id     text NOT NULL DEFAULT '',
     created_at    timestamptz
 );
-CREATE INDEX treatment_plans_patient_idx ON treatment_plans (patient_id, created_at DESC);
+CREATE INDEX treatment_plans_patient_idx ON treatment_plans (patient_id, created_at DESC NULLS LAST, id);
 
 CREATE TABLE measures (
     id          text PRIMARY KEY,
@@ -174,7 +183,7 @@ CREATE TABLE measures (
     recorded_by text NOT NULL DEFAULT '',
     taken_at    timestamptz
 );
-CREATE INDEX measures_patient_idx ON measures (patient_id, taken_at);
+CREATE INDEX measures_patient_idx ON measures (patient_id, taken_at NULLS FIRST, id);
 
 CREATE TABLE attachments (
     id           text PRIMARY KEY,
@@ -187,7 +196,7 @@ CREATE TABLE attachments (
     uploaded_by  text NOT NULL DEFAULT '',
     created_at   timestamptz
 );
-CREATE INDEX attachments_patient_idx ON attachments (patient_id, created_at DESC);
+CREATE INDEX attachments_patient_idx ON attachments (patient_id, created_at DESC NULLS LAST, id);
 
 -- Chunks are written before their attachment row (Tx.PutAttachmentChunk does
 -- not know the patient); CreateAttachment fills in patient_id. The deferred
