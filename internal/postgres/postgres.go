@@ -15,8 +15,9 @@
 //     SERIALIZABLE. Update never retries once fn has been called: fn may have
 //     side effects outside the database. Only starting the transaction is
 //     retried, and only when pgconn reports that nothing reached the server.
-//     A serialization failure or deadlock that reaches the caller is a
-//     *confidant.Error of KindUnavailable ("try again").
+//     A serialization failure or deadlock that reaches the caller, and a
+//     transaction that cannot be started at all, is a *confidant.Error of
+//     KindUnavailable: the caller may try again.
 //   - View runs in a READ ONLY REPEATABLE READ transaction: every statement
 //     in fn sees the same snapshot.
 //
@@ -159,7 +160,11 @@ func (db *DB) run(ctx context.Context, opts pgx.TxOptions, fn func(confidant.Tx)
 			break
 		}
 		if attempt == beginAttempts || !pgconn.SafeToRetry(err) || ctx.Err() != nil {
-			return internal("begin transaction", err)
+			// Nothing ran: the database is unreachable, overloaded or
+			// shutting down (or ctx ended), so the caller may retry.
+			return &confidant.Error{Kind: confidant.KindUnavailable, Code: "database_unavailable",
+				Message: "The database is not available. Please try again later.",
+				Err:     fmt.Errorf("postgres: begin transaction: %w", redact(err))}
 		}
 	}
 	done := false

@@ -500,3 +500,15 @@ func TestViewSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestUnavailable checks that a database that cannot be reached gives
+// KindUnavailable, not a bare internal error.
+func TestUnavailable(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, Options{})
+	db.Close()
+	err := db.View(t.Context(), func(confidant.Tx) error { return nil })
+	if confidant.KindOf(err) != confidant.KindUnavailable {
+		t.Errorf("View on a closed store = %v, want KindUnavailable", err)
+	}
+}
