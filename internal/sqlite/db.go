@@ -74,7 +74,6 @@ func (o Options) withDefaults() Options {
 
 // DB is a confidant.Store backed by one SQLite database file.
 type DB struct {
-	path   string
 	writer *sql.DB // exactly one connection: Update and Migrate
 	reader *sql.DB // query_only connections: View
 }
@@ -101,7 +100,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 
-	db := &DB{path: abs}
+	db := &DB{}
 	db.writer, err = driver.Open(abs, func(c *sqlite3.Conn) error {
 		return c.Exec(connPragmas(opts, false))
 	})
@@ -112,9 +111,17 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	db.writer.SetMaxIdleConns(1)
 	db.writer.SetConnMaxLifetime(0)
 	db.writer.SetConnMaxIdleTime(0)
-	if err := db.writer.PingContext(ctx); err != nil {
+	// The first query connects, which runs connPragmas.
+	var mode string
+	if err := db.writer.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
 		db.writer.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", filepath.Base(abs), err)
+	}
+	if mode != "wal" {
+		// SQLite keeps the old mode when it cannot use WAL (for example on
+		// some network file systems); the reader pool relies on WAL.
+		db.writer.Close()
+		return nil, fmt.Errorf("sqlite: open %s: journal mode is %q, want WAL (is it on a local file system?)", filepath.Base(abs), mode)
 	}
 
 	db.reader, err = driver.Open(abs, func(c *sqlite3.Conn) error {
@@ -227,7 +234,8 @@ func (db *DB) Close() error {
 
 // Update runs fn in a read-write transaction on the writer connection.
 // Transactions are serialised: Update waits for the previous one to finish
-// (or for ctx to end). If fn returns an error, that error is returned
+// (or for ctx to end), so fn must not call Update itself; it would wait for
+// itself forever. If fn returns an error, that error is returned
 // unchanged and the transaction is rolled back; if fn panics, the
 // transaction is rolled back and the panic continues.
 func (db *DB) Update(ctx context.Context, fn func(confidant.Tx) error) error {

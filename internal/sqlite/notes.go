@@ -66,7 +66,7 @@ func (t *tx) ListNotes(ctx context.Context, patientID string, f confidant.NoteFi
 		sel += ` AND n.released_at IS NOT NULL`
 	}
 	sel += ` ORDER BY n.session_at DESC, n.id LIMIT ?`
-	lim := limit(f.Limit, 0)[0]
+	lim := limitArg(f.Limit)
 
 	var out []confidant.Note
 	err := t.list(ctx, "list notes",

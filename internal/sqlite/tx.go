@@ -133,12 +133,18 @@ func (f *filter) and() string {
 	return " AND " + strings.Join(f.conds, " AND ")
 }
 
-// limit returns the arguments of "LIMIT ? OFFSET ?": 0 means no limit.
+// limit returns the arguments of "LIMIT ? OFFSET ?": n <= 0 means no limit
+// (which SQLite spells -1).
 func limit(n, offset int) []any {
+	return []any{limitArg(n), max(offset, 0)}
+}
+
+// limitArg returns the argument of "LIMIT ?".
+func limitArg(n int) int {
 	if n <= 0 {
-		n = -1
+		return -1
 	}
-	return []any{n, max(offset, 0)}
+	return n
 }
 
 // namePrefix adds the condition "the normalised given or family name
