@@ -32,6 +32,11 @@ import (
 // Run runs the conformance suite. Each subtest calls open for a fresh, empty
 // store; open must arrange for the store to be closed (t.Cleanup) and may
 // call t.Skip when the backing database is unavailable.
+//
+// The suite creates referenced records (clinics, users, patients) before
+// the records that refer to them, so stores may enforce foreign keys. One
+// subtest calls Update from inside View (to check that View reads a
+// snapshot), so the two must not share a single connection.
 func Run(t *testing.T, open func(t *testing.T) confidant.Store) {
 	tests := []struct {
 		name string
@@ -64,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) confidant.Store) {
 		{"UpdateRollbackOnError", testUpdateRollbackOnError},
 		{"UpdateRollbackOnPanic", testUpdateRollbackOnPanic},
 		{"ViewIsReadOnly", testViewIsReadOnly},
+		{"ViewSnapshot", testViewSnapshot},
 		{"ConcurrentUpdates", testConcurrentUpdates},
 	}
 	for _, tc := range tests {

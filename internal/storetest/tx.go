@@ -188,6 +188,35 @@ func testViewIsReadOnly(t *testing.T, s confidant.Store) {
 	wantNothingKept(t, s, f, c, confidant.Patient{ID: confidant.NewID()})
 }
 
+// testViewSnapshot checks that a View does not see a write committed after
+// its first read (a consistent snapshot, not read-committed).
+func testViewSnapshot(t *testing.T, s confidant.Store) {
+	first := newClinic("First")
+	update(t, s, func(ctx context.Context, tx confidant.Tx) error { return tx.CreateClinic(ctx, first) })
+	second := newClinic("Second")
+	var before, after []confidant.Clinic
+	err := tryView(t, s, func(ctx context.Context, tx confidant.Tx) error {
+		var err error
+		if before, err = tx.ListClinics(ctx); err != nil {
+			return err
+		}
+		// Another transaction commits meanwhile.
+		if err := s.Update(ctx, func(w confidant.Tx) error { return w.CreateClinic(ctx, second) }); err != nil {
+			return fmt.Errorf("concurrent Update: %w", err)
+		}
+		after, err = tx.ListClinics(ctx)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("View: %v", err)
+	}
+	byID := sortByID[confidant.Clinic](func(c confidant.Clinic) string { return c.ID })
+	diff(t, "ListClinics at the start of the View", []confidant.Clinic{first}, before, byID)
+	diff(t, "ListClinics later in the same View", []confidant.Clinic{first}, after, byID)
+	got := read(t, s, func(ctx context.Context, tx confidant.Tx) ([]confidant.Clinic, error) { return tx.ListClinics(ctx) })
+	diff(t, "ListClinics in a new View", []confidant.Clinic{first, second}, got, byID)
+}
+
 func testConcurrentUpdates(t *testing.T, s confidant.Store) {
 	f := seed(t, s)
 	const writers, perWriter = 8, 20
