@@ -71,6 +71,7 @@ func Run(t *testing.T, open func(t *testing.T) confidant.Store) {
 		{"ViewIsReadOnly", testViewIsReadOnly},
 		{"ViewSnapshot", testViewSnapshot},
 		{"ConcurrentUpdates", testConcurrentUpdates},
+		{"ConcurrentStateChanges", testConcurrentStateChanges},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

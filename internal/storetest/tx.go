@@ -275,3 +275,64 @@ func testConcurrentUpdates(t *testing.T, s confidant.Store) {
 	got := ids(notes, func(n confidant.Note) string { return n.ID })
 	diff(t, "note ids", created, got)
 }
+
+// testConcurrentStateChanges races transactions that may each succeed only
+// once (sign a draft, release a note, end a relationship): exactly one
+// must win. The others fail with KindConflict, or KindUnavailable if the
+// store detected the race as a serialisation failure.
+func testConcurrentStateChanges(t *testing.T, s confidant.Store) {
+	f := seed(t, s)
+	n := newNote(f.patient.ID, f.therapist.ID, base)
+	c := newCare(f.patient, f.therapist.ID, at(-day), time.Time{})
+	update(t, s, func(ctx context.Context, tx confidant.Tx) error {
+		if err := tx.CreateNote(ctx, n); err != nil {
+			return err
+		}
+		return tx.CreateCare(ctx, c)
+	})
+	ops := []struct {
+		name string
+		op   func(ctx context.Context, tx confidant.Tx, i int) error
+	}{
+		{"SignNote", func(ctx context.Context, tx confidant.Tx, i int) error {
+			return tx.SignNote(ctx, n.ID, 1, f.therapist.ID, at(time.Duration(i)*time.Second))
+		}},
+		{"ReleaseNote", func(ctx context.Context, tx confidant.Tx, i int) error {
+			return tx.ReleaseNote(ctx, n.ID, f.therapist.ID, at(time.Duration(i)*time.Second))
+		}},
+		{"EndCare", func(ctx context.Context, tx confidant.Tx, i int) error {
+			return tx.EndCare(ctx, c.ID, at(time.Duration(i)*time.Second), f.therapist.ID)
+		}},
+	}
+	const racers = 8
+	for _, o := range ops {
+		t.Run(o.name, func(t *testing.T) {
+			var (
+				wg   sync.WaitGroup
+				mu   sync.Mutex
+				wins int
+			)
+			start := make(chan struct{})
+			for i := range racers {
+				wg.Go(func() {
+					<-start
+					err := s.Update(t.Context(), func(tx confidant.Tx) error { return o.op(t.Context(), tx, i) })
+					switch k := confidant.KindOf(err); {
+					case err == nil:
+						mu.Lock()
+						wins++
+						mu.Unlock()
+					case k == confidant.KindConflict || k == confidant.KindUnavailable:
+					default:
+						t.Errorf("racer %d: %v (kind %v), want success, conflict or unavailable", i, err, k)
+					}
+				})
+			}
+			close(start)
+			wg.Wait()
+			if wins != 1 {
+				t.Errorf("%d of %d concurrent %s calls succeeded, want exactly 1", wins, racers, o.name)
+			}
+		})
+	}
+}
