@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -100,7 +101,7 @@ func schemaVersion(ctx context.Context, q querier) (int, error) {
 
 // ErrSchemaTooNew is returned (wrapped) by Open and Migrate for a database
 // whose schema was written by a newer version of Confidant.
-var ErrSchemaTooNew = fmt.Errorf("sqlite: the database schema is newer than this program; upgrade Confidant")
+var ErrSchemaTooNew = errors.New("sqlite: the database schema is newer than this program; upgrade Confidant")
 
 func (db *DB) checkVersion(ctx context.Context) error {
 	v, err := db.SchemaVersion(ctx)
