@@ -1,0 +1,240 @@
+package service_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/service"
+	"github.com/confidanthealth/confidant/internal/sqlite"
+	"github.com/confidanthealth/confidant/internal/testfix"
+)
+
+func newWorld(t *testing.T) *testfix.World {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return testfix.New(t, st)
+}
+
+// The actors of the matrix, in column order.
+var columns = []string{"therapist", "other", "therapistB", "manager", "managerB", "security", "patient"}
+
+const (
+	ok   = "ok"
+	nf   = "not_found"
+	perm = "permission_denied"
+	inv  = "invalid"
+)
+
+// TestRoleActionMatrix runs every service operation as every kind of actor
+// and compares the outcome with a table written out by hand. "therapist" is
+// in care of patient A; "other" is a therapist of the same clinic without
+// care; "therapistB" and "managerB" belong to clinic B; "patient" is patient
+// A's portal account.
+func TestRoleActionMatrix(t *testing.T) {
+	w := newWorld(t)
+	svc := w.Service
+	th := w.As(w.Therapist)
+	var seq atomic.Int64
+	uniq := func() int64 { return seq.Add(1) }
+
+	// Records of patient A written by the therapist in care.
+	released := mustNote(t, svc, th, w.PatientA.ID, true, true)
+	diag, err := svc.AddDiagnosis(th, w.PatientA.ID, "F32.1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	att, err := svc.UploadAttachment(th, w.PatientA.ID, "a.txt", strings.NewReader("plain text attachment"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	freshDraft := func() string { return mustNote(t, svc, th, w.PatientA.ID, false, false).ID }
+	freshSigned := func() string { return mustNote(t, svc, th, w.PatientA.ID, true, false).ID }
+	freshCare := func() string {
+		id := confidant.NewID()
+		now := time.Now().UTC()
+		err := w.Store.Update(context.Background(), func(tx confidant.Tx) error {
+			return tx.CreateCare(context.Background(), confidant.CareRelationship{
+				ID: id, PatientID: w.PatientC.ID, TherapistID: w.OtherTherapist.ID, ClinicID: w.ClinicA.ID,
+				From: now.Add(-time.Hour), CreatedBy: w.Manager.ID, CreatedAt: now,
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	code := func() string {
+		c, err := confidant.MakeIdentityCode(time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, int(uniq())), 950)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+
+	type op struct {
+		name string
+		run  func(ctx context.Context) error
+		want [7]string // by columns
+	}
+	e := func(_ any, err error) error { return err }
+	ops := []op{
+		{"MyPatients", func(c context.Context) error { return e(svc.MyPatients(c)) },
+			[7]string{ok, ok, ok, perm, perm, perm, perm}},
+		{"SearchPatients", func(c context.Context) error { return e(svc.SearchPatients(c, "äij")) },
+			[7]string{ok, ok, ok, perm, perm, perm, perm}},
+		{"CreatePatient", func(c context.Context) error {
+			return e(svc.CreatePatient(c, service.PatientInput{ClinicID: w.ClinicA.ID, GivenName: "X", FamilyName: "Y", IdentityCode: code()}))
+		}, [7]string{ok, ok, inv, ok, nf, perm, perm}},
+		{"Patient", func(c context.Context) error { return e(svc.Patient(c, w.PatientA.ID)) },
+			[7]string{ok, nf, nf, ok, nf, perm, ok}},
+		{"Chart", func(c context.Context) error { return e(svc.Chart(c, w.PatientA.ID)) },
+			[7]string{ok, nf, nf, perm, perm, perm, perm}},
+		{"Notes", func(c context.Context) error { return e(svc.Notes(c, w.PatientA.ID)) },
+			[7]string{ok, nf, nf, perm, perm, perm, ok}},
+		{"Note(released)", func(c context.Context) error { return e(svc.Note(c, released.ID)) },
+			[7]string{ok, nf, nf, perm, perm, perm, ok}},
+		{"Note(draft)", func(c context.Context) error { return e(svc.Note(c, freshDraft())) },
+			[7]string{ok, nf, nf, perm, perm, perm, nf}},
+		{"CreateNote", func(c context.Context) error {
+			return e(svc.CreateNote(c, w.PatientA.ID, service.NoteInput{Body: "x"}))
+		}, [7]string{ok, nf, nf, perm, perm, perm, perm}},
+		{"UpdateDraft", func(c context.Context) error {
+			return e(svc.UpdateDraft(c, freshDraft(), 1, confidant.TemplateFree, "changed"))
+		}, [7]string{ok, nf, nf, perm, perm, perm, perm}},
+		{"SignNote", func(c context.Context) error { return e(svc.SignNote(c, freshDraft())) },
+			[7]string{ok, nf, nf, perm, perm, perm, perm}},
+		{"AmendNote", func(c context.Context) error { return e(svc.AmendNote(c, released.ID, "amended", "why")) },
+			[7]string{ok, nf, nf, perm, perm, perm, perm}},
+		{"ReleaseNote", func(c context.Context) error { return e(svc.ReleaseNote(c, freshSigned())) },
+			[7]string{ok, nf, nf, perm, perm, perm, perm}},
+		{"CreateProcessNote", func(c context.Context) error { return e(svc.CreateProcessNote(c, w.PatientA.ID, "private")) },
+			[7]string{ok, nf, nf, perm, perm, perm, perm}},
+		{"ProcessNotes", func(c context.Context) error { return e(svc.ProcessNotes(c, w.PatientA.ID)) },
+			[7]string{ok, nf, nf, perm, perm, perm, perm}},
+		{"AddDiagnosis", func(c context.Context) error { return e(svc.AddDiagnosis(c, w.PatientA.ID, "F41.1", "")) },
+			[7]string{ok, nf, nf, perm, perm, perm, perm}},
+		{"SetDiagnosisStatus", func(c context.Context) error {
+			return e(svc.SetDiagnosisStatus(c, diag.ID, confidant.DiagnosisResolved))
+		}, [7]string{ok, nf, nf, perm, perm, perm, perm}},
+		{"SavePlan", func(c context.Context) error {
+			return e(svc.SavePlan(c, w.PatientA.ID, service.PlanInput{Goals: "sleep better"}))
+		}, [7]string{ok, nf, nf, perm, perm, perm, perm}},
+		{"RecordMeasure", func(c context.Context) error {
+			return e(svc.RecordMeasure(c, w.PatientA.ID, confidant.GAD7, []int{1, 1, 1, 1, 1, 1, 1}, time.Time{}))
+		}, [7]string{ok, nf, nf, perm, perm, perm, perm}},
+		{"UploadAttachment", func(c context.Context) error {
+			return e(svc.UploadAttachment(c, w.PatientA.ID, "b.txt", strings.NewReader("more text")))
+		}, [7]string{ok, nf, nf, perm, perm, perm, perm}},
+		{"OpenAttachment", func(c context.Context) error {
+			_, _, err := svc.OpenAttachment(c, att.ID)
+			return err
+		}, [7]string{ok, nf, nf, perm, perm, perm, perm}},
+		{"MyRecord", func(c context.Context) error {
+			_, _, err := svc.MyRecord(c)
+			return err
+		}, [7]string{perm, perm, perm, perm, perm, perm, ok}},
+		{"Clinics", func(c context.Context) error { return e(svc.Clinics(c)) },
+			[7]string{ok, ok, ok, ok, ok, ok, perm}},
+		{"CreateClinic", func(c context.Context) error { return e(svc.CreateClinic(c, fmt.Sprint("Clinic ", uniq()), "Oulu")) },
+			[7]string{perm, perm, perm, ok, ok, perm, perm}},
+		{"UpdateClinic", func(c context.Context) error { return e(svc.UpdateClinic(c, w.ClinicA.ID, "Klinikka Helsinki", "Helsinki")) },
+			[7]string{perm, perm, perm, ok, nf, perm, perm}},
+		{"Staff", func(c context.Context) error { return e(svc.Staff(c, "")) },
+			[7]string{perm, perm, perm, ok, ok, ok, perm}},
+		{"CreateStaff", func(c context.Context) error {
+			return e(svc.CreateStaff(c, service.StaffInput{
+				Username: fmt.Sprint("new", uniq()), DisplayName: "New", Role: confidant.RoleTherapist,
+				ClinicIDs: []string{w.ClinicA.ID}, Password: testfix.Password,
+			}))
+		}, [7]string{perm, perm, perm, ok, nf, perm, perm}},
+		{"UpdateStaff", func(c context.Context) error {
+			return e(svc.UpdateStaff(c, w.OtherTherapist.ID, service.StaffUpdate{DisplayName: "other", ClinicIDs: []string{w.ClinicA.ID}}))
+		}, [7]string{perm, perm, perm, ok, nf, perm, perm}},
+		{"CreatePatientAccount", func(c context.Context) error {
+			return e(svc.CreatePatientAccount(c, w.PatientC.ID, fmt.Sprint("pc", uniq()), testfix.Password))
+		}, [7]string{perm, perm, perm, ok, nf, perm, perm}},
+		{"CareList", func(c context.Context) error { return e(svc.CareList(c, w.ClinicA.ID, true)) },
+			[7]string{perm, perm, perm, ok, nf, perm, perm}},
+		{"AssignCare", func(c context.Context) error {
+			return e(svc.AssignCare(c, w.PatientC.ID, w.Therapist.ID, time.Time{}))
+		}, [7]string{perm, perm, perm, ok, nf, perm, perm}},
+		{"EndCare", func(c context.Context) error { return e(svc.EndCare(c, freshCare())) },
+			[7]string{perm, perm, perm, ok, nf, perm, perm}},
+		{"SetAccountDisabled", func(c context.Context) error {
+			_, err := svc.SetAccountDisabled(c, w.OtherTherapist.ID, false)
+			return err
+		}, [7]string{perm, perm, perm, perm, perm, ok, perm}},
+	}
+	actors := map[string]confidant.User{
+		"therapist": w.Therapist, "other": w.OtherTherapist, "therapistB": w.TherapistB,
+		"manager": w.Manager, "managerB": w.ManagerB, "security": w.Security, "patient": w.PatientUser,
+	}
+	for _, o := range ops {
+		for i, col := range columns {
+			t.Run(o.name+"/"+col, func(t *testing.T) {
+				err := o.run(w.As(actors[col]))
+				got := ok
+				if err != nil {
+					got = confidant.KindOf(err).String()
+				}
+				if got != o.want[i] {
+					t.Errorf("got %s (%v), want %s", got, err, o.want[i])
+				}
+			})
+		}
+	}
+}
+
+// TestNoActorFailsClosed: every operation refuses a context without an actor.
+func TestNoActorFailsClosed(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	svc := w.Service
+	for name, run := range map[string]func() error{
+		"MyPatients": func() error { _, err := svc.MyPatients(ctx); return err },
+		"Chart":      func() error { _, err := svc.Chart(ctx, w.PatientA.ID); return err },
+		"Note":       func() error { _, err := svc.Note(ctx, confidant.NewID()); return err },
+		"Patient":    func() error { _, err := svc.Patient(ctx, w.PatientA.ID); return err },
+		"Staff":      func() error { _, err := svc.Staff(ctx, ""); return err },
+		"MyRecord":   func() error { _, _, err := svc.MyRecord(ctx); return err },
+		"CreateNote": func() error {
+			_, err := svc.CreateNote(ctx, w.PatientA.ID, service.NoteInput{Body: "x"})
+			return err
+		},
+	} {
+		if err := run(); confidant.KindOf(err) != confidant.KindUnauthenticated {
+			t.Errorf("%s without actor: %v", name, err)
+		}
+	}
+}
+
+// mustNote creates a note on patient as ctx's therapist, optionally signed
+// and released.
+func mustNote(t *testing.T, svc *service.Service, ctx context.Context, patient string, sign, release bool) confidant.Note {
+	t.Helper()
+	n, err := svc.CreateNote(ctx, patient, service.NoteInput{Template: confidant.TemplateFree, Body: "Session went well."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sign {
+		if n, err = svc.SignNote(ctx, n.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if release {
+		if n, err = svc.ReleaseNote(ctx, n.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n
+}
