@@ -51,7 +51,7 @@ func decodeJSON(rd io.Reader, v any) error {
 	dec := json.NewDecoder(rd)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
+		return jsonError(err, v)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		var mbe *http.MaxBytesError
@@ -70,11 +70,11 @@ func malformed(format string, args ...any) error {
 // fieldName matches the JSON field names the decoder may repeat back.
 var fieldName = regexp.MustCompile(`^[A-Za-z0-9_.\[\]]{1,64}$`)
 
-// jsonError turns an encoding/json error into a user-safe *confidant.Error.
-// encoding/json's own messages can contain the offending value (for
-// example "cannot unmarshal number 123456 into ..."), so they are never
-// passed on.
-func jsonError(err error) error {
+// jsonError turns an encoding/json error from decoding into v into a
+// user-safe *confidant.Error. encoding/json's own messages can contain the
+// offending value (for example "cannot unmarshal number 123456 into ..."),
+// so they are never passed on.
+func jsonError(err error, v any) error {
 	var (
 		mbe     *http.MaxBytesError
 		syntax  *json.SyntaxError
@@ -97,7 +97,11 @@ func jsonError(err error) error {
 		if !fieldName.MatchString(typ.Field) {
 			return malformed("A field has the wrong type.")
 		}
-		return malformed("Field %q must be %s.", typ.Field, typeName(typ.Type))
+		want := typ.Type
+		if ft, ok := fieldType(v, typ.Field); ok {
+			want = ft
+		}
+		return malformed("Field %q must be %s.", typ.Field, typeName(want))
 	case errors.As(err, &invalid):
 		return confidant.Wrap(err, confidant.KindInternal, "internal", "")
 	}
@@ -131,6 +135,9 @@ func typeName(t reflect.Type) string {
 	case reflect.Float32, reflect.Float64:
 		return "a number"
 	case reflect.Slice, reflect.Array:
+		if e := typeName(t.Elem()); t.Elem().Kind() != reflect.Slice && strings.HasPrefix(e, "a") {
+			return "an array of " + strings.TrimPrefix(strings.TrimPrefix(e, "an "), "a ") + "s"
+		}
 		return "an array"
 	case reflect.Struct, reflect.Map:
 		return "an object"
@@ -138,6 +145,24 @@ func typeName(t reflect.Type) string {
 		return typeName(t.Elem())
 	}
 	return "of another type"
+}
+
+// fieldType returns the Go type of the top-level field of *v whose JSON
+// name is name, so that an error in an array element can name the array's
+// type rather than the element's.
+func fieldType(v any, name string) (reflect.Type, bool) {
+	t := reflect.TypeOf(v)
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return nil, false
+	}
+	t = t.Elem()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if tag, _, _ := strings.Cut(f.Tag.Get("json"), ","); tag == name {
+			return f.Type, true
+		}
+	}
+	return nil, false
 }
 
 // parseTime parses an optional RFC 3339 time field; "" is the zero time.

@@ -75,6 +75,8 @@ type req struct {
 	Token        string
 	Body         any
 	Header       map[string]string
+	// ContentLength, if set, is declared instead of the body's length.
+	ContentLength int64
 }
 
 func (e *env) do(t *testing.T, r req) response {
@@ -107,6 +109,9 @@ func (e *env) do(t *testing.T, r req) response {
 	}
 	for k, v := range r.Header {
 		hr.Header.Set(k, v)
+	}
+	if r.ContentLength != 0 {
+		hr.ContentLength = r.ContentLength
 	}
 	rec := httptest.NewRecorder()
 	e.h.ServeHTTP(rec, hr)

@@ -147,7 +147,9 @@ func TestRoleActionMatrix(t *testing.T) {
 			[7]string{ok, ok, ok, ok, ok, ok, perm}},
 		{"CreateClinic", func(c context.Context) error { return e(svc.CreateClinic(c, fmt.Sprint("Clinic ", uniq()), "Oulu")) },
 			[7]string{perm, perm, perm, ok, ok, perm, perm}},
-		{"UpdateClinic", func(c context.Context) error { return e(svc.UpdateClinic(c, w.ClinicA.ID, "Klinikka Helsinki", "Helsinki")) },
+		{"UpdateClinic", func(c context.Context) error {
+			return e(svc.UpdateClinic(c, w.ClinicA.ID, "Klinikka Helsinki", "Helsinki"))
+		},
 			[7]string{perm, perm, perm, ok, nf, perm, perm}},
 		{"Staff", func(c context.Context) error { return e(svc.Staff(c, "")) },
 			[7]string{perm, perm, perm, ok, ok, ok, perm}},
