@@ -1,0 +1,75 @@
+package web
+
+import "net/http"
+
+// routes lists every page. Handlers wrapped in s.auth run with the signed-in
+// actor in their context; the service decides what that actor may do.
+func (s *server) routes() http.Handler {
+	mux := http.NewServeMux()
+	public := func(pattern string, h http.HandlerFunc) { mux.HandleFunc(pattern, h) }
+	private := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.auth(h)) }
+
+	// Public: sign-in, assets, and the not-found page.
+	public("GET /login", s.loginForm)
+	public("POST /login", s.login)
+	public("POST /logout", s.logout)
+	public("GET /static/{name}", s.static)
+	public("/", s.notFound)
+
+	private("GET /{$}", s.home)
+
+	// Therapist: patients and charts.
+	private("GET /patients", s.myPatients)
+	private("POST /patients/search", s.searchPatients)
+	private("GET /patients/new", s.newPatientForm)
+	private("POST /patients", s.createPatient)
+	private("GET /patients/{id}", s.chart)
+	private("POST /patients/{id}/process-notes", s.createProcessNote)
+	private("POST /patients/{id}/attachments", s.uploadAttachment)
+	private("GET /attachments/{id}", s.downloadAttachment)
+
+	// Therapist: session notes.
+	private("GET /patients/{id}/notes/new", s.newNoteForm)
+	private("POST /patients/{id}/notes", s.createNote)
+	private("GET /notes/{id}", s.note)
+	private("POST /notes/{id}/draft", s.saveDraft)
+	private("POST /notes/{id}/sign", s.signNote)
+	private("POST /notes/{id}/amend", s.amendNote)
+	private("POST /notes/{id}/release", s.releaseNote)
+
+	// Therapist: diagnoses, treatment plan, outcome measures.
+	private("GET /patients/{id}/diagnoses/new", s.newDiagnosisForm)
+	private("POST /patients/{id}/diagnoses", s.addDiagnosis)
+	private("POST /diagnoses/{id}/status", s.setDiagnosisStatus)
+	private("GET /patients/{id}/plan", s.planForm)
+	private("POST /patients/{id}/plan", s.savePlan)
+	private("GET /patients/{id}/measures/{instrument}", s.measureForm)
+	private("POST /patients/{id}/measures/{instrument}", s.recordMeasure)
+
+	// Patient portal.
+	private("GET /record", s.myRecord)
+
+	// Clinic manager: clinics, staff, patients' care relationships.
+	private("GET /clinics", s.clinics)
+	private("POST /clinics", s.createClinic)
+	private("GET /clinics/{cid}", s.clinic)
+	private("POST /clinics/{cid}", s.updateClinic)
+	private("GET /clinics/{cid}/staff", s.staff)
+	private("POST /clinics/{cid}/staff", s.createStaff)
+	private("GET /clinics/{cid}/staff/{uid}", s.staffMember)
+	private("POST /clinics/{cid}/staff/{uid}", s.updateStaff)
+	private("GET /clinics/{cid}/patients", s.clinicPatients)
+	private("POST /clinics/{cid}/patients/search", s.clinicPatients)
+	private("GET /clinics/{cid}/patients/new", s.newClinicPatientForm)
+	private("POST /clinics/{cid}/patients", s.createClinicPatient)
+	private("GET /clinics/{cid}/patients/{pid}", s.clinicPatient)
+	private("POST /clinics/{cid}/patients/{pid}/care", s.assignCare)
+	private("POST /clinics/{cid}/patients/{pid}/account", s.createPatientAccount)
+	private("POST /care/{id}/end", s.endCare)
+
+	// Security officer: accounts.
+	private("GET /accounts", s.accounts)
+	private("POST /accounts/{id}/disabled", s.setAccountDisabled)
+
+	return mux
+}

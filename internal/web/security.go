@@ -1,0 +1,63 @@
+package web
+
+import (
+	"net/http"
+	"time"
+
+	confidant "github.com/confidanthealth/confidant"
+)
+
+// The security officer's pages: accounts and their state. No clinical
+// content, no patient data.
+
+type accountsView struct {
+	page
+	Accounts    []confidant.User
+	ClinicNames map[string]string
+	MyID        string
+	Now         time.Time
+}
+
+func (s *server) accounts(w http.ResponseWriter, r *http.Request) {
+	a, err := confidant.ActorFrom(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if a.Role != confidant.RoleSecurity {
+		s.fail(w, r, confidant.ErrPermission)
+		return
+	}
+	us, err := s.svc.Staff(r.Context(), "")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	cs, err := s.svc.Clinics(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := &accountsView{page: s.page(r, "Accounts"), Accounts: us, ClinicNames: map[string]string{}, MyID: a.UserID, Now: s.now()}
+	v.Section = "accounts"
+	for _, c := range cs {
+		v.ClinicNames[c.ID] = c.Name
+	}
+	s.render(w, r, http.StatusOK, "accounts", v)
+}
+
+func (s *server) setAccountDisabled(w http.ResponseWriter, r *http.Request) {
+	if !s.parseForm(w, r) {
+		return
+	}
+	disable := r.PostForm.Get("disabled") == "1"
+	if _, err := s.svc.SetAccountDisabled(r.Context(), r.PathValue("id"), disable); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	done := "account-enabled"
+	if disable {
+		done = "account-disabled"
+	}
+	redirect(w, r, "/accounts", done)
+}
