@@ -24,7 +24,7 @@ func ParseIdentityCode(s string) (code string, birth time.Time, err error) {
 	}
 	s = strings.ToUpper(strings.TrimSpace(s))
 	if len(s) != 11 {
-		return bad("it must be 11 characters, like 131052-308T")
+		return bad("it must be 11 characters: date DDMMYY, century sign, three digits and a check character")
 	}
 	for i, c := range s {
 		if (i < 6 || (i >= 7 && i < 10)) && (c < '0' || c > '9') {
