@@ -136,8 +136,9 @@ type sparkline struct {
 }
 
 type sparkDot struct {
-	X, Y  float64
-	Title string
+	X, Y   float64
+	Title  string
+	Latest bool
 }
 
 type sparkBand struct {
@@ -146,10 +147,10 @@ type sparkBand struct {
 }
 
 // severity band boundaries (lower bounds) and their tints, mild to severe.
-var bandTints = []string{"#eef3ee", "#f4f3e3", "#f7eedc", "#f7e6dc", "#f5dede"}
+var bandTints = []string{"#edf4ef", "#f3f3e4", "#f6efdf", "#f6e8df", "#f5e1e1"}
 
 func newSparkline(t service.Trend) sparkline {
-	const w, h, padX, padY = 240, 64, 6.0, 6.0
+	const w, h, padX, padY = 280, 72, 7.0, 7.0
 	top := float64(t.Instrument.MaxScore())
 	if top == 0 {
 		top = 1
@@ -183,7 +184,7 @@ func newSparkline(t service.Trend) sparkline {
 		if n > 1 {
 			x = padX + (float64(w)-2*padX)*float64(i)/float64(n-1)
 		}
-		d := sparkDot{X: round1(x), Y: round1(y(m.Score)), Title: fmt.Sprintf("%d (%s)", m.Score, m.Severity)}
+		d := sparkDot{X: round1(x), Y: round1(y(m.Score)), Title: fmt.Sprintf("%d (%s)", m.Score, m.Severity), Latest: i == n-1}
 		sp.Dots = append(sp.Dots, d)
 		pts = append(pts, fmt.Sprintf("%.1f,%.1f", d.X, d.Y))
 		scores = append(scores, fmt.Sprint(m.Score))
