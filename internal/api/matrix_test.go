@@ -1,0 +1,268 @@
+package api
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/service"
+	"github.com/confidanthealth/confidant/internal/testfix"
+)
+
+// Markers placed in clinical content. clinMarker is in every clinical
+// record of PatientA; privMarker additionally in what even the patient must
+// never see (a process note and an unreleased draft).
+const (
+	clinMarker = "CLIN-7f3a9c"
+	privMarker = "PRIV-51be02"
+)
+
+// who is a column of the matrix.
+type who int
+
+const (
+	therapist who = iota // Therapist: clinic A, in care of PatientA
+	notInCare            // OtherTherapist: clinic A, no care relationships
+	manager              // Manager of clinic A
+	managerB             // ManagerB: clinic B only
+	security             // security officer
+	patient              // PatientUser: the portal account of PatientA
+	anonymous            // no token
+	nWho
+)
+
+var whoNames = [nWho]string{"therapist", "not-in-care", "manager", "manager-B", "security", "patient", "anonymous"}
+
+// can reports whether a role may ever receive content carrying the marker.
+func (w who) canSee(marker string) bool {
+	switch w {
+	case therapist:
+		return true
+	case patient:
+		return marker == clinMarker // released notes only
+	}
+	return false
+}
+
+// matrixWorld is one role's world: the fixture plus clinical records of
+// PatientA written by Therapist, and ids to put into paths.
+type matrixWorld struct {
+	*env
+	ids map[string]string
+}
+
+func newMatrixWorld(t *testing.T) *matrixWorld {
+	t.Helper()
+	e := newEnv(t)
+	ctx := e.As(e.Therapist)
+	svc := e.Service
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	note := func(body string, sign, release bool) string {
+		t.Helper()
+		n, err := svc.CreateNote(ctx, e.PatientA.ID, service.NoteInput{Body: body})
+		must(err)
+		if sign {
+			_, err = svc.SignNote(ctx, n.ID)
+			must(err)
+		}
+		if release {
+			_, err = svc.ReleaseNote(ctx, n.ID)
+			must(err)
+		}
+		return n.ID
+	}
+	m := &matrixWorld{env: e, ids: map[string]string{
+		"{patientA}": e.PatientA.ID, "{patientB}": e.PatientB.ID, "{patientC}": e.PatientC.ID,
+		"{clinicA}": e.ClinicA.ID, "{other}": e.OtherTherapist.ID,
+		"{released}":      note("Released note "+clinMarker, true, true),
+		"{draftRead}":     note("Draft "+clinMarker+" "+privMarker, false, false),
+		"{draftEdit}":     note("Draft to edit "+clinMarker+" "+privMarker, false, false),
+		"{draftSign}":     note("Draft to sign "+clinMarker+" "+privMarker, false, false),
+		"{signed}":        note("Signed note "+clinMarker+" "+privMarker, true, false),
+		"{signedRelease}": note("Signed, to release "+clinMarker+" "+privMarker, true, false),
+	}}
+	_, err := svc.CreateProcessNote(ctx, e.PatientA.ID, "Process "+clinMarker+" "+privMarker)
+	must(err)
+	d, err := svc.AddDiagnosis(ctx, e.PatientA.ID, "F41.1", "Comment "+clinMarker+" "+privMarker)
+	must(err)
+	m.ids["{diagnosis}"] = d.ID
+	_, err = svc.SavePlan(ctx, e.PatientA.ID, service.PlanInput{Goals: "Goals " + clinMarker + " " + privMarker})
+	must(err)
+	_, err = svc.RecordMeasure(ctx, e.PatientA.ID, confidant.GAD7, []int{3, 3, 3, 3, 3, 3, 3}, time.Time{})
+	must(err)
+	att, err := svc.UploadAttachment(ctx, e.PatientA.ID, "letter.txt", strings.NewReader("Letter "+clinMarker+" "+privMarker))
+	must(err)
+	m.ids["{attachment}"] = att.ID
+	care, err := svc.CareList(e.As(e.Manager), e.ClinicA.ID, true)
+	must(err)
+	for _, c := range care {
+		if c.PatientID == e.PatientA.ID && c.TherapistID == e.Therapist.ID {
+			m.ids["{careA}"] = c.ID
+		}
+	}
+	if m.ids["{careA}"] == "" {
+		t.Fatal("no care relationship between Therapist and PatientA")
+	}
+	return m
+}
+
+func (m *matrixWorld) expand(s string) string {
+	for k, v := range m.ids {
+		s = strings.ReplaceAll(s, k, v)
+	}
+	return s
+}
+
+// TestRoleMatrix sends every endpoint as every role and checks the status
+// against an explicit table, and that no response to a role carries
+// clinical content that role may not see. Each role gets its own world, so
+// that one role's writes do not change another's answers; within a role,
+// rows run in order (logout last).
+func TestRoleMatrix(t *testing.T) {
+	// want is the expected status per role, in the order of the columns:
+	//             therapist, not-in-care, manager, manager-B, security, patient, anonymous
+	type want [nWho]int
+	newCode, _ := confidant.MakeIdentityCode(time.Date(1985, 5, 17, 0, 0, 0, 0, time.UTC), 907)
+	rows := []struct {
+		method, path string
+		body         string // JSON, with {placeholders}; "raw:" prefix sends raw bytes
+		want         want
+	}{
+		{"GET", "/api/v1/me", "", want{200, 200, 200, 200, 200, 200, 401}},
+		{"GET", "/api/v1/me/record", "", want{403, 403, 403, 403, 403, 200, 401}},
+
+		// Patients.
+		{"GET", "/api/v1/patients", "", want{200, 200, 400, 400, 403, 403, 401}},
+		{"GET", "/api/v1/patients?clinic={clinicA}", "", want{200, 200, 200, 404, 403, 403, 401}},
+		{"GET", "/api/v1/patients?q=Aino", "", want{200, 200, 403, 403, 403, 403, 401}},
+		{"POST", "/api/v1/patients", `{"clinic_id":"{clinicA}","given_name":"Matti","family_name":"Matriisi","identity_code":"` + newCode + `"}`,
+			want{201, 201, 201, 404, 403, 403, 401}},
+		{"GET", "/api/v1/patients/{patientA}", "", want{200, 404, 200, 404, 403, 200, 401}},
+		{"GET", "/api/v1/patients/{patientB}", "", want{404, 404, 404, 200, 403, 404, 401}},
+		{"GET", "/api/v1/patients/{patientC}", "", want{404, 404, 200, 404, 403, 404, 401}},
+		{"GET", "/api/v1/patients/{patientA}/chart", "", want{200, 404, 403, 403, 403, 403, 401}},
+
+		// Session notes.
+		{"GET", "/api/v1/patients/{patientA}/notes", "", want{200, 404, 403, 403, 403, 200, 401}},
+		{"POST", "/api/v1/patients/{patientA}/notes", `{"body":"New note","template":"free"}`, want{201, 404, 403, 403, 403, 403, 401}},
+		{"GET", "/api/v1/notes/{released}", "", want{200, 404, 403, 403, 403, 200, 401}},
+		{"GET", "/api/v1/notes/{draftRead}", "", want{200, 404, 403, 403, 403, 404, 401}},
+		{"PUT", "/api/v1/notes/{draftEdit}/draft", `{"version":1,"template":"free","body":"Edited"}`, want{200, 404, 403, 403, 403, 403, 401}},
+		{"POST", "/api/v1/notes/{draftSign}/sign", "", want{200, 404, 403, 403, 403, 403, 401}},
+		{"POST", "/api/v1/notes/{signed}/amend", `{"body":"Amended","reason":"clarity"}`, want{200, 404, 403, 403, 403, 403, 401}},
+		{"POST", "/api/v1/notes/{signedRelease}/release", "", want{200, 404, 403, 403, 403, 403, 401}},
+
+		// Other records.
+		{"GET", "/api/v1/patients/{patientA}/process-notes", "", want{200, 404, 403, 403, 403, 403, 401}},
+		{"POST", "/api/v1/patients/{patientA}/process-notes", `{"body":"Private"}`, want{201, 404, 403, 403, 403, 403, 401}},
+		{"POST", "/api/v1/patients/{patientA}/diagnoses", `{"code":"F32.1","note":""}`, want{201, 404, 403, 403, 403, 403, 401}},
+		{"POST", "/api/v1/diagnoses/{diagnosis}/status", `{"status":"resolved"}`, want{200, 404, 403, 403, 403, 403, 401}},
+		{"POST", "/api/v1/patients/{patientA}/plans", `{"goals":"Goals","interventions":""}`, want{201, 404, 403, 403, 403, 403, 401}},
+		{"POST", "/api/v1/patients/{patientA}/measures", `{"instrument":"phq9","answers":[0,0,0,0,0,0,0,0,0]}`, want{201, 404, 403, 403, 403, 403, 401}},
+		{"POST", "/api/v1/patients/{patientA}/attachments?filename=scan.txt", "raw:Scanned text", want{201, 404, 403, 403, 403, 403, 401}},
+		{"GET", "/api/v1/attachments/{attachment}", "", want{200, 404, 403, 403, 403, 403, 401}},
+
+		// Administration.
+		{"GET", "/api/v1/clinics", "", want{200, 200, 200, 200, 200, 403, 401}},
+		{"POST", "/api/v1/clinics", `{"name":"Klinikka Turku","city":"Turku"}`, want{403, 403, 201, 201, 403, 403, 401}},
+		{"PUT", "/api/v1/clinics/{clinicA}", `{"name":"Klinikka Kallio","city":"Helsinki"}`, want{403, 403, 200, 404, 403, 403, 401}},
+		{"GET", "/api/v1/staff?clinic={clinicA}", "", want{403, 403, 200, 200, 200, 403, 401}},
+		{"POST", "/api/v1/staff", `{"username":"new.staff","display_name":"New","role":"therapist","clinic_ids":["{clinicA}"],"password":"` + testfix.Password + `"}`,
+			want{403, 403, 201, 404, 403, 403, 401}},
+		{"PUT", "/api/v1/staff/{other}", `{"display_name":"Other T","clinic_ids":["{clinicA}"],"disabled":false}`, want{403, 403, 200, 404, 403, 403, 401}},
+		{"POST", "/api/v1/patients/{patientC}/account", `{"username":"cecilia","password":"` + testfix.Password + `"}`, want{403, 403, 201, 404, 403, 403, 401}},
+		{"GET", "/api/v1/care?clinic={clinicA}&active=true", "", want{403, 403, 200, 404, 403, 403, 401}},
+		{"POST", "/api/v1/care", `{"patient_id":"{patientC}","therapist_id":"{other}"}`, want{403, 403, 201, 404, 403, 403, 401}},
+		{"POST", "/api/v1/care/{careA}/end", "", want{403, 403, 200, 404, 403, 403, 401}},
+		{"POST", "/api/v1/accounts/{other}/disable", "", want{403, 403, 403, 403, 200, 403, 401}},
+		{"POST", "/api/v1/accounts/{other}/enable", "", want{403, 403, 403, 403, 200, 403, 401}},
+
+		{"POST", "/api/v1/logout", "", want{204, 204, 204, 204, 204, 204, 401}},
+	}
+	users := [nWho]string{"therapist", "other", "manager", "managerb", "security", "aino", ""}
+	for w := range nWho {
+		t.Run(whoNames[w], func(t *testing.T) {
+			m := newMatrixWorld(t)
+			token := ""
+			if users[w] != "" {
+				token = m.login(t, users[w])
+			}
+			seen := map[string]bool{}
+			for _, row := range rows {
+				r := req{Method: row.method, Path: m.expand(row.path), Token: token}
+				switch {
+				case strings.HasPrefix(row.body, "raw:"):
+					r.Body = []byte(strings.TrimPrefix(row.body, "raw:"))
+				case row.body != "":
+					r.Body = m.expand(row.body)
+				}
+				res := m.do(t, r)
+				name := fmt.Sprintf("%s %s as %s", row.method, row.path, whoNames[w])
+				if res.Code != row.want[w] {
+					t.Errorf("%s: status %d, want %d; body %.300s", name, res.Code, row.want[w], res.Body)
+				}
+				if res.Code >= 400 {
+					res.errorOf(t)
+				}
+				for _, marker := range []string{clinMarker, privMarker} {
+					if bytes.Contains(res.Body, []byte(marker)) {
+						seen[marker] = true
+						if !who(w).canSee(marker) {
+							t.Errorf("%s: response carries %s content: %.300s", name, marker, res.Body)
+						}
+					}
+				}
+			}
+			// The markers work: whoever may see content did see it.
+			for _, marker := range []string{clinMarker, privMarker} {
+				if who(w).canSee(marker) && !seen[marker] {
+					t.Errorf("%s never saw %s content; is the matrix checking anything?", whoNames[w], marker)
+				}
+			}
+			if log := m.log.String(); strings.Contains(log, clinMarker) || strings.Contains(log, privMarker) {
+				t.Errorf("clinical content in the log")
+			}
+		})
+	}
+}
+
+// TestSecondTherapistInCare checks the author rules between two therapists
+// who both have the patient in care: the second reads the chart but not the
+// first one's process notes, and cannot edit or sign the first one's draft.
+func TestSecondTherapistInCare(t *testing.T) {
+	m := newMatrixWorld(t)
+	if _, err := m.Service.AssignCare(m.As(m.Manager), m.PatientA.ID, m.OtherTherapist.ID, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	tok := m.login(t, "other")
+	res := m.call(t, 200, "GET", "/api/v1/patients/"+m.PatientA.ID+"/chart", tok, nil)
+	if !bytes.Contains(res.Body, []byte(clinMarker)) {
+		t.Error("second therapist does not see the chart")
+	}
+	for _, path := range []string{"/chart", "/process-notes"} {
+		res := m.call(t, 200, "GET", "/api/v1/patients/"+m.PatientA.ID+path, tok, nil)
+		if bytes.Contains(res.Body, []byte("Process "+clinMarker)) {
+			t.Errorf("%s: another therapist's process note is visible", path)
+		}
+	}
+	res = m.call(t, 403, "PUT", "/api/v1/notes/"+m.ids["{draftEdit}"]+"/draft", tok, draftRequest{Version: 1, Template: "free", Body: "x"})
+	if code := res.errorOf(t).Error.Code; code != "not_author" {
+		t.Errorf("edit another's draft: code %q", code)
+	}
+	m.call(t, 403, "POST", "/api/v1/notes/"+m.ids["{draftSign}"]+"/sign", tok, nil)
+	// Amending a signed note is open to any therapist in care; the new
+	// version carries its own author.
+	var n noteView
+	m.call(t, 200, "POST", "/api/v1/notes/"+m.ids["{signed}"]+"/amend", tok, amendRequest{Body: "Addendum"}).decode(t, &n)
+	if v := n.Versions[len(n.Versions)-1]; v.AuthorID != m.OtherTherapist.ID || n.AuthorID != m.Therapist.ID {
+		t.Errorf("amendment authors: note %s, version %s", n.AuthorID, v.AuthorID)
+	}
+}
