@@ -288,6 +288,12 @@ func TestGenerate(t *testing.T) {
 						t.Errorf("note %s released but never signed", n.ID)
 					}
 				}
+				inCare := slices.ContainsFunc(care, func(c confidant.CareRelationship) bool {
+					return c.TherapistID == n.AuthorID && c.ActiveAt(n.SessionAt)
+				})
+				if !inCare {
+					t.Errorf("note %s written outside the author's care relationship", n.ID)
+				}
 				if !n.SessionAt.Before(testNow) || n.CreatedAt.After(testNow) {
 					t.Errorf("note %s in the future", n.ID)
 				}

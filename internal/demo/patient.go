@@ -351,6 +351,9 @@ func (g *generator) sessions(rng *mrand.Rand, from, to time.Time) []time.Time {
 	// UTC 06:00-14:30 is 08:00-17:30 in Finland in winter.
 	clock := time.Duration(6*60+30*rng.IntN(18)) * time.Minute
 	t := workday(start.Truncate(day).Add(time.Duration(rng.IntN(5)) * day)).Add(clock)
+	for t.Before(start) {
+		t = workday(t.Add(day))
+	}
 	var out []time.Time
 	for t.Add(time.Hour).Before(end) {
 		if rng.IntN(10) > 0 {
