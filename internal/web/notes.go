@@ -97,6 +97,12 @@ func (s *server) noteView(r *http.Request) (*noteView, error) {
 	if err != nil {
 		return nil, err
 	}
+	if a.Role != confidant.RoleTherapist {
+		// Patients read their released notes on /record; this page is the
+		// therapist's workbench. Managers and security officers are refused
+		// by the service as well.
+		return nil, confidant.ErrPermission
+	}
 	n, err := s.svc.Note(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return nil, err

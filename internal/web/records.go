@@ -65,6 +65,9 @@ func (s *server) newDiagnosisForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v.Query = strings.TrimSpace(r.URL.Query().Get("q"))
+	if q := []rune(v.Query); len(q) > 100 {
+		v.Query = string(q[:100])
+	}
 	if v.Query != "" {
 		v.Searched = true
 		v.Results = icd10.Search(v.Query, icdResults)

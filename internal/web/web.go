@@ -20,6 +20,7 @@ package web
 
 import (
 	"cmp"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -55,7 +56,7 @@ type server struct {
 // New returns the web app's handler.
 func New(svc *service.Service, cfg Config) (http.Handler, error) {
 	if svc == nil {
-		return nil, errorString("web: nil service")
+		return nil, errors.New("web: nil service")
 	}
 	loc := cfg.Location
 	if loc == nil {
@@ -84,7 +85,3 @@ func New(svc *service.Service, cfg Config) (http.Handler, error) {
 	}
 	return s.routes(), nil
 }
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }

@@ -202,6 +202,12 @@ func TestTherapistNoteFlow(t *testing.T) {
 	if r.location() != "/record" {
 		t.Errorf("patient home = %q", r.location())
 	}
+	if r := pt.get(noteURL); r.status != http.StatusForbidden {
+		t.Errorf("patient on the therapist's note page: status %d", r.status)
+	}
+	if r := pt.get("/patients/" + pa.ID); r.status != http.StatusForbidden && r.status != http.StatusNotFound {
+		t.Errorf("patient on the chart: status %d", r.status)
+	}
 	r = pt.get("/record")
 	if !has(r.body, "review PHQ-9 in four weeks") || !has(r.body, "Earlier versions") || !has(r.body, "Aino Äijälä") {
 		t.Fatalf("patient record:\n%s", text(r.body))
