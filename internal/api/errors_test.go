@@ -87,6 +87,7 @@ func TestErrors(t *testing.T) {
 		{"empty note", req{Method: "POST", Path: pA + "/notes", Token: ther, Body: `{"body":""}`}, 400, "missing_body"},
 		{"wrong answers", req{Method: "POST", Path: pA + "/measures", Token: ther, Body: `{"instrument":"gad7","answers":[1,2]}`}, 400, "invalid_answers"},
 		{"editing a signed note", req{Method: "PUT", Path: "/api/v1/notes/" + signed.ID + "/draft", Token: ther, Body: `{"version":1,"template":"free","body":"changed"}`}, 409, "note_signed"},
+		{"stale draft version", req{Method: "PUT", Path: "/api/v1/notes/" + draft.ID + "/draft", Token: ther, Body: `{"version":2,"template":"free","body":"changed"}`}, 409, "note_version_stale"},
 		{"signing a signed note", req{Method: "POST", Path: "/api/v1/notes/" + signed.ID + "/sign", Token: ther}, 409, "note_signed"},
 		{"releasing a draft", req{Method: "POST", Path: "/api/v1/notes/" + draft.ID + "/release", Token: ther}, 409, "note_unsigned"},
 		{"amending a draft", req{Method: "POST", Path: "/api/v1/notes/" + draft.ID + "/amend", Token: ther, Body: `{"body":"x"}`}, 409, "note_draft"},
