@@ -23,7 +23,7 @@ func TestHostileInputs(t *testing.T) {
 	}
 	type endpoint struct {
 		method, path, token string
-		fields            []string
+		fields              []string
 	}
 	endpoints := []endpoint{
 		{"POST", "/api/v1/login", "", []string{"username", "password"}},
