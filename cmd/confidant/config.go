@@ -1,0 +1,217 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/confidanthealth/confidant/internal/service"
+)
+
+// Config is the configuration shared by every command. Precedence, highest
+// first: command-line flags, environment variables (CONFIDANT_<NAME>), the
+// JSON config file, defaults. Secrets are never configuration values; they
+// are files (TLS key) named by path.
+type Config struct {
+	Data            string        // data directory (SQLite database, demo logins)
+	Addr            string        // listen address
+	DatabaseURL     string        // empty: SQLite in Data; postgres://... : PostgreSQL
+	TLSCert         string        // path of a PEM certificate; with TLSKey enables HTTPS
+	TLSKey          string        // path of the PEM private key
+	SecureCookies   bool          // mark cookies Secure (implied by TLS; set when behind a TLS proxy)
+	LogLevel        slog.Level    // debug, info, warn, error
+	SessionIdle     time.Duration // idle session timeout
+	SessionAbsolute time.Duration // absolute session timeout
+	MaxAttachment   int64         // bytes
+}
+
+// setting describes one configuration value.
+type setting struct {
+	name string // flag name; env CONFIDANT_<NAME with - as _>; JSON key with - as _
+	help string
+	def  string
+	set  func(c *Config, v string) error
+}
+
+var settings = []setting{
+	{"data", "data directory", "./confidant-data", func(c *Config, v string) error { c.Data = v; return nil }},
+	{"addr", "listen address", "127.0.0.1:8080", func(c *Config, v string) error { c.Addr = v; return nil }},
+	{"database-url", "PostgreSQL URL (postgres://...); empty: SQLite in the data directory", "", func(c *Config, v string) error { c.DatabaseURL = v; return nil }},
+	{"tls-cert", "TLS certificate file (PEM); with --tls-key serves HTTPS", "", func(c *Config, v string) error { c.TLSCert = v; return nil }},
+	{"tls-key", "TLS private key file (PEM)", "", func(c *Config, v string) error { c.TLSKey = v; return nil }},
+	{"secure-cookies", "mark cookies Secure (implied by TLS; set behind a TLS proxy)", "false", func(c *Config, v string) (err error) {
+		c.SecureCookies, err = strconv.ParseBool(v)
+		return err
+	}},
+	{"log-level", "log level: debug, info, warn, error", "info", func(c *Config, v string) error {
+		return c.LogLevel.UnmarshalText([]byte(v))
+	}},
+	{"session-idle", "sign-out after this long without activity", "30m", func(c *Config, v string) (err error) {
+		c.SessionIdle, err = time.ParseDuration(v)
+		return err
+	}},
+	{"session-absolute", "sign-out this long after sign-in", "12h", func(c *Config, v string) (err error) {
+		c.SessionAbsolute, err = time.ParseDuration(v)
+		return err
+	}},
+	{"max-attachment-mib", "largest attachment, MiB", "10", func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 || n > 1024 {
+			return errors.New("must be a whole number of MiB between 1 and 1024")
+		}
+		c.MaxAttachment = n << 20
+		return nil
+	}},
+}
+
+func envName(name string) string {
+	return "CONFIDANT_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// configFlags registers the shared configuration flags on fs and returns a
+// function that resolves the configuration after fs.Parse.
+func configFlags(fs *flag.FlagSet) func() (Config, error) {
+	vals := make(map[string]*string, len(settings))
+	for _, s := range settings {
+		vals[s.name] = fs.String(s.name, s.def, fmt.Sprintf("%s (env %s)", s.help, envName(s.name)))
+	}
+	file := fs.String("config", "", "JSON configuration file (env CONFIDANT_CONFIG; default DATA/confidant.json if present)")
+	return func() (Config, error) {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		resolved := map[string]string{}
+		for _, s := range settings {
+			resolved[s.name] = s.def
+		}
+		// The data directory is needed to find the default config file.
+		dataDir := pick("data", set, vals, resolved, nil)
+		path := *file
+		if !set["config"] {
+			if v, ok := os.LookupEnv("CONFIDANT_CONFIG"); ok {
+				path = v
+			}
+		}
+		explicit := path != ""
+		if !explicit {
+			path = filepath.Join(dataDir, "confidant.json")
+		}
+		fromFile, err := readConfigFile(path, explicit)
+		if err != nil {
+			return Config{}, err
+		}
+		var c Config
+		for _, s := range settings {
+			v := pick(s.name, set, vals, resolved, fromFile)
+			if err := s.set(&c, v); err != nil {
+				return Config{}, fmt.Errorf("configuration %s: %v", s.name, err)
+			}
+		}
+		return c, c.Validate()
+	}
+}
+
+// pick resolves one setting: flag, then environment, then file, then default.
+func pick(name string, set map[string]bool, flags map[string]*string, defs map[string]string, file map[string]string) string {
+	if set[name] {
+		return *flags[name]
+	}
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		return v
+	}
+	if v, ok := file[strings.ReplaceAll(name, "-", "_")]; ok {
+		return v
+	}
+	return defs[name]
+}
+
+// readConfigFile reads a flat JSON object of settings. A missing default
+// file is not an error; a missing explicit one is.
+func readConfigFile(path string, explicit bool) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && !explicit {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading configuration: %w", err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("configuration file %s is not valid JSON: %v", path, err)
+	}
+	known := map[string]bool{}
+	for _, s := range settings {
+		known[strings.ReplaceAll(s.name, "-", "_")] = true
+	}
+	out := make(map[string]string, len(raw))
+	for k, v := range raw {
+		if !known[k] {
+			return nil, fmt.Errorf("configuration file %s: unknown setting %q", path, k)
+		}
+		switch v := v.(type) {
+		case string:
+			out[k] = v
+		case bool:
+			out[k] = strconv.FormatBool(v)
+		case float64:
+			out[k] = strconv.FormatFloat(v, 'f', -1, 64)
+		default:
+			return nil, fmt.Errorf("configuration file %s: setting %q must be a string, number or boolean", path, k)
+		}
+	}
+	return out, nil
+}
+
+// Validate reports an inconsistent configuration.
+func (c Config) Validate() error {
+	if c.Data == "" {
+		return errors.New("configuration: data directory must be set")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("configuration: tls-cert and tls-key go together")
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		return errors.New("configuration: database-url must be a postgres:// URL (leave it empty for SQLite)")
+	}
+	return c.serviceConfig().Validate()
+}
+
+// serviceConfig derives the service configuration.
+func (c Config) serviceConfig() service.Config {
+	sc := service.DefaultConfig()
+	sc.SessionIdle = c.SessionIdle
+	sc.SessionAbsolute = c.SessionAbsolute
+	sc.MaxAttachment = c.MaxAttachment
+	return sc
+}
+
+// newFlagSet returns a flag set for a command that prints its usage to w.
+func newFlagSet(name, synopsis string, w io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(w)
+	fs.Usage = func() {
+		fmt.Fprintf(w, "Usage: confidant %s\n\n", synopsis)
+		fmt.Fprintln(w, "Flags:")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses args, mapping flag errors to errUsage (already reported).
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	return nil
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/password"
+	"github.com/confidanthealth/confidant/internal/service"
+)
+
+const userUsage = `user <subcommand> [flags]
+
+Subcommands:
+  create --username U --name NAME --role therapist|manager|security|patient [--clinic ID ...] [--patient ID] [--password-file F]
+  list [--role R] [--clinic ID]
+  disable [flags] USERNAME
+  enable [flags] USERNAME
+  set-password [--password-file F] [flags] USERNAME   (also unlocks the account)
+
+Flags come before the username. Disabling or setting a password ends the
+account's sessions. Without --password-file a random password is generated and printed once.`
+
+func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(stderr, "Usage: confidant "+userUsage)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	sub, args := args[0], args[1:]
+	fs := newFlagSet("user "+sub, userUsage, stderr)
+	var (
+		username = fs.String("username", "", "username (create)")
+		name     = fs.String("name", "", "display name (create)")
+		role     = fs.String("role", "", "role")
+		patient  = fs.String("patient", "", "patient id (create a patient account)")
+		pwFile   = fs.String("password-file", "", "read the password from this file instead of generating one")
+		clinics  multiFlag
+	)
+	fs.Var(&clinics, "clinic", "clinic id (repeatable)")
+	config := configFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config()
+	if err != nil {
+		return err
+	}
+	st, err := openMigrated(ctx, cfg, io.Discard)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	hasher, err := password.New(password.Config{})
+	if err != nil {
+		return err
+	}
+	svc, err := service.New(st, hasher, cfg.serviceConfig())
+	if err != nil {
+		return err
+	}
+	pw := func() (string, bool, error) {
+		if *pwFile != "" {
+			p, err := readPasswordFile(*pwFile)
+			return p, false, err
+		}
+		return newPassword(), true, nil
+	}
+	target := func() (string, error) {
+		if fs.NArg() != 1 {
+			return "", fmt.Errorf("name exactly one username")
+		}
+		return strings.ToLower(fs.Arg(0)), nil
+	}
+	switch sub {
+	case "create":
+		p, generated, err := pw()
+		if err != nil {
+			return err
+		}
+		u, err := svc.OperatorCreateUser(ctx, service.StaffInput{
+			Username: *username, DisplayName: *name, Role: confidant.Role(*role), ClinicIDs: clinics, PatientID: *patient, Password: p,
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "created %s %s (id %s)\n", u.Role, u.Username, u.ID)
+		if generated {
+			fmt.Fprintf(stdout, "password: %s (shown only once)\n", p)
+		}
+	case "list":
+		var us []confidant.User
+		err := st.View(ctx, func(tx confidant.Tx) error {
+			var err error
+			us, err = tx.ListUsers(ctx, confidant.UserFilter{Role: confidant.Role(*role), ClinicID: firstOr(clinics)})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "USERNAME\tROLE\tNAME\tDISABLED\tID")
+		for _, u := range us {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\n", u.Username, u.Role, u.DisplayName, u.Disabled, u.ID)
+		}
+		return tw.Flush()
+	case "disable", "enable", "set-password":
+		un, err := target()
+		if err != nil {
+			return err
+		}
+		var newHash, p string
+		var generated bool
+		if sub == "set-password" {
+			if p, generated, err = pw(); err != nil {
+				return err
+			}
+			if err := service.CheckPassword(p); err != nil {
+				return err
+			}
+			if newHash, err = hasher.Hash(ctx, p); err != nil {
+				return err
+			}
+		}
+		err = st.Update(ctx, func(tx confidant.Tx) error {
+			u, err := tx.UserByUsername(ctx, un)
+			if err != nil {
+				return err
+			}
+			switch sub {
+			case "set-password":
+				if err := tx.SetPassword(ctx, u.ID, newHash); err != nil {
+					return err
+				}
+				if err := tx.RecordLogin(ctx, u.ID, true, time.Time{}); err != nil {
+					return err
+				}
+			default:
+				u.Disabled = sub == "disable"
+				if err := tx.UpdateUser(ctx, u); err != nil {
+					return err
+				}
+			}
+			return tx.DeleteUserSessions(ctx, u.ID)
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: done for %s; the account's sessions were ended\n", sub, un)
+		if generated {
+			fmt.Fprintf(stdout, "password: %s (shown only once)\n", p)
+		}
+	default:
+		fmt.Fprintf(stderr, "unknown user subcommand %q\n\nUsage: confidant %s\n", sub, userUsage)
+		return errUsage
+	}
+	return nil
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func firstOr(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}
