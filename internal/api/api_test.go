@@ -237,6 +237,13 @@ func TestEndpoints(t *testing.T) {
 			t.Errorf("filename from header: %q", a.Filename)
 		}
 
+		// curl --data-binary declares a form; the declared type is ignored.
+		res = e.do(t, req{Method: "POST", Path: pA + "/attachments?filename=third.txt", Token: ther, Body: content,
+			Header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}})
+		if res.Code != 201 {
+			t.Fatalf("upload as curl sends it: %d %s", res.Code, res.Body)
+		}
+
 		res = e.call(t, 200, "GET", "/api/v1/attachments/"+attID, ther, nil)
 		if !bytes.Equal(res.Body, content) {
 			t.Errorf("download: %q", res.Body)
@@ -257,7 +264,7 @@ func TestEndpoints(t *testing.T) {
 		var c chartView
 		e.call(t, 200, "GET", pA+"/chart", ther, nil).decode(t, &c)
 		if c.Patient.ID != e.PatientA.ID || len(c.Care) != 1 || !c.Care[0].Active || len(c.Notes) != 1 ||
-			len(c.ProcessNotes) != 1 || len(c.Diagnoses) != 1 || len(c.Plans) != 1 || len(c.Measures) != 1 || len(c.Attachments) != 2 {
+			len(c.ProcessNotes) != 1 || len(c.Diagnoses) != 1 || len(c.Plans) != 1 || len(c.Measures) != 1 || len(c.Attachments) != 3 {
 			t.Errorf("chart: %+v", c)
 		}
 	})

@@ -27,8 +27,11 @@ func (h *handler) uploadAttachment(w http.ResponseWriter, r *http.Request) error
 		// Refuse before reading a byte of the body.
 		return confidant.Errorf(confidant.KindTooLarge, "attachment_too_large", "The file is larger than the limit of %d MiB.", limit>>20)
 	}
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); strings.HasPrefix(mt, "multipart/") || mt == "application/x-www-form-urlencoded" {
-		return confidant.Errorf(confidant.KindUnsupported, "unsupported_media_type", "Send the file itself as the request body, not a form.")
+	// A multipart form would be stored as its raw encoding. (A declared
+	// application/x-www-form-urlencoded is let through: it is curl's default
+	// for --data-binary, and the type is detected from the bytes anyway.)
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); strings.HasPrefix(mt, "multipart/") {
+		return confidant.Errorf(confidant.KindUnsupported, "unsupported_media_type", "Send the file itself as the request body, not a multipart form.")
 	}
 	name := r.URL.Query().Get("filename")
 	if name == "" {
