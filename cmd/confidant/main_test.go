@@ -1,0 +1,199 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(t.Context(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestHelp(t *testing.T) {
+	if code, _, errOut := runCmd(t, "--help"); code != 0 || !strings.Contains(errOut, "Commands:") {
+		t.Fatalf("--help: %d %q", code, errOut)
+	}
+	if code, _, _ := runCmd(t); code != 2 {
+		t.Fatalf("no args: exit %d, want 2", code)
+	}
+	if code, _, _ := runCmd(t, "frobnicate"); code != 2 {
+		t.Fatalf("unknown command: exit %d, want 2", code)
+	}
+	for _, c := range commands {
+		args := []string{c.name, "--help"}
+		if c.name == "version" {
+			continue
+		}
+		code, _, errOut := runCmd(t, args...)
+		if code != 0 || !strings.Contains(errOut, "Usage: confidant "+c.name) {
+			t.Errorf("%s --help: exit %d, output %q", c.name, code, errOut)
+		}
+	}
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "confidant.json")
+	os.WriteFile(file, []byte(`{"addr": "127.0.0.1:1111", "log_level": "warn", "session_idle": "10m", "max_attachment_mib": 3}`), 0o600)
+	t.Setenv("CONFIDANT_ADDR", "127.0.0.1:2222")
+	t.Setenv("CONFIDANT_SESSION_IDLE", "20m")
+	fs := newFlagSet("x", "x", io.Discard)
+	resolve := configFlags(fs)
+	if err := fs.Parse([]string{"--data", dir, "--session-idle", "5m"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:2222" { // env beats file
+		t.Errorf("addr %q", c.Addr)
+	}
+	if c.SessionIdle != 5*time.Minute { // flag beats env
+		t.Errorf("idle %v", c.SessionIdle)
+	}
+	if c.LogLevel.String() != "WARN" || c.MaxAttachment != 3<<20 { // file beats default
+		t.Errorf("log level %v, max attachment %d", c.LogLevel, c.MaxAttachment)
+	}
+	// Unknown keys and bad values are refused with a clear message.
+	os.WriteFile(file, []byte(`{"adress": "x"}`), 0o600)
+	fs = newFlagSet("x", "x", io.Discard)
+	resolve = configFlags(fs)
+	fs.Parse([]string{"--data", dir})
+	if _, err := resolve(); err == nil || !strings.Contains(err.Error(), `unknown setting "adress"`) {
+		t.Errorf("unknown key: %v", err)
+	}
+	fs = newFlagSet("x", "x", io.Discard)
+	resolve = configFlags(fs)
+	fs.Parse([]string{"--data", t.TempDir(), "--database-url", "mysql://x"})
+	if _, err := resolve(); err == nil {
+		t.Error("mysql URL accepted")
+	}
+}
+
+func TestInitAndUser(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errOut := runCmd(t, "init", "--data", dir, "--org", "Test Oy", "--clinic", "Helsinki")
+	if code != 0 || !strings.Contains(out, "Clinic manager account: manager  password: ") {
+		t.Fatalf("init: %d %s %s", code, out, errOut)
+	}
+	if code, _, errOut := runCmd(t, "init", "--data", dir, "--org", "Again", "--clinic", "X"); code != 1 || !strings.Contains(errOut, "already initialised") {
+		t.Fatalf("second init: %d %s", code, errOut)
+	}
+	pw := filepath.Join(dir, "pw")
+	os.WriteFile(pw, []byte("a long enough password\n"), 0o600)
+	code, out, errOut = runCmd(t, "user", "create", "--data", dir, "--username", "sec2", "--name", "Second Officer", "--role", "security", "--password-file", pw)
+	if code != 0 || !strings.Contains(out, "created security sec2") || strings.Contains(out, "password:") {
+		t.Fatalf("user create: %d %s %s", code, out, errOut)
+	}
+	if code, _, errOut := runCmd(t, "user", "create", "--data", dir, "--username", "x", "--name", "X", "--role", "therapist"); code != 1 || !strings.Contains(errOut, "Usernames are") {
+		t.Fatalf("bad username: %d %s", code, errOut)
+	}
+	if code, _, _ := runCmd(t, "user", "disable", "--data", dir, "sec2"); code != 0 {
+		t.Fatal("disable failed")
+	}
+	code, out, _ = runCmd(t, "user", "list", "--data", dir)
+	if code != 0 || !strings.Contains(out, "sec2") || !strings.Contains(out, "true") {
+		t.Fatalf("user list: %s", out)
+	}
+	if code, out, _ := runCmd(t, "migrate", "--data", dir); code != 0 || !strings.Contains(out, "up to date") {
+		t.Fatalf("migrate: %s", out)
+	}
+}
+
+func TestDemoAndServe(t *testing.T) {
+	dir := t.TempDir()
+	logins := filepath.Join(dir, "logins.json")
+	code, out, errOut := runCmd(t, "demo", "--data", dir, "--patients", "60", "--logins", logins, "--no-serve")
+	if code != 0 {
+		t.Fatalf("demo: %d %s %s", code, out, errOut)
+	}
+	var li map[string]map[string]string
+	b, err := os.ReadFile(logins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &li); err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range []string{"therapist", "patient", "manager", "security"} {
+		if li[role]["username"] == "" || li[role]["password"] == "" {
+			t.Errorf("logins lack %s: %s", role, b)
+		}
+	}
+	// A second run reuses the data and the same sign-ins.
+	code, out, _ = runCmd(t, "demo", "--data", dir, "--no-serve")
+	if code != 0 || !strings.Contains(out, "Using the existing demo data") || !strings.Contains(out, li["therapist"]["password"]) {
+		t.Fatalf("second demo run: %d %s", code, out)
+	}
+
+	// Serve it and sign in through the API.
+	fs := newFlagSet("serve", "", io.Discard)
+	resolve := configFlags(fs)
+	fs.Parse([]string{"--data", dir, "--log-level", "error"})
+	cfg, err := resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := openMigrated(t.Context(), cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, st, ln, newLogger(io.Discard, cfg.LogLevel), func(u string) { ready <- u }) }()
+	base := <-ready
+	resp, err := http.Get(base + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	body, _ := json.Marshal(li["therapist"])
+	resp, err = http.Post(base+"/api/v1/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct{ Token string }
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || tok.Token == "" {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest("GET", base+"/api/v1/patients", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.Token)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pats struct{ Patients []struct{ ID string } }
+	err = json.NewDecoder(resp.Body).Decode(&pats)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || len(pats.Patients) == 0 {
+		t.Fatalf("patients: %d %v, %d patients", resp.StatusCode, err, len(pats.Patients))
+	}
+	if h := resp.Header.Get("Content-Security-Policy"); !strings.Contains(h, "default-src 'none'") {
+		t.Errorf("CSP missing: %q", h)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+}
