@@ -65,7 +65,8 @@ func (h *handler) downloadAttachment(w http.ResponseWriter, r *http.Request) err
 	}
 	// Read the first chunk before committing to a 200, so that a failure
 	// there is still a proper error response.
-	br := bufio.NewReaderSize(rd, 64<<10)
+	src := &readErrors{r: rd}
+	br := bufio.NewReaderSize(src, 64<<10)
 	if _, err := br.Peek(1); err != nil && err != io.EOF {
 		return err
 	}
@@ -81,8 +82,28 @@ func (h *handler) downloadAttachment(w http.ResponseWriter, r *http.Request) err
 	w.WriteHeader(http.StatusOK)
 	if _, err := io.Copy(w, br); err != nil {
 		// Too late for an error response; the short body (against
-		// Content-Length) tells the client the download failed.
-		httpx.LogError(h.log, r, confidant.Wrap(err, confidant.KindInternal, "attachment_stream", ""))
+		// Content-Length) tells the client the download failed. Only a
+		// failure on our side is an error; a client that went away is not.
+		kind := confidant.KindInvalid
+		if src.err != nil {
+			kind = confidant.KindInternal
+		}
+		httpx.LogError(h.log, r, confidant.Wrap(err, kind, "attachment_stream", ""))
 	}
 	return nil
+}
+
+// readErrors remembers the first read error of r other than io.EOF, to tell
+// a failing store from a failing client connection.
+type readErrors struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErrors) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }
