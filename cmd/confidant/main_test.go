@@ -159,7 +159,9 @@ func TestDemoAndServe(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, st, ln, newLogger(io.Discard, cfg.LogLevel), func(u string) { ready <- u }) }()
+	go func() {
+		done <- serve(ctx, cfg, st, ln, newLogger(io.Discard, cfg.LogLevel), func(u string) { ready <- u })
+	}()
 	base := <-ready
 	resp, err := http.Get(base + "/healthz")
 	if err != nil || resp.StatusCode != 200 {
