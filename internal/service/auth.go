@@ -133,7 +133,12 @@ func (s *Service) Authenticate(ctx context.Context, token, kind, client string) 
 	if err != nil {
 		return confidant.Actor{}, err
 	}
-	expired := sess.Kind != kind || !now.Before(sess.ExpiresAt) || now.Sub(sess.LastSeen) >= s.cfg.SessionIdle
+	if sess.Kind != kind {
+		// A token of the other kind (a cookie value sent as a bearer token)
+		// is refused, but does not end the session it belongs to.
+		return confidant.Actor{}, confidant.ErrUnauthenticated
+	}
+	expired := !now.Before(sess.ExpiresAt) || now.Sub(sess.LastSeen) >= s.cfg.SessionIdle
 	if expired || u.Disabled {
 		if err := s.store.Update(ctx, func(tx confidant.Tx) error { return tx.DeleteSession(ctx, sess.ID) }); err != nil {
 			return confidant.Actor{}, err

@@ -266,6 +266,9 @@ func TestLoginLockoutAndSessions(t *testing.T) {
 	if _, err := svc.Authenticate(ctx, tok, service.SessionAPI, ""); confidant.KindOf(err) != confidant.KindUnauthenticated {
 		t.Fatalf("web token as api: %v", err)
 	}
+	if _, err := svc.Authenticate(ctx, tok, service.SessionWeb, ""); err != nil {
+		t.Fatalf("web session ended by its use as an api token: %v", err)
+	}
 	// The same answer for an unknown user and a wrong password.
 	_, _, e1 := svc.Login(ctx, "nobody", "whatever-password", service.SessionWeb)
 	_, _, e2 := svc.Login(ctx, "other", "wrong-password!", service.SessionWeb)
