@@ -67,7 +67,11 @@ type Patient struct {
 	Email        string
 	Address      string
 	CreatedAt    time.Time
+	ErasedAt     time.Time // zero unless the patient was crypto-shredded
 }
+
+// Erased reports whether the patient's records were crypto-shredded.
+func (p Patient) Erased() bool { return !p.ErasedAt.IsZero() }
 
 // Name returns "Given Family".
 func (p Patient) Name() string {

@@ -5,9 +5,11 @@ import (
 	"time"
 )
 
-// Store is the persistence layer: SQLite (internal/sqlite) or PostgreSQL
-// (internal/postgres). Both pass the same conformance suite
-// (internal/storetest).
+// Store is the persistence layer as the service sees it: plaintext records.
+// It is implemented by internal/seal, which encrypts every clinical and
+// identifying field under the patient's key before it reaches a database
+// (a SealedStore: internal/sqlite or internal/postgres, which both pass the
+// conformance suite internal/storetest) and decrypts on the way back.
 //
 // The store holds data; it does not decide who may see it. Policy is applied
 // by the service layer (internal/service) before any call that returns
@@ -59,11 +61,18 @@ type Tx interface {
 	// Patients.
 	CreatePatient(ctx context.Context, p Patient) error // KindConflict on a duplicate identity code
 	UpdatePatient(ctx context.Context, p Patient) error
+	// Patient returns a patient. An erased patient is returned with only ID,
+	// ClinicID, CreatedAt and ErasedAt set.
 	Patient(ctx context.Context, id string) (Patient, error)
+	// ListPatients returns non-erased patients matching f, in registration
+	// order (CreatedAt, then ID).
 	ListPatients(ctx context.Context, f PatientFilter) ([]Patient, error)
-	// ListPatientsForTherapist returns the patients with a care relationship
-	// to therapistID active at `at`, filtered by f, ordered by family name.
+	// ListPatientsForTherapist returns the non-erased patients with a care
+	// relationship to therapistID active at `at`, matching f, ordered by
+	// family name then given name.
 	ListPatientsForTherapist(ctx context.Context, therapistID string, at time.Time, f PatientFilter) ([]Patient, error)
+	// ErasePatient crypto-shreds a patient (see SealedTx.ErasePatient).
+	ErasePatient(ctx context.Context, id string, at time.Time) error
 
 	// Care relationships.
 	CreateCare(ctx context.Context, c CareRelationship) error
@@ -128,11 +137,13 @@ type UserFilter struct {
 	Limit    int // 0: no limit
 }
 
-// PatientFilter selects patients. Zero fields do not filter.
+// PatientFilter selects patients. Zero fields do not filter. Identifying
+// fields are searched through blind indexes, so matches are exact.
 type PatientFilter struct {
 	ClinicID     string
-	IdentityCode string // exact match on the normalised code
-	Name         string // case-insensitive prefix of given or family name
+	IdentityCode string // exact match on the code as ParseIdentityCode normalises it
+	FamilyName   string // exact match on NormalizeName of the family name
+	BirthYear    int    // with FamilyName: exact birth year
 	Limit        int    // 0: no limit
 	Offset       int
 }

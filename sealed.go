@@ -1,0 +1,275 @@
+package confidant
+
+import (
+	"context"
+	"time"
+)
+
+// SealedStore is what a database implements (internal/sqlite,
+// internal/postgres). It never sees clinical content or identifying patient
+// data in the clear: those arrive already encrypted by internal/seal, as the
+// Data fields of the Sealed* rows, and blind indexes stand in for the
+// identifying fields that must be searchable.
+//
+// What a SealedStore holds in the clear is the documented leakage of
+// docs/SECURITY.md: opaque ids, clinic, author, record type (note template,
+// measure instrument, attachment content type), status, timestamps, sizes,
+// and staff accounts (staff are not patients).
+//
+// internal/seal turns a SealedStore into a Store, which the service uses.
+type SealedStore interface {
+	// Update runs fn in one read-write transaction; see Store.Update.
+	Update(ctx context.Context, fn func(SealedTx) error) error
+	// View runs fn in one read-only transaction; see Store.View.
+	View(ctx context.Context, fn func(SealedTx) error) error
+	Close() error
+}
+
+// SealedTx is the set of operations inside a SealedStore transaction. The
+// contracts are those of the same-named Tx methods, with sealed rows in
+// place of plaintext records. A store treats every Data field and every
+// index as opaque bytes.
+type SealedTx interface {
+	// Organisation, clinics, accounts and sessions hold no patient data.
+	Organisation(ctx context.Context) (Organisation, error)
+	CreateOrganisation(ctx context.Context, o Organisation) error
+	CreateClinic(ctx context.Context, c Clinic) error
+	UpdateClinic(ctx context.Context, c Clinic) error
+	Clinic(ctx context.Context, id string) (Clinic, error)
+	ListClinics(ctx context.Context) ([]Clinic, error)
+	CreateUser(ctx context.Context, u User) error
+	UpdateUser(ctx context.Context, u User) error
+	User(ctx context.Context, id string) (User, error)
+	UserByUsername(ctx context.Context, username string) (User, error)
+	ListUsers(ctx context.Context, f UserFilter) ([]User, error)
+	SetPassword(ctx context.Context, userID, hash string) error
+	RecordLogin(ctx context.Context, userID string, ok bool, lockedUntil time.Time) error
+	CreateSession(ctx context.Context, s Session) error
+	SessionByTokenHash(ctx context.Context, hash []byte) (Session, error)
+	TouchSession(ctx context.Context, id string, at time.Time) error
+	DeleteSession(ctx context.Context, id string) error
+	DeleteUserSessions(ctx context.Context, userID string) error
+	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
+
+	// Care relationships hold ids and times only.
+	CreateCare(ctx context.Context, c CareRelationship) error
+	EndCare(ctx context.Context, id string, to time.Time, by string) error
+	Care(ctx context.Context, id string) (CareRelationship, error)
+	ListCare(ctx context.Context, f CareFilter) ([]CareRelationship, error)
+	HasActiveCare(ctx context.Context, therapistID, patientID string, at time.Time) (bool, error)
+
+	// Patients. There is no uniqueness constraint on blind indexes (they are
+	// truncated, so different values may share one); internal/seal checks
+	// identity-code uniqueness by decrypting the candidates.
+	CreatePatient(ctx context.Context, p SealedPatient) error
+	UpdatePatient(ctx context.Context, p SealedPatient) error // Data and indexes
+	Patient(ctx context.Context, id string) (SealedPatient, error)
+	// ListPatients returns patients matching f, erased ones excluded unless
+	// f.IncludeErased, ordered by CreatedAt then ID.
+	ListPatients(ctx context.Context, f SealedPatientFilter) ([]SealedPatient, error)
+	// ListPatientsForTherapist returns the non-erased patients with a care
+	// relationship to therapistID active at `at`, matching f, each once,
+	// ordered by CreatedAt then ID.
+	ListPatientsForTherapist(ctx context.Context, therapistID string, at time.Time, f SealedPatientFilter) ([]SealedPatient, error)
+	// ErasePatient crypto-shreds a patient: it deletes the patient's wrapped
+	// key, clears the blind indexes and sets ErasedAt. The sealed rows stay
+	// and can never be decrypted again. KindConflict if already erased.
+	ErasePatient(ctx context.Context, id string, at time.Time) error
+
+	// Wrapped keys. A patient's keyset is stored wrapped by the key-encryption
+	// key (KEK); system keys (the blind-index key, later the audit key) too.
+	PatientKey(ctx context.Context, patientID string) (WrappedKey, error)
+	// PutPatientKey inserts or replaces a patient's wrapped keyset.
+	PutPatientKey(ctx context.Context, k WrappedKey) error
+	// ListPatientKeys returns wrapped patient keysets whose KEKID differs from
+	// f.NotKEK (all when empty), with Owner > f.After, ordered by Owner, at
+	// most f.Limit (0: no limit). Used by KEK rotation, which is resumable.
+	ListPatientKeys(ctx context.Context, f KeyFilter) ([]WrappedKey, error)
+	// CountPatientKeys counts wrapped patient keysets, and those whose KEKID
+	// differs from notKEK.
+	CountPatientKeys(ctx context.Context, notKEK string) (total, other int, err error)
+	SystemKey(ctx context.Context, name string) (WrappedKey, error)
+	PutSystemKey(ctx context.Context, k WrappedKey) error
+
+	// Session notes.
+	CreateNote(ctx context.Context, n SealedNote) error
+	Note(ctx context.Context, id string) (SealedNote, error)
+	ListNotes(ctx context.Context, patientID string, f NoteFilter) ([]SealedNote, error)
+	UpdateDraft(ctx context.Context, noteID string, version int, template NoteTemplate, data []byte, at time.Time) error
+	SignNote(ctx context.Context, noteID string, version int, by string, at time.Time) error
+	AddNoteVersion(ctx context.Context, noteID string, v SealedNoteVersion) error
+	ReleaseNote(ctx context.Context, noteID, by string, at time.Time) error
+
+	CreateProcessNote(ctx context.Context, n SealedProcessNote) error
+	ListProcessNotes(ctx context.Context, patientID, authorID string) ([]SealedProcessNote, error)
+
+	CreateDiagnosis(ctx context.Context, d SealedDiagnosis) error
+	SetDiagnosisStatus(ctx context.Context, id string, s DiagnosisStatus) error
+	Diagnosis(ctx context.Context, id string) (SealedDiagnosis, error)
+	ListDiagnoses(ctx context.Context, patientID string) ([]SealedDiagnosis, error)
+
+	CreatePlan(ctx context.Context, p SealedPlan) error
+	ListPlans(ctx context.Context, patientID string) ([]SealedPlan, error)
+
+	CreateMeasure(ctx context.Context, m SealedMeasure) error
+	ListMeasures(ctx context.Context, patientID string) ([]SealedMeasure, error)
+
+	PutAttachmentChunk(ctx context.Context, attachmentID string, index int, data []byte) error
+	CreateAttachment(ctx context.Context, a SealedAttachment) error
+	Attachment(ctx context.Context, id string) (SealedAttachment, error)
+	AttachmentChunk(ctx context.Context, attachmentID string, index int) ([]byte, error)
+	ListAttachments(ctx context.Context, patientID string) ([]SealedAttachment, error)
+
+	// PatientBlobs returns every sealed blob belonging to a patient (the
+	// patient row, every note version, process note, diagnosis, plan,
+	// measure, attachment and attachment chunk), for re-encryption under a
+	// rotated key and for verification.
+	PatientBlobs(ctx context.Context, patientID string) ([]Blob, error)
+	// RewriteBlob replaces the Data of the blob identified by (Kind, ID, Sub)
+	// and owned by PatientID. KindNotFound if there is no such blob.
+	RewriteBlob(ctx context.Context, b Blob) error
+}
+
+// WrappedKey is key material encrypted by the KEK. Owner is a patient id or,
+// for system keys, the key's name. KEKID names the KEK key that wrapped it
+// (rotation re-wraps those that differ from the current one).
+type WrappedKey struct {
+	Owner     string
+	KEKID     string
+	Wrapped   []byte
+	UpdatedAt time.Time
+}
+
+// KeyFilter selects wrapped patient keys; see SealedTx.ListPatientKeys.
+type KeyFilter struct {
+	NotKEK string
+	After  string
+	Limit  int
+}
+
+// SealedPatient is a patient row: ids and times in the clear, everything
+// identifying sealed in Data, and blind indexes for exact-match search.
+type SealedPatient struct {
+	ID               string
+	ClinicID         string
+	CreatedAt        time.Time
+	ErasedAt         time.Time // zero unless crypto-shredded
+	Data             []byte
+	IdentityIndex    []byte // blind index of the identity code
+	SurnameIndex     []byte // blind index of the normalised family name
+	SurnameYearIndex []byte // blind index of family name and birth year
+}
+
+// SealedPatientFilter selects patients. Zero fields do not filter.
+type SealedPatientFilter struct {
+	ClinicID         string
+	IdentityIndex    []byte
+	SurnameIndex     []byte
+	SurnameYearIndex []byte
+	IncludeErased    bool
+	Limit            int
+	Offset           int
+}
+
+// SealedNote is a session note row with its versions.
+type SealedNote struct {
+	ID         string
+	PatientID  string
+	AuthorID   string
+	SessionAt  time.Time
+	CreatedAt  time.Time
+	ReleasedAt time.Time
+	ReleasedBy string
+	Versions   []SealedNoteVersion
+}
+
+// SealedNoteVersion is one version; Data seals the body and the amendment
+// reason.
+type SealedNoteVersion struct {
+	Version   int
+	Template  NoteTemplate
+	Status    NoteStatus
+	AuthorID  string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	SignedAt  time.Time
+	SignedBy  string
+	Data      []byte
+}
+
+// SealedProcessNote is a private process note row.
+type SealedProcessNote struct {
+	ID        string
+	PatientID string
+	AuthorID  string
+	CreatedAt time.Time
+	Data      []byte
+}
+
+// SealedDiagnosis is a diagnosis row; Data seals code, title and comment.
+type SealedDiagnosis struct {
+	ID         string
+	PatientID  string
+	Status     DiagnosisStatus
+	RecordedBy string
+	RecordedAt time.Time
+	Data       []byte
+}
+
+// SealedPlan is a treatment plan row; Data seals goals, interventions and
+// review date.
+type SealedPlan struct {
+	ID        string
+	PatientID string
+	AuthorID  string
+	CreatedAt time.Time
+	Data      []byte
+}
+
+// SealedMeasure is an outcome measure row; Data seals answers, score and
+// severity. The instrument is in the clear (record type).
+type SealedMeasure struct {
+	ID         string
+	PatientID  string
+	Instrument Instrument
+	RecordedBy string
+	TakenAt    time.Time
+	Data       []byte
+}
+
+// SealedAttachment is an attachment's metadata row; Data seals the file name
+// and digest. Each stored chunk is sealed separately.
+type SealedAttachment struct {
+	ID          string
+	PatientID   string
+	ContentType string
+	Size        int64
+	Chunks      int
+	UploadedBy  string
+	CreatedAt   time.Time
+	Data        []byte
+}
+
+// BlobKind names a kind of sealed blob.
+type BlobKind string
+
+// Blob kinds. Sub is the note version or the chunk index, else 0.
+const (
+	BlobPatient         BlobKind = "patient"
+	BlobNoteVersion     BlobKind = "note_version"
+	BlobProcessNote     BlobKind = "process_note"
+	BlobDiagnosis       BlobKind = "diagnosis"
+	BlobPlan            BlobKind = "plan"
+	BlobMeasure         BlobKind = "measure"
+	BlobAttachment      BlobKind = "attachment"
+	BlobAttachmentChunk BlobKind = "attachment_chunk"
+)
+
+// Blob is one sealed value and its place.
+type Blob struct {
+	PatientID string
+	Kind      BlobKind
+	ID        string
+	Sub       int
+	Data      []byte
+}
