@@ -97,6 +97,9 @@ type SealedTx interface {
 	ListNotes(ctx context.Context, patientID string, f NoteFilter) ([]SealedNote, error)
 	UpdateDraft(ctx context.Context, noteID string, version int, template NoteTemplate, data []byte, at time.Time) error
 	SignNote(ctx context.Context, noteID string, version int, by string, at time.Time) error
+	// AddNoteVersion appends v. v.Version must be the current number of
+	// versions plus one, else KindConflict: the sealed Data is bound to its
+	// version number, so a concurrent amendment must not shift it.
 	AddNoteVersion(ctx context.Context, noteID string, v SealedNoteVersion) error
 	ReleaseNote(ctx context.Context, noteID, by string, at time.Time) error
 

@@ -97,8 +97,8 @@ type Tx interface {
 	// SignNote signs the current version, which must be the given draft
 	// version (else KindConflict).
 	SignNote(ctx context.Context, noteID string, version int, by string, at time.Time) error
-	// AddNoteVersion appends v as version len(versions)+1; the current
-	// version must be signed (else KindConflict).
+	// AddNoteVersion appends v, whose Version must be len(versions)+1 (else
+	// KindConflict); the current version must be signed (else KindConflict).
 	AddNoteVersion(ctx context.Context, noteID string, v NoteVersion) error
 	// ReleaseNote marks the note as released; KindConflict if already released.
 	ReleaseNote(ctx context.Context, noteID, by string, at time.Time) error
@@ -123,10 +123,11 @@ type Tx interface {
 
 	// Attachments. Chunks are numbered from 0; CreateAttachment stores the
 	// metadata after all chunks were put in the same transaction.
-	PutAttachmentChunk(ctx context.Context, attachmentID string, index int, data []byte) error
+	// The patient id binds each encrypted chunk to its patient.
+	PutAttachmentChunk(ctx context.Context, patientID, attachmentID string, index int, data []byte) error
 	CreateAttachment(ctx context.Context, a Attachment) error
 	Attachment(ctx context.Context, id string) (Attachment, error)
-	AttachmentChunk(ctx context.Context, attachmentID string, index int) ([]byte, error)
+	AttachmentChunk(ctx context.Context, patientID, attachmentID string, index int) ([]byte, error)
 	ListAttachments(ctx context.Context, patientID string) ([]Attachment, error) // newest first
 }
 
