@@ -238,8 +238,10 @@ func (s *Service) CreatePatientAccount(ctx context.Context, patientID, username,
 	}); err != nil {
 		return confidant.User{}, err
 	}
+	// The account's display name is not the patient's name: accounts are not
+	// encrypted, and the portal shows the name from the sealed record.
 	return s.createUser(ctx, StaffInput{
-		Username: username, DisplayName: p.Name(), Role: confidant.RolePatient, PatientID: p.ID, Password: password,
+		Username: username, DisplayName: "Patient", Role: confidant.RolePatient, PatientID: p.ID, Password: password,
 	})
 }
 

@@ -77,7 +77,7 @@ func (s *Service) UploadAttachment(ctx context.Context, patientID, filename stri
 			SHA256: sum.Sum(nil), Chunks: len(chunks), UploadedBy: a.UserID, CreatedAt: s.clock(),
 		}
 		for i, c := range chunks {
-			if err := tx.PutAttachmentChunk(ctx, att.ID, i, c); err != nil {
+			if err := tx.PutAttachmentChunk(ctx, att.PatientID, att.ID, i, c); err != nil {
 				return err
 			}
 		}
@@ -132,7 +132,7 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 		}
 		err := r.s.store.View(r.ctx, func(tx confidant.Tx) error {
 			var err error
-			r.buf, err = tx.AttachmentChunk(r.ctx, r.att.ID, r.next)
+			r.buf, err = tx.AttachmentChunk(r.ctx, r.att.PatientID, r.att.ID, r.next)
 			return err
 		})
 		if err != nil {

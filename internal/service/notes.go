@@ -154,6 +154,9 @@ func (s *Service) loadNote(ctx context.Context, tx confidant.Tx, id string, act 
 	if err != nil {
 		return confidant.Note{}, err
 	}
+	if p.Erased() {
+		return confidant.Note{}, errErased
+	}
 	f, err := s.patientFacts(ctx, tx, a, p)
 	if err != nil {
 		return confidant.Note{}, err

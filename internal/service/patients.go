@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"net/mail"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -41,23 +42,21 @@ func (s *Service) MyPatients(ctx context.Context) ([]confidant.Patient, error) {
 }
 
 // SearchPatients searches the acting therapist's own patients by identity
-// code (exact) or by the start of a given or family name. Patients outside
-// the therapist's active care relationships are never found.
+// code or by family name, optionally followed by a birth year ("Virtanen
+// 1985"). Identifying fields are encrypted and searched through blind
+// indexes, so both are exact matches (case and spacing do not matter).
+// Patients outside the therapist's active care relationships are never
+// found.
 func (s *Service) SearchPatients(ctx context.Context, q string) ([]confidant.Patient, error) {
 	a, err := need(ctx, policy.SearchPatients)
 	if err != nil {
 		return nil, err
 	}
-	q = strings.TrimSpace(q)
-	f := confidant.PatientFilter{Limit: searchLimit}
-	if code, _, err := confidant.ParseIdentityCode(q); err == nil {
-		f.IdentityCode = code
-	} else {
-		if utf8.RuneCountInString(q) < 2 || len(q) > 100 {
-			return nil, confidant.Errorf(confidant.KindInvalid, "invalid_query", "Type at least two letters of a name, or a whole identity code.")
-		}
-		f.Name = confidant.NormalizeName(q)
+	f, err := parseQuery(q)
+	if err != nil {
+		return nil, err
 	}
+	f.Limit = searchLimit
 	var ps []confidant.Patient
 	err = s.store.View(ctx, func(tx confidant.Tx) error {
 		ps, err = tx.ListPatientsForTherapist(ctx, a.UserID, s.clock(), f)
@@ -134,7 +133,8 @@ func (s *Service) Patient(ctx context.Context, id string) (confidant.Patient, er
 }
 
 // ClinicPatients lists the patients of a clinic the acting manager manages
-// (demographics only), optionally filtered by name prefix.
+// (demographics only) in registration order, optionally filtered by a query
+// as in SearchPatients.
 func (s *Service) ClinicPatients(ctx context.Context, clinicID, name string, limit, offset int) ([]confidant.Patient, error) {
 	a, err := actor(ctx)
 	if err != nil {
@@ -146,9 +146,17 @@ func (s *Service) ClinicPatients(ctx context.Context, clinicID, name string, lim
 	if limit <= 0 || limit > 500 {
 		limit = 100
 	}
+	f := confidant.PatientFilter{ClinicID: clinicID, Limit: limit, Offset: offset}
+	if strings.TrimSpace(name) != "" {
+		q, err := parseQuery(name)
+		if err != nil {
+			return nil, err
+		}
+		f.IdentityCode, f.FamilyName, f.BirthYear = q.IdentityCode, q.FamilyName, q.BirthYear
+	}
 	var ps []confidant.Patient
 	err = s.store.View(ctx, func(tx confidant.Tx) error {
-		ps, err = tx.ListPatients(ctx, confidant.PatientFilter{ClinicID: clinicID, Name: confidant.NormalizeName(name), Limit: limit, Offset: offset})
+		ps, err = tx.ListPatients(ctx, f)
 		return err
 	})
 	return ps, err
@@ -209,4 +217,26 @@ func checkText(code, label, s string, min, max int) error {
 		return confidant.Errorf(confidant.KindInvalid, "invalid_"+code, "%s contains invalid characters.", label)
 	}
 	return nil
+}
+
+// parseQuery turns a search box into a filter: a whole identity code, or a
+// family name optionally followed by a four-digit birth year.
+func parseQuery(q string) (confidant.PatientFilter, error) {
+	q = strings.TrimSpace(q)
+	if code, _, err := confidant.ParseIdentityCode(q); err == nil {
+		return confidant.PatientFilter{IdentityCode: code}, nil
+	}
+	f := confidant.PatientFilter{}
+	fields := strings.Fields(q)
+	if n := len(fields); n > 1 && len(fields[n-1]) == 4 {
+		if y, err := strconv.Atoi(fields[n-1]); err == nil && y >= 1800 && y <= 2100 {
+			f.BirthYear = y
+			fields = fields[:n-1]
+		}
+	}
+	f.FamilyName = confidant.NormalizeName(strings.Join(fields, " "))
+	if utf8.RuneCountInString(f.FamilyName) < 2 || len(f.FamilyName) > 100 {
+		return f, confidant.Errorf(confidant.KindInvalid, "invalid_query", "Search by a whole family name (optionally with a birth year, e.g. Virtanen 1985) or a whole identity code.")
+	}
+	return f, nil
 }

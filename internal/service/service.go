@@ -37,6 +37,8 @@ type Config struct {
 	// AttachmentTypes is the allow-list of attachment content types, as
 	// detected from the file's bytes (not as declared by the client).
 	AttachmentTypes []string
+	// Retention decides when patients may be erased.
+	Retention Retention
 }
 
 // DefaultConfig returns conservative defaults for a clinical system.
@@ -48,6 +50,7 @@ func DefaultConfig() Config {
 		LockoutDuration: 15 * time.Minute,
 		MaxAttachment:   10 << 20,
 		AttachmentTypes: []string{"application/pdf", "image/png", "image/jpeg", "text/plain; charset=utf-8"},
+		Retention:       DefaultRetention,
 	}
 }
 
@@ -60,6 +63,8 @@ func (c Config) Validate() error {
 		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "lockout settings must be positive")
 	case c.MaxAttachment <= 0 || len(c.AttachmentTypes) == 0:
 		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "attachment limits must be set")
+	case c.Retention.YearsAfterBirth < 0 || c.Retention.YearsAfterDeath < 0:
+		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "retention periods must not be negative")
 	}
 	return nil
 }
@@ -157,6 +162,9 @@ func (s *Service) authorizePatient(ctx context.Context, tx confidant.Tx, id stri
 	if err != nil {
 		return a, confidant.Patient{}, err
 	}
+	if p.Erased() {
+		return a, confidant.Patient{}, errErased
+	}
 	f, err := s.patientFacts(ctx, tx, a, p)
 	if err != nil {
 		return a, confidant.Patient{}, err
@@ -172,3 +180,6 @@ func roleMayEver(r confidant.Role, act policy.Action) bool {
 	all := policy.Facts{ActiveCare: true, Author: true, OwnPatient: true, InClinic: true, Released: true}
 	return policy.Can(confidant.Actor{UserID: "-", Role: r}, act, all)
 }
+
+// errErased answers every request for a crypto-shredded patient.
+var errErased = confidant.Errorf(confidant.KindNotFound, "patient_erased", "This patient's records have been erased.")
