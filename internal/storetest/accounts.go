@@ -10,16 +10,16 @@ import (
 	"github.com/confidanthealth/confidant"
 )
 
-func testOrganisation(t *testing.T, s confidant.Store) {
-	err := tryView(t, s, func(ctx context.Context, tx confidant.Tx) error {
+func testOrganisation(t *testing.T, s confidant.SealedStore) {
+	err := tryView(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
 		_, err := tx.Organisation(ctx)
 		return err
 	})
 	wantKind(t, "Organisation before init", err, confidant.KindNotFound)
 
 	want := confidant.Organisation{ID: confidant.NewID(), Name: "Mieli & Keho Oy", CreatedAt: base}
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error { return tx.CreateOrganisation(ctx, want) })
-	got := read(t, s, func(ctx context.Context, tx confidant.Tx) (confidant.Organisation, error) {
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.CreateOrganisation(ctx, want) })
+	got := read(t, s, func(ctx context.Context, tx confidant.SealedTx) (confidant.Organisation, error) {
 		return tx.Organisation(ctx)
 	})
 	diff(t, "Organisation", want, got)
@@ -28,31 +28,37 @@ func testOrganisation(t *testing.T, s confidant.Store) {
 	}
 }
 
-func testClinics(t *testing.T, s confidant.Store) {
+func testClinics(t *testing.T, s confidant.SealedStore) {
 	a, b := newClinic("Helsinki centre"), newClinic("Tampere")
 	b.City = "Tampere"
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error {
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
 		if err := tx.CreateClinic(ctx, a); err != nil {
 			return err
 		}
 		return tx.CreateClinic(ctx, b)
 	})
-	got := read(t, s, func(ctx context.Context, tx confidant.Tx) (confidant.Clinic, error) { return tx.Clinic(ctx, a.ID) })
+	got := read(t, s, func(ctx context.Context, tx confidant.SealedTx) (confidant.Clinic, error) {
+		return tx.Clinic(ctx, a.ID)
+	})
 	diff(t, "Clinic", a, got)
 	if got.CreatedAt.Location() != time.UTC {
 		t.Errorf("Clinic.CreatedAt location = %v, want UTC", got.CreatedAt.Location())
 	}
 
 	a.Name, a.City = "Helsinki, Kallio", "Helsingfors"
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error { return tx.UpdateClinic(ctx, a) })
-	got = read(t, s, func(ctx context.Context, tx confidant.Tx) (confidant.Clinic, error) { return tx.Clinic(ctx, a.ID) })
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.UpdateClinic(ctx, a) })
+	got = read(t, s, func(ctx context.Context, tx confidant.SealedTx) (confidant.Clinic, error) {
+		return tx.Clinic(ctx, a.ID)
+	})
 	diff(t, "Clinic after UpdateClinic", a, got)
 
-	list := read(t, s, func(ctx context.Context, tx confidant.Tx) ([]confidant.Clinic, error) { return tx.ListClinics(ctx) })
+	list := read(t, s, func(ctx context.Context, tx confidant.SealedTx) ([]confidant.Clinic, error) {
+		return tx.ListClinics(ctx)
+	})
 	diff(t, "ListClinics", []confidant.Clinic{a, b}, list, sortByID[confidant.Clinic](func(c confidant.Clinic) string { return c.ID }))
 }
 
-func testUsers(t *testing.T, s confidant.Store) {
+func testUsers(t *testing.T, s confidant.SealedStore) {
 	f := seed(t, s)
 	other := newClinic("Turku")
 	manager := newUser(confidant.RoleManager, f.clinic.ID, other.ID)
@@ -61,7 +67,7 @@ func testUsers(t *testing.T, s confidant.Store) {
 	manager.LockedUntil = at(time.Hour)
 	patientUser := newUser(confidant.RolePatient)
 	patientUser.PatientID = f.patient.ID
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error {
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
 		if err := tx.CreateClinic(ctx, other); err != nil {
 			return err
 		}
@@ -71,48 +77,50 @@ func testUsers(t *testing.T, s confidant.Store) {
 		return tx.CreateUser(ctx, patientUser)
 	})
 	for _, want := range []confidant.User{f.therapist, manager, patientUser} {
-		got := read(t, s, func(ctx context.Context, tx confidant.Tx) (confidant.User, error) { return tx.User(ctx, want.ID) })
+		got := read(t, s, func(ctx context.Context, tx confidant.SealedTx) (confidant.User, error) { return tx.User(ctx, want.ID) })
 		diff(t, "User", want, got)
-		got = read(t, s, func(ctx context.Context, tx confidant.Tx) (confidant.User, error) {
+		got = read(t, s, func(ctx context.Context, tx confidant.SealedTx) (confidant.User, error) {
 			return tx.UserByUsername(ctx, want.Username)
 		})
 		diff(t, "UserByUsername", want, got)
 	}
 
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error {
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
 		return tx.SetPassword(ctx, manager.ID, "$argon2id$v=19$m=65536,t=3,p=4$bmV3$bmV3aGFzaA")
 	})
-	got := read(t, s, func(ctx context.Context, tx confidant.Tx) (confidant.User, error) { return tx.User(ctx, manager.ID) })
+	got := read(t, s, func(ctx context.Context, tx confidant.SealedTx) (confidant.User, error) {
+		return tx.User(ctx, manager.ID)
+	})
 	manager.PasswordHash = "$argon2id$v=19$m=65536,t=3,p=4$bmV3$bmV3aGFzaA"
 	diff(t, "User after SetPassword", manager, got)
 }
 
-func testUserConflict(t *testing.T, s confidant.Store) {
+func testUserConflict(t *testing.T, s confidant.SealedStore) {
 	f := seed(t, s)
 	dup := newUser(confidant.RoleManager, f.clinic.ID)
 	dup.Username = f.therapist.Username
-	err := tryUpdate(t, s, func(ctx context.Context, tx confidant.Tx) error { return tx.CreateUser(ctx, dup) })
+	err := tryUpdate(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.CreateUser(ctx, dup) })
 	wantKind(t, "CreateUser with a taken username", err, confidant.KindConflict)
 
 	// The failed transaction kept nothing.
-	err = tryView(t, s, func(ctx context.Context, tx confidant.Tx) error {
+	err = tryView(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
 		_, err := tx.User(ctx, dup.ID)
 		return err
 	})
 	wantKind(t, "User after failed CreateUser", err, confidant.KindNotFound)
 }
 
-func testUpdateUser(t *testing.T, s confidant.Store) {
+func testUpdateUser(t *testing.T, s confidant.SealedStore) {
 	f := seed(t, s)
 	other := newClinic("Oulu")
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error { return tx.CreateClinic(ctx, other) })
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.CreateClinic(ctx, other) })
 
 	// A stale copy, read before a password change and a failed sign-in.
-	stale := read(t, s, func(ctx context.Context, tx confidant.Tx) (confidant.User, error) {
+	stale := read(t, s, func(ctx context.Context, tx confidant.SealedTx) (confidant.User, error) {
 		return tx.User(ctx, f.therapist.ID)
 	})
 	const newHash = "$argon2id$v=19$m=65536,t=3,p=4$b3RoZXI$b3RoZXJoYXNo"
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error {
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
 		if err := tx.SetPassword(ctx, f.therapist.ID, newHash); err != nil {
 			return err
 		}
@@ -123,7 +131,7 @@ func testUpdateUser(t *testing.T, s confidant.Store) {
 	stale.Role = confidant.RoleManager
 	stale.ClinicIDs = []string{other.ID}
 	stale.Disabled = true
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error { return tx.UpdateUser(ctx, stale) })
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.UpdateUser(ctx, stale) })
 
 	want := f.therapist
 	want.DisplayName, want.Role, want.ClinicIDs, want.Disabled = stale.DisplayName, stale.Role, stale.ClinicIDs, stale.Disabled
@@ -132,21 +140,21 @@ func testUpdateUser(t *testing.T, s confidant.Store) {
 	want.PasswordHash = newHash
 	want.FailedLogins = 1
 	want.LockedUntil = at(time.Hour)
-	got := read(t, s, func(ctx context.Context, tx confidant.Tx) (confidant.User, error) {
+	got := read(t, s, func(ctx context.Context, tx confidant.SealedTx) (confidant.User, error) {
 		return tx.User(ctx, f.therapist.ID)
 	})
 	diff(t, "User after UpdateUser", want, got)
 
 	// Clearing all clinic memberships.
 	want.ClinicIDs = nil
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error { return tx.UpdateUser(ctx, want) })
-	got = read(t, s, func(ctx context.Context, tx confidant.Tx) (confidant.User, error) {
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.UpdateUser(ctx, want) })
+	got = read(t, s, func(ctx context.Context, tx confidant.SealedTx) (confidant.User, error) {
 		return tx.User(ctx, f.therapist.ID)
 	})
 	diff(t, "User after removing clinics", want, got)
 }
 
-func testListUsers(t *testing.T, s confidant.Store) {
+func testListUsers(t *testing.T, s confidant.SealedStore) {
 	c1, c2 := newClinic("One"), newClinic("Two")
 	t1 := newUser(confidant.RoleTherapist, c1.ID)
 	t2 := newUser(confidant.RoleTherapist, c1.ID, c2.ID)
@@ -154,7 +162,7 @@ func testListUsers(t *testing.T, s confidant.Store) {
 	m1 := newUser(confidant.RoleManager, c1.ID)
 	sec := newUser(confidant.RoleSecurity)
 	all := []confidant.User{t1, t2, t3, m1, sec}
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error {
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
 		for _, c := range []confidant.Clinic{c1, c2} {
 			if err := tx.CreateClinic(ctx, c); err != nil {
 				return err
@@ -182,7 +190,7 @@ func testListUsers(t *testing.T, s confidant.Store) {
 	byID := sortByID[confidant.User](func(u confidant.User) string { return u.ID })
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := read(t, s, func(ctx context.Context, tx confidant.Tx) ([]confidant.User, error) {
+			got := read(t, s, func(ctx context.Context, tx confidant.SealedTx) ([]confidant.User, error) {
 				return tx.ListUsers(ctx, tc.filter)
 			})
 			diff(t, "ListUsers", tc.want, got, byID)
@@ -190,7 +198,7 @@ func testListUsers(t *testing.T, s confidant.Store) {
 	}
 
 	t.Run("limit", func(t *testing.T) {
-		got := read(t, s, func(ctx context.Context, tx confidant.Tx) ([]confidant.User, error) {
+		got := read(t, s, func(ctx context.Context, tx confidant.SealedTx) ([]confidant.User, error) {
 			return tx.ListUsers(ctx, confidant.UserFilter{Role: confidant.RoleTherapist, Limit: 2})
 		})
 		if len(got) != 2 {
@@ -204,11 +212,11 @@ func testListUsers(t *testing.T, s confidant.Store) {
 	})
 }
 
-func testRecordLogin(t *testing.T, s confidant.Store) {
+func testRecordLogin(t *testing.T, s confidant.SealedStore) {
 	f := seed(t, s)
 	get := func() confidant.User {
 		t.Helper()
-		return read(t, s, func(ctx context.Context, tx confidant.Tx) (confidant.User, error) {
+		return read(t, s, func(ctx context.Context, tx confidant.SealedTx) (confidant.User, error) {
 			return tx.User(ctx, f.therapist.ID)
 		})
 	}
@@ -227,7 +235,7 @@ func testRecordLogin(t *testing.T, s confidant.Store) {
 		{"success resets again", true, time.Time{}, 0, time.Time{}},
 	}
 	for _, st := range steps {
-		update(t, s, func(ctx context.Context, tx confidant.Tx) error {
+		update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
 			return tx.RecordLogin(ctx, f.therapist.ID, st.ok, st.lockedUntil)
 		})
 		u := get()
@@ -238,10 +246,10 @@ func testRecordLogin(t *testing.T, s confidant.Store) {
 	}
 }
 
-func testSessions(t *testing.T, s confidant.Store) {
+func testSessions(t *testing.T, s confidant.SealedStore) {
 	f := seed(t, s)
 	other := newUser(confidant.RoleManager, f.clinic.ID)
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error { return tx.CreateUser(ctx, other) })
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.CreateUser(ctx, other) })
 
 	mk := func(userID, kind string, expires time.Time) confidant.Session {
 		id := confidant.NewID()
@@ -257,7 +265,7 @@ func testSessions(t *testing.T, s confidant.Store) {
 	otherWeb := mk(other.ID, "web", at(12*time.Hour))
 	otherOld := mk(other.ID, "web", at(-day))
 	all := []confidant.Session{web, api, old, otherWeb, otherOld}
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error {
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
 		for _, x := range all {
 			if err := tx.CreateSession(ctx, x); err != nil {
 				return err
@@ -268,7 +276,7 @@ func testSessions(t *testing.T, s confidant.Store) {
 	byHash := func(h []byte) (confidant.Session, error) {
 		t.Helper()
 		var got confidant.Session
-		err := tryView(t, s, func(ctx context.Context, tx confidant.Tx) error {
+		err := tryView(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
 			var err error
 			got, err = tx.SessionByTokenHash(ctx, h)
 			return err
@@ -287,7 +295,9 @@ func testSessions(t *testing.T, s confidant.Store) {
 	wantKind(t, "SessionByTokenHash(unknown)", err, confidant.KindNotFound)
 
 	// Touch.
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error { return tx.TouchSession(ctx, web.ID, at(time.Hour)) })
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+		return tx.TouchSession(ctx, web.ID, at(time.Hour))
+	})
 	web.LastSeen = at(time.Hour)
 	got, err := byHash(web.TokenHash)
 	if err != nil {
@@ -300,7 +310,7 @@ func testSessions(t *testing.T, s confidant.Store) {
 
 	// Expired sessions of every user go; live ones stay.
 	var n int
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error {
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
 		var err error
 		n, err = tx.DeleteExpiredSessions(ctx, base)
 		return err
@@ -314,7 +324,7 @@ func testSessions(t *testing.T, s confidant.Store) {
 	}
 
 	// DeleteSession removes one.
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error { return tx.DeleteSession(ctx, web.ID) })
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.DeleteSession(ctx, web.ID) })
 	_, err = byHash(web.TokenHash)
 	wantKind(t, "SessionByTokenHash(deleted)", err, confidant.KindNotFound)
 	if _, err := byHash(api.TokenHash); err != nil {
@@ -322,7 +332,9 @@ func testSessions(t *testing.T, s confidant.Store) {
 	}
 
 	// DeleteUserSessions removes only that user's.
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error { return tx.DeleteUserSessions(ctx, f.therapist.ID) })
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+		return tx.DeleteUserSessions(ctx, f.therapist.ID)
+	})
 	_, err = byHash(api.TokenHash)
 	wantKind(t, "SessionByTokenHash(after DeleteUserSessions)", err, confidant.KindNotFound)
 	if _, err := byHash(otherWeb.TokenHash); err != nil {

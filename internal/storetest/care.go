@@ -8,18 +8,18 @@ import (
 	"github.com/confidanthealth/confidant"
 )
 
-func testCare(t *testing.T, s confidant.Store) {
+func testCare(t *testing.T, s confidant.SealedStore) {
 	f := seed(t, s)
 	manager := newUser(confidant.RoleManager, f.clinic.ID)
 	c := newCare(f.patient, f.therapist.ID, at(-day), time.Time{})
 	c.CreatedBy = manager.ID
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error {
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
 		if err := tx.CreateUser(ctx, manager); err != nil {
 			return err
 		}
 		return tx.CreateCare(ctx, c)
 	})
-	got := read(t, s, func(ctx context.Context, tx confidant.Tx) (confidant.CareRelationship, error) {
+	got := read(t, s, func(ctx context.Context, tx confidant.SealedTx) (confidant.CareRelationship, error) {
 		return tx.Care(ctx, c.ID)
 	})
 	diff(t, "Care", c, got)
@@ -27,35 +27,39 @@ func testCare(t *testing.T, s confidant.Store) {
 		t.Errorf("open Care.To = %v, want the zero time", got.To)
 	}
 
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error { return tx.EndCare(ctx, c.ID, at(day), manager.ID) })
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+		return tx.EndCare(ctx, c.ID, at(day), manager.ID)
+	})
 	c.To, c.EndedBy = at(day), manager.ID
-	got = read(t, s, func(ctx context.Context, tx confidant.Tx) (confidant.CareRelationship, error) {
+	got = read(t, s, func(ctx context.Context, tx confidant.SealedTx) (confidant.CareRelationship, error) {
 		return tx.Care(ctx, c.ID)
 	})
 	diff(t, "Care after EndCare", c, got)
 
-	err := tryUpdate(t, s, func(ctx context.Context, tx confidant.Tx) error { return tx.EndCare(ctx, c.ID, at(2*day), manager.ID) })
+	err := tryUpdate(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+		return tx.EndCare(ctx, c.ID, at(2*day), manager.ID)
+	})
 	wantKind(t, "EndCare twice", err, confidant.KindConflict)
-	got = read(t, s, func(ctx context.Context, tx confidant.Tx) (confidant.CareRelationship, error) {
+	got = read(t, s, func(ctx context.Context, tx confidant.SealedTx) (confidant.CareRelationship, error) {
 		return tx.Care(ctx, c.ID)
 	})
 	diff(t, "Care after the second EndCare", c, got)
 
 	// A relationship created with an end date has already ended.
 	fixed := newCare(f.patient, f.therapist.ID, at(-day), at(day))
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error { return tx.CreateCare(ctx, fixed) })
-	err = tryUpdate(t, s, func(ctx context.Context, tx confidant.Tx) error {
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.CreateCare(ctx, fixed) })
+	err = tryUpdate(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
 		return tx.EndCare(ctx, fixed.ID, at(2*day), manager.ID)
 	})
 	wantKind(t, "EndCare on a relationship created with an end", err, confidant.KindConflict)
 }
 
-func testHasActiveCare(t *testing.T, s confidant.Store) {
+func testHasActiveCare(t *testing.T, s confidant.SealedStore) {
 	f := seed(t, s)
 	other := newUser(confidant.RoleTherapist, f.clinic.ID)
-	p2 := newPatient(f.clinic.ID, "Eino", "Leino", 2)
+	p2 := newPatient(f.clinic.ID)
 	from, to := at(-day), at(day)
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error {
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
 		if err := tx.CreateUser(ctx, other); err != nil {
 			return err
 		}
@@ -90,7 +94,7 @@ func testHasActiveCare(t *testing.T, s confidant.Store) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := read(t, s, func(ctx context.Context, tx confidant.Tx) (bool, error) {
+			got := read(t, s, func(ctx context.Context, tx confidant.SealedTx) (bool, error) {
 				return tx.HasActiveCare(ctx, tc.therapist, tc.patient, tc.at)
 			})
 			if got != tc.want {
@@ -101,19 +105,21 @@ func testHasActiveCare(t *testing.T, s confidant.Store) {
 
 	// Ending the open relationship closes it from then on.
 	var id string
-	list := read(t, s, func(ctx context.Context, tx confidant.Tx) ([]confidant.CareRelationship, error) {
+	list := read(t, s, func(ctx context.Context, tx confidant.SealedTx) ([]confidant.CareRelationship, error) {
 		return tx.ListCare(ctx, confidant.CareFilter{PatientID: p2.ID})
 	})
 	if len(list) != 1 {
 		t.Fatalf("ListCare returned %d relationships, want 1", len(list))
 	}
 	id = list[0].ID
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error { return tx.EndCare(ctx, id, base, f.therapist.ID) })
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+		return tx.EndCare(ctx, id, base, f.therapist.ID)
+	})
 	for _, c := range []struct {
 		at   time.Time
 		want bool
 	}{{base.Add(-time.Microsecond), true}, {base, false}} {
-		got := read(t, s, func(ctx context.Context, tx confidant.Tx) (bool, error) {
+		got := read(t, s, func(ctx context.Context, tx confidant.SealedTx) (bool, error) {
 			return tx.HasActiveCare(ctx, f.therapist.ID, p2.ID, c.at)
 		})
 		if got != c.want {
@@ -122,17 +128,17 @@ func testHasActiveCare(t *testing.T, s confidant.Store) {
 	}
 }
 
-func testListCare(t *testing.T, s confidant.Store) {
+func testListCare(t *testing.T, s confidant.SealedStore) {
 	f := seed(t, s)
 	c2 := newClinic("Two")
 	other := newUser(confidant.RoleTherapist, f.clinic.ID, c2.ID)
-	p2 := newPatient(c2.ID, "Eino", "Leino", 2)
+	p2 := newPatient(c2.ID)
 	open := newCare(f.patient, f.therapist.ID, at(-day), time.Time{})
 	ended := newCare(f.patient, other.ID, at(-10*day), at(-5*day))
 	future := newCare(f.patient, other.ID, at(5*day), time.Time{})
 	inC2 := newCare(p2, other.ID, at(-day), at(day))
 	all := []confidant.CareRelationship{open, ended, future, inC2}
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error {
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
 		if err := tx.CreateClinic(ctx, c2); err != nil {
 			return err
 		}
@@ -170,7 +176,7 @@ func testListCare(t *testing.T, s confidant.Store) {
 	byID := sortByID[confidant.CareRelationship](func(c confidant.CareRelationship) string { return c.ID })
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := read(t, s, func(ctx context.Context, tx confidant.Tx) ([]confidant.CareRelationship, error) {
+			got := read(t, s, func(ctx context.Context, tx confidant.SealedTx) ([]confidant.CareRelationship, error) {
 				return tx.ListCare(ctx, tc.filter)
 			})
 			diff(t, "ListCare", tc.want, got, byID)

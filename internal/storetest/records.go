@@ -3,163 +3,144 @@ package storetest
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/confidanthealth/confidant"
 )
 
-func testDiagnoses(t *testing.T, s confidant.Store) {
+func testDiagnoses(t *testing.T, s confidant.SealedStore) {
 	f := seed(t, s)
-	p2 := newPatient(f.clinic.ID, "Eino", "Leino", 2)
-	mk := func(patientID, code, title string, d time.Duration) confidant.Diagnosis {
-		return confidant.Diagnosis{
-			ID: confidant.NewID(), PatientID: patientID, Code: code, Title: title,
-			Note: "Onset after bereavement.", Status: confidant.DiagnosisActive,
-			RecordedBy: f.therapist.ID, RecordedAt: at(d),
+	p2 := newPatient(f.clinic.ID)
+	mk := func(patientID string, d time.Duration) confidant.SealedDiagnosis {
+		return confidant.SealedDiagnosis{
+			ID: confidant.NewID(), PatientID: patientID, Status: confidant.DiagnosisActive,
+			RecordedBy: f.therapist.ID, RecordedAt: at(d), Data: sealed(),
 		}
 	}
-	older := mk(f.patient.ID, "F32.1", "Moderate depressive episode", -30*day)
-	newer := mk(f.patient.ID, "F41.1", "Generalized anxiety disorder", -day)
-	newer.Note = ""
-	middle := mk(f.patient.ID, "F43.1", "Post-traumatic stress disorder", -10*day)
-	other := mk(p2.ID, "F40.1", "Social phobias", 0)
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error {
+	older := mk(f.patient.ID, -30*day)
+	newer := mk(f.patient.ID, -day)
+	middle := mk(f.patient.ID, -10*day)
+	other := mk(p2.ID, 0)
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
 		if err := tx.CreatePatient(ctx, p2); err != nil {
 			return err
 		}
-		for _, d := range []confidant.Diagnosis{older, newer, middle, other} {
+		for _, d := range []confidant.SealedDiagnosis{older, newer, middle, other} {
 			if err := tx.CreateDiagnosis(ctx, d); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	got := read(t, s, func(ctx context.Context, tx confidant.Tx) (confidant.Diagnosis, error) {
-		return tx.Diagnosis(ctx, older.ID)
-	})
-	diff(t, "Diagnosis", older, got)
+	get := func(id string) confidant.SealedDiagnosis {
+		t.Helper()
+		return read(t, s, func(ctx context.Context, tx confidant.SealedTx) (confidant.SealedDiagnosis, error) {
+			return tx.Diagnosis(ctx, id)
+		})
+	}
+	diff(t, "Diagnosis", older, get(older.ID))
 
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error {
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
 		return tx.SetDiagnosisStatus(ctx, older.ID, confidant.DiagnosisResolved)
 	})
 	older.Status = confidant.DiagnosisResolved
-	got = read(t, s, func(ctx context.Context, tx confidant.Tx) (confidant.Diagnosis, error) {
-		return tx.Diagnosis(ctx, older.ID)
-	})
-	diff(t, "Diagnosis after SetDiagnosisStatus", older, got)
+	diff(t, "Diagnosis after SetDiagnosisStatus", older, get(older.ID))
 
-	list := read(t, s, func(ctx context.Context, tx confidant.Tx) ([]confidant.Diagnosis, error) {
+	list := read(t, s, func(ctx context.Context, tx confidant.SealedTx) ([]confidant.SealedDiagnosis, error) {
 		return tx.ListDiagnoses(ctx, f.patient.ID)
 	})
-	diff(t, "ListDiagnoses (newest first)", []confidant.Diagnosis{newer, middle, older}, list)
+	diff(t, "ListDiagnoses (newest first)", []confidant.SealedDiagnosis{newer, middle, older}, list)
 }
 
-func testPlans(t *testing.T, s confidant.Store) {
+func testPlans(t *testing.T, s confidant.SealedStore) {
 	f := seed(t, s)
-	p2 := newPatient(f.clinic.ID, "Eino", "Leino", 2)
-	mk := func(patientID, goals string, review time.Time, d time.Duration) confidant.TreatmentPlan {
-		return confidant.TreatmentPlan{
-			ID: confidant.NewID(), PatientID: patientID, Goals: goals,
-			Interventions: "CBT, weekly; behavioural activation.", ReviewOn: review,
-			AuthorID: f.therapist.ID, CreatedAt: at(d),
+	p2 := newPatient(f.clinic.ID)
+	mk := func(patientID string, d time.Duration) confidant.SealedPlan {
+		return confidant.SealedPlan{
+			ID: confidant.NewID(), PatientID: patientID, AuthorID: f.therapist.ID, CreatedAt: at(d), Data: sealed(),
 		}
 	}
-	v1 := mk(f.patient.ID, "Return to work.", time.Time{}, -60*day)
-	v3 := mk(f.patient.ID, "Return to work full time.", time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC), -day)
-	v2 := mk(f.patient.ID, "Return to work part time.", time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC), -30*day)
-	other := mk(p2.ID, "Sleep.", time.Time{}, 0)
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error {
+	v1 := mk(f.patient.ID, -60*day)
+	v3 := mk(f.patient.ID, -day)
+	v2 := mk(f.patient.ID, -30*day)
+	other := mk(p2.ID, 0)
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
 		if err := tx.CreatePatient(ctx, p2); err != nil {
 			return err
 		}
-		for _, p := range []confidant.TreatmentPlan{v1, v3, v2, other} {
+		for _, p := range []confidant.SealedPlan{v1, v3, v2, other} {
 			if err := tx.CreatePlan(ctx, p); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	list := read(t, s, func(ctx context.Context, tx confidant.Tx) ([]confidant.TreatmentPlan, error) {
+	list := read(t, s, func(ctx context.Context, tx confidant.SealedTx) ([]confidant.SealedPlan, error) {
 		return tx.ListPlans(ctx, f.patient.ID)
 	})
-	diff(t, "ListPlans (newest first)", []confidant.TreatmentPlan{v3, v2, v1}, list)
-	if len(list) == 3 && !list[2].ReviewOn.IsZero() {
-		t.Errorf("unset ReviewOn read back as %v, want the zero time", list[2].ReviewOn)
-	}
+	diff(t, "ListPlans (newest first)", []confidant.SealedPlan{v3, v2, v1}, list)
 }
 
-func testMeasures(t *testing.T, s confidant.Store) {
+func testMeasures(t *testing.T, s confidant.SealedStore) {
 	f := seed(t, s)
-	p2 := newPatient(f.clinic.ID, "Eino", "Leino", 2)
-	mk := func(patientID string, in confidant.Instrument, answers []int, d time.Duration) confidant.Measure {
-		score, severity, err := in.Score(answers)
-		if err != nil {
-			t.Fatalf("Score: %v", err)
-		}
-		return confidant.Measure{
-			ID: confidant.NewID(), PatientID: patientID, Instrument: in, Answers: answers,
-			Score: score, Severity: severity, RecordedBy: f.therapist.ID, TakenAt: at(d),
+	p2 := newPatient(f.clinic.ID)
+	mk := func(patientID string, in confidant.Instrument, d time.Duration) confidant.SealedMeasure {
+		return confidant.SealedMeasure{
+			ID: confidant.NewID(), PatientID: patientID, Instrument: in,
+			RecordedBy: f.therapist.ID, TakenAt: at(d), Data: sealed(),
 		}
 	}
-	first := mk(f.patient.ID, confidant.PHQ9, []int{3, 3, 2, 3, 1, 2, 2, 1, 1}, -60*day)
-	third := mk(f.patient.ID, confidant.PHQ9, []int{0, 0, 0, 0, 0, 0, 0, 0, 0}, -day)
-	second := mk(f.patient.ID, confidant.GAD7, []int{1, 2, 3, 0, 1, 2, 3}, -30*day)
-	other := mk(p2.ID, confidant.GAD7, []int{0, 1, 0, 1, 0, 1, 0}, 0)
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error {
+	first := mk(f.patient.ID, confidant.PHQ9, -60*day)
+	third := mk(f.patient.ID, confidant.PHQ9, -day)
+	second := mk(f.patient.ID, confidant.GAD7, -30*day)
+	other := mk(p2.ID, confidant.GAD7, 0)
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
 		if err := tx.CreatePatient(ctx, p2); err != nil {
 			return err
 		}
-		for _, m := range []confidant.Measure{third, first, other, second} {
+		for _, m := range []confidant.SealedMeasure{third, first, other, second} {
 			if err := tx.CreateMeasure(ctx, m); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	list := read(t, s, func(ctx context.Context, tx confidant.Tx) ([]confidant.Measure, error) {
+	list := read(t, s, func(ctx context.Context, tx confidant.SealedTx) ([]confidant.SealedMeasure, error) {
 		return tx.ListMeasures(ctx, f.patient.ID)
 	})
-	diff(t, "ListMeasures (oldest first)", []confidant.Measure{first, second, third}, list)
+	diff(t, "ListMeasures (oldest first)", []confidant.SealedMeasure{first, second, third}, list)
 }
 
-func testAttachments(t *testing.T, s confidant.Store) {
+// sealedChunkOverhead is what the suite adds to a full plaintext chunk to
+// stand in for its ciphertext: a store must accept sealed chunks somewhat
+// larger than confidant.AttachmentChunkSize.
+const sealedChunkOverhead = 64
+
+func testAttachments(t *testing.T, s confidant.SealedStore) {
 	f := seed(t, s)
-	p2 := newPatient(f.clinic.ID, "Eino", "Leino", 2)
-	rng := rand.New(rand.NewPCG(1, 2))
-	random := func(n int) []byte {
-		b := make([]byte, n)
-		for i := range b {
-			b[i] = byte(rng.UintN(256))
-		}
-		return b
+	p2 := newPatient(f.clinic.ID)
+	// Two full sealed chunks and a short one.
+	chunks := [][]byte{
+		randomBytes(confidant.AttachmentChunkSize + sealedChunkOverhead),
+		randomBytes(confidant.AttachmentChunkSize + sealedChunkOverhead),
+		sealed(),
 	}
-	// Two full chunks and a short one with zero bytes in it.
-	chunks := [][]byte{random(confidant.AttachmentChunkSize), random(confidant.AttachmentChunkSize), append([]byte{0, 0, 'P', 'D', 'F', 0}, random(1000)...)}
-	var content []byte
-	for _, c := range chunks {
-		content = append(content, c...)
+	big := confidant.SealedAttachment{
+		ID: confidant.NewID(), PatientID: f.patient.ID, ContentType: "application/pdf",
+		Size: 2*confidant.AttachmentChunkSize + 1000, Chunks: len(chunks),
+		UploadedBy: f.therapist.ID, CreatedAt: at(-day), Data: sealed(),
 	}
-	sum := sha256.Sum256(content)
-	big := confidant.Attachment{
-		ID: confidant.NewID(), PatientID: f.patient.ID, Filename: "lähete (2).pdf",
-		ContentType: "application/pdf", Size: int64(len(content)), SHA256: sum[:],
-		Chunks: len(chunks), UploadedBy: f.therapist.ID, CreatedAt: at(-day),
-	}
-	smallContent := []byte("hello")
-	smallSum := sha256.Sum256(smallContent)
-	small := confidant.Attachment{
-		ID: confidant.NewID(), PatientID: f.patient.ID, Filename: "note.txt",
-		ContentType: "text/plain", Size: int64(len(smallContent)), SHA256: smallSum[:],
-		Chunks: 1, UploadedBy: f.therapist.ID, CreatedAt: base,
+	smallChunk := sealed()
+	small := confidant.SealedAttachment{
+		ID: confidant.NewID(), PatientID: f.patient.ID, ContentType: "text/plain", Size: 5, Chunks: 1,
+		UploadedBy: f.therapist.ID, CreatedAt: base, Data: sealed(),
 	}
 	older := small
-	older.ID, older.Filename, older.CreatedAt = confidant.NewID(), "old.txt", at(-30*day)
+	older.ID, older.CreatedAt, older.Data = confidant.NewID(), at(-30*day), sealed()
 	other := small
-	other.ID, other.PatientID = confidant.NewID(), p2.ID
-	update(t, s, func(ctx context.Context, tx confidant.Tx) error {
+	other.ID, other.PatientID, other.Data = confidant.NewID(), p2.ID, sealed()
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
 		if err := tx.CreatePatient(ctx, p2); err != nil {
 			return err
 		}
@@ -171,8 +152,8 @@ func testAttachments(t *testing.T, s confidant.Store) {
 		if err := tx.CreateAttachment(ctx, big); err != nil {
 			return err
 		}
-		for _, a := range []confidant.Attachment{small, older, other} {
-			if err := tx.PutAttachmentChunk(ctx, a.ID, 0, smallContent); err != nil {
+		for _, a := range []confidant.SealedAttachment{small, older, other} {
+			if err := tx.PutAttachmentChunk(ctx, a.ID, 0, smallChunk); err != nil {
 				return err
 			}
 			if err := tx.CreateAttachment(ctx, a); err != nil {
@@ -182,29 +163,76 @@ func testAttachments(t *testing.T, s confidant.Store) {
 		return nil
 	})
 
-	got := read(t, s, func(ctx context.Context, tx confidant.Tx) (confidant.Attachment, error) {
+	got := read(t, s, func(ctx context.Context, tx confidant.SealedTx) (confidant.SealedAttachment, error) {
 		return tx.Attachment(ctx, big.ID)
 	})
 	diff(t, "Attachment", big, got)
-	var back []byte
 	for i := range chunks {
-		c := read(t, s, func(ctx context.Context, tx confidant.Tx) ([]byte, error) { return tx.AttachmentChunk(ctx, big.ID, i) })
+		c := read(t, s, func(ctx context.Context, tx confidant.SealedTx) ([]byte, error) {
+			return tx.AttachmentChunk(ctx, big.ID, i)
+		})
 		if !bytes.Equal(c, chunks[i]) {
 			t.Errorf("AttachmentChunk(%d): got %d bytes, want %d (content differs)", i, len(c), len(chunks[i]))
 		}
-		back = append(back, c...)
 	}
-	if got := sha256.Sum256(back); !bytes.Equal(got[:], big.SHA256) {
-		t.Errorf("reassembled content does not match its SHA-256")
-	}
-	err := tryView(t, s, func(ctx context.Context, tx confidant.Tx) error {
+	err := tryView(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
 		_, err := tx.AttachmentChunk(ctx, big.ID, len(chunks))
 		return err
 	})
 	wantKind(t, "AttachmentChunk past the end", err, confidant.KindNotFound)
 
-	list := read(t, s, func(ctx context.Context, tx confidant.Tx) ([]confidant.Attachment, error) {
+	list := read(t, s, func(ctx context.Context, tx confidant.SealedTx) ([]confidant.SealedAttachment, error) {
 		return tx.ListAttachments(ctx, f.patient.ID)
 	})
-	diff(t, "ListAttachments (newest first)", []confidant.Attachment{small, big, older}, list)
+	diff(t, "ListAttachments (newest first)", []confidant.SealedAttachment{small, big, older}, list)
+}
+
+// testAttachmentIncomplete checks that CreateAttachment refuses metadata
+// whose number of chunks does not match the chunks put, and that chunks
+// left without metadata fail the transaction.
+func testAttachmentIncomplete(t *testing.T, s confidant.SealedStore) {
+	f := seed(t, s)
+	mk := func(chunks int) confidant.SealedAttachment {
+		return confidant.SealedAttachment{
+			ID: confidant.NewID(), PatientID: f.patient.ID, ContentType: "text/plain", Size: 10, Chunks: chunks,
+			UploadedBy: f.therapist.ID, CreatedAt: base, Data: sealed(),
+		}
+	}
+	tests := []struct {
+		name string
+		a    confidant.SealedAttachment
+		put  []int // chunk indexes put before CreateAttachment
+	}{
+		{"missing chunk", mk(2), []int{0}},
+		{"extra chunk", mk(1), []int{0, 1}},
+		{"gap", mk(2), []int{0, 2}},
+		{"no chunks", mk(1), nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tryUpdate(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+				for _, i := range tc.put {
+					if err := tx.PutAttachmentChunk(ctx, tc.a.ID, i, sealed()); err != nil {
+						return err
+					}
+				}
+				return tx.CreateAttachment(ctx, tc.a)
+			})
+			wantKind(t, "CreateAttachment", err, confidant.KindInvalid)
+		})
+	}
+	t.Run("chunks without metadata", func(t *testing.T) {
+		id := confidant.NewID()
+		err := tryUpdate(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+			return tx.PutAttachmentChunk(ctx, id, 0, sealed())
+		})
+		if err == nil {
+			t.Errorf("a transaction that left a chunk without its attachment committed")
+		}
+		err = tryView(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+			_, err := tx.AttachmentChunk(ctx, id, 0)
+			return err
+		})
+		wantKind(t, "AttachmentChunk of a chunk without metadata", err, confidant.KindNotFound)
+	})
 }
