@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -69,7 +70,7 @@ func testNoteWithHistory(t *testing.T, s confidant.SealedStore) {
 
 	// The imported draft is the current version, as if written here.
 	err := tryUpdate(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
-		return tx.AddNoteVersion(ctx, n.ID, confidant.SealedNoteVersion{Template: confidant.TemplateFree, Status: confidant.NoteDraft, AuthorID: f.therapist.ID, CreatedAt: base, UpdatedAt: base, Data: sealed()})
+		return tx.AddNoteVersion(ctx, n.ID, confidant.SealedNoteVersion{Version: 4, Template: confidant.TemplateFree, Status: confidant.NoteDraft, AuthorID: f.therapist.ID, CreatedAt: base, UpdatedAt: base, Data: sealed()})
 	})
 	wantKind(t, "AddNoteVersion on an imported draft", err, confidant.KindConflict)
 	err = tryUpdate(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
@@ -136,7 +137,7 @@ func testNoteLifecycle(t *testing.T, s confidant.SealedStore) {
 		return tx.UpdateDraft(ctx, n.ID, 2, confidant.TemplateFree, sealed(), base)
 	})
 	fails("AddNoteVersion on a draft", func(ctx context.Context, tx confidant.SealedTx) error {
-		return tx.AddNoteVersion(ctx, n.ID, confidant.SealedNoteVersion{Template: confidant.TemplateFree, Data: sealed(), Status: confidant.NoteDraft, AuthorID: f.therapist.ID, CreatedAt: base, UpdatedAt: base})
+		return tx.AddNoteVersion(ctx, n.ID, confidant.SealedNoteVersion{Version: 2, Template: confidant.TemplateFree, Data: sealed(), Status: confidant.NoteDraft, AuthorID: f.therapist.ID, CreatedAt: base, UpdatedAt: base})
 	})
 	fails("SignNote of a version that does not exist", func(ctx context.Context, tx confidant.SealedTx) error {
 		return tx.SignNote(ctx, n.ID, 2, f.therapist.ID, base)
@@ -156,18 +157,25 @@ func testNoteLifecycle(t *testing.T, s confidant.SealedStore) {
 		return tx.UpdateDraft(ctx, n.ID, 1, confidant.TemplateFree, sealed(), base)
 	})
 
-	// Amend: the store numbers the new version.
+	// Amend. The new version must carry the next number: sealed data is
+	// bound to it.
 	v2 := confidant.SealedNoteVersion{
-		Version:  9, // ignored: the store numbers the new version
 		Template: confidant.TemplateDAP, Status: confidant.NoteDraft,
 		AuthorID: supervisor.ID, CreatedAt: base, UpdatedAt: base, Data: sealed(),
 	}
-	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.AddNoteVersion(ctx, n.ID, v2) })
+	for _, wrong := range []int{0, 1, 3, 9} {
+		fails(fmt.Sprintf("AddNoteVersion numbered %d", wrong), func(ctx context.Context, tx confidant.SealedTx) error {
+			v := v2
+			v.Version = wrong
+			return tx.AddNoteVersion(ctx, n.ID, v)
+		})
+	}
 	v2.Version = 2
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.AddNoteVersion(ctx, n.ID, v2) })
 	n.Versions = append(n.Versions, v2)
 	check("Note after AddNoteVersion")
 	fails("AddNoteVersion while the amendment is a draft", func(ctx context.Context, tx confidant.SealedTx) error {
-		return tx.AddNoteVersion(ctx, n.ID, confidant.SealedNoteVersion{Template: confidant.TemplateFree, Data: sealed(), Status: confidant.NoteDraft, AuthorID: f.therapist.ID, CreatedAt: base, UpdatedAt: base})
+		return tx.AddNoteVersion(ctx, n.ID, confidant.SealedNoteVersion{Version: 3, Template: confidant.TemplateFree, Data: sealed(), Status: confidant.NoteDraft, AuthorID: f.therapist.ID, CreatedAt: base, UpdatedAt: base})
 	})
 	fails("SignNote of the superseded version", func(ctx context.Context, tx confidant.SealedTx) error {
 		return tx.SignNote(ctx, n.ID, 1, supervisor.ID, base)
@@ -189,12 +197,11 @@ func testNoteLifecycle(t *testing.T, s confidant.SealedStore) {
 
 	// An amendment may be added already signed.
 	v3 := confidant.SealedNoteVersion{
-		Template: confidant.TemplateFree, Status: confidant.NoteSigned,
+		Version: 3, Template: confidant.TemplateFree, Status: confidant.NoteSigned,
 		AuthorID: f.therapist.ID, CreatedAt: at(time.Hour), UpdatedAt: at(time.Hour),
 		SignedAt: at(time.Hour), SignedBy: f.therapist.ID, Data: sealed(),
 	}
 	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.AddNoteVersion(ctx, n.ID, v3) })
-	v3.Version = 3
 	n.Versions = append(n.Versions, v3)
 	check("Note after adding a signed version")
 	got := read(t, s, func(ctx context.Context, tx confidant.SealedTx) (confidant.SealedNote, error) {
