@@ -25,13 +25,13 @@ const (
 // Constraints not listed here give code "conflict".
 var uniqueCodes = map[string]struct{ code, message string }{
 	"users_username_key":         {"username_taken", "The username is already taken."},
-	"patients_identity_code_key": {"identity_code_taken", "A patient with this identity code already exists."},
 	"organisation_singleton_key": {"conflict", "The organisation already exists."},
 }
 
 // foreignKeys maps foreign key constraints to the thing that must exist.
 var foreignKeys = map[string]string{
 	"patients_clinic_fkey":         "Clinic",
+	"patient_keys_patient_fkey":    "Patient", // deferred: reported at commit
 	"users_patient_fkey":           "Patient",
 	"user_clinics_user_fkey":       "User",
 	"user_clinics_clinic_fkey":     "Clinic",

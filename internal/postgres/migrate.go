@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -71,6 +72,10 @@ func LatestVersion() int { return len(migrations()) }
 // separate schemas do not wait for each other.
 const lockSQL = `SELECT pg_advisory_xact_lock(hashtext('confidant.migrate'), hashtext(coalesce(nullif($1, ''), current_schema(), '')))`
 
+// lockSharedSQL takes the same lock shared: migrations wait for its holders
+// (see legacyTx) and the other way round.
+const lockSharedSQL = `SELECT pg_advisory_xact_lock_shared(hashtext('confidant.migrate'), hashtext(coalesce(nullif($1, ''), current_schema(), '')))`
+
 // SchemaVersion returns the highest migration version applied to the
 // database, or 0 if none is.
 func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
@@ -107,7 +112,29 @@ func (db *DB) checkVersion(ctx context.Context) error {
 // the number that were pending when Migrate started. Migrate refuses a schema
 // newer than the binary (ErrSchemaTooNew) and a schema whose applied
 // migrations have other names than the embedded ones.
+//
+// The last step of the upgrade from schema 1, 0003_drop_legacy, drops the
+// plaintext tables of schema 1. While any of their patients remain to be
+// sealed (LegacyPending > 0), Migrate applies everything before it and
+// returns an error wrapping ErrLegacyPending; run the upgrade (internal/seal)
+// and call Migrate again.
 func (db *DB) Migrate(ctx context.Context, progress func(applied, total int, name string)) error {
+	return db.migrateTo(ctx, LatestVersion(), progress)
+}
+
+// ErrLegacyPending is returned (wrapped) by Migrate, and by Open unless
+// Options.NoMigrate is set, while plaintext records of schema version 1
+// remain to be sealed: see LegacyPatients. Everything up to the migration
+// that would drop them has been applied, so the database is usable as a
+// SealedStore; the legacy patients are just not in it yet.
+var ErrLegacyPending = errors.New("postgres: records of schema version 1 remain to be sealed")
+
+// legacyDrop names the migration that drops the v1_ tables.
+const legacyDrop = "drop_legacy"
+
+// migrateTo applies pending migrations up to version target (tests build
+// old schemas with it).
+func (db *DB) migrateTo(ctx context.Context, target int, progress func(applied, total int, name string)) error {
 	if err := db.inLockedTx(ctx, db.bootstrap); err != nil {
 		return fmt.Errorf("postgres: prepare migrations: %w", redact(err))
 	}
@@ -115,14 +142,18 @@ func (db *DB) Migrate(ctx context.Context, progress func(applied, total int, nam
 	if err != nil {
 		return err
 	}
+	ms := migrations()
+	if target < len(ms) {
+		ms = ms[:target]
+	}
 	total := 0
-	for _, m := range migrations() {
+	for _, m := range ms {
 		if _, ok := applied[m.version]; !ok {
 			total++
 		}
 	}
 	done := 0
-	for _, m := range migrations() {
+	for _, m := range ms {
 		ran := false
 		err := db.inLockedTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 			// Re-check under the lock: another server may have won.
@@ -135,6 +166,15 @@ func (db *DB) Migrate(ctx context.Context, progress func(applied, total int, nam
 			}
 			if _, ok := applied[m.version]; ok {
 				return nil
+			}
+			if m.name == legacyDrop {
+				n, err := legacyPending(ctx, tx)
+				if err != nil {
+					return err
+				}
+				if n > 0 {
+					return fmt.Errorf("postgres: migration %04d_%s: %w: %d patients; run the upgrade, then migrate again", m.version, m.name, ErrLegacyPending, n)
+				}
 			}
 			// Exec without arguments uses the simple protocol, which runs
 			// a multi-statement script.

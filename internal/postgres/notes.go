@@ -11,34 +11,46 @@ import (
 
 const noteCols = `n.id, n.patient_id, n.author_id, n.session_at, n.created_at, n.released_at, n.released_by`
 
-func scanNote(row pgx.CollectableRow) (confidant.Note, error) {
-	var n confidant.Note
+func scanNote(row pgx.CollectableRow) (confidant.SealedNote, error) {
+	var n confidant.SealedNote
 	err := row.Scan(&n.ID, &n.PatientID, &n.AuthorID, tm(&n.SessionAt), tm(&n.CreatedAt), tm(&n.ReleasedAt), &n.ReleasedBy)
 	return n, err
 }
 
-const versionCols = `v.note_id, v.version, v.template, v.body, v.status, v.author_id,
-	v.created_at, v.updated_at, v.signed_at, v.signed_by, v.reason`
+const versionCols = `v.note_id, v.version, v.template, v.status, v.author_id,
+	v.created_at, v.updated_at, v.signed_at, v.signed_by, v.data`
 
 type noteVersion struct {
 	noteID string
-	confidant.NoteVersion
+	confidant.SealedNoteVersion
 }
 
 func scanVersion(row pgx.CollectableRow) (noteVersion, error) {
 	var v noteVersion
 	var template, status string
-	err := row.Scan(&v.noteID, &v.Version, &template, &v.Body, &status, &v.AuthorID,
-		tm(&v.CreatedAt), tm(&v.UpdatedAt), tm(&v.SignedAt), &v.SignedBy, &v.Reason)
+	err := row.Scan(&v.noteID, &v.Version, &template, &status, &v.AuthorID,
+		tm(&v.CreatedAt), tm(&v.UpdatedAt), tm(&v.SignedAt), &v.SignedBy, &v.Data)
 	v.Template, v.Status = confidant.NoteTemplate(template), confidant.NoteStatus(status)
 	return v, err
 }
 
-// CreateNote stores a note with exactly one version, which is stored as
-// version 1 (status defaults to draft).
-func (t *tx) CreateNote(ctx context.Context, n confidant.Note) error {
-	if len(n.Versions) != 1 {
-		return invalid("invalid_note", "A new note must have exactly one version.")
+// CreateNote stores a note with its versions, which must be numbered 1, 2,
+// ... in order (sealed data is bound to its version number); a version
+// without status is a draft. A note must have at least one version, and only
+// the last may be a draft (else KindInvalid, code "invalid_note"). Notes are
+// usually created with one version; several come from importing or
+// upgrading older records.
+func (t *tx) CreateNote(ctx context.Context, n confidant.SealedNote) error {
+	if len(n.Versions) == 0 {
+		return invalid("invalid_note", "A new note must have a version.")
+	}
+	for i, v := range n.Versions {
+		if v.Version != i+1 {
+			return invalid("invalid_note", "The versions of a note must be numbered 1, 2, ... in order.")
+		}
+		if i < len(n.Versions)-1 && v.Status != confidant.NoteSigned {
+			return invalid("invalid_note", "Only the last version of a note may be a draft.")
+		}
 	}
 	_, err := t.tx.Exec(ctx, `
 		INSERT INTO notes (id, patient_id, author_id, session_at, created_at, released_at, released_by)
@@ -47,44 +59,49 @@ func (t *tx) CreateNote(ctx context.Context, n confidant.Note) error {
 	if err != nil {
 		return mapErr(err, "create note", "Note")
 	}
-	return t.insertVersion(ctx, n.PatientID, n.ID, 1, n.Versions[0])
+	for i, v := range n.Versions {
+		if err := t.insertVersion(ctx, n.PatientID, n.ID, i+1, v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-func (t *tx) insertVersion(ctx context.Context, patientID, noteID string, version int, v confidant.NoteVersion) error {
+func (t *tx) insertVersion(ctx context.Context, patientID, noteID string, version int, v confidant.SealedNoteVersion) error {
 	if v.Status == "" {
 		v.Status = confidant.NoteDraft
 	}
 	_, err := t.tx.Exec(ctx, `
-		INSERT INTO note_versions (patient_id, note_id, version, template, body, status, author_id,
-		                           created_at, updated_at, signed_at, signed_by, reason)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		patientID, noteID, version, string(v.Template), v.Body, string(v.Status), v.AuthorID,
-		ts(v.CreatedAt), ts(v.UpdatedAt), ts(v.SignedAt), v.SignedBy, v.Reason)
+		INSERT INTO note_versions (patient_id, note_id, version, template, status, author_id,
+		                           created_at, updated_at, signed_at, signed_by, data)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		patientID, noteID, version, string(v.Template), string(v.Status), v.AuthorID,
+		ts(v.CreatedAt), ts(v.UpdatedAt), ts(v.SignedAt), v.SignedBy, nonNil(v.Data))
 	return mapErr(err, "create note version", "Note version")
 }
 
 // Note returns a note with all its versions, oldest first.
-func (t *tx) Note(ctx context.Context, id string) (confidant.Note, error) {
+func (t *tx) Note(ctx context.Context, id string) (confidant.SealedNote, error) {
 	rows, _ := t.tx.Query(ctx, `SELECT `+noteCols+` FROM notes n WHERE n.id = $1`, id)
 	n, err := pgx.CollectExactlyOneRow(rows, scanNote)
 	if err != nil {
-		return confidant.Note{}, mapErr(err, "get note", "Note")
+		return confidant.SealedNote{}, mapErr(err, "get note", "Note")
 	}
-	notes := []confidant.Note{n}
+	notes := []confidant.SealedNote{n}
 	if err := t.loadVersions(ctx, n.PatientID, notes); err != nil {
-		return confidant.Note{}, err
+		return confidant.SealedNote{}, err
 	}
 	return notes[0], nil
 }
 
 // loadVersions fills in the versions of notes, which all belong to
 // patientID, in one query.
-func (t *tx) loadVersions(ctx context.Context, patientID string, notes []confidant.Note) error {
+func (t *tx) loadVersions(ctx context.Context, patientID string, notes []confidant.SealedNote) error {
 	if len(notes) == 0 {
 		return nil
 	}
 	ids := make([]string, len(notes))
-	byID := make(map[string]*confidant.Note, len(notes))
+	byID := make(map[string]*confidant.SealedNote, len(notes))
 	for i := range notes {
 		ids[i] = notes[i].ID
 		byID[notes[i].ID] = &notes[i]
@@ -97,7 +114,7 @@ func (t *tx) loadVersions(ctx context.Context, patientID string, notes []confida
 	}
 	for _, v := range vs {
 		if n := byID[v.noteID]; n != nil {
-			n.Versions = append(n.Versions, v.NoteVersion)
+			n.Versions = append(n.Versions, v.SealedNoteVersion)
 		}
 	}
 	return nil
@@ -105,7 +122,7 @@ func (t *tx) loadVersions(ctx context.Context, patientID string, notes []confida
 
 // ListNotes returns a patient's notes, newest session first, with all
 // versions.
-func (t *tx) ListNotes(ctx context.Context, patientID string, f confidant.NoteFilter) ([]confidant.Note, error) {
+func (t *tx) ListNotes(ctx context.Context, patientID string, f confidant.NoteFilter) ([]confidant.SealedNote, error) {
 	if f.Limit < 0 {
 		return nil, invalid("invalid_limit", "The limit must not be negative.")
 	}
@@ -155,9 +172,9 @@ func checkDraft(version, cur int, status confidant.NoteStatus) error {
 	}
 }
 
-// UpdateDraft replaces template and body of the current version, which must
-// be the draft `version`, and sets its UpdatedAt.
-func (t *tx) UpdateDraft(ctx context.Context, noteID string, version int, template confidant.NoteTemplate, body string, at time.Time) error {
+// UpdateDraft replaces template and sealed data of the current version,
+// which must be the draft `version`, and sets its UpdatedAt.
+func (t *tx) UpdateDraft(ctx context.Context, noteID string, version int, template confidant.NoteTemplate, data []byte, at time.Time) error {
 	patientID, cur, status, err := t.current(ctx, noteID)
 	if err != nil {
 		return err
@@ -165,9 +182,9 @@ func (t *tx) UpdateDraft(ctx context.Context, noteID string, version int, templa
 	if err := checkDraft(version, cur, status); err != nil {
 		return err
 	}
-	_, err = t.tx.Exec(ctx, `UPDATE note_versions SET template = $4, body = $5, updated_at = $6
+	_, err = t.tx.Exec(ctx, `UPDATE note_versions SET template = $4, data = $5, updated_at = $6
 		WHERE patient_id = $1 AND note_id = $2 AND version = $3`,
-		patientID, noteID, version, string(template), body, ts(at))
+		patientID, noteID, version, string(template), nonNil(data), ts(at))
 	return mapErr(err, "update draft", "Note")
 }
 
@@ -186,15 +203,19 @@ func (t *tx) SignNote(ctx context.Context, noteID string, version int, by string
 	return mapErr(err, "sign note", "Note")
 }
 
-// AddNoteVersion appends v as the next version (its Version field is
-// ignored). The current version must be signed.
-func (t *tx) AddNoteVersion(ctx context.Context, noteID string, v confidant.NoteVersion) error {
+// AddNoteVersion appends v as the next version, which v.Version must name
+// (sealed data is bound to its version number; else KindConflict, code
+// "note_version_mismatch"). The current version must be signed.
+func (t *tx) AddNoteVersion(ctx context.Context, noteID string, v confidant.SealedNoteVersion) error {
 	patientID, cur, status, err := t.current(ctx, noteID)
 	if err != nil {
 		return err
 	}
 	if status != confidant.NoteSigned {
 		return conflict("note_draft_open", "The note has an unsigned draft; sign or edit it instead.")
+	}
+	if v.Version != cur+1 {
+		return conflict("note_version_mismatch", "The new version must be numbered after the current one.")
 	}
 	return t.insertVersion(ctx, patientID, noteID, cur+1, v)
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -10,66 +9,77 @@ import (
 	"github.com/confidanthealth/confidant"
 )
 
-const patientCols = `p.id, p.clinic_id, p.given_name, p.family_name, p.identity_code, p.birth_date,
-	p.phone, p.email, p.address, p.created_at`
+const patientCols = `p.id, p.clinic_id, p.created_at, p.erased_at, p.data,
+	p.identity_index, p.surname_index, p.surname_year_index`
 
-func scanPatient(row pgx.CollectableRow) (confidant.Patient, error) {
-	var p confidant.Patient
-	err := row.Scan(&p.ID, &p.ClinicID, &p.GivenName, &p.FamilyName, txt(&p.IdentityCode), tm(&p.BirthDate),
-		&p.Phone, &p.Email, &p.Address, tm(&p.CreatedAt))
+func scanPatient(row pgx.CollectableRow) (confidant.SealedPatient, error) {
+	var p confidant.SealedPatient
+	err := row.Scan(&p.ID, &p.ClinicID, tm(&p.CreatedAt), tm(&p.ErasedAt), &p.Data,
+		&p.IdentityIndex, &p.SurnameIndex, &p.SurnameYearIndex)
 	return p, err
 }
 
-// CreatePatient stores p. It returns KindConflict with code
-// "identity_code_taken" if another patient has the same identity code. An
-// empty identity code is stored as unknown and never conflicts.
-func (t *tx) CreatePatient(ctx context.Context, p confidant.Patient) error {
+// CreatePatient stores p. Blind indexes are not unique; an empty index is
+// stored as absent (NULL) and matches no filter.
+func (t *tx) CreatePatient(ctx context.Context, p confidant.SealedPatient) error {
 	_, err := t.tx.Exec(ctx, `
-		INSERT INTO patients (id, clinic_id, given_name, family_name, given_name_norm, family_name_norm,
-		                      identity_code, birth_date, phone, email, address, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		p.ID, p.ClinicID, p.GivenName, p.FamilyName,
-		confidant.NormalizeName(p.GivenName), confidant.NormalizeName(p.FamilyName),
-		nullText(p.IdentityCode), ts(p.BirthDate), p.Phone, p.Email, p.Address, ts(p.CreatedAt))
+		INSERT INTO patients (id, clinic_id, created_at, erased_at, data,
+		                      identity_index, surname_index, surname_year_index)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		p.ID, p.ClinicID, ts(p.CreatedAt), ts(p.ErasedAt), nonNil(p.Data),
+		nullBytes(p.IdentityIndex), nullBytes(p.SurnameIndex), nullBytes(p.SurnameYearIndex))
 	return mapErr(err, "create patient", "Patient")
 }
 
-// UpdatePatient replaces every field of the patient except ID and CreatedAt.
-func (t *tx) UpdatePatient(ctx context.Context, p confidant.Patient) error {
+// UpdatePatient replaces the patient's clinic, Data and blind indexes;
+// CreatedAt and ErasedAt are kept. An erased patient cannot be updated
+// (KindConflict, code "patient_erased"): its indexes stay cleared.
+func (t *tx) UpdatePatient(ctx context.Context, p confidant.SealedPatient) error {
 	tag, err := t.tx.Exec(ctx, `
-		UPDATE patients SET clinic_id = $2, given_name = $3, family_name = $4,
-		       given_name_norm = $5, family_name_norm = $6, identity_code = $7, birth_date = $8,
-		       phone = $9, email = $10, address = $11
-		WHERE id = $1`,
-		p.ID, p.ClinicID, p.GivenName, p.FamilyName,
-		confidant.NormalizeName(p.GivenName), confidant.NormalizeName(p.FamilyName),
-		nullText(p.IdentityCode), ts(p.BirthDate), p.Phone, p.Email, p.Address)
+		UPDATE patients SET clinic_id = $2, data = $3, identity_index = $4, surname_index = $5, surname_year_index = $6
+		WHERE id = $1 AND erased_at IS NULL`,
+		p.ID, p.ClinicID, nonNil(p.Data), nullBytes(p.IdentityIndex), nullBytes(p.SurnameIndex), nullBytes(p.SurnameYearIndex))
 	if err != nil {
 		return mapErr(err, "update patient", "Patient")
 	}
-	if tag.RowsAffected() == 0 {
-		return notFound("Patient")
+	if tag.RowsAffected() == 1 {
+		return nil
 	}
-	return nil
+	return t.erasedOrMissing(ctx, p.ID)
 }
 
-func (t *tx) Patient(ctx context.Context, id string) (confidant.Patient, error) {
+// erasedOrMissing explains why a change of a non-erased patient changed
+// nothing: KindNotFound, or KindConflict (code "patient_erased").
+func (t *tx) erasedOrMissing(ctx context.Context, id string) error {
+	var exists bool
+	if err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM patients WHERE id = $1)`, id).Scan(&exists); err != nil {
+		return mapErr(err, "check patient", "Patient")
+	}
+	if !exists {
+		return notFound("Patient")
+	}
+	return conflict("patient_erased", "The patient's records have been erased.")
+}
+
+// Patient returns a patient, erased or not.
+func (t *tx) Patient(ctx context.Context, id string) (confidant.SealedPatient, error) {
 	rows, _ := t.tx.Query(ctx, `SELECT `+patientCols+` FROM patients p WHERE p.id = $1`, id)
 	p, err := pgx.CollectExactlyOneRow(rows, scanPatient)
 	return p, mapErr(err, "get patient", "Patient")
 }
 
-// ListPatients returns patients matching f, ordered by family name, then
-// given name.
-func (t *tx) ListPatients(ctx context.Context, f confidant.PatientFilter) ([]confidant.Patient, error) {
+// ListPatients returns patients matching f, erased ones excluded unless
+// f.IncludeErased, ordered by CreatedAt, then ID.
+func (t *tx) ListPatients(ctx context.Context, f confidant.SealedPatientFilter) ([]confidant.SealedPatient, error) {
 	return t.listPatients(ctx, nil, f)
 }
 
-// ListPatientsForTherapist returns the patients with a care relationship to
-// therapistID active at `at`, matching f, ordered by family name, then given
-// name. The care condition is part of the SQL, so no other patient can leak
-// into the result.
-func (t *tx) ListPatientsForTherapist(ctx context.Context, therapistID string, at time.Time, f confidant.PatientFilter) ([]confidant.Patient, error) {
+// ListPatientsForTherapist returns the non-erased patients with a care
+// relationship to therapistID active at `at`, matching f, each once, ordered
+// by CreatedAt, then ID. The care condition is part of the SQL, so no other
+// patient can leak into the result. f.IncludeErased is ignored.
+func (t *tx) ListPatientsForTherapist(ctx context.Context, therapistID string, at time.Time, f confidant.SealedPatientFilter) ([]confidant.SealedPatient, error) {
+	f.IncludeErased = false
 	return t.listPatients(ctx, func(q *query) {
 		at := q.arg(at.UTC())
 		q.where(`EXISTS (SELECT 1 FROM care_relationships c WHERE c.patient_id = p.id AND c.therapist_id = ` +
@@ -84,7 +94,7 @@ func activeAt(alias, at string) string {
 		alias + `.to_at IS NULL OR ` + alias + `.to_at > ` + at + `)`
 }
 
-func (t *tx) listPatients(ctx context.Context, scope func(*query), f confidant.PatientFilter) ([]confidant.Patient, error) {
+func (t *tx) listPatients(ctx context.Context, scope func(*query), f confidant.SealedPatientFilter) ([]confidant.SealedPatient, error) {
 	if f.Limit < 0 || f.Offset < 0 {
 		return nil, invalid("invalid_limit", "The limit and offset must not be negative.")
 	}
@@ -92,31 +102,53 @@ func (t *tx) listPatients(ctx context.Context, scope func(*query), f confidant.P
 	if scope != nil {
 		scope(&q)
 	}
+	if !f.IncludeErased {
+		q.where(`p.erased_at IS NULL`)
+	}
 	if f.ClinicID != "" {
 		q.where(`p.clinic_id = ` + q.arg(f.ClinicID))
 	}
-	if f.IdentityCode != "" {
-		q.where(`p.identity_code = ` + q.arg(strings.ToUpper(strings.TrimSpace(f.IdentityCode))))
-	}
-	if name := confidant.NormalizeName(f.Name); name != "" {
-		lo, hi, ok := prefixRange(name)
-		if !ok {
-			return nil, nil // no stored name can start with it
-		}
-		lo = q.arg(lo)
-		if hi == "" {
-			q.where(`(p.given_name_norm >= ` + lo + ` OR p.family_name_norm >= ` + lo + `)`)
-		} else {
-			hi = q.arg(hi)
-			q.where(`((p.given_name_norm >= ` + lo + ` AND p.given_name_norm < ` + hi + `) OR (p.family_name_norm >= ` +
-				lo + ` AND p.family_name_norm < ` + hi + `))`)
+	// Blind indexes match exactly; each has its own index.
+	for _, ix := range []struct {
+		col string
+		v   []byte
+	}{
+		{"p.identity_index", f.IdentityIndex},
+		{"p.surname_index", f.SurnameIndex},
+		{"p.surname_year_index", f.SurnameYearIndex},
+	} {
+		if len(ix.v) > 0 {
+			q.where(ix.col + ` = ` + q.arg(ix.v))
 		}
 	}
 	sql := `SELECT ` + patientCols + ` FROM patients p` + q.whereSQL() +
-		` ORDER BY p.family_name_norm, p.given_name_norm, p.id` + q.limitSQL(f.Limit, f.Offset)
+		` ORDER BY p.created_at NULLS FIRST, p.id` + q.limitSQL(f.Limit, f.Offset)
 	rows, _ := t.tx.Query(ctx, sql, q.args...)
 	ps, err := collect(rows, scanPatient)
 	return ps, mapErr(err, "list patients", "")
+}
+
+// ErasePatient crypto-shreds a patient: it deletes the patient's wrapped
+// keyset, clears the blind indexes and sets ErasedAt to at. The sealed rows
+// stay. It returns KindConflict (code "patient_erased") if the patient was
+// already erased.
+func (t *tx) ErasePatient(ctx context.Context, id string, at time.Time) error {
+	if at.IsZero() {
+		return invalid("invalid_erasure", "The erasure time is required.")
+	}
+	tag, err := t.tx.Exec(ctx, `
+		UPDATE patients SET erased_at = $2, identity_index = NULL, surname_index = NULL, surname_year_index = NULL
+		WHERE id = $1 AND erased_at IS NULL`, id, at.UTC())
+	if err != nil {
+		return mapErr(err, "erase patient", "Patient")
+	}
+	if tag.RowsAffected() == 0 {
+		return t.erasedOrMissing(ctx, id)
+	}
+	if _, err := t.tx.Exec(ctx, `DELETE FROM patient_keys WHERE patient_id = $1`, id); err != nil {
+		return mapErr(err, "erase patient key", "")
+	}
+	return nil
 }
 
 // Care relationships.

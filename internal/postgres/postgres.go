@@ -1,10 +1,23 @@
-// Package postgres implements confidant.Store on PostgreSQL with pgx and
-// pgxpool.
+// Package postgres implements confidant.SealedStore on PostgreSQL with pgx
+// and pgxpool.
+//
+// The store never sees clinical content or identifying patient data in the
+// clear: internal/seal hands it ciphertext (the Data fields of the Sealed*
+// rows, stored as bytea) and blind indexes (bytea, matched exactly), and
+// makes a confidant.Store of it. Ids, clinics, authors, record types,
+// statuses, times and sizes are stored in the clear (docs/SECURITY.md's
+// documented leakage) so that lists can be filtered and ordered in SQL.
 //
 // The schema is created and upgraded by versioned SQL migrations embedded in
 // the binary (migrations/NNNN_name.sql). Open applies pending migrations
 // unless Options.NoMigrate is set, and refuses a database whose schema is
 // newer than the binary knows.
+//
+// Upgrading from schema 1 (plaintext) keeps the old records under v1_ table
+// names until internal/seal has sealed them: see LegacyPatients and
+// ErrLegacyPending. A program that drives that upgrade opens with
+// NoMigrate, calls Migrate, and on ErrLegacyPending seals the legacy
+// records and calls Migrate again.
 //
 // Transactions:
 //
@@ -70,14 +83,14 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// DB is a confidant.Store on a PostgreSQL connection pool. It is safe for
+// DB is a confidant.SealedStore on a PostgreSQL connection pool. It is safe for
 // concurrent use.
 type DB struct {
 	pool   *pgxpool.Pool
 	schema string
 }
 
-var _ confidant.Store = (*DB)(nil)
+var _ confidant.SealedStore = (*DB)(nil)
 
 // ErrSchemaTooNew is returned (wrapped) by Open and Migrate when the database
 // has migrations applied that this binary does not know: it was upgraded by
@@ -87,8 +100,10 @@ var ErrSchemaTooNew = errors.New("postgres: database schema is newer than this b
 
 // Open connects to the database at dsn (a PostgreSQL URL or keyword/value
 // string, as accepted by pgxpool.ParseConfig), checks the schema version and,
-// unless opts.NoMigrate is set, applies pending migrations. The caller must
-// Close the DB.
+// unless opts.NoMigrate is set, applies pending migrations (an error
+// wrapping ErrLegacyPending means that a schema-1 database has records to be
+// sealed: open it with NoMigrate to upgrade it). The caller must Close the
+// DB.
 func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -137,13 +152,13 @@ func (db *DB) Close() error {
 // If fn returns an error or panics, the transaction is rolled back (and the
 // panic continues). The Tx must not be used after fn returns or from more
 // than one goroutine at a time.
-func (db *DB) Update(ctx context.Context, fn func(confidant.Tx) error) error {
+func (db *DB) Update(ctx context.Context, fn func(confidant.SealedTx) error) error {
 	return db.run(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted, AccessMode: pgx.ReadWrite}, fn)
 }
 
 // View runs fn in a read-only transaction on one consistent snapshot
 // (REPEATABLE READ). Writes inside fn fail.
-func (db *DB) View(ctx context.Context, fn func(confidant.Tx) error) error {
+func (db *DB) View(ctx context.Context, fn func(confidant.SealedTx) error) error {
 	return db.run(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
 }
 
@@ -152,7 +167,7 @@ func (db *DB) View(ctx context.Context, fn func(confidant.Tx) error) error {
 // nothing was sent (a stale pooled connection, for example).
 const beginAttempts = 3
 
-func (db *DB) run(ctx context.Context, opts pgx.TxOptions, fn func(confidant.Tx) error) (err error) {
+func (db *DB) run(ctx context.Context, opts pgx.TxOptions, fn func(confidant.SealedTx) error) (err error) {
 	var ptx pgx.Tx
 	for attempt := 1; ; attempt++ {
 		ptx, err = db.pool.BeginTx(ctx, opts)
@@ -188,9 +203,9 @@ func (db *DB) run(ctx context.Context, opts pgx.TxOptions, fn func(confidant.Tx)
 	return nil
 }
 
-// tx implements confidant.Tx on a pgx.Tx.
+// tx implements confidant.SealedTx on a pgx.Tx.
 type tx struct {
 	tx pgx.Tx
 }
 
-var _ confidant.Tx = (*tx)(nil)
+var _ confidant.SealedTx = (*tx)(nil)

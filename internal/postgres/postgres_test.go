@@ -82,7 +82,7 @@ func openTest(t *testing.T, opts Options) *DB {
 
 func TestConformance(t *testing.T) {
 	testDSN(t)
-	storetest.Run(t, func(t *testing.T) confidant.Store { return openTest(t, Options{}) })
+	storetest.Run(t, func(t *testing.T) confidant.SealedStore { return openTest(t, Options{}) })
 }
 
 func TestMigrations(t *testing.T) {
@@ -95,6 +95,11 @@ func TestMigrations(t *testing.T) {
 		if m.version != i+1 || m.name == "" || strings.TrimSpace(m.sql) == "" {
 			t.Errorf("migration %d: version %d, name %q, %d bytes", i, m.version, m.name, len(m.sql))
 		}
+	}
+	// Migrate holds back the migration that drops schema 1's tables by
+	// name; it must exist and be the last.
+	if ms[len(ms)-1].name != legacyDrop {
+		t.Errorf("last migration is %q, want %q", ms[len(ms)-1].name, legacyDrop)
 	}
 }
 
@@ -261,88 +266,6 @@ func TestOptionsValidate(t *testing.T) {
 	}
 }
 
-func TestPrefixRange(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		prefix, lo, hi string
-		ok             bool
-	}{
-		{"vir", "vir", "vis", true},
-		{"äij", "äij", "äik", true},
-		{"a%", "a%", "a&", true},
-		{"z\U0010FFFF", "z\U0010FFFF", "{", true},
-		{"\U0010FFFF", "\U0010FFFF", "", true},
-		{"\ud7ff", "\ud7ff", "\ue000", true},
-		{"a\x00", "", "", false},
-		{"a\xff", "", "", false},
-	}
-	for _, tc := range tests {
-		lo, hi, ok := prefixRange(tc.prefix)
-		if lo != tc.lo || hi != tc.hi || ok != tc.ok {
-			t.Errorf("prefixRange(%q) = %q, %q, %v; want %q, %q, %v", tc.prefix, lo, hi, ok, tc.lo, tc.hi, tc.ok)
-		}
-	}
-}
-
-// TestPrefixSearchEdgeCases covers inputs the conformance suite does not:
-// names at the edges of the range comparison and filters no stored name can
-// match.
-func TestPrefixSearchEdgeCases(t *testing.T) {
-	t.Parallel()
-	db := openTest(t, Options{})
-	ctx := t.Context()
-	clinic := confidant.Clinic{ID: confidant.NewID(), Name: "C"}
-	names := map[string]string{"Virtanen": "", "Virtaneno": "", "Virtanf": "", "Virtam": "", "Öhman": "", "Ö": "", "P": ""}
-	err := db.Update(ctx, func(tx confidant.Tx) error {
-		if err := tx.CreateClinic(ctx, clinic); err != nil {
-			return err
-		}
-		for n := range names {
-			id := confidant.NewID()
-			names[n] = id
-			if err := tx.CreatePatient(ctx, confidant.Patient{ID: id, ClinicID: clinic.ID, FamilyName: n}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		filter string
-		want   []string
-	}{
-		{"virtanen", []string{"Virtanen", "Virtaneno"}},
-		{"VIRTAN", []string{"Virtanen", "Virtaneno", "Virtanf"}},
-		{"ö", []string{"Ö", "Öhman"}},
-		{"öh", []string{"Öhman"}},
-		{"p", []string{"P"}},
-		{"nul\x00", nil},
-		{"\U0010FFFF", nil},
-		{"virtanen%", nil},
-	}
-	for _, tc := range tests {
-		var got []confidant.Patient
-		err := db.View(ctx, func(tx confidant.Tx) error {
-			var err error
-			got, err = tx.ListPatients(ctx, confidant.PatientFilter{Name: tc.filter})
-			return err
-		})
-		if err != nil {
-			t.Errorf("ListPatients(%q): %v", tc.filter, err)
-			continue
-		}
-		var gotNames []string
-		for _, p := range got {
-			gotNames = append(gotNames, p.FamilyName)
-		}
-		if strings.Join(gotNames, ",") != strings.Join(tc.want, ",") {
-			t.Errorf("ListPatients(%q) = %v, want %v", tc.filter, gotNames, tc.want)
-		}
-	}
-}
-
 // TestErrors checks the mapping of database errors: codes by constraint,
 // no values in error text, and internal errors for what is left.
 func TestErrors(t *testing.T) {
@@ -350,10 +273,9 @@ func TestErrors(t *testing.T) {
 	db := openTest(t, Options{})
 	ctx := t.Context()
 	clinic := confidant.Clinic{ID: confidant.NewID(), Name: "C"}
-	const code = "131052-308T"
-	p := confidant.Patient{ID: confidant.NewID(), ClinicID: clinic.ID, GivenName: "Secret", FamilyName: "Name", IdentityCode: code}
-	u := confidant.User{ID: confidant.NewID(), Username: "secret.user", Role: confidant.RoleTherapist}
-	err := db.Update(ctx, func(tx confidant.Tx) error {
+	p := confidant.SealedPatient{ID: confidant.NewID(), ClinicID: clinic.ID, Data: []byte("Secret sealed"), IdentityIndex: []byte("SecretIndex")}
+	u := confidant.User{ID: confidant.NewID(), Username: "secret.user", DisplayName: "Secret Name", Role: confidant.RoleTherapist}
+	err := db.Update(ctx, func(tx confidant.SealedTx) error {
 		if err := tx.CreateClinic(ctx, clinic); err != nil {
 			return err
 		}
@@ -367,49 +289,48 @@ func TestErrors(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		op   func(tx confidant.Tx) error
+		op   func(tx confidant.SealedTx) error
 		kind confidant.Kind
 		code string
 	}{
-		{"identity code taken", func(tx confidant.Tx) error {
-			q := p
-			q.ID = confidant.NewID()
-			return tx.CreatePatient(ctx, q)
-		}, confidant.KindConflict, "identity_code_taken"},
-		{"username taken", func(tx confidant.Tx) error {
+		{"username taken", func(tx confidant.SealedTx) error {
 			v := u
 			v.ID = confidant.NewID()
 			return tx.CreateUser(ctx, v)
 		}, confidant.KindConflict, "username_taken"},
-		{"duplicate id", func(tx confidant.Tx) error { return tx.CreateClinic(ctx, clinic) }, confidant.KindConflict, "conflict"},
-		{"second organisation", func(tx confidant.Tx) error {
+		{"duplicate id", func(tx confidant.SealedTx) error { return tx.CreateClinic(ctx, clinic) }, confidant.KindConflict, "conflict"},
+		{"duplicate patient id", func(tx confidant.SealedTx) error { return tx.CreatePatient(ctx, p) }, confidant.KindConflict, "conflict"},
+		{"second organisation", func(tx confidant.SealedTx) error {
 			if err := tx.CreateOrganisation(ctx, confidant.Organisation{ID: confidant.NewID(), Name: "A"}); err != nil {
 				return err
 			}
 			return tx.CreateOrganisation(ctx, confidant.Organisation{ID: confidant.NewID(), Name: "B"})
 		}, confidant.KindConflict, "conflict"},
-		{"unknown clinic", func(tx confidant.Tx) error {
+		{"unknown clinic", func(tx confidant.SealedTx) error {
 			q := p
-			q.ID, q.ClinicID, q.IdentityCode = confidant.NewID(), confidant.NewID(), ""
+			q.ID, q.ClinicID = confidant.NewID(), confidant.NewID()
 			return tx.CreatePatient(ctx, q)
 		}, confidant.KindNotFound, "not_found"},
-		{"NUL in text", func(tx confidant.Tx) error {
-			q := p
-			q.ID, q.IdentityCode, q.Address = confidant.NewID(), "", "Secret\x00Street"
-			return tx.CreatePatient(ctx, q)
+		{"unknown patient", func(tx confidant.SealedTx) error {
+			return tx.CreateDiagnosis(ctx, confidant.SealedDiagnosis{ID: confidant.NewID(), PatientID: confidant.NewID(), Data: []byte("Secret")})
+		}, confidant.KindNotFound, "not_found"},
+		{"NUL in text", func(tx confidant.SealedTx) error {
+			v := u
+			v.ID, v.Username, v.DisplayName = confidant.NewID(), "other", "Secret\x00Name"
+			return tx.CreateUser(ctx, v)
 		}, confidant.KindInvalid, "invalid_text"},
-		{"chunks without attachment", func(tx confidant.Tx) error {
+		{"chunks without attachment", func(tx confidant.SealedTx) error {
 			return tx.PutAttachmentChunk(ctx, confidant.NewID(), 0, []byte("Secret"))
 		}, confidant.KindInternal, "internal"},
-		{"missing chunk", func(tx confidant.Tx) error {
-			a := confidant.Attachment{ID: confidant.NewID(), PatientID: p.ID, Filename: "Secret.pdf", Size: 6, Chunks: 2}
+		{"missing chunk", func(tx confidant.SealedTx) error {
+			a := confidant.SealedAttachment{ID: confidant.NewID(), PatientID: p.ID, Data: []byte("Secret.pdf"), Size: 6, Chunks: 2}
 			if err := tx.PutAttachmentChunk(ctx, a.ID, 0, []byte("Secret")); err != nil {
 				return err
 			}
 			return tx.CreateAttachment(ctx, a)
 		}, confidant.KindInvalid, "attachment_incomplete"},
-		{"chunk numbers with a gap", func(tx confidant.Tx) error {
-			a := confidant.Attachment{ID: confidant.NewID(), PatientID: p.ID, Size: 12, Chunks: 2}
+		{"chunk numbers with a gap", func(tx confidant.SealedTx) error {
+			a := confidant.SealedAttachment{ID: confidant.NewID(), PatientID: p.ID, Size: 12, Chunks: 2}
 			for _, i := range []int{0, 2} {
 				if err := tx.PutAttachmentChunk(ctx, a.ID, i, []byte("Secret")); err != nil {
 					return err
@@ -417,25 +338,22 @@ func TestErrors(t *testing.T) {
 			}
 			return tx.CreateAttachment(ctx, a)
 		}, confidant.KindInvalid, "attachment_incomplete"},
-		{"size differs from the chunks", func(tx confidant.Tx) error {
-			a := confidant.Attachment{ID: confidant.NewID(), PatientID: p.ID, Size: 7, Chunks: 1}
-			if err := tx.PutAttachmentChunk(ctx, a.ID, 0, []byte("Secret")); err != nil {
-				return err
-			}
-			return tx.CreateAttachment(ctx, a)
-		}, confidant.KindInvalid, "attachment_incomplete"},
-		{"chunk put twice", func(tx confidant.Tx) error {
+		{"chunk put twice", func(tx confidant.SealedTx) error {
 			id := confidant.NewID()
 			if err := tx.PutAttachmentChunk(ctx, id, 0, []byte("Secret")); err != nil {
 				return err
 			}
 			return tx.PutAttachmentChunk(ctx, id, 0, []byte("Secret"))
 		}, confidant.KindConflict, "conflict"},
-		{"chunk too large", func(tx confidant.Tx) error {
-			return tx.PutAttachmentChunk(ctx, confidant.NewID(), 0, make([]byte, confidant.AttachmentChunkSize+1))
+		{"chunk too large", func(tx confidant.SealedTx) error {
+			return tx.PutAttachmentChunk(ctx, confidant.NewID(), 0, make([]byte, maxSealedChunk+1))
 		}, confidant.KindTooLarge, "chunk_too_large"},
-		{"note without versions", func(tx confidant.Tx) error {
-			return tx.CreateNote(ctx, confidant.Note{ID: confidant.NewID(), PatientID: p.ID})
+		{"note without versions", func(tx confidant.SealedTx) error {
+			return tx.CreateNote(ctx, confidant.SealedNote{ID: confidant.NewID(), PatientID: p.ID})
+		}, confidant.KindInvalid, "invalid_note"},
+		{"note with an earlier draft", func(tx confidant.SealedTx) error {
+			return tx.CreateNote(ctx, confidant.SealedNote{ID: confidant.NewID(), PatientID: p.ID, Versions: []confidant.SealedNoteVersion{
+				{Version: 1, Status: confidant.NoteDraft, Data: []byte("Secret")}, {Version: 2, Status: confidant.NoteSigned, Data: []byte("Secret")}}})
 		}, confidant.KindInvalid, "invalid_note"},
 	}
 	for _, tc := range tests {
@@ -444,9 +362,9 @@ func TestErrors(t *testing.T) {
 			if confidant.KindOf(err) != tc.kind || confidant.CodeOf(err) != tc.code {
 				t.Fatalf("got %v (kind %v, code %q), want kind %v, code %q", err, confidant.KindOf(err), confidant.CodeOf(err), tc.kind, tc.code)
 			}
-			for _, secret := range []string{code, "Secret", "secret.user", "Name"} {
+			for _, secret := range []string{"Secret", "secret.user", "Name", hex.EncodeToString(p.IdentityIndex)} {
 				if strings.Contains(err.Error(), secret) {
-					t.Errorf("error %q contains patient data %q", err, secret)
+					t.Errorf("error %q contains data %q", err, secret)
 				}
 			}
 		})
@@ -459,7 +377,7 @@ func TestUpdateDoesNotRetryFn(t *testing.T) {
 	t.Parallel()
 	db := openTest(t, Options{})
 	calls := 0
-	err := db.Update(t.Context(), func(confidant.Tx) error {
+	err := db.Update(t.Context(), func(confidant.SealedTx) error {
 		calls++
 		return mapErr(&pgconn.PgError{Code: "40001", Message: "could not serialize access"}, "test", "")
 	})
@@ -477,12 +395,12 @@ func TestViewSnapshot(t *testing.T) {
 	t.Parallel()
 	db := openTest(t, Options{})
 	ctx := t.Context()
-	err := db.View(ctx, func(tx confidant.Tx) error {
+	err := db.View(ctx, func(tx confidant.SealedTx) error {
 		before, err := tx.ListClinics(ctx)
 		if err != nil {
 			return err
 		}
-		if err := db.Update(ctx, func(tx confidant.Tx) error {
+		if err := db.Update(ctx, func(tx confidant.SealedTx) error {
 			return tx.CreateClinic(ctx, confidant.Clinic{ID: confidant.NewID(), Name: "New"})
 		}); err != nil {
 			return err
@@ -507,7 +425,7 @@ func TestUnavailable(t *testing.T) {
 	t.Parallel()
 	db := openTest(t, Options{})
 	db.Close()
-	err := db.View(t.Context(), func(confidant.Tx) error { return nil })
+	err := db.View(t.Context(), func(confidant.SealedTx) error { return nil })
 	if confidant.KindOf(err) != confidant.KindUnavailable {
 		t.Errorf("View on a closed store = %v, want KindUnavailable", err)
 	}

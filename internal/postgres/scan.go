@@ -4,7 +4,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -17,6 +16,15 @@ func ts(t time.Time) any {
 		return nil
 	}
 	return t.UTC()
+}
+
+// nullBytes prepares a byte slice for a nullable bytea column: empty is
+// NULL.
+func nullBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }
 
 // nullText prepares a string for a nullable text column: "" is NULL.
@@ -88,38 +96,6 @@ func (q *query) limitSQL(limit, offset int) string {
 		s += " OFFSET " + q.arg(offset)
 	}
 	return s
-}
-
-// prefixRange returns bounds such that, in bytewise (COLLATE "C") order,
-// lo <= s < hi holds exactly for the strings s that start with prefix. hi is
-// "" when there is no upper bound (prefix consists of U+10FFFF only). ok is
-// false when no stored text can start with prefix (it contains NUL or
-// invalid UTF-8). Comparing ranges instead of LIKE avoids escaping
-// metacharacters and lets a btree index serve the query with bound
-// parameters.
-//
-// For UTF-8, bytewise order is code point order, so incrementing the last
-// code point of the prefix gives the smallest string above every extension
-// of it.
-func prefixRange(prefix string) (lo, hi string, ok bool) {
-	if strings.ContainsRune(prefix, 0) || !utf8.ValidString(prefix) {
-		return "", "", false
-	}
-	rs := []rune(prefix)
-	for len(rs) > 0 {
-		last := rs[len(rs)-1]
-		if last == utf8.MaxRune {
-			rs = rs[:len(rs)-1]
-			continue
-		}
-		last++
-		if last >= 0xD800 && last <= 0xDFFF { // surrogates are not valid in UTF-8
-			last = 0xE000
-		}
-		rs[len(rs)-1] = last
-		return prefix, string(rs), true
-	}
-	return prefix, "", true
 }
 
 // collect returns the rows mapped by fn; nil when there are none.
