@@ -14,8 +14,8 @@ func BenchmarkUpdate(b *testing.B) {
 	ctx := b.Context()
 	clinic := confidant.Clinic{ID: confidant.NewID(), Name: "Bench", CreatedAt: time.Now()}
 	user := confidant.User{ID: confidant.NewID(), Username: "bench", Role: confidant.RoleTherapist, CreatedAt: time.Now()}
-	patient := confidant.Patient{ID: confidant.NewID(), ClinicID: clinic.ID, FamilyName: "Bench", CreatedAt: time.Now()}
-	err := db.Update(ctx, func(tx confidant.Tx) error {
+	patient := confidant.SealedPatient{ID: confidant.NewID(), ClinicID: clinic.ID, CreatedAt: time.Now(), Data: make([]byte, 200)}
+	err := db.Update(ctx, func(tx confidant.SealedTx) error {
 		if err := tx.CreateClinic(ctx, clinic); err != nil {
 			return err
 		}
@@ -27,13 +27,14 @@ func BenchmarkUpdate(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	sealedNote := make([]byte, 600) // a short note's ciphertext
 	for b.Loop() {
 		now := time.Now()
-		n := confidant.Note{
+		n := confidant.SealedNote{
 			ID: confidant.NewID(), PatientID: patient.ID, AuthorID: user.ID, SessionAt: now, CreatedAt: now,
-			Versions: []confidant.NoteVersion{{Template: confidant.TemplateFree, Body: "Benchmark note body.", Status: confidant.NoteDraft, AuthorID: user.ID, CreatedAt: now, UpdatedAt: now}},
+			Versions: []confidant.SealedNoteVersion{{Version: 1, Template: confidant.TemplateFree, Status: confidant.NoteDraft, AuthorID: user.ID, CreatedAt: now, UpdatedAt: now, Data: sealedNote}},
 		}
-		if err := db.Update(ctx, func(tx confidant.Tx) error { return tx.CreateNote(ctx, n) }); err != nil {
+		if err := db.Update(ctx, func(tx confidant.SealedTx) error { return tx.CreateNote(ctx, n) }); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -44,7 +45,7 @@ func BenchmarkView(b *testing.B) {
 	db := openTemp(b)
 	ctx := b.Context()
 	for b.Loop() {
-		err := db.View(ctx, func(tx confidant.Tx) error {
+		err := db.View(ctx, func(tx confidant.SealedTx) error {
 			_, err := tx.ListNotes(ctx, "x", confidant.NoteFilter{Limit: 20})
 			return err
 		})

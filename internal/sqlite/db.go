@@ -1,5 +1,7 @@
-// Package sqlite implements confidant.Store on SQLite, using the pure-Go
-// (WebAssembly, no cgo) driver github.com/ncruces/go-sqlite3.
+// Package sqlite implements confidant.SealedStore on SQLite, using the
+// pure-Go (WebAssembly, no cgo) driver github.com/ncruces/go-sqlite3. It
+// never sees clinical content or identifying patient data in the clear:
+// those arrive sealed by internal/seal, as opaque BLOBs and blind indexes.
 //
 // A DB holds one writer connection, on which every Update runs as a
 // BEGIN IMMEDIATE transaction, so writers are serialised inside the process
@@ -9,7 +11,9 @@
 // writer.
 //
 // The schema is versioned by the SQL files in migrations/, applied in order
-// by Migrate and recorded in the schema_migrations table.
+// by Migrate and recorded in the schema_migrations table. A database written
+// before encryption at rest (schema 1) is upgraded in place: see
+// ErrLegacyPending and DB.LegacyPatients.
 package sqlite
 
 import (
@@ -72,18 +76,20 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// DB is a confidant.Store backed by one SQLite database file.
+// DB is a confidant.SealedStore backed by one SQLite database file.
 type DB struct {
 	writer *sql.DB // exactly one connection: Update and Migrate
 	reader *sql.DB // query_only connections: View
 }
 
-var _ confidant.Store = (*DB)(nil)
+var _ confidant.SealedStore = (*DB)(nil)
 
 // Open opens the database at path, creating it (with file mode 0600) if it
 // does not exist, and unless opts.NoMigrate is set applies pending
 // migrations. It refuses a database whose schema version is newer than this
-// binary knows.
+// binary knows, and (unless opts.NoMigrate is set) one that still holds
+// plaintext records of schema 1, with an error wrapping ErrLegacyPending: open
+// it with NoMigrate, seal them and call Migrate.
 func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -207,6 +213,10 @@ func connPragmas(opts Options, readOnly bool) string {
 	} else {
 		// journal_mode is persistent; only the writer sets it.
 		b.WriteString("PRAGMA journal_mode = WAL;")
+		// Deleted content is overwritten with zeros instead of left in free
+		// pages: an erased patient's wrapped key, and the plaintext of
+		// schema 1 once sealed, must not be recoverable from the file.
+		b.WriteString("PRAGMA secure_delete = ON;")
 	}
 	if opts.RelaxedSync {
 		b.WriteString("PRAGMA synchronous = NORMAL;")
@@ -238,17 +248,22 @@ func (db *DB) Close() error {
 // itself forever. If fn returns an error, that error is returned
 // unchanged and the transaction is rolled back; if fn panics, the
 // transaction is rolled back and the panic continues.
-func (db *DB) Update(ctx context.Context, fn func(confidant.Tx) error) error {
+func (db *DB) Update(ctx context.Context, fn func(confidant.SealedTx) error) error {
+	return db.runWriter(ctx, func(t *tx) error { return fn(t) })
+}
+
+// runWriter runs fn in a read-write transaction; see Update.
+func (db *DB) runWriter(ctx context.Context, fn func(*tx) error) error {
 	return run(ctx, db.writer, nil, fn)
 }
 
 // View runs fn in a read-only transaction with a consistent snapshot. Any
 // write inside fn fails.
-func (db *DB) View(ctx context.Context, fn func(confidant.Tx) error) error {
-	return run(ctx, db.reader, &sql.TxOptions{ReadOnly: true}, fn)
+func (db *DB) View(ctx context.Context, fn func(confidant.SealedTx) error) error {
+	return run(ctx, db.reader, &sql.TxOptions{ReadOnly: true}, func(t *tx) error { return fn(t) })
 }
 
-func run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(confidant.Tx) error) (err error) {
+func run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(*tx) error) (err error) {
 	stx, err := pool.BeginTx(ctx, opts)
 	if err != nil {
 		return dbErr("begin transaction", err)

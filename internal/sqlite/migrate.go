@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"database/sql/driver"
 )
 
 //go:embed migrations/*.sql
@@ -114,6 +116,17 @@ func (db *DB) checkVersion(ctx context.Context) error {
 	return nil
 }
 
+// ErrLegacyPending is returned (wrapped) by Migrate, and by Open unless
+// Options.NoMigrate is set, while plaintext patients of schema 1 are still
+// waiting in the v1_ tables: Migrate has applied every migration up to the
+// one that drops those tables, and stops there. The caller seals them
+// (internal/seal reads them with LegacyPatients and LegacyRecords and
+// removes each with DeleteLegacyPatient) and calls Migrate again.
+var ErrLegacyPending = errors.New("sqlite: the database holds plaintext patient records from before encryption at rest; they must be encrypted before the last migration")
+
+// dropsLegacy is the version of the migration that drops the v1_ tables.
+const dropsLegacy = 3
+
 // Migrate applies the pending migrations in order, each in its own
 // transaction together with its row in schema_migrations, so an interrupted
 // run leaves the schema at a known version and can simply be repeated.
@@ -122,7 +135,16 @@ func (db *DB) checkVersion(ctx context.Context) error {
 // migration's name. Migrate is safe to run concurrently with another
 // process doing the same: each step re-checks the version under the write
 // lock.
+//
+// Migrate stops with an error wrapping ErrLegacyPending before the migration
+// that drops the plaintext tables of schema 1 while they still hold
+// patients.
 func (db *DB) Migrate(ctx context.Context, progress func(applied, total int, name string)) error {
+	return db.migrateTo(ctx, LatestVersion(), progress)
+}
+
+// migrateTo applies the pending migrations up to version target.
+func (db *DB) migrateTo(ctx context.Context, target int, progress func(applied, total int, name string)) error {
 	if _, err := db.writer.ExecContext(ctx, createMigrationsTable); err != nil {
 		return dbErr("create schema_migrations", err)
 	}
@@ -133,9 +155,10 @@ func (db *DB) Migrate(ctx context.Context, progress func(applied, total int, nam
 	if start > LatestVersion() {
 		return fmt.Errorf("%w (database: version %d, this program: up to %d)", ErrSchemaTooNew, start, LatestVersion())
 	}
-	total := LatestVersion() - start
+	target = min(target, LatestVersion())
+	total := max(target-start, 0)
 	applied := 0
-	for _, m := range migrations[start:] {
+	for _, m := range migrations[min(start, target):target] {
 		did, err := db.apply(ctx, m)
 		if err != nil {
 			return err
@@ -147,13 +170,45 @@ func (db *DB) Migrate(ctx context.Context, progress func(applied, total int, nam
 		if progress != nil {
 			progress(applied, total, m.name)
 		}
+		if m.version == dropsLegacy {
+			// The plaintext tables are gone; move the pages SQLite
+			// overwrote (secure_delete) out of the write-ahead log too.
+			if _, err := db.writer.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+				return dbErr("checkpoint", err)
+			}
+		}
 	}
 	return nil
 }
 
 // apply runs one migration unless another process has applied it already.
-func (db *DB) apply(ctx context.Context, m migration) (bool, error) {
-	tx, err := db.writer.BeginTx(ctx, nil) // BEGIN IMMEDIATE: holds the write lock
+//
+// Foreign keys are switched off while it runs (they cannot be switched
+// inside a transaction), as SQLite's procedure for schema changes requires:
+// a migration may rename and rebuild tables that others refer to. The
+// references are checked with foreign_key_check before commit instead.
+func (db *DB) apply(ctx context.Context, m migration) (applied bool, err error) {
+	conn, err := db.writer.Conn(ctx)
+	if err != nil {
+		return false, dbErr("migrate: connect", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+		return false, dbErr("migrate: foreign keys off", err)
+	}
+	defer func() {
+		// Use a fresh context: the connection goes back to the pool and
+		// must have foreign keys on whatever happened to ctx.
+		if _, ferr := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA foreign_keys = ON`); ferr != nil {
+			// A connection without foreign keys must not be reused.
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+			if err == nil {
+				err = dbErr("migrate: foreign keys on", ferr)
+			}
+		}
+	}()
+
+	tx, err := conn.BeginTx(ctx, nil) // BEGIN IMMEDIATE: holds the write lock
 	if err != nil {
 		return false, dbErr("migrate: begin", err)
 	}
@@ -167,6 +222,15 @@ func (db *DB) apply(ctx context.Context, m migration) (bool, error) {
 	}
 	if v != m.version-1 {
 		return false, fmt.Errorf("sqlite: migrate %s: database is at version %d", m.name, v)
+	}
+	if m.version == dropsLegacy {
+		n, err := legacyPending(ctx, tx)
+		if err != nil {
+			return false, dbErr("migrate: legacy patients", err)
+		}
+		if n > 0 {
+			return false, fmt.Errorf("%w (%d patients; migration %s not applied)", ErrLegacyPending, n, m.name)
+		}
 	}
 	// No arguments: the driver runs the whole script.
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
@@ -186,24 +250,76 @@ func (db *DB) apply(ctx context.Context, m migration) (bool, error) {
 	return true, nil
 }
 
-// foreignKeyCheck fails if any reference is broken. Migrations that rebuild
-// tables can break references without an error, because foreign keys cannot
-// be switched off inside a transaction; this catches that before commit.
+// foreignKeyCheck fails if any reference is broken, which a migration that
+// rebuilds tables can do without an error while foreign keys are off.
+//
+// One kind of dangling reference is expected: between migrations 2 and 3,
+// a row that refers to a patient (care) whose plaintext row still waits in
+// v1_patients for the sealing upgrade. Those are accepted; migration 3 is
+// applied only when v1_patients is empty, and is checked without them.
 func foreignKeyCheck(ctx context.Context, tx *sql.Tx) error {
+	type violation struct {
+		table, parent string
+		rowid         sql.NullInt64
+		fkid          int
+	}
+	var vs []violation
 	rows, err := tx.QueryContext(ctx, `PRAGMA foreign_key_check`)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	if rows.Next() {
-		var table string
-		var rowid sql.NullInt64
-		var parent string
-		var fkid int
-		if err := rows.Scan(&table, &rowid, &parent, &fkid); err != nil {
+	for rows.Next() {
+		var v violation
+		if err := rows.Scan(&v.table, &v.rowid, &v.parent, &v.fkid); err != nil {
+			rows.Close()
 			return err
 		}
-		return fmt.Errorf("broken reference from table %s to table %s", table, parent)
+		vs = append(vs, v)
 	}
-	return rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, v := range vs {
+		ok, err := waitsForUpgrade(ctx, tx, v.table, v.parent, v.rowid, v.fkid)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("broken reference from table %s to table %s", v.table, v.parent)
+		}
+	}
+	return nil
+}
+
+// waitsForUpgrade reports whether the broken reference fkid of row rowid of
+// table points at a patient still in v1_patients.
+func waitsForUpgrade(ctx context.Context, tx *sql.Tx, table, parent string, rowid sql.NullInt64, fkid int) (bool, error) {
+	if parent != "patients" || !rowid.Valid {
+		return false, nil
+	}
+	var exists bool
+	err := tx.QueryRowContext(ctx,
+		`SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'v1_patients')`).Scan(&exists)
+	if err != nil || !exists {
+		return false, err
+	}
+	// The column of the reference. Table and column names come from the
+	// schema, not from input; they are quoted as identifiers.
+	var column string
+	var n int
+	err = tx.QueryRowContext(ctx,
+		`SELECT min("from"), count(*) FROM pragma_foreign_key_list(?) WHERE id = ?`, table, fkid).Scan(&column, &n)
+	if err != nil || n != 1 {
+		return false, err
+	}
+	err = tx.QueryRowContext(ctx,
+		`SELECT EXISTS (SELECT 1 FROM v1_patients WHERE id = (SELECT `+quoteIdent(column)+` FROM `+quoteIdent(table)+` WHERE rowid = ?))`,
+		rowid.Int64).Scan(&exists)
+	return exists, err
+}
+
+// quoteIdent quotes an SQL identifier.
+func quoteIdent(s string) string {
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }

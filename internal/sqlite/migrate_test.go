@@ -36,21 +36,3 @@ func TestMigrationFiles(t *testing.T) {
 	}
 }
 
-func TestPrefixEnd(t *testing.T) {
-	tests := []struct {
-		in, want string
-		ok       bool
-	}{
-		{"a", "b", true},
-		{"äij", "äik", true},
-		{"ä", "\xc3\xa5", true}, // ä is C3 A4
-		{"a\xff", "b", true},
-		{"\xff\xff", "", false},
-	}
-	for _, tc := range tests {
-		got, ok := prefixEnd(tc.in)
-		if got != tc.want || ok != tc.ok {
-			t.Errorf("prefixEnd(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
-		}
-	}
-}

@@ -9,51 +9,50 @@ import (
 	"github.com/confidanthealth/confidant"
 )
 
-// Patients.
+// Patients. Ids, clinic and times are in the clear; data is sealed; the
+// blind indexes are NULL when empty or erased.
 
-const patientColumns = `p.id, p.clinic_id, p.given_name, p.family_name, p.identity_code,
-	p.birth_date, p.phone, p.email, p.address, p.created_at`
+const patientColumns = `p.id, p.clinic_id, p.created_at, p.erased_at, p.data,
+	p.identity_index, p.surname_index, p.surname_year_index`
 
-func scanPatient(s interface{ Scan(...any) error }, p *confidant.Patient) error {
-	return s.Scan(&p.ID, &p.ClinicID, &p.GivenName, &p.FamilyName, &p.IdentityCode,
-		tm(&p.BirthDate), &p.Phone, &p.Email, &p.Address, tm(&p.CreatedAt))
+func scanPatient(s interface{ Scan(...any) error }, p *confidant.SealedPatient) error {
+	return s.Scan(&p.ID, &p.ClinicID, tm(&p.CreatedAt), tm(&p.ErasedAt), &p.Data,
+		&p.IdentityIndex, &p.SurnameIndex, &p.SurnameYearIndex)
 }
 
-func errIdentityCodeTaken() error {
-	return conflict("identity_code_taken", "A patient with this identity code already exists.")
+func errPatientErased() error {
+	return conflict("patient_erased", "The patient's records have been erased.")
 }
 
-func (t *tx) CreatePatient(ctx context.Context, p confidant.Patient) error {
+// CreatePatient stores a new patient; ErasedAt is ignored (a patient is
+// created unerased). KindConflict if the id is taken.
+func (t *tx) CreatePatient(ctx context.Context, p confidant.SealedPatient) error {
 	_, err := t.exec(ctx, "create patient",
-		`INSERT INTO patients (id, clinic_id, given_name, family_name, given_norm, family_norm,
-			identity_code, birth_date, phone, email, address, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.ID, p.ClinicID, p.GivenName, p.FamilyName,
-		confidant.NormalizeName(p.GivenName), confidant.NormalizeName(p.FamilyName),
-		p.IdentityCode, micros(p.BirthDate), p.Phone, p.Email, p.Address, micros(p.CreatedAt))
-	if isUnique(err) {
-		return errIdentityCodeTaken()
-	}
+		`INSERT INTO patients (id, clinic_id, created_at, data, identity_index, surname_index, surname_year_index)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		p.ID, p.ClinicID, micros(p.CreatedAt), nonNil(p.Data),
+		index(p.IdentityIndex), index(p.SurnameIndex), index(p.SurnameYearIndex))
 	return err
 }
 
-// UpdatePatient changes everything but the id and CreatedAt.
-func (t *tx) UpdatePatient(ctx context.Context, p confidant.Patient) error {
-	err := t.execOne(ctx, "patient", "update patient",
-		`UPDATE patients SET clinic_id = ?, given_name = ?, family_name = ?, given_norm = ?,
-			family_norm = ?, identity_code = ?, birth_date = ?, phone = ?, email = ?, address = ?
-		WHERE id = ?`,
-		p.ClinicID, p.GivenName, p.FamilyName,
-		confidant.NormalizeName(p.GivenName), confidant.NormalizeName(p.FamilyName),
-		p.IdentityCode, micros(p.BirthDate), p.Phone, p.Email, p.Address, p.ID)
-	if isUnique(err) {
-		return errIdentityCodeTaken()
+// UpdatePatient replaces clinic, data and blind indexes; the id, CreatedAt
+// and ErasedAt stay. KindConflict for an erased patient.
+func (t *tx) UpdatePatient(ctx context.Context, p confidant.SealedPatient) error {
+	n, err := t.exec(ctx, "update patient",
+		`UPDATE patients SET clinic_id = ?, data = ?, identity_index = ?, surname_index = ?, surname_year_index = ?
+		WHERE id = ? AND erased_at IS NULL`,
+		p.ClinicID, nonNil(p.Data), index(p.IdentityIndex), index(p.SurnameIndex), index(p.SurnameYearIndex), p.ID)
+	if err != nil || n == 1 {
+		return err
 	}
-	return err
+	if _, err := t.Patient(ctx, p.ID); err != nil {
+		return err
+	}
+	return errPatientErased()
 }
 
-func (t *tx) Patient(ctx context.Context, id string) (confidant.Patient, error) {
-	var p confidant.Patient
+func (t *tx) Patient(ctx context.Context, id string) (confidant.SealedPatient, error) {
+	var p confidant.SealedPatient
 	err := scanPatient(t.tx.QueryRowContext(ctx, `SELECT `+patientColumns+` FROM patients p WHERE p.id = ?`, id), &p)
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, notFound("patient")
@@ -61,30 +60,43 @@ func (t *tx) Patient(ctx context.Context, id string) (confidant.Patient, error) 
 	return p, dbErr("patient", err)
 }
 
-// patientFilter turns f into conditions on the patients table p.
-func patientFilter(f confidant.PatientFilter) *filter {
+// patientFilter turns f into conditions on the patients table p. Indexes
+// match byte for byte.
+func patientFilter(f confidant.SealedPatientFilter) *filter {
 	w := new(filter)
 	if f.ClinicID != "" {
 		w.add(`p.clinic_id = ?`, f.ClinicID)
 	}
-	if f.IdentityCode != "" {
-		w.add(`p.identity_code = ?`, f.IdentityCode)
+	if len(f.IdentityIndex) > 0 {
+		w.add(`p.identity_index = ?`, f.IdentityIndex)
 	}
-	namePrefix(w, "p.given_norm", "p.family_norm", f.Name)
+	if len(f.SurnameIndex) > 0 {
+		w.add(`p.surname_index = ?`, f.SurnameIndex)
+	}
+	if len(f.SurnameYearIndex) > 0 {
+		w.add(`p.surname_year_index = ?`, f.SurnameYearIndex)
+	}
 	return w
 }
 
-// ListPatients returns the patients matching f ordered by family name, then
-// given name.
-func (t *tx) ListPatients(ctx context.Context, f confidant.PatientFilter) ([]confidant.Patient, error) {
+// ListPatients returns the patients matching f, erased ones only if
+// f.IncludeErased, ordered by CreatedAt then ID.
+func (t *tx) ListPatients(ctx context.Context, f confidant.SealedPatientFilter) ([]confidant.SealedPatient, error) {
 	w := patientFilter(f)
+	if !f.IncludeErased {
+		w.add(`p.erased_at IS NULL`)
+	}
 	return t.patients(ctx, "list patients",
 		`SELECT `+patientColumns+` FROM patients p`+w.where()+
-			` ORDER BY p.family_norm, p.given_norm, p.id LIMIT ? OFFSET ?`,
+			` ORDER BY p.created_at, p.id LIMIT ? OFFSET ?`,
 		append(w.args, limit(f.Limit, f.Offset)...))
 }
 
-func (t *tx) ListPatientsForTherapist(ctx context.Context, therapistID string, at time.Time, f confidant.PatientFilter) ([]confidant.Patient, error) {
+// ListPatientsForTherapist returns the non-erased patients matching f with
+// a care relationship to therapistID active at `at` (each once, however
+// many relationships), ordered by CreatedAt then ID. f.IncludeErased is
+// ignored: an erased patient has no records to care for.
+func (t *tx) ListPatientsForTherapist(ctx context.Context, therapistID string, at time.Time, f confidant.SealedPatientFilter) ([]confidant.SealedPatient, error) {
 	w := patientFilter(f)
 	a := at.UnixMicro()
 	args := append([]any{therapistID, a, a}, w.args...)
@@ -93,20 +105,118 @@ func (t *tx) ListPatientsForTherapist(ctx context.Context, therapistID string, a
 		WHERE p.id IN (
 			SELECT c.patient_id FROM care c
 			WHERE c.therapist_id = ? AND c.from_at <= ? AND (c.to_at IS NULL OR c.to_at > ?)
-		)`+w.and()+`
-		ORDER BY p.family_norm, p.given_norm, p.id LIMIT ? OFFSET ?`,
+		) AND p.erased_at IS NULL`+w.and()+`
+		ORDER BY p.created_at, p.id LIMIT ? OFFSET ?`,
 		append(args, limit(f.Limit, f.Offset)...))
 }
 
-func (t *tx) patients(ctx context.Context, op, query string, args []any) ([]confidant.Patient, error) {
-	var out []confidant.Patient
+func (t *tx) patients(ctx context.Context, op, query string, args []any) ([]confidant.SealedPatient, error) {
+	var out []confidant.SealedPatient
 	err := t.list(ctx, op, query, args, func(r *sql.Rows) error {
-		var p confidant.Patient
+		var p confidant.SealedPatient
 		err := scanPatient(r, &p)
 		out = append(out, p)
 		return err
 	})
 	return out, err
+}
+
+// ErasePatient crypto-shreds a patient: the wrapped keyset is deleted (and,
+// with secure_delete, overwritten in the file), the blind indexes cleared
+// and ErasedAt set. The sealed rows stay.
+func (t *tx) ErasePatient(ctx context.Context, id string, at time.Time) error {
+	var erased sql.NullInt64
+	if err := t.get(ctx, "patient", "erase patient",
+		`SELECT erased_at FROM patients WHERE id = ?`, []any{id}, &erased); err != nil {
+		return err
+	}
+	if erased.Valid {
+		return errPatientErased()
+	}
+	if _, err := t.exec(ctx, "erase patient", `DELETE FROM patient_keys WHERE patient_id = ?`, id); err != nil {
+		return err
+	}
+	_, err := t.exec(ctx, "erase patient",
+		`UPDATE patients SET erased_at = ?, identity_index = NULL, surname_index = NULL, surname_year_index = NULL
+		WHERE id = ?`, at.UnixMicro(), id)
+	return err
+}
+
+// Wrapped keys.
+
+const keyColumns = `kek_id, wrapped, updated_at`
+
+func (t *tx) PatientKey(ctx context.Context, patientID string) (confidant.WrappedKey, error) {
+	k := confidant.WrappedKey{Owner: patientID}
+	err := t.get(ctx, "patient key", "patient key",
+		`SELECT `+keyColumns+` FROM patient_keys WHERE patient_id = ?`, []any{patientID},
+		&k.KEKID, &k.Wrapped, tm(&k.UpdatedAt))
+	return k, err
+}
+
+// PutPatientKey inserts or replaces a patient's wrapped keyset. The patient
+// may be created later in the same transaction (checked at commit), but an
+// erased patient's key is never written again (KindConflict): a rotation
+// that read the key before the erasure must not bring it back.
+func (t *tx) PutPatientKey(ctx context.Context, k confidant.WrappedKey) error {
+	var erased bool
+	err := t.tx.QueryRowContext(ctx,
+		`SELECT erased_at IS NOT NULL FROM patients WHERE id = ?`, k.Owner).Scan(&erased)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return dbErr("put patient key", err)
+	}
+	if erased {
+		return errPatientErased()
+	}
+	_, err = t.exec(ctx, "put patient key",
+		`INSERT INTO patient_keys (patient_id, kek_id, wrapped, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (patient_id) DO UPDATE SET kek_id = excluded.kek_id, wrapped = excluded.wrapped,
+			updated_at = excluded.updated_at`,
+		k.Owner, k.KEKID, nonNil(k.Wrapped), micros(k.UpdatedAt))
+	return err
+}
+
+func (t *tx) ListPatientKeys(ctx context.Context, f confidant.KeyFilter) ([]confidant.WrappedKey, error) {
+	var w filter
+	w.add(`patient_id > ?`, f.After)
+	if f.NotKEK != "" {
+		w.add(`kek_id <> ?`, f.NotKEK)
+	}
+	var out []confidant.WrappedKey
+	err := t.list(ctx, "list patient keys",
+		`SELECT patient_id, `+keyColumns+` FROM patient_keys`+w.where()+` ORDER BY patient_id LIMIT ?`,
+		append(w.args, limitArg(f.Limit)),
+		func(r *sql.Rows) error {
+			var k confidant.WrappedKey
+			err := r.Scan(&k.Owner, &k.KEKID, &k.Wrapped, tm(&k.UpdatedAt))
+			out = append(out, k)
+			return err
+		})
+	return out, err
+}
+
+func (t *tx) CountPatientKeys(ctx context.Context, notKEK string) (total, other int, err error) {
+	err = t.tx.QueryRowContext(ctx,
+		`SELECT count(*), count(*) FILTER (WHERE kek_id <> ?) FROM patient_keys`, notKEK).Scan(&total, &other)
+	return total, other, dbErr("count patient keys", err)
+}
+
+func (t *tx) SystemKey(ctx context.Context, name string) (confidant.WrappedKey, error) {
+	k := confidant.WrappedKey{Owner: name}
+	err := t.get(ctx, "system key", "system key",
+		`SELECT `+keyColumns+` FROM system_keys WHERE name = ?`, []any{name},
+		&k.KEKID, &k.Wrapped, tm(&k.UpdatedAt))
+	return k, err
+}
+
+// PutSystemKey inserts or replaces a wrapped system key.
+func (t *tx) PutSystemKey(ctx context.Context, k confidant.WrappedKey) error {
+	_, err := t.exec(ctx, "put system key",
+		`INSERT INTO system_keys (name, kek_id, wrapped, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET kek_id = excluded.kek_id, wrapped = excluded.wrapped,
+			updated_at = excluded.updated_at`,
+		k.Owner, k.KEKID, nonNil(k.Wrapped), micros(k.UpdatedAt))
+	return err
 }
 
 // Care relationships.

@@ -8,18 +8,18 @@ import (
 	"github.com/confidanthealth/confidant"
 )
 
-// Diagnoses.
+// Diagnoses: data seals code, title and comment.
 
-const diagnosisColumns = `id, patient_id, code, title, note, status, recorded_by, recorded_at`
+const diagnosisColumns = `id, patient_id, status, recorded_by, recorded_at, data`
 
-func scanDiagnosis(s interface{ Scan(...any) error }, d *confidant.Diagnosis) error {
-	return s.Scan(&d.ID, &d.PatientID, &d.Code, &d.Title, &d.Note, &d.Status, &d.RecordedBy, tm(&d.RecordedAt))
+func scanDiagnosis(s interface{ Scan(...any) error }, d *confidant.SealedDiagnosis) error {
+	return s.Scan(&d.ID, &d.PatientID, &d.Status, &d.RecordedBy, tm(&d.RecordedAt), &d.Data)
 }
 
-func (t *tx) CreateDiagnosis(ctx context.Context, d confidant.Diagnosis) error {
+func (t *tx) CreateDiagnosis(ctx context.Context, d confidant.SealedDiagnosis) error {
 	_, err := t.exec(ctx, "create diagnosis",
-		`INSERT INTO diagnoses (`+diagnosisColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		d.ID, d.PatientID, d.Code, d.Title, d.Note, string(d.Status), d.RecordedBy, micros(d.RecordedAt))
+		`INSERT INTO diagnoses (`+diagnosisColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
+		d.ID, d.PatientID, string(d.Status), d.RecordedBy, micros(d.RecordedAt), nonNil(d.Data))
 	return err
 }
 
@@ -28,8 +28,8 @@ func (t *tx) SetDiagnosisStatus(ctx context.Context, id string, s confidant.Diag
 		`UPDATE diagnoses SET status = ? WHERE id = ?`, string(s), id)
 }
 
-func (t *tx) Diagnosis(ctx context.Context, id string) (confidant.Diagnosis, error) {
-	var d confidant.Diagnosis
+func (t *tx) Diagnosis(ctx context.Context, id string) (confidant.SealedDiagnosis, error) {
+	var d confidant.SealedDiagnosis
 	err := scanDiagnosis(t.tx.QueryRowContext(ctx, `SELECT `+diagnosisColumns+` FROM diagnoses WHERE id = ?`, id), &d)
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, notFound("diagnosis")
@@ -37,13 +37,14 @@ func (t *tx) Diagnosis(ctx context.Context, id string) (confidant.Diagnosis, err
 	return d, dbErr("diagnosis", err)
 }
 
-func (t *tx) ListDiagnoses(ctx context.Context, patientID string) ([]confidant.Diagnosis, error) {
-	var out []confidant.Diagnosis
+// ListDiagnoses returns a patient's diagnoses, newest first.
+func (t *tx) ListDiagnoses(ctx context.Context, patientID string) ([]confidant.SealedDiagnosis, error) {
+	var out []confidant.SealedDiagnosis
 	err := t.list(ctx, "list diagnoses",
 		`SELECT `+diagnosisColumns+` FROM diagnoses WHERE patient_id = ? ORDER BY recorded_at DESC, id`,
 		[]any{patientID},
 		func(r *sql.Rows) error {
-			var d confidant.Diagnosis
+			var d confidant.SealedDiagnosis
 			err := scanDiagnosis(r, &d)
 			out = append(out, d)
 			return err
@@ -51,93 +52,70 @@ func (t *tx) ListDiagnoses(ctx context.Context, patientID string) ([]confidant.D
 	return out, err
 }
 
-// Treatment plans.
+// Treatment plans: data seals goals, interventions and review date.
 
-func (t *tx) CreatePlan(ctx context.Context, p confidant.TreatmentPlan) error {
+func (t *tx) CreatePlan(ctx context.Context, p confidant.SealedPlan) error {
 	_, err := t.exec(ctx, "create plan",
-		`INSERT INTO plans (id, patient_id, goals, interventions, review_on, author_id, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		p.ID, p.PatientID, p.Goals, p.Interventions, micros(p.ReviewOn), p.AuthorID, micros(p.CreatedAt))
+		`INSERT INTO plans (id, patient_id, author_id, created_at, data) VALUES (?, ?, ?, ?, ?)`,
+		p.ID, p.PatientID, p.AuthorID, micros(p.CreatedAt), nonNil(p.Data))
 	return err
 }
 
-func (t *tx) ListPlans(ctx context.Context, patientID string) ([]confidant.TreatmentPlan, error) {
-	var out []confidant.TreatmentPlan
+// ListPlans returns a patient's plans, newest first.
+func (t *tx) ListPlans(ctx context.Context, patientID string) ([]confidant.SealedPlan, error) {
+	var out []confidant.SealedPlan
 	err := t.list(ctx, "list plans",
-		`SELECT id, patient_id, goals, interventions, review_on, author_id, created_at
+		`SELECT id, patient_id, author_id, created_at, data
 		FROM plans WHERE patient_id = ? ORDER BY created_at DESC, id`,
 		[]any{patientID},
 		func(r *sql.Rows) error {
-			var p confidant.TreatmentPlan
-			err := r.Scan(&p.ID, &p.PatientID, &p.Goals, &p.Interventions, tm(&p.ReviewOn), &p.AuthorID, tm(&p.CreatedAt))
+			var p confidant.SealedPlan
+			err := r.Scan(&p.ID, &p.PatientID, &p.AuthorID, tm(&p.CreatedAt), &p.Data)
 			out = append(out, p)
 			return err
 		})
 	return out, err
 }
 
-// Outcome measures: one row in measures, one per answer in measure_answers.
+// Outcome measures: data seals answers, score and severity; the instrument
+// is in the clear.
 
-func (t *tx) CreateMeasure(ctx context.Context, m confidant.Measure) error {
+func (t *tx) CreateMeasure(ctx context.Context, m confidant.SealedMeasure) error {
 	_, err := t.exec(ctx, "create measure",
-		`INSERT INTO measures (id, patient_id, instrument, score, severity, recorded_by, taken_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		m.ID, m.PatientID, string(m.Instrument), m.Score, m.Severity, m.RecordedBy, micros(m.TakenAt))
-	if err != nil {
-		return err
-	}
-	for i, a := range m.Answers {
-		if _, err := t.exec(ctx, "create measure",
-			`INSERT INTO measure_answers (measure_id, item, answer) VALUES (?, ?, ?)`, m.ID, i, a); err != nil {
-			return err
-		}
-	}
-	return nil
+		`INSERT INTO measures (id, patient_id, instrument, recorded_by, taken_at, data) VALUES (?, ?, ?, ?, ?, ?)`,
+		m.ID, m.PatientID, string(m.Instrument), m.RecordedBy, micros(m.TakenAt), nonNil(m.Data))
+	return err
 }
 
 // ListMeasures returns a patient's measures, oldest first.
-func (t *tx) ListMeasures(ctx context.Context, patientID string) ([]confidant.Measure, error) {
-	var out []confidant.Measure
-	idx := map[string]int{}
+func (t *tx) ListMeasures(ctx context.Context, patientID string) ([]confidant.SealedMeasure, error) {
+	var out []confidant.SealedMeasure
 	err := t.list(ctx, "list measures",
-		`SELECT id, patient_id, instrument, score, severity, recorded_by, taken_at
+		`SELECT id, patient_id, instrument, recorded_by, taken_at, data
 		FROM measures WHERE patient_id = ? ORDER BY taken_at, id`,
 		[]any{patientID},
 		func(r *sql.Rows) error {
-			var m confidant.Measure
-			err := r.Scan(&m.ID, &m.PatientID, &m.Instrument, &m.Score, &m.Severity, &m.RecordedBy, tm(&m.TakenAt))
-			idx[m.ID] = len(out)
+			var m confidant.SealedMeasure
+			err := r.Scan(&m.ID, &m.PatientID, &m.Instrument, &m.RecordedBy, tm(&m.TakenAt), &m.Data)
 			out = append(out, m)
 			return err
-		})
-	if err != nil || len(out) == 0 {
-		return out, err
-	}
-	err = t.list(ctx, "list measure answers",
-		`SELECT a.measure_id, a.answer FROM measure_answers a JOIN measures m ON m.id = a.measure_id
-		WHERE m.patient_id = ? ORDER BY a.measure_id, a.item`,
-		[]any{patientID},
-		func(r *sql.Rows) error {
-			var id string
-			var a int
-			if err := r.Scan(&id, &a); err != nil {
-				return err
-			}
-			if i, ok := idx[id]; ok {
-				out[i].Answers = append(out[i].Answers, a)
-			}
-			return nil
 		})
 	return out, err
 }
 
-// Attachments.
+// Attachments: data seals file name and digest; each chunk is sealed on its
+// own.
+
+// MaxSealedChunk is the largest attachment chunk PutAttachmentChunk
+// accepts: a full plaintext chunk (confidant.AttachmentChunkSize) and room
+// for what sealing adds (nonce, tag, key id: tens of bytes).
+const MaxSealedChunk = confidant.AttachmentChunkSize + 4096
 
 // PutAttachmentChunk stores chunk index of an attachment whose metadata
 // CreateAttachment must store in the same transaction (checked at commit).
 func (t *tx) PutAttachmentChunk(ctx context.Context, attachmentID string, index int, data []byte) error {
-	if len(data) > confidant.AttachmentChunkSize {
-		return confidant.Errorf(confidant.KindTooLarge, "chunk_too_large", "An attachment chunk may hold at most %d bytes.", confidant.AttachmentChunkSize)
+	if len(data) > MaxSealedChunk {
+		return confidant.Errorf(confidant.KindTooLarge, "chunk_too_large", "An attachment chunk may hold at most %d bytes.", MaxSealedChunk)
 	}
 	_, err := t.exec(ctx, "put attachment chunk",
 		`INSERT INTO attachment_chunks (attachment_id, idx, data) VALUES (?, ?, ?)`,
@@ -146,33 +124,39 @@ func (t *tx) PutAttachmentChunk(ctx context.Context, attachmentID string, index 
 }
 
 // CreateAttachment stores the metadata after checking that the chunks put
-// so far match a.Chunks and a.Size.
-func (t *tx) CreateAttachment(ctx context.Context, a confidant.Attachment) error {
-	var chunks, size, maxIdx int64
+// so far are numbered 0 to a.Chunks-1, and gives them the patient id. (Size
+// is the plaintext size; sealed chunks are larger, so it is not checked
+// against them.)
+func (t *tx) CreateAttachment(ctx context.Context, a confidant.SealedAttachment) error {
+	var chunks, maxIdx int64
 	err := t.tx.QueryRowContext(ctx,
-		`SELECT count(*), coalesce(sum(length(data)), 0), coalesce(max(idx), -1)
-		FROM attachment_chunks WHERE attachment_id = ?`, a.ID).Scan(&chunks, &size, &maxIdx)
+		`SELECT count(*), coalesce(max(idx), -1) FROM attachment_chunks WHERE attachment_id = ?`, a.ID).Scan(&chunks, &maxIdx)
 	if err != nil {
 		return dbErr("create attachment", err)
 	}
-	if chunks != int64(a.Chunks) || maxIdx != chunks-1 || size != a.Size {
-		return confidant.Errorf(confidant.KindInvalid, "attachment_incomplete", "The attachment's stored content does not match its size or number of chunks.")
+	if chunks != int64(a.Chunks) || maxIdx != chunks-1 {
+		return confidant.Errorf(confidant.KindInvalid, "attachment_incomplete", "The attachment's stored content does not match its number of chunks.")
 	}
 	_, err = t.exec(ctx, "create attachment",
-		`INSERT INTO attachments (id, patient_id, filename, content_type, size, sha256, chunks, uploaded_by, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		a.ID, a.PatientID, a.Filename, a.ContentType, a.Size, nonNil(a.SHA256), a.Chunks, a.UploadedBy, micros(a.CreatedAt))
+		`INSERT INTO attachments (id, patient_id, content_type, size, chunks, uploaded_by, created_at, data)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		a.ID, a.PatientID, a.ContentType, a.Size, a.Chunks, a.UploadedBy, micros(a.CreatedAt), nonNil(a.Data))
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(ctx, "create attachment",
+		`UPDATE attachment_chunks SET patient_id = ? WHERE attachment_id = ?`, a.PatientID, a.ID)
 	return err
 }
 
-const attachmentColumns = `id, patient_id, filename, content_type, size, sha256, chunks, uploaded_by, created_at`
+const attachmentColumns = `id, patient_id, content_type, size, chunks, uploaded_by, created_at, data`
 
-func scanAttachment(s interface{ Scan(...any) error }, a *confidant.Attachment) error {
-	return s.Scan(&a.ID, &a.PatientID, &a.Filename, &a.ContentType, &a.Size, &a.SHA256, &a.Chunks, &a.UploadedBy, tm(&a.CreatedAt))
+func scanAttachment(s interface{ Scan(...any) error }, a *confidant.SealedAttachment) error {
+	return s.Scan(&a.ID, &a.PatientID, &a.ContentType, &a.Size, &a.Chunks, &a.UploadedBy, tm(&a.CreatedAt), &a.Data)
 }
 
-func (t *tx) Attachment(ctx context.Context, id string) (confidant.Attachment, error) {
-	var a confidant.Attachment
+func (t *tx) Attachment(ctx context.Context, id string) (confidant.SealedAttachment, error) {
+	var a confidant.SealedAttachment
 	err := scanAttachment(t.tx.QueryRowContext(ctx, `SELECT `+attachmentColumns+` FROM attachments WHERE id = ?`, id), &a)
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, notFound("attachment")
@@ -188,13 +172,14 @@ func (t *tx) AttachmentChunk(ctx context.Context, attachmentID string, index int
 	return data, err
 }
 
-func (t *tx) ListAttachments(ctx context.Context, patientID string) ([]confidant.Attachment, error) {
-	var out []confidant.Attachment
+// ListAttachments returns a patient's attachments, newest first.
+func (t *tx) ListAttachments(ctx context.Context, patientID string) ([]confidant.SealedAttachment, error) {
+	var out []confidant.SealedAttachment
 	err := t.list(ctx, "list attachments",
 		`SELECT `+attachmentColumns+` FROM attachments WHERE patient_id = ? ORDER BY created_at DESC, id`,
 		[]any{patientID},
 		func(r *sql.Rows) error {
-			var a confidant.Attachment
+			var a confidant.SealedAttachment
 			err := scanAttachment(r, &a)
 			out = append(out, a)
 			return err

@@ -37,7 +37,7 @@ func openAt(t testing.TB, path string, opts sqlite.Options) *sqlite.DB {
 }
 
 func TestStore(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) confidant.Store { return openTemp(t) })
+	storetest.Run(t, func(t *testing.T) confidant.SealedStore { return openTemp(t) })
 }
 
 func TestReopen(t *testing.T) {
@@ -49,7 +49,7 @@ func TestReopen(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first Open: %v", err)
 	}
-	if err := db.Update(ctx, func(tx confidant.Tx) error { return tx.CreateClinic(ctx, clinic) }); err != nil {
+	if err := db.Update(ctx, func(tx confidant.SealedTx) error { return tx.CreateClinic(ctx, clinic) }); err != nil {
 		t.Fatalf("Update: %v", err)
 	}
 	if err := db.Close(); err != nil {
@@ -69,7 +69,7 @@ func TestReopen(t *testing.T) {
 		t.Errorf("Migrate on an up-to-date database applied %d migrations", calls)
 	}
 	var got confidant.Clinic
-	err = db.View(ctx, func(tx confidant.Tx) error {
+	err = db.View(ctx, func(tx confidant.SealedTx) error {
 		var err error
 		got, err = tx.Clinic(ctx, clinic.ID)
 		return err
@@ -156,7 +156,7 @@ func TestFileMode(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Write something so the WAL has content.
-		err := db.Update(ctx, func(tx confidant.Tx) error {
+		err := db.Update(ctx, func(tx confidant.SealedTx) error {
 			return tx.CreateClinic(ctx, confidant.Clinic{ID: confidant.NewID(), Name: "x", CreatedAt: time.Now()})
 		})
 		if err != nil {
@@ -206,7 +206,7 @@ func TestUpdateHonoursContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	called := false
-	err := db.Update(ctx, func(confidant.Tx) error { called = true; return nil })
+	err := db.Update(ctx, func(confidant.SealedTx) error { called = true; return nil })
 	if err == nil {
 		t.Errorf("Update with a canceled context succeeded")
 	}

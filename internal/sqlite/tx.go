@@ -11,12 +11,12 @@ import (
 	"github.com/confidanthealth/confidant"
 )
 
-// tx implements confidant.Tx on one database/sql transaction.
+// tx implements confidant.SealedTx on one database/sql transaction.
 type tx struct {
 	tx *sql.Tx
 }
 
-var _ confidant.Tx = (*tx)(nil)
+var _ confidant.SealedTx = (*tx)(nil)
 
 // exec runs a statement and returns the number of rows it changed.
 func (t *tx) exec(ctx context.Context, op, query string, args ...any) (int64, error) {
@@ -147,34 +147,11 @@ func limitArg(n int) int {
 	return n
 }
 
-// namePrefix adds the condition "the normalised given or family name
-// starts with prefix". It uses a range comparison on the normalised columns
-// (so an index helps and no LIKE pattern characters need escaping):
-// s starts with p exactly when p <= s < prefixEnd(p) in byte order, which is
-// SQLite's BINARY collation.
-func namePrefix(f *filter, given, family, name string) {
-	p := confidant.NormalizeName(name)
-	if p == "" {
-		return
+// index converts a blind index for storage: an empty one is NULL, which
+// no lookup matches.
+func index(b []byte) any {
+	if len(b) == 0 {
+		return nil
 	}
-	end, ok := prefixEnd(p)
-	if !ok {
-		f.add("("+given+" >= ? OR "+family+" >= ?)", p, p)
-		return
-	}
-	f.add("(("+given+" >= ? AND "+given+" < ?) OR ("+family+" >= ? AND "+family+" < ?))", p, end, p, end)
-}
-
-// prefixEnd returns the smallest string greater than every string with
-// prefix p, in byte order; ok is false if there is none (p is all 0xFF).
-// The result need not be valid UTF-8; it is only compared with.
-func prefixEnd(p string) (end string, ok bool) {
-	b := []byte(p)
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] < 0xFF {
-			b[i]++
-			return string(b[:i+1]), true
-		}
-	}
-	return "", false
+	return b
 }
