@@ -35,4 +35,3 @@ func TestMigrationFiles(t *testing.T) {
 		})
 	}
 }
-
