@@ -18,8 +18,9 @@ import (
 // deletes them with DeleteLegacyPatient. When LegacyPending is 0, Migrate
 // applies 0003_drop_legacy, which drops the v1_ tables.
 //
-// These methods are safe to call on any schema: with no v1_ tables (a fresh
-// database, or after 0003) there are no legacy records.
+// The methods behave as internal/sqlite's do. Before 0002 they fail (the
+// plaintext is still in schema 1's tables: call Migrate first); after 0003
+// there are no legacy records.
 
 // LegacyRecords are the plaintext records of one patient of schema 1.
 // Chunks holds each attachment's content by attachment id, chunk by chunk.
@@ -38,14 +39,33 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// hasLegacy reports whether the v1_ tables exist.
+// errBeforeSealed is returned by the Legacy methods on a database that
+// Migrate has not brought to the sealed schema (0002) yet.
+var errBeforeSealed = errors.New("postgres: the database is at schema version 1; run Migrate first")
+
+// hasLegacy reports whether the v1_ tables exist; it fails on a database
+// older than 0002.
 func hasLegacy(ctx context.Context, q querier) (bool, error) {
-	var ok bool
-	if err := q.QueryRow(ctx, `SELECT to_regclass('v1_patients') IS NOT NULL`).Scan(&ok); err != nil {
+	var migrated, legacy bool
+	err := q.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL, to_regclass('v1_patients') IS NOT NULL`).Scan(&migrated, &legacy)
+	if err != nil {
 		return false, fmt.Errorf("postgres: look for schema-1 records: %w", redact(err))
 	}
-	return ok, nil
+	v := 0
+	if migrated {
+		if err := q.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+			return false, fmt.Errorf("postgres: look for schema-1 records: %w", redact(err))
+		}
+	}
+	if v < sealedVersion {
+		return false, errBeforeSealed
+	}
+	return legacy, nil
 }
+
+// sealedVersion is the version of 0002_sealed, which moved schema 1's
+// tables aside.
+const sealedVersion = 2
 
 // legacyPending counts the patients of schema 1 still to be sealed.
 func legacyPending(ctx context.Context, q querier) (int, error) {
@@ -61,7 +81,8 @@ func legacyPending(ctx context.Context, q querier) (int, error) {
 }
 
 // LegacyPending returns the number of patients of schema 1 that remain to be
-// sealed; Migrate drops the v1_ tables only when it is 0.
+// sealed; Migrate drops the v1_ tables only when it is 0. It is 0 after
+// 0003 and fails before 0002.
 func (db *DB) LegacyPending(ctx context.Context) (int, error) {
 	return legacyPending(ctx, db.pool)
 }
@@ -94,21 +115,15 @@ func scanLegacyPatient(row pgx.CollectableRow) (confidant.Patient, error) {
 	return p, err
 }
 
-// LegacyRecords returns every record of schema-1 patient patientID in
-// plaintext, each kind in the order it was created (time, then id), note
-// versions oldest first, and every author's process notes. It returns
-// KindNotFound if there is no such patient of schema 1.
+// LegacyRecords returns every plaintext record of schema 1 about a patient,
+// read in one snapshot, in the orders of the Tx list methods: notes with all
+// versions (newest session first, versions oldest first), every author's
+// process notes (oldest first), diagnoses and plans (newest first), measures
+// (oldest first), attachments (newest first) and their content. A patient
+// without records (or unknown) has none.
 func (db *DB) LegacyRecords(ctx context.Context, patientID string) (LegacyRecords, error) {
 	var r LegacyRecords
-	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
-	err := db.legacyTx(ctx, opts, notFound("Patient"), func(tx pgx.Tx) error {
-		var exists bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM v1_patients WHERE id = $1)`, patientID).Scan(&exists); err != nil {
-			return mapErr(err, "get schema-1 patient", "Patient")
-		}
-		if !exists {
-			return notFound("Patient")
-		}
+	err := db.legacyView(ctx, func(tx pgx.Tx) error {
 		var err error
 		if r.Notes, err = legacyNotes(ctx, tx, patientID); err != nil {
 			return err
@@ -124,7 +139,7 @@ func (db *DB) LegacyRecords(ctx context.Context, patientID string) (LegacyRecord
 			return mapErr(err, "list schema-1 process notes", "")
 		}
 		rows, _ = tx.Query(ctx, `SELECT id, patient_id, code, title, note, status, recorded_by, recorded_at
-			FROM v1_diagnoses WHERE patient_id = $1 ORDER BY recorded_at NULLS FIRST, id`, patientID)
+			FROM v1_diagnoses WHERE patient_id = $1 ORDER BY recorded_at DESC NULLS LAST, id`, patientID)
 		r.Diagnoses, err = collect(rows, func(row pgx.CollectableRow) (confidant.Diagnosis, error) {
 			var d confidant.Diagnosis
 			var status string
@@ -136,7 +151,7 @@ func (db *DB) LegacyRecords(ctx context.Context, patientID string) (LegacyRecord
 			return mapErr(err, "list schema-1 diagnoses", "")
 		}
 		rows, _ = tx.Query(ctx, `SELECT id, patient_id, goals, interventions, review_on, author_id, created_at
-			FROM v1_treatment_plans WHERE patient_id = $1 ORDER BY created_at NULLS FIRST, id`, patientID)
+			FROM v1_treatment_plans WHERE patient_id = $1 ORDER BY created_at DESC NULLS LAST, id`, patientID)
 		r.Plans, err = collect(rows, func(row pgx.CollectableRow) (confidant.TreatmentPlan, error) {
 			var p confidant.TreatmentPlan
 			err := row.Scan(&p.ID, &p.PatientID, &p.Goals, &p.Interventions, tm(&p.ReviewOn), &p.AuthorID, tm(&p.CreatedAt))
@@ -158,7 +173,7 @@ func (db *DB) LegacyRecords(ctx context.Context, patientID string) (LegacyRecord
 			return mapErr(err, "list schema-1 measures", "")
 		}
 		rows, _ = tx.Query(ctx, `SELECT id, patient_id, filename, content_type, size, sha256, chunks, uploaded_by, created_at
-			FROM v1_attachments WHERE patient_id = $1 ORDER BY created_at NULLS FIRST, id`, patientID)
+			FROM v1_attachments WHERE patient_id = $1 ORDER BY created_at DESC NULLS LAST, id`, patientID)
 		r.Attachments, err = collect(rows, func(row pgx.CollectableRow) (confidant.Attachment, error) {
 			var a confidant.Attachment
 			err := row.Scan(&a.ID, &a.PatientID, &a.Filename, &a.ContentType, &a.Size, &a.SHA256, &a.Chunks, &a.UploadedBy, tm(&a.CreatedAt))
@@ -179,7 +194,7 @@ func (db *DB) LegacyRecords(ctx context.Context, patientID string) (LegacyRecord
 // legacyNotes returns a schema-1 patient's notes with their versions.
 func legacyNotes(ctx context.Context, tx pgx.Tx, patientID string) ([]confidant.Note, error) {
 	rows, _ := tx.Query(ctx, `SELECT id, patient_id, author_id, session_at, created_at, released_at, released_by
-		FROM v1_notes WHERE patient_id = $1 ORDER BY created_at NULLS FIRST, id`, patientID)
+		FROM v1_notes WHERE patient_id = $1 ORDER BY session_at DESC NULLS LAST, created_at DESC NULLS LAST, id`, patientID)
 	notes, err := collect(rows, func(row pgx.CollectableRow) (confidant.Note, error) {
 		var n confidant.Note
 		err := row.Scan(&n.ID, &n.PatientID, &n.AuthorID, tm(&n.SessionAt), tm(&n.CreatedAt), tm(&n.ReleasedAt), &n.ReleasedBy)
@@ -235,26 +250,20 @@ func legacyChunks(ctx context.Context, tx pgx.Tx, patientID string) (map[string]
 	return chunks, nil
 }
 
-// DeleteLegacyPatient deletes a patient of schema 1 and all its records
-// from the v1_ tables, in one transaction. It refuses (KindConflict, code
-// "legacy_not_sealed") unless a patient with the same id is in the sealed
-// patients table, so that an upgrade cannot lose a patient by deleting
-// before sealing. It returns KindNotFound if there is no such patient of
-// schema 1.
+// DeleteLegacyPatient deletes a patient's plaintext rows from the tables of
+// schema 1, in one transaction. It refuses (KindConflict, code
+// "patient_not_sealed") while there is no sealed patient row with the same
+// id, so that plaintext is never deleted before its sealed copy exists; it
+// does nothing if the patient has no plaintext rows (deleting twice, or
+// after 0003).
 func (db *DB) DeleteLegacyPatient(ctx context.Context, patientID string) error {
 	return db.legacyUpdate(ctx, func(tx pgx.Tx) error {
-		// Lock the legacy patient, so that concurrent deletions queue up.
-		var id string
-		err := tx.QueryRow(ctx, `SELECT id FROM v1_patients WHERE id = $1 FOR UPDATE`, patientID).Scan(&id)
-		if err != nil {
-			return mapErr(err, "lock schema-1 patient", "Patient")
-		}
 		var sealed bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM patients WHERE id = $1)`, patientID).Scan(&sealed); err != nil {
 			return mapErr(err, "check sealed patient", "")
 		}
 		if !sealed {
-			return conflict("legacy_not_sealed", "The patient has not been sealed into the new schema yet.")
+			return conflict("patient_not_sealed", "The patient's records have not been encrypted yet; their plaintext is kept.")
 		}
 		for _, sql := range []string{
 			`DELETE FROM v1_attachment_chunks WHERE attachment_id IN (SELECT id FROM v1_attachments WHERE patient_id = $1)`,
@@ -275,40 +284,33 @@ func (db *DB) DeleteLegacyPatient(ctx context.Context, patientID string) error {
 	})
 }
 
-// legacyView runs fn in a read-only snapshot if the v1_ tables exist; without
-// them there is nothing to read and fn is not called.
+// legacyView runs fn in a read-only snapshot if the v1_ tables exist.
 func (db *DB) legacyView(ctx context.Context, fn func(pgx.Tx) error) error {
-	return db.legacyTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, nil, fn)
+	return db.legacyTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
 }
 
-// legacyUpdate runs fn in a read-write transaction if the v1_ tables exist;
-// without them it returns KindNotFound (there is no legacy patient).
+// legacyUpdate runs fn in a read-write transaction if the v1_ tables exist.
 func (db *DB) legacyUpdate(ctx context.Context, fn func(pgx.Tx) error) error {
-	return db.legacyTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted, AccessMode: pgx.ReadWrite}, notFound("Patient"), fn)
+	return db.legacyTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted, AccessMode: pgx.ReadWrite}, fn)
 }
 
-// errNoLegacy stops legacyTx when there are no v1_ tables.
-var errNoLegacy = errors.New("postgres: no schema-1 tables")
-
-// legacyTx runs fn in a transaction if the v1_ tables exist, else returns
-// missing. The migration lock is taken shared, so that 0003_drop_legacy
-// cannot drop the tables while fn works on them.
-func (db *DB) legacyTx(ctx context.Context, opts pgx.TxOptions, missing error, fn func(pgx.Tx) error) error {
+// legacyTx runs fn in a transaction if the v1_ tables exist; without them
+// (after 0003) there is nothing to do, and before 0002 it fails. The
+// migration lock is taken shared, so that 0003_drop_legacy cannot drop the
+// tables while fn works on them.
+func (db *DB) legacyTx(ctx context.Context, opts pgx.TxOptions, fn func(pgx.Tx) error) error {
 	err := pgx.BeginTxFunc(ctx, db.pool, opts, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, lockSharedSQL, db.schema); err != nil {
 			return err
 		}
 		ok, err := hasLegacy(ctx, tx)
-		if err != nil {
+		if err != nil || !ok {
 			return err
-		}
-		if !ok {
-			return errNoLegacy
 		}
 		return fn(tx)
 	})
-	if errors.Is(err, errNoLegacy) {
-		return missing
+	if errors.Is(err, errBeforeSealed) {
+		return err
 	}
 	return mapErr(err, "schema-1 records", "")
 }

@@ -72,7 +72,7 @@ func writeV1(t *testing.T, db *DB) v1World {
 	empty := confidant.Attachment{ID: confidant.NewID(), PatientID: full.ID, Filename: "empty.txt", ContentType: "text/plain",
 		UploadedBy: th, CreatedAt: ts1(6, 1)}
 	w.records[full.ID] = LegacyRecords{
-		Notes: []confidant.Note{note, draft},
+		Notes: []confidant.Note{draft, note}, // newest session first
 		ProcessNotes: []confidant.ProcessNote{
 			{ID: confidant.NewID(), PatientID: full.ID, AuthorID: th, Body: "Countertransference.", CreatedAt: ts1(3, 6)},
 			{ID: confidant.NewID(), PatientID: full.ID, AuthorID: confidant.NewID(), Body: "A colleague's.", CreatedAt: ts1(3, 7)},
@@ -81,15 +81,15 @@ func writeV1(t *testing.T, db *DB) v1World {
 			{ID: confidant.NewID(), PatientID: full.ID, Code: "F32.1", Title: "Moderate depressive episode", Note: "Since spring.",
 				Status: confidant.DiagnosisResolved, RecordedBy: th, RecordedAt: ts1(3, 8)},
 		},
-		Plans: []confidant.TreatmentPlan{
-			{ID: confidant.NewID(), PatientID: full.ID, Goals: "Sleep.", Interventions: "CBT-I.", ReviewOn: ts1(20, 0), AuthorID: th, CreatedAt: ts1(3, 9)},
+		Plans: []confidant.TreatmentPlan{ // newest first
 			{ID: confidant.NewID(), PatientID: full.ID, Goals: "Sleep better.", AuthorID: th, CreatedAt: ts1(3, 10)},
+			{ID: confidant.NewID(), PatientID: full.ID, Goals: "Sleep.", Interventions: "CBT-I.", ReviewOn: ts1(20, 0), AuthorID: th, CreatedAt: ts1(3, 9)},
 		},
 		Measures: []confidant.Measure{
 			{ID: confidant.NewID(), PatientID: full.ID, Instrument: confidant.PHQ9, Answers: []int{1, 2, 3, 0, 1, 2, 3, 0, 1},
 				Score: 13, Severity: "moderate", RecordedBy: th, TakenAt: ts1(3, 11)},
 		},
-		Attachments: []confidant.Attachment{att, empty},
+		Attachments: []confidant.Attachment{empty, att}, // newest first
 		Chunks:      map[string][][]byte{att.ID: {{'%', 'P', 0, 'F'}, {0, 0xff, '\n'}}},
 	}
 	w.records[bare.ID] = LegacyRecords{}
@@ -212,6 +212,13 @@ func TestUpgradeFromSchema1(t *testing.T) {
 		t.Fatalf("migrate to version 1: %v", err)
 	}
 	w := writeV1(t, db)
+	// Before 0002 the plaintext is in schema 1's own tables.
+	if _, err := db.LegacyPending(ctx); !errors.Is(err, errBeforeSealed) {
+		t.Errorf("LegacyPending at schema 1 = %v, want errBeforeSealed", err)
+	}
+	if _, err := db.LegacyPatients(ctx, "", 0); !errors.Is(err, errBeforeSealed) {
+		t.Errorf("LegacyPatients at schema 1 = %v, want errBeforeSealed", err)
+	}
 	full := w.patients[0]
 	if full.IdentityCode == "" {
 		full = w.patients[1]
@@ -310,13 +317,13 @@ func TestUpgradeFromSchema1(t *testing.T) {
 			t.Errorf("LegacyRecords mismatch (-want +got):\n%s", d)
 		}
 	}
-	if _, err := db.LegacyRecords(ctx, confidant.NewID()); confidant.KindOf(err) != confidant.KindNotFound {
-		t.Errorf("LegacyRecords of an unknown patient = %v, want KindNotFound", err)
+	if r, err := db.LegacyRecords(ctx, confidant.NewID()); err != nil || cmp.Diff(LegacyRecords{}, r) != "" {
+		t.Errorf("LegacyRecords of an unknown patient = %+v, %v; want none", r, err)
 	}
 
 	// A legacy patient is deleted only once sealed (with the same id).
-	if err := db.DeleteLegacyPatient(ctx, full.ID); confidant.CodeOf(err) != "legacy_not_sealed" {
-		t.Errorf("DeleteLegacyPatient before sealing = %v, want legacy_not_sealed", err)
+	if err := db.DeleteLegacyPatient(ctx, full.ID); confidant.CodeOf(err) != "patient_not_sealed" {
+		t.Errorf("DeleteLegacyPatient before sealing = %v, want patient_not_sealed", err)
 	}
 	for _, p := range w.patients {
 		err := db.Update(ctx, func(tx confidant.SealedTx) error {
@@ -328,12 +335,12 @@ func TestUpgradeFromSchema1(t *testing.T) {
 		if err := db.DeleteLegacyPatient(ctx, p.ID); err != nil {
 			t.Fatalf("DeleteLegacyPatient: %v", err)
 		}
-		if _, err := db.LegacyRecords(ctx, p.ID); confidant.KindOf(err) != confidant.KindNotFound {
-			t.Errorf("LegacyRecords after DeleteLegacyPatient = %v, want KindNotFound", err)
+		if r, err := db.LegacyRecords(ctx, p.ID); err != nil || cmp.Diff(LegacyRecords{}, r) != "" {
+			t.Errorf("LegacyRecords after DeleteLegacyPatient = %+v, %v; want none", r, err)
 		}
 	}
-	if err := db.DeleteLegacyPatient(ctx, full.ID); confidant.KindOf(err) != confidant.KindNotFound {
-		t.Errorf("DeleteLegacyPatient twice = %v, want KindNotFound", err)
+	if err := db.DeleteLegacyPatient(ctx, full.ID); err != nil {
+		t.Errorf("DeleteLegacyPatient twice: %v", err)
 	}
 	for _, tbl := range legacyTables {
 		var n int
@@ -354,11 +361,11 @@ func TestUpgradeFromSchema1(t *testing.T) {
 		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, LatestVersion())
 	}
 	checkFinalSchema(t, db)
-	if _, err := db.LegacyRecords(ctx, full.ID); confidant.KindOf(err) != confidant.KindNotFound {
-		t.Errorf("LegacyRecords after 0003 = %v, want KindNotFound", err)
+	if r, err := db.LegacyRecords(ctx, full.ID); err != nil || cmp.Diff(LegacyRecords{}, r) != "" {
+		t.Errorf("LegacyRecords after 0003 = %+v, %v; want none", r, err)
 	}
-	if err := db.DeleteLegacyPatient(ctx, full.ID); confidant.KindOf(err) != confidant.KindNotFound {
-		t.Errorf("DeleteLegacyPatient after 0003 = %v, want KindNotFound", err)
+	if err := db.DeleteLegacyPatient(ctx, full.ID); err != nil {
+		t.Errorf("DeleteLegacyPatient after 0003: %v", err)
 	}
 	// The kept rows survived, and the validated foreign key holds.
 	err = db.View(ctx, func(tx confidant.SealedTx) error {
@@ -394,11 +401,11 @@ func TestFreshSchema(t *testing.T) {
 		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, LatestVersion())
 	}
 	checkFinalSchema(t, db)
-	if _, err := db.LegacyRecords(ctx, confidant.NewID()); confidant.KindOf(err) != confidant.KindNotFound {
-		t.Errorf("LegacyRecords = %v, want KindNotFound", err)
+	if r, err := db.LegacyRecords(ctx, confidant.NewID()); err != nil || cmp.Diff(LegacyRecords{}, r) != "" {
+		t.Errorf("LegacyRecords = %+v, %v; want none", r, err)
 	}
-	if err := db.DeleteLegacyPatient(ctx, confidant.NewID()); confidant.KindOf(err) != confidant.KindNotFound {
-		t.Errorf("DeleteLegacyPatient = %v, want KindNotFound", err)
+	if err := db.DeleteLegacyPatient(ctx, confidant.NewID()); err != nil {
+		t.Errorf("DeleteLegacyPatient: %v", err)
 	}
 	if _, err := db.LegacyPatients(ctx, "", -1); confidant.KindOf(err) != confidant.KindInvalid {
 		t.Errorf("LegacyPatients(limit -1) = %v, want KindInvalid", err)
@@ -417,7 +424,7 @@ func TestLegacyWaitsForMigration(t *testing.T) {
 		_, err := db.LegacyRecords(ctx, confidant.NewID())
 		return err
 	})
-	if confidant.KindOf(err) == confidant.KindNotFound || ctx.Err() == nil {
+	if err == nil || ctx.Err() == nil {
 		t.Errorf("LegacyRecords did not wait for the migration lock: %v", err)
 	}
 }
