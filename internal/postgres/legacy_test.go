@@ -83,7 +83,7 @@ func writeV1(t *testing.T, db *DB) v1World {
 		},
 		Plans: []confidant.TreatmentPlan{ // newest first
 			{ID: confidant.NewID(), PatientID: full.ID, Goals: "Sleep better.", AuthorID: th, CreatedAt: ts1(3, 10)},
-			{ID: confidant.NewID(), PatientID: full.ID, Goals: "Sleep.", Interventions: "CBT-I.", ReviewOn: ts1(20, 0), AuthorID: th, CreatedAt: ts1(3, 9)},
+			{ID: confidant.NewID(), PatientID: full.ID, Goals: "Sleep.", Interventions: "CBT-I.", ReviewOn: time.Date(2024, 6, 20, 0, 0, 0, 0, time.UTC), AuthorID: th, CreatedAt: ts1(3, 9)},
 		},
 		Measures: []confidant.Measure{
 			{ID: confidant.NewID(), PatientID: full.ID, Instrument: confidant.PHQ9, Answers: []int{1, 2, 3, 0, 1, 2, 3, 0, 1},
