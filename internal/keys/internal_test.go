@@ -412,3 +412,46 @@ func TestNoSecretInOutput(t *testing.T) {
 		}
 	}
 }
+
+// FuzzUnwrap feeds arbitrary wrapped bytes and KEK ids (what a hostile
+// database could hold) to the unwrapping paths: no panic, and every
+// refusal is a *confidant.Error.
+func FuzzUnwrap(f *testing.F) {
+	dir := f.TempDir()
+	path := filepath.Join(dir, "kek.json")
+	if err := CreateFile(path, nil); err != nil {
+		f.Fatal(err)
+	}
+	k, err := Open(Config{File: path, CacheSize: 4})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer k.Close()
+	wk, _, err := k.NewPatientKey("p1")
+	if err != nil {
+		f.Fatal(err)
+	}
+	sk, err := k.NewSystemKey(IndexKeyName)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(wk.KEKID, wk.Wrapped)
+	f.Add(sk.KEKID, sk.Wrapped)
+	f.Add("file:0", []byte{})
+	f.Add("pkcs11:x", []byte{1, 2, 3})
+	f.Add("file:4294967296", wk.Wrapped[:10])
+	f.Fuzz(func(t *testing.T, kekID string, wrapped []byte) {
+		check := func(what string, err error) {
+			var ce *confidant.Error
+			if err != nil && !errors.As(err, &ce) {
+				t.Fatalf("%s: %v is not a *confidant.Error", what, err)
+			}
+		}
+		w := confidant.WrappedKey{Owner: "p1", KEKID: kekID, Wrapped: wrapped}
+		check("PatientAEAD", second(k.PatientAEAD(w)))
+		check("PatientPrimaryKeyID", second(k.PatientPrimaryKeyID(w)))
+		w.Owner = IndexKeyName
+		check("RewrapSystemKey", second(k.RewrapSystemKey(w)))
+		check("LoadIndexKey", k.LoadIndexKey(w))
+	})
+}

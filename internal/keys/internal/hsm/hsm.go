@@ -111,6 +111,10 @@ type Token struct {
 
 // Open loads the module at modulePath, finds the token labelled
 // tokenLabel and logs in as user with pin.
+//
+// PKCS#11 login state is per process and token: while another Token of
+// this process is open on the same token, the token reports "already
+// logged in" and the PIN is not checked again.
 func Open(modulePath, tokenLabel, pin string) (*Token, error) {
 	m, err := acquire(modulePath)
 	if err != nil {
