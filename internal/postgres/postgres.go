@@ -36,9 +36,9 @@
 //
 // Errors are *confidant.Error: KindNotFound for unknown ids, KindConflict for
 // unique violations and broken state rules, KindInternal otherwise. Server
-// error messages and details can quote values (a duplicate identity code,
-// say), so they never reach an error string; only SQLSTATE, constraint,
-// table and column names do.
+// error messages and details can quote values (a blind index or a
+// username, say), so they never reach an error string; only SQLSTATE,
+// constraint, table and column names do.
 package postgres
 
 import (
