@@ -218,7 +218,7 @@ func TestOpenErrors(t *testing.T) {
 			if tc.kind == confidant.KindUnavailable && !strings.Contains(ce.Message, tc.cfg.File) {
 				t.Errorf("message %q does not name the file %s", ce.Message, tc.cfg.File)
 			}
-			if tc.cfg.Passphrase != nil && len(tc.cfg.Passphrase) > 0 && strings.Contains(err.Error(), string(tc.cfg.Passphrase)) {
+			if len(tc.cfg.Passphrase) > 0 && strings.Contains(err.Error(), string(tc.cfg.Passphrase)) {
 				t.Errorf("error %q contains the passphrase", err)
 			}
 			if err := tc.cfg.Validate(); (err == nil) != (tc.kind != confidant.KindInvalid) {

@@ -35,7 +35,6 @@ import (
 	"github.com/tink-crypto/tink-go/v2/aead/subtle"
 	"github.com/tink-crypto/tink-go/v2/insecurecleartextkeyset"
 	"github.com/tink-crypto/tink-go/v2/keyset"
-	tinkpb "github.com/tink-crypto/tink-go/v2/proto/tink_go_proto"
 	"github.com/tink-crypto/tink-go/v2/tink"
 	"golang.org/x/crypto/argon2"
 )
@@ -116,8 +115,7 @@ type File struct {
 	Params Params // argon2id only
 	Salt   []byte // argon2id only
 
-	clear     *tinkpb.Keyset          // kdf none
-	encrypted *tinkpb.EncryptedKeyset // kdf argon2id
+	keyset []byte // Tink JSON: a keyset (kdf none) or an encrypted keyset (argon2id)
 }
 
 func invalid(name, format string, args ...any) error {
@@ -149,7 +147,7 @@ func Decode(data []byte, name string) (*File, error) {
 	if len(env.Keyset) == 0 || string(env.Keyset) == "null" {
 		return nil, invalid(name, "no keyset")
 	}
-	f := &File{KDF: env.KDF}
+	f := &File{KDF: env.KDF, keyset: env.Keyset}
 	switch env.KDF {
 	case KDFNone:
 		if env.Argon2 != nil {
@@ -162,7 +160,6 @@ func Decode(data []byte, name string) (*File, error) {
 		if len(ks.GetKey()) == 0 {
 			return nil, invalid(name, "keyset has no keys")
 		}
-		f.clear = ks
 	case KDFArgon2id:
 		if env.Argon2 == nil {
 			return nil, invalid(name, `kdf "argon2id" without argon2 parameters`)
@@ -178,7 +175,7 @@ func Decode(data []byte, name string) (*File, error) {
 		if err != nil || eks == nil || len(eks.GetEncryptedKeyset()) == 0 {
 			return nil, invalid(name, "keyset is not a Tink JSON encrypted keyset")
 		}
-		f.Params, f.Salt, f.encrypted = env.Argon2.Params, salt, eks
+		f.Params, f.Salt = env.Argon2.Params, salt
 	default:
 		return nil, invalid(name, `unknown kdf (want "none" or "argon2id")`)
 	}
@@ -215,7 +212,7 @@ func (f *File) Unlock(passphrase []byte, name string) (*Unlocked, error) {
 			return nil, &confidant.Error{Kind: confidant.KindUnavailable, Code: CodeWrongPassphrase,
 				Message: fmt.Sprintf("KEK file %s is not passphrase-protected, but a passphrase was given", name)}
 		}
-		u.Handle, err = insecurecleartextkeyset.Read(&keyset.MemReaderWriter{Keyset: f.clear})
+		u.Handle, err = insecurecleartextkeyset.Read(keyset.NewJSONReader(bytes.NewReader(f.keyset)))
 		if err != nil {
 			return nil, invalid(name, "keyset cannot be loaded")
 		}
@@ -229,7 +226,7 @@ func (f *File) Unlock(passphrase []byte, name string) (*Unlocked, error) {
 			return nil, invalid(name, "cannot derive the file key")
 		}
 		rec := &recorder{AEAD: u.sealer}
-		u.Handle, err = keyset.ReadWithAssociatedData(&keyset.MemReaderWriter{EncryptedKeyset: f.encrypted}, rec, keysetAD)
+		u.Handle, err = keyset.ReadWithAssociatedData(keyset.NewJSONReader(bytes.NewReader(f.keyset)), rec, keysetAD)
 		switch {
 		case err != nil && rec.failed:
 			return nil, &confidant.Error{Kind: confidant.KindUnavailable, Code: CodeWrongPassphrase,
