@@ -32,6 +32,15 @@ type Config struct {
 	SessionIdle     time.Duration // idle session timeout
 	SessionAbsolute time.Duration // absolute session timeout
 	MaxAttachment   int64         // bytes
+
+	KEKProvider       string // "file" or "pkcs11"
+	KEKFile           string // file provider: the KEK keyset file (outside Data)
+	KEKPassphraseFile string // file provider: file holding the passphrase, if any
+	PKCS11Module      string // pkcs11 provider: module path
+	PKCS11Token       string // token label
+	PKCS11PINFile     string // file holding the user PIN
+	PKCS11KeyLabel    string // label of the KEK in the token
+	RetentionYears    int    // years after birth before erasure is allowed (date of death unknown)
 }
 
 // setting describes one configuration value.
@@ -62,6 +71,27 @@ var settings = []setting{
 	{"session-absolute", "sign-out this long after sign-in", "12h", func(c *Config, v string) (err error) {
 		c.SessionAbsolute, err = time.ParseDuration(v)
 		return err
+	}},
+	{"kek-provider", "key-encryption key provider: file or pkcs11", "file", func(c *Config, v string) error {
+		if v != "file" && v != "pkcs11" {
+			return errors.New("must be file or pkcs11")
+		}
+		c.KEKProvider = v
+		return nil
+	}},
+	{"kek-file", "KEK keyset file (default: DATA-keys/kek.json, beside the data directory)", "", func(c *Config, v string) error { c.KEKFile = v; return nil }},
+	{"kek-passphrase-file", "file holding the passphrase that protects the KEK file", "", func(c *Config, v string) error { c.KEKPassphraseFile = v; return nil }},
+	{"pkcs11-module", "PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so)", "", func(c *Config, v string) error { c.PKCS11Module = v; return nil }},
+	{"pkcs11-token", "PKCS#11 token label", "", func(c *Config, v string) error { c.PKCS11Token = v; return nil }},
+	{"pkcs11-pin-file", "file holding the PKCS#11 user PIN", "", func(c *Config, v string) error { c.PKCS11PINFile = v; return nil }},
+	{"pkcs11-key-label", "label of the KEK inside the token", "confidant-kek", func(c *Config, v string) error { c.PKCS11KeyLabel = v; return nil }},
+	{"retention-years", "years after birth before a patient may be erased when the date of death is unknown (Finnish rule: 120)", "120", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 200 {
+			return errors.New("must be a whole number of years between 0 and 200")
+		}
+		c.RetentionYears = n
+		return nil
 	}},
 	{"max-attachment-mib", "largest attachment, MiB", "10", func(c *Config, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -114,6 +144,9 @@ func configFlags(fs *flag.FlagSet) func() (Config, error) {
 			if err := s.set(&c, v); err != nil {
 				return Config{}, fmt.Errorf("configuration %s: %v", s.name, err)
 			}
+		}
+		if c.KEKFile == "" {
+			c.KEKFile = defaultKEKFile(c.Data)
 		}
 		return c, c.Validate()
 	}
@@ -181,7 +214,30 @@ func (c Config) Validate() error {
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		return errors.New("configuration: database-url must be a postgres:// URL (leave it empty for SQLite)")
 	}
+	if c.KEKProvider == "pkcs11" && (c.PKCS11Module == "" || c.PKCS11Token == "" || c.PKCS11PINFile == "") {
+		return errors.New("configuration: the pkcs11 provider needs pkcs11-module, pkcs11-token and pkcs11-pin-file")
+	}
+	if c.KEKProvider == "file" && c.DatabaseURL == "" && insideDir(c.KEKFile, c.Data) {
+		return errors.New("configuration: the KEK file must not be inside the data directory (a copy of one would give the other)")
+	}
 	return c.serviceConfig().Validate()
+}
+
+// defaultKEKFile is DATA-keys/kek.json, beside the data directory.
+func defaultKEKFile(data string) string {
+	clean := filepath.Clean(data)
+	return filepath.Join(filepath.Dir(clean), filepath.Base(clean)+"-keys", "kek.json")
+}
+
+// insideDir reports whether path lies inside dir.
+func insideDir(path, dir string) bool {
+	ap, err1 := filepath.Abs(path)
+	ad, err2 := filepath.Abs(dir)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	rel, err := filepath.Rel(ad, ap)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // serviceConfig derives the service configuration.
@@ -190,6 +246,7 @@ func (c Config) serviceConfig() service.Config {
 	sc.SessionIdle = c.SessionIdle
 	sc.SessionAbsolute = c.SessionAbsolute
 	sc.MaxAttachment = c.MaxAttachment
+	sc.Retention.YearsAfterBirth = c.RetentionYears
 	return sc
 }
 

@@ -55,11 +55,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		os.Remove(loginsPath)
 	}
 	log := newLogger(stderr, cfg.LogLevel)
-	st, err := openMigrated(ctx, cfg, io.Discard)
+	a, err := openApp(ctx, cfg, stdout, openOptions{createKEK: true})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer a.Close()
+	st := a.store
 
 	var li demo.Logins
 	if b, err := os.ReadFile(loginsPath); err == nil {
@@ -68,12 +69,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		fmt.Fprintf(stdout, "Using the existing demo data in %s (run with --fresh to start over).\n", cfg.Data)
 	} else {
-		if _, err := os.Stat(sqlitePath(cfg)); err == nil {
-			if v, _ := st.SchemaVersion(ctx); v > 0 {
-				if n, _ := countOrganisations(ctx, st); n > 0 {
-					return fmt.Errorf("%s holds a database that is not a demo; choose another --data or use --fresh", cfg.Data)
-				}
-			}
+		if n, err := countOrganisations(ctx, a.backend); err != nil {
+			return err
+		} else if n > 0 {
+			return fmt.Errorf("%s holds a database that is not a demo; choose another --data or use --fresh", cfg.Data)
 		}
 		hasher, err := password.New(password.Config{})
 		if err != nil {

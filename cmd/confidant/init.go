@@ -34,11 +34,12 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	st, err := openMigrated(ctx, cfg, stdout)
+	a, err := openApp(ctx, cfg, stdout, openOptions{createKEK: true})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer a.Close()
+	st := a.store
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	c := confidant.Clinic{ID: confidant.NewID(), Name: strings.TrimSpace(*clinic), City: strings.TrimSpace(*city), CreatedAt: now}
 	err = st.Update(ctx, func(tx confidant.Tx) error {

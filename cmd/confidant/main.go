@@ -39,6 +39,8 @@ var commands = []command{
 	{"demo", "seed synthetic data into a fresh data directory and serve it", runDemo},
 	{"migrate", "apply pending database migrations", runMigrate},
 	{"user", "manage accounts (create, list, disable, enable, set-password)", runUser},
+	{"keys", "key management: status, rotate-kek, retire-kek, rotate-patient, verify", runKeys},
+	{"patient", "erase (crypto-shred) a patient after the retention period", runPatient},
 	{"version", "print the version", func(_ context.Context, _ []string, out, _ io.Writer) error {
 		fmt.Fprintln(out, "confidant", version)
 		return nil

@@ -147,11 +147,12 @@ func TestDemoAndServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := openMigrated(t.Context(), cfg, io.Discard)
+	a, err := openApp(t.Context(), cfg, io.Discard, openOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	defer a.Close()
+	st := a.store
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

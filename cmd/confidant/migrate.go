@@ -17,12 +17,12 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	st, kind, err := openStore(ctx, cfg)
+	be, kind, err := openBackend(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	before, err := st.SchemaVersion(ctx)
+	before, err := be.SchemaVersion(ctx)
+	be.Close()
 	if err != nil {
 		return err
 	}
@@ -30,12 +30,12 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "%s schema version %d\n", kind, before)
 		return nil
 	}
-	if err := st.Migrate(ctx, func(applied, total int, name string) {
-		fmt.Fprintf(stdout, "migration %d/%d applied: %s\n", applied, total, name)
-	}); err != nil {
+	a, err := openApp(ctx, cfg, stdout, openOptions{})
+	if err != nil {
 		return err
 	}
-	after, err := st.SchemaVersion(ctx)
+	defer a.Close()
+	after, err := a.backend.SchemaVersion(ctx)
 	if err != nil {
 		return err
 	}

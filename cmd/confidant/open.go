@@ -2,20 +2,26 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/keys"
 	"github.com/confidanthealth/confidant/internal/postgres"
+	"github.com/confidanthealth/confidant/internal/progress"
+	"github.com/confidanthealth/confidant/internal/seal"
 	"github.com/confidanthealth/confidant/internal/sqlite"
 )
 
-// store is what the commands need of a database beyond confidant.Store.
-type store interface {
-	confidant.Store
+// backend is what the commands need of a database beyond
+// confidant.SealedStore.
+type backend interface {
+	confidant.SealedStore
 	Migrate(ctx context.Context, progress func(applied, total int, name string)) error
 	SchemaVersion(ctx context.Context) (int, error)
 }
@@ -23,8 +29,8 @@ type store interface {
 // sqlitePath is the database file inside the data directory.
 func sqlitePath(c Config) string { return filepath.Join(c.Data, "confidant.db") }
 
-// openStore opens the configured database without migrating it.
-func openStore(ctx context.Context, c Config) (store, string, error) {
+// openBackend opens the configured database without migrating it.
+func openBackend(ctx context.Context, c Config) (backend, string, error) {
 	if c.DatabaseURL != "" {
 		db, err := postgres.Open(ctx, c.DatabaseURL, postgres.Options{NoMigrate: true})
 		if err != nil {
@@ -42,21 +48,165 @@ func openStore(ctx context.Context, c Config) (store, string, error) {
 	return db, "sqlite", nil
 }
 
-// openMigrated opens the database and applies pending migrations, reporting
-// each on w.
-func openMigrated(ctx context.Context, c Config, w io.Writer) (store, error) {
-	st, kind, err := openStore(ctx, c)
+// keysConfig derives the keyring configuration, reading secrets from files.
+func keysConfig(c Config) (keys.Config, error) {
+	kc := keys.Config{Provider: c.KEKProvider, File: c.KEKFile}
+	if c.KEKPassphraseFile != "" {
+		pw, err := readSecretFile(c.KEKPassphraseFile)
+		if err != nil {
+			return kc, err
+		}
+		kc.Passphrase = []byte(pw)
+	}
+	if c.KEKProvider == "pkcs11" {
+		pin, err := readSecretFile(c.PKCS11PINFile)
+		if err != nil {
+			return kc, err
+		}
+		kc.PKCS11 = keys.PKCS11Config{Module: c.PKCS11Module, TokenLabel: c.PKCS11Token, PIN: pin, KeyLabel: c.PKCS11KeyLabel}
+	}
+	return kc, nil
+}
+
+// readSecretFile reads a secret (first line) from a file; the error names
+// the file, never its content.
+func readSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading secret file %s: %w", path, err)
+	}
+	s := strings.TrimRight(strings.SplitN(string(b), "\n", 2)[0], "\r")
+	if s == "" {
+		return "", fmt.Errorf("secret file %s is empty", path)
+	}
+	return s, nil
+}
+
+// app is an opened installation: the database, the keys and the sealing
+// store over them.
+type app struct {
+	backend backend
+	kind    string
+	keys    *keys.Keyring
+	store   *seal.Store
+}
+
+func (a *app) Close() error {
+	err := a.backend.Close()
+	if a.keys != nil {
+		a.keys.Close()
+	}
+	return err
+}
+
+// openOptions tune openApp.
+type openOptions struct {
+	createKEK bool // create the file KEK if it does not exist (init, demo)
+}
+
+// openApp opens the database and the keys, applies pending migrations
+// (encrypting a database written before encryption at rest, with progress on
+// w), and checks that the keys open the database: a wrong KEK, a missing key
+// file, a wrong passphrase or an unavailable HSM stop here, before anything
+// is served or written.
+func openApp(ctx context.Context, c Config, w io.Writer, opt openOptions) (*app, error) {
+	kc, err := keysConfig(c)
 	if err != nil {
 		return nil, err
 	}
-	err = st.Migrate(ctx, func(applied, total int, name string) {
-		fmt.Fprintf(w, "migration %d/%d applied: %s\n", applied, total, name)
-	})
-	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("migrating %s database: %w", kind, err)
+	if opt.createKEK && kc.Provider == "file" {
+		if _, err := os.Stat(kc.File); errors.Is(err, os.ErrNotExist) {
+			if err := keys.CreateFile(kc.File, kc.Passphrase); err != nil {
+				return nil, fmt.Errorf("creating the key-encryption key: %w", err)
+			}
+			fmt.Fprintf(w, "Created the key-encryption key %s (keep it, and back it up, apart from the database).\n", kc.File)
+		}
 	}
-	return st, nil
+	kr, err := keys.Open(kc)
+	if err != nil {
+		return nil, fmt.Errorf("opening the key-encryption key: %w", err)
+	}
+	be, kind, err := openBackend(ctx, c)
+	if err != nil {
+		kr.Close()
+		return nil, err
+	}
+	a := &app{backend: be, kind: kind, keys: kr}
+	if err := a.migrate(ctx, w); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if err := seal.Prepare(ctx, be, kr); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("the keys do not open this database (wrong key-encryption key?): %w", err)
+	}
+	a.store = seal.New(be, kr)
+	return a, nil
+}
+
+// migrate applies pending migrations. A database written before encryption
+// at rest is encrypted in place between migrations, with progress, and each
+// patient is verified before its plaintext rows are deleted.
+func (a *app) migrate(ctx context.Context, w io.Writer) error {
+	report := func(applied, total int, name string) {
+		fmt.Fprintf(w, "migration %d/%d applied: %s\n", applied, total, name)
+	}
+	err := a.backend.Migrate(ctx, report)
+	if !errors.Is(err, sqlite.ErrLegacyPending) && !errors.Is(err, postgres.ErrLegacyPending) {
+		if err != nil {
+			return fmt.Errorf("migrating %s database: %w", a.kind, err)
+		}
+		return nil
+	}
+	legacy, ok := legacyOf(a.backend)
+	if !ok {
+		return err
+	}
+	if err := seal.Prepare(ctx, a.backend, a.keys); err != nil {
+		return err
+	}
+	st := seal.New(a.backend, a.keys)
+	pending, perr := legacy.LegacyPending(ctx)
+	if perr != nil {
+		return perr
+	}
+	fmt.Fprintf(w, "This database holds %d patients in plain text from before encryption at rest; encrypting them now.\n", pending)
+	bar := progress.New(w, "encrypting", int64(pending))
+	n, err := seal.Upgrade(ctx, legacy, st, func(done, total int) { bar.Set(int64(done)) })
+	bar.Finish()
+	if err != nil {
+		return fmt.Errorf("encrypting plaintext records (%d done; run again to resume): %w", n, err)
+	}
+	fmt.Fprintf(w, "Encrypted and verified %d patients.\n", n)
+	if err := a.backend.Migrate(ctx, report); err != nil {
+		return fmt.Errorf("migrating %s database: %w", a.kind, err)
+	}
+	return nil
+}
+
+// legacyOf adapts a store's reader of schema-1 plaintext rows.
+func legacyOf(b backend) (seal.Legacy, bool) {
+	switch db := b.(type) {
+	case *sqlite.DB:
+		return sqliteLegacy{db}, true
+	case *postgres.DB:
+		return postgresLegacy{db}, true
+	}
+	return nil, false
+}
+
+type sqliteLegacy struct{ *sqlite.DB }
+
+func (l sqliteLegacy) LegacyRecords(ctx context.Context, id string) (seal.LegacyRecords, error) {
+	r, err := l.DB.LegacyRecords(ctx, id)
+	return seal.LegacyRecords(r), err
+}
+
+type postgresLegacy struct{ *postgres.DB }
+
+func (l postgresLegacy) LegacyRecords(ctx context.Context, id string) (seal.LegacyRecords, error) {
+	r, err := l.DB.LegacyRecords(ctx, id)
+	return seal.LegacyRecords(r), err
 }
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
@@ -64,8 +214,8 @@ func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 }
 
 // countOrganisations returns 1 when the database has been initialised.
-func countOrganisations(ctx context.Context, st store) (int, error) {
-	err := st.View(ctx, func(tx confidant.Tx) error {
+func countOrganisations(ctx context.Context, st confidant.SealedStore) (int, error) {
+	err := st.View(ctx, func(tx confidant.SealedTx) error {
 		_, err := tx.Organisation(ctx)
 		return err
 	})

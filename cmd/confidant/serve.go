@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/api"
 	"github.com/confidanthealth/confidant/internal/httpx"
 	"github.com/confidanthealth/confidant/internal/password"
@@ -28,22 +29,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	log := newLogger(stderr, cfg.LogLevel)
-	st, err := openMigrated(ctx, cfg, stderr)
+	a, err := openApp(ctx, cfg, stderr, openOptions{})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer a.Close()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
 	}
-	return serve(ctx, cfg, st, ln, log, func(url string) {
+	return serve(ctx, cfg, a.store, ln, log, func(url string) {
 		fmt.Fprintf(stdout, "Confidant is running at %s (Ctrl-C to stop)\n", url)
 	})
 }
 
 // newHandler wires the service to the web app and the JSON API.
-func newHandler(cfg Config, st store, log *slog.Logger) (http.Handler, *service.Service, error) {
+func newHandler(cfg Config, st confidant.Store, log *slog.Logger) (http.Handler, *service.Service, error) {
 	hasher, err := password.New(password.Config{})
 	if err != nil {
 		return nil, nil, err
@@ -69,7 +70,7 @@ func newHandler(cfg Config, st store, log *slog.Logger) (http.Handler, *service.
 
 // serve runs the HTTP server on ln until ctx is done, then shuts down
 // gracefully. ready is called with the base URL once it accepts requests.
-func serve(ctx context.Context, cfg Config, st store, ln net.Listener, log *slog.Logger, ready func(url string)) error {
+func serve(ctx context.Context, cfg Config, st confidant.Store, ln net.Listener, log *slog.Logger, ready func(url string)) error {
 	h, svc, err := newHandler(cfg, st, log)
 	if err != nil {
 		ln.Close()

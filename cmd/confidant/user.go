@@ -52,11 +52,12 @@ func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	st, err := openMigrated(ctx, cfg, io.Discard)
+	a, err := openApp(ctx, cfg, io.Discard, openOptions{})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer a.Close()
+	st := a.store
 	hasher, err := password.New(password.Config{})
 	if err != nil {
 		return err

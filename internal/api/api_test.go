@@ -111,7 +111,7 @@ func TestEndpoints(t *testing.T) {
 		if len(ps.Patients) != 1 || ps.Patients[0].ID != e.PatientA.ID {
 			t.Errorf("my patients: %+v", ps)
 		}
-		e.call(t, 200, "GET", "/api/v1/patients?q=%C3%A4ij", ther, nil).decode(t, &ps)
+		e.call(t, 200, "GET", "/api/v1/patients?q=%C3%84ij%C3%A4l%C3%A4+1990", ther, nil).decode(t, &ps)
 		if len(ps.Patients) != 1 || ps.Patients[0].FamilyName != "Äijälä" {
 			t.Errorf("search by name: %+v", ps)
 		}

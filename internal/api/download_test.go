@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -12,7 +11,6 @@ import (
 
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/httpx"
-	"github.com/confidanthealth/confidant/internal/sqlite"
 	"github.com/confidanthealth/confidant/internal/testfix"
 )
 
@@ -31,23 +29,18 @@ func (s *failingStore) View(ctx context.Context, fn func(confidant.Tx) error) er
 	return s.Store.View(ctx, func(tx confidant.Tx) error { return fn(failingTx{tx, s}) })
 }
 
-func (tx failingTx) AttachmentChunk(ctx context.Context, id string, i int) ([]byte, error) {
+func (tx failingTx) AttachmentChunk(ctx context.Context, patientID, id string, i int) ([]byte, error) {
 	if int64(i) == tx.s.failAt.Load() {
 		return nil, errors.New("disk on fire")
 	}
-	return tx.Tx.AttachmentChunk(ctx, id, i)
+	return tx.Tx.AttachmentChunk(ctx, patientID, id, i)
 }
 
 // TestDownloadFailure checks both ways a download can fail on the server:
 // before the first byte (a proper JSON 500) and midway (a short body and an
 // error in the log).
 func TestDownloadFailure(t *testing.T) {
-	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	st := &failingStore{Store: db}
+	st := &failingStore{Store: testfix.SQLite(t)}
 	st.failAt.Store(-1)
 	w := testfix.New(t, st)
 	buf := &syncBuffer{}

@@ -16,20 +16,22 @@ import (
 	"github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/icd10"
 	"github.com/confidanthealth/confidant/internal/password"
+	"github.com/confidanthealth/confidant/internal/seal"
 	"github.com/confidanthealth/confidant/internal/sqlite"
+	"github.com/confidanthealth/confidant/internal/testfix"
 )
 
 // testNow is a fixed "now" so that runs are comparable.
 var testNow = time.Date(2026, 3, 18, 12, 34, 56, 789000, time.UTC)
 
-func openStore(t testing.TB) *sqlite.DB {
+func openStore(t testing.TB) *seal.Store {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "demo.db"), sqlite.Options{RelaxedSync: true})
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "demo.db"), sqlite.Options{RelaxedSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
-	return st
+	t.Cleanup(func() { db.Close() })
+	return testfix.Seal(t, db, testfix.Keyring(t))
 }
 
 // small is a data set that exercises everything in a few seconds.

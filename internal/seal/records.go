@@ -220,7 +220,7 @@ func (t *tx) CreatePlan(ctx context.Context, p confidant.TreatmentPlan) error {
 	}
 	d := planData{Goals: p.Goals, Interventions: p.Interventions}
 	if !p.ReviewOn.IsZero() {
-		d.ReviewOn = p.ReviewOn.Format(time.DateOnly)
+		d.ReviewOn = p.ReviewOn.UTC().Format(time.RFC3339Nano)
 	}
 	data, err := sealJSON(a, d, confidant.BlobPlan, p.PatientID, p.ID, 0)
 	if err != nil {
@@ -246,7 +246,7 @@ func (t *tx) ListPlans(ctx context.Context, patientID string) ([]confidant.Treat
 		}
 		p := confidant.TreatmentPlan{ID: r.ID, PatientID: r.PatientID, Goals: d.Goals, Interventions: d.Interventions, AuthorID: r.AuthorID, CreatedAt: r.CreatedAt}
 		if d.ReviewOn != "" {
-			if p.ReviewOn, err = time.Parse(time.DateOnly, d.ReviewOn); err != nil {
+			if p.ReviewOn, err = time.Parse(time.RFC3339Nano, d.ReviewOn); err != nil {
 				return nil, errIntegrity
 			}
 		}

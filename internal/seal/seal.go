@@ -126,7 +126,7 @@ type (
 		Given   string `json:"g"`
 		Family  string `json:"f"`
 		Code    string `json:"c"`
-		Birth   string `json:"b"` // YYYY-MM-DD
+		Birth   string `json:"b"` // RFC 3339, UTC
 		Phone   string `json:"p,omitempty"`
 		Email   string `json:"e,omitempty"`
 		Address string `json:"a,omitempty"`
@@ -146,7 +146,7 @@ type (
 	planData struct {
 		Goals         string `json:"g"`
 		Interventions string `json:"i,omitempty"`
-		ReviewOn      string `json:"r,omitempty"` // YYYY-MM-DD
+		ReviewOn      string `json:"r,omitempty"` // RFC 3339, UTC
 	}
 	measureData struct {
 		Answers  []int  `json:"a"`

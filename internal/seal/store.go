@@ -109,7 +109,7 @@ func (t *tx) indexes(p confidant.Patient) (identity, surname, surnameYear []byte
 func (t *tx) sealPatient(ctx context.Context, a tink.AEAD, p confidant.Patient) (confidant.SealedPatient, error) {
 	d := patientData{Given: p.GivenName, Family: p.FamilyName, Code: p.IdentityCode, Phone: p.Phone, Email: p.Email, Address: p.Address}
 	if !p.BirthDate.IsZero() {
-		d.Birth = p.BirthDate.Format(time.DateOnly)
+		d.Birth = p.BirthDate.UTC().Format(time.RFC3339Nano)
 	}
 	data, err := sealJSON(a, d, confidant.BlobPatient, p.ID, p.ID, 0)
 	if err != nil {
@@ -141,7 +141,7 @@ func (t *tx) openPatient(ctx context.Context, sp confidant.SealedPatient) (confi
 	p.GivenName, p.FamilyName, p.IdentityCode = d.Given, d.Family, d.Code
 	p.Phone, p.Email, p.Address = d.Phone, d.Email, d.Address
 	if d.Birth != "" {
-		b, err := time.Parse(time.DateOnly, d.Birth)
+		b, err := time.Parse(time.RFC3339Nano, d.Birth)
 		if err != nil {
 			return p, errIntegrity
 		}

@@ -147,10 +147,18 @@ func TestEndingCareEndsAccess(t *testing.T) {
 func TestSearch(t *testing.T) {
 	w := newWorld(t)
 	th := w.As(w.Therapist)
-	for _, q := range []string{"äijälä", "ÄIJ", "aino", w.PatientA.IdentityCode, strings.ToLower(w.PatientA.IdentityCode)} {
+	for _, q := range []string{"äijälä", " ÄIJÄLÄ ", "Äijälä 1990", w.PatientA.IdentityCode, strings.ToLower(w.PatientA.IdentityCode)} {
 		ps, err := w.Service.SearchPatients(th, q)
 		if err != nil || len(ps) != 1 || ps[0].ID != w.PatientA.ID {
 			t.Errorf("search %q: %v %v", q, err, ps)
+		}
+	}
+	// Search is exact (blind indexes): no prefixes, no given names, and a
+	// wrong birth year does not match.
+	for _, q := range []string{"ÄIJ", "aino", "Äijälä 1991"} {
+		ps, err := w.Service.SearchPatients(th, q)
+		if err != nil || len(ps) != 0 {
+			t.Errorf("search %q: %v, %d found", q, err, len(ps))
 		}
 	}
 	// Patients outside care are never found, by name or by code.

@@ -51,7 +51,7 @@ func scanClinic(s interface{ Scan(...any) error }, c *confidant.Clinic) error {
 
 func (t *tx) Clinic(ctx context.Context, id string) (confidant.Clinic, error) {
 	var c confidant.Clinic
-	err := scanClinic(t.tx.QueryRowContext(ctx, `SELECT `+clinicColumns+` FROM clinics WHERE id = ?`, id), &c)
+	err := scanClinic(t.queryRow(ctx, `SELECT `+clinicColumns+` FROM clinics WHERE id = ?`, id), &c)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, notFound("clinic")
 	}
@@ -132,7 +132,7 @@ func (t *tx) UserByUsername(ctx context.Context, username string) (confidant.Use
 
 func (t *tx) oneUser(ctx context.Context, query string, arg any) (confidant.User, error) {
 	var u confidant.User
-	err := scanUser(t.tx.QueryRowContext(ctx, query, arg), &u)
+	err := scanUser(t.queryRow(ctx, query, arg), &u)
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, notFound("user")
 	}
@@ -156,7 +156,7 @@ func (t *tx) ListUsers(ctx context.Context, f confidant.UserFilter) ([]confidant
 	}
 	var out []confidant.User
 	err := t.list(ctx, "list users",
-		`SELECT `+userColumns+` FROM users u`+w.where()+` ORDER BY u.username LIMIT ? OFFSET ?`,
+		`SELECT `+userColumns+` FROM users u`+w.where()+` ORDER BY u.username`+limitOffset,
 		append(w.args, limit(f.Limit, 0)...),
 		func(r *sql.Rows) error {
 			var u confidant.User

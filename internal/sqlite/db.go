@@ -78,8 +78,10 @@ func (o Options) withDefaults() Options {
 
 // DB is a confidant.SealedStore backed by one SQLite database file.
 type DB struct {
-	writer *sql.DB // exactly one connection: Update and Migrate
-	reader *sql.DB // query_only connections: View
+	writer      *sql.DB // exactly one connection: Update and Migrate
+	reader      *sql.DB // query_only connections: View
+	writerStmts *stmtCache
+	readerStmts *stmtCache
 }
 
 var _ confidant.SealedStore = (*DB)(nil)
@@ -139,6 +141,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	db.reader.SetMaxOpenConns(opts.Readers)
 	db.reader.SetMaxIdleConns(opts.Readers)
+	db.writerStmts, db.readerStmts = newStmtCache(db.writer), newStmtCache(db.reader)
 
 	if err := db.checkVersion(ctx); err != nil {
 		db.Close()
@@ -230,6 +233,10 @@ func connPragmas(opts Options, readOnly bool) string {
 // checkpoints the WAL into the database file.
 func (db *DB) Close() error {
 	var errs []error
+	if db.writerStmts != nil {
+		db.writerStmts.close()
+		db.readerStmts.close()
+	}
 	if db.reader != nil {
 		errs = append(errs, db.reader.Close())
 	}
@@ -254,36 +261,40 @@ func (db *DB) Update(ctx context.Context, fn func(confidant.SealedTx) error) err
 
 // runWriter runs fn in a read-write transaction; see Update.
 func (db *DB) runWriter(ctx context.Context, fn func(*tx) error) error {
-	return run(ctx, db.writer, nil, fn)
+	return run(ctx, db.writer, db.writerStmts, nil, fn)
 }
 
 // View runs fn in a read-only transaction with a consistent snapshot. Any
 // write inside fn fails.
 func (db *DB) View(ctx context.Context, fn func(confidant.SealedTx) error) error {
-	return run(ctx, db.reader, &sql.TxOptions{ReadOnly: true}, func(t *tx) error { return fn(t) })
+	return run(ctx, db.reader, db.readerStmts, &sql.TxOptions{ReadOnly: true}, func(t *tx) error { return fn(t) })
 }
 
-func run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(*tx) error) (err error) {
+func run(ctx context.Context, pool *sql.DB, cache *stmtCache, opts *sql.TxOptions, fn func(*tx) error) error {
 	stx, err := pool.BeginTx(ctx, opts)
 	if err != nil {
 		return dbErr("begin transaction", err)
 	}
-	committed := false
+	t := &tx{tx: stx, cache: cache}
+	done := false
 	defer func() {
-		if !committed {
-			// The transaction failed or fn panicked: keep nothing. A panic
-			// continues after the rollback.
+		if !done {
+			// fn panicked: keep nothing. The panic continues after the
+			// rollback.
 			stx.Rollback()
 		}
 	}()
-	if err := fn(&tx{tx: stx}); err != nil {
+	if err := fn(t); err != nil {
+		done = true
+		stx.Rollback()
+		t.learn(ctx)
 		return err
 	}
+	done = true // Commit rolls back itself if it fails
 	if err := stx.Commit(); err != nil {
-		committed = true // Commit has already rolled back or the tx is done
 		return dbErr("commit", err)
 	}
-	committed = true
+	t.learn(ctx)
 	return nil
 }
 

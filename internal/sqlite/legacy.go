@@ -81,7 +81,7 @@ func (db *DB) LegacyPatients(ctx context.Context, after string, limit int) ([]co
 	err := db.legacyView(ctx, func(ctx context.Context, t *tx) error {
 		return t.list(ctx, "legacy patients",
 			`SELECT id, clinic_id, given_name, family_name, identity_code, birth_date, phone, email, address, created_at
-			FROM v1_patients WHERE id > ? ORDER BY id LIMIT ?`,
+			FROM v1_patients WHERE id > ? ORDER BY id`+limitOne,
 			[]any{after, limitArg(limit)},
 			func(r *sql.Rows) error {
 				var p confidant.Patient
@@ -258,7 +258,7 @@ func (db *DB) legacyView(ctx context.Context, fn func(ctx context.Context, t *tx
 	if err != nil || !exists {
 		return err
 	}
-	return fn(ctx, &tx{tx: stx})
+	return fn(ctx, &tx{tx: stx}) // read once per patient: not worth caching
 }
 
 // DeleteLegacyPatient deletes a patient's plaintext rows from the tables of

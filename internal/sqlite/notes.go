@@ -65,7 +65,7 @@ func (t *tx) CreateNote(ctx context.Context, n confidant.SealedNote) error {
 
 func (t *tx) Note(ctx context.Context, id string) (confidant.SealedNote, error) {
 	var n confidant.SealedNote
-	err := scanNote(t.tx.QueryRowContext(ctx, `SELECT `+noteColumns+` FROM notes n WHERE n.id = ?`, id), &n)
+	err := scanNote(t.queryRow(ctx, `SELECT `+noteColumns+` FROM notes n WHERE n.id = ?`, id), &n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return n, notFound("note")
 	}
@@ -83,7 +83,7 @@ func (t *tx) ListNotes(ctx context.Context, patientID string, f confidant.NoteFi
 	if f.ReleasedOnly {
 		sel += ` AND n.released_at IS NOT NULL`
 	}
-	sel += ` ORDER BY n.session_at DESC, n.id LIMIT ?`
+	sel += ` ORDER BY n.session_at DESC, n.id` + limitOne
 	lim := limitArg(f.Limit)
 
 	var out []confidant.SealedNote

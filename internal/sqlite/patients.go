@@ -53,7 +53,7 @@ func (t *tx) UpdatePatient(ctx context.Context, p confidant.SealedPatient) error
 
 func (t *tx) Patient(ctx context.Context, id string) (confidant.SealedPatient, error) {
 	var p confidant.SealedPatient
-	err := scanPatient(t.tx.QueryRowContext(ctx, `SELECT `+patientColumns+` FROM patients p WHERE p.id = ?`, id), &p)
+	err := scanPatient(t.queryRow(ctx, `SELECT `+patientColumns+` FROM patients p WHERE p.id = ?`, id), &p)
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, notFound("patient")
 	}
@@ -88,7 +88,7 @@ func (t *tx) ListPatients(ctx context.Context, f confidant.SealedPatientFilter) 
 	}
 	return t.patients(ctx, "list patients",
 		`SELECT `+patientColumns+` FROM patients p`+w.where()+
-			` ORDER BY p.created_at, p.id LIMIT ? OFFSET ?`,
+			` ORDER BY p.created_at, p.id`+limitOffset,
 		append(w.args, limit(f.Limit, f.Offset)...))
 }
 
@@ -106,7 +106,7 @@ func (t *tx) ListPatientsForTherapist(ctx context.Context, therapistID string, a
 			SELECT c.patient_id FROM care c
 			WHERE c.therapist_id = ? AND c.from_at <= ? AND (c.to_at IS NULL OR c.to_at > ?)
 		) AND p.erased_at IS NULL`+w.and()+`
-		ORDER BY p.created_at, p.id LIMIT ? OFFSET ?`,
+		ORDER BY p.created_at, p.id`+limitOffset,
 		append(args, limit(f.Limit, f.Offset)...))
 }
 
@@ -160,7 +160,7 @@ func (t *tx) PatientKey(ctx context.Context, patientID string) (confidant.Wrappe
 // that read the key before the erasure must not bring it back.
 func (t *tx) PutPatientKey(ctx context.Context, k confidant.WrappedKey) error {
 	var erased bool
-	err := t.tx.QueryRowContext(ctx,
+	err := t.queryRow(ctx,
 		`SELECT erased_at IS NOT NULL FROM patients WHERE id = ?`, k.Owner).Scan(&erased)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return dbErr("put patient key", err)
@@ -184,7 +184,7 @@ func (t *tx) ListPatientKeys(ctx context.Context, f confidant.KeyFilter) ([]conf
 	}
 	var out []confidant.WrappedKey
 	err := t.list(ctx, "list patient keys",
-		`SELECT patient_id, `+keyColumns+` FROM patient_keys`+w.where()+` ORDER BY patient_id LIMIT ?`,
+		`SELECT patient_id, `+keyColumns+` FROM patient_keys`+w.where()+` ORDER BY patient_id`+limitOne,
 		append(w.args, limitArg(f.Limit)),
 		func(r *sql.Rows) error {
 			var k confidant.WrappedKey
@@ -196,7 +196,7 @@ func (t *tx) ListPatientKeys(ctx context.Context, f confidant.KeyFilter) ([]conf
 }
 
 func (t *tx) CountPatientKeys(ctx context.Context, notKEK string) (total, other int, err error) {
-	err = t.tx.QueryRowContext(ctx,
+	err = t.queryRow(ctx,
 		`SELECT count(*), count(*) FILTER (WHERE kek_id <> ?) FROM patient_keys`, notKEK).Scan(&total, &other)
 	return total, other, dbErr("count patient keys", err)
 }
@@ -251,7 +251,7 @@ func (t *tx) EndCare(ctx context.Context, id string, to time.Time, by string) er
 
 func (t *tx) Care(ctx context.Context, id string) (confidant.CareRelationship, error) {
 	var c confidant.CareRelationship
-	err := scanCare(t.tx.QueryRowContext(ctx, `SELECT `+careColumns+` FROM care WHERE id = ?`, id), &c)
+	err := scanCare(t.queryRow(ctx, `SELECT `+careColumns+` FROM care WHERE id = ?`, id), &c)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, notFound("care relationship")
 	}
@@ -288,7 +288,7 @@ func (t *tx) ListCare(ctx context.Context, f confidant.CareFilter) ([]confidant.
 func (t *tx) HasActiveCare(ctx context.Context, therapistID, patientID string, at time.Time) (bool, error) {
 	a := at.UnixMicro()
 	var ok bool
-	err := t.tx.QueryRowContext(ctx,
+	err := t.queryRow(ctx,
 		`SELECT EXISTS (
 			SELECT 1 FROM care
 			WHERE therapist_id = ? AND patient_id = ? AND from_at <= ? AND (to_at IS NULL OR to_at > ?)

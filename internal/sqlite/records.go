@@ -30,7 +30,7 @@ func (t *tx) SetDiagnosisStatus(ctx context.Context, id string, s confidant.Diag
 
 func (t *tx) Diagnosis(ctx context.Context, id string) (confidant.SealedDiagnosis, error) {
 	var d confidant.SealedDiagnosis
-	err := scanDiagnosis(t.tx.QueryRowContext(ctx, `SELECT `+diagnosisColumns+` FROM diagnoses WHERE id = ?`, id), &d)
+	err := scanDiagnosis(t.queryRow(ctx, `SELECT `+diagnosisColumns+` FROM diagnoses WHERE id = ?`, id), &d)
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, notFound("diagnosis")
 	}
@@ -129,7 +129,7 @@ func (t *tx) PutAttachmentChunk(ctx context.Context, attachmentID string, index 
 // against them.)
 func (t *tx) CreateAttachment(ctx context.Context, a confidant.SealedAttachment) error {
 	var chunks, maxIdx int64
-	err := t.tx.QueryRowContext(ctx,
+	err := t.queryRow(ctx,
 		`SELECT count(*), coalesce(max(idx), -1) FROM attachment_chunks WHERE attachment_id = ?`, a.ID).Scan(&chunks, &maxIdx)
 	if err != nil {
 		return dbErr("create attachment", err)
@@ -157,7 +157,7 @@ func scanAttachment(s interface{ Scan(...any) error }, a *confidant.SealedAttach
 
 func (t *tx) Attachment(ctx context.Context, id string) (confidant.SealedAttachment, error) {
 	var a confidant.SealedAttachment
-	err := scanAttachment(t.tx.QueryRowContext(ctx, `SELECT `+attachmentColumns+` FROM attachments WHERE id = ?`, id), &a)
+	err := scanAttachment(t.queryRow(ctx, `SELECT `+attachmentColumns+` FROM attachments WHERE id = ?`, id), &a)
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, notFound("attachment")
 	}

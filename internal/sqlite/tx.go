@@ -13,14 +13,58 @@ import (
 
 // tx implements confidant.SealedTx on one database/sql transaction.
 type tx struct {
-	tx *sql.Tx
+	tx     *sql.Tx
+	cache  *stmtCache // nil: no statement cache
+	missed []string   // queries run unprepared, for learn
+}
+
+// stmt returns the cached prepared statement for query, bound to the
+// transaction, or nil (the miss is noted).
+func (t *tx) stmt(ctx context.Context, query string) *sql.Stmt {
+	if t.cache == nil {
+		return nil
+	}
+	if s := t.cache.lookup(query); s != nil {
+		return t.tx.StmtContext(ctx, s)
+	}
+	t.missed = append(t.missed, query)
+	return nil
+}
+
+// learn prepares the queries this transaction ran unprepared; it must be
+// called after the transaction has ended (see stmtCache).
+func (t *tx) learn(ctx context.Context) {
+	if t.cache != nil && len(t.missed) > 0 && ctx.Err() == nil {
+		t.cache.prepare(ctx, t.missed)
+	}
+}
+
+func (t *tx) execContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if s := t.stmt(ctx, query); s != nil {
+		return s.ExecContext(ctx, args...)
+	}
+	return t.tx.ExecContext(ctx, query, args...)
+}
+
+func (t *tx) queryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s := t.stmt(ctx, query); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	return t.tx.QueryContext(ctx, query, args...)
+}
+
+func (t *tx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if s := t.stmt(ctx, query); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return t.tx.QueryRowContext(ctx, query, args...)
 }
 
 var _ confidant.SealedTx = (*tx)(nil)
 
 // exec runs a statement and returns the number of rows it changed.
 func (t *tx) exec(ctx context.Context, op, query string, args ...any) (int64, error) {
-	res, err := t.tx.ExecContext(ctx, query, args...)
+	res, err := t.execContext(ctx, query, args...)
 	if err != nil {
 		return 0, dbErr(op, err)
 	}
@@ -47,7 +91,7 @@ func (t *tx) execOne(ctx context.Context, what, op, query string, args ...any) e
 // get scans a single row into dest; no row is NotFound for a record of kind
 // what.
 func (t *tx) get(ctx context.Context, what, op, query string, args []any, dest ...any) error {
-	err := t.tx.QueryRowContext(ctx, query, args...).Scan(dest...)
+	err := t.queryRow(ctx, query, args...).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return notFound(what)
 	}
@@ -56,7 +100,7 @@ func (t *tx) get(ctx context.Context, what, op, query string, args []any, dest .
 
 // list runs query and calls scan for each row.
 func (t *tx) list(ctx context.Context, op, query string, args []any, scan func(*sql.Rows) error) error {
-	rows, err := t.tx.QueryContext(ctx, query, args...)
+	rows, err := t.queryContext(ctx, query, args...)
 	if err != nil {
 		return dbErr(op, err)
 	}
@@ -133,13 +177,22 @@ func (f *filter) and() string {
 	return " AND " + strings.Join(f.conds, " AND ")
 }
 
-// limit returns the arguments of "LIMIT ? OFFSET ?": n <= 0 means no limit
-// (which SQLite spells -1).
+// LIMIT clauses with their values bound. A bare "LIMIT ?" lets SQLite plan
+// with the bound value, and it then recompiles the statement every time a
+// value is bound, which defeats the statement cache; "? + 0" is an
+// expression, evaluated when the statement runs.
+const (
+	limitOne    = " LIMIT ? + 0"          // argument: limitArg
+	limitOffset = " LIMIT ? + 0 OFFSET ?" // arguments: limit
+)
+
+// limit returns the arguments of limitOffset: n <= 0 means no limit (which
+// SQLite spells -1).
 func limit(n, offset int) []any {
 	return []any{limitArg(n), max(offset, 0)}
 }
 
-// limitArg returns the argument of "LIMIT ?".
+// limitArg returns the argument of limitOne.
 func limitArg(n int) int {
 	if n <= 0 {
 		return -1

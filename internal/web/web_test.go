@@ -413,12 +413,16 @@ func TestNewPatient(t *testing.T) {
 	if r.status != http.StatusOK || !has(r.body, "Mäkinen, Eero") || has(r.body, "Äijälä, Aino") {
 		t.Errorf("search by code:\n%s", text(r.body))
 	}
-	r = th.post("/patients/search", url.Values{"q": {"äij"}})
+	r = th.post("/patients/search", url.Values{"q": {"äijälä"}})
 	if r.status != http.StatusOK || !has(r.body, "Äijälä, Aino") || has(r.body, "Mäkinen, Eero") {
 		t.Errorf("search by name:\n%s", text(r.body))
 	}
+	r = th.post("/patients/search", url.Values{"q": {"Mäkinen 1952"}})
+	if r.status != http.StatusOK || !has(r.body, "Mäkinen, Eero") || has(r.body, "Äijälä, Aino") {
+		t.Errorf("search by name and birth year:\n%s", text(r.body))
+	}
 	r = th.post("/patients/search", url.Values{"q": {"x"}})
-	if r.status != http.StatusBadRequest || !has(r.body, "Type at least two letters") {
+	if r.status != http.StatusBadRequest || !has(r.body, "Search by a whole family name") {
 		t.Errorf("short search: status %d", r.status)
 	}
 	// PatientC is in nobody's care: never found.
@@ -626,7 +630,7 @@ func TestManagerAdministration(t *testing.T) {
 	if !has(r.body, "Äijälä, Aino") || !has(r.body, "Virtanen, Cecilia") {
 		t.Errorf("clinic patients:\n%s", text(r.body))
 	}
-	r = m.post("/clinics/"+cid+"/patients/search", url.Values{"name": {"virt"}})
+	r = m.post("/clinics/"+cid+"/patients/search", url.Values{"name": {"virtanen"}})
 	if !has(r.body, "Virtanen, Cecilia") || has(r.body, "Äijälä, Aino") {
 		t.Errorf("filtered:\n%s", text(r.body))
 	}
