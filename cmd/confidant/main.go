@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	confidant "github.com/confidanthealth/confidant"
@@ -92,6 +93,12 @@ var errUsage = errors.New("usage")
 func describe(err error) string {
 	var e *confidant.Error
 	if errors.As(err, &e) && e.Kind != confidant.KindInternal {
+		// Keep the context the commands added ("opening the key-encryption
+		// key: ...") and show the user-safe message instead of the code.
+		full, inner := err.Error(), e.Error()
+		if strings.HasSuffix(full, inner) {
+			return full[:len(full)-len(inner)] + e.Message
+		}
 		return e.Message
 	}
 	return err.Error()

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/keys"
+)
+
+// resolve parses configuration flags as a command would.
+func resolve(t *testing.T, args ...string) Config {
+	t.Helper()
+	fs := newFlagSet("x", "", io.Discard)
+	r := configFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	c, err := r()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestKEKFailuresRefuseToStart(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	pw := filepath.Join(dir, "pass")
+	os.WriteFile(pw, []byte("pp-right-7f3a9c\n"), 0o600)
+	if code, out, errOut := runCmd(t, "init", "--data", data, "--kek-passphrase-file", pw, "--org", "Oy", "--clinic", "Oulu"); code != 0 {
+		t.Fatalf("init: %s %s", out, errOut)
+	}
+	kek := filepath.Join(dir, "data-keys", "kek.json")
+	if fi, err := os.Stat(kek); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("KEK file: %v %v", fi, err)
+	}
+	ok := resolve(t, "--data", data, "--kek-passphrase-file", pw)
+	a, err := openApp(t.Context(), ok, io.Discard, openOptions{})
+	if err != nil {
+		t.Fatalf("the right passphrase does not open: %v", err)
+	}
+	a.Close()
+
+	wrong := filepath.Join(dir, "wrong")
+	os.WriteFile(wrong, []byte("pp-other-18be2d\n"), 0o600)
+	other := filepath.Join(dir, "other-keys", "kek.json")
+	if err := keys.CreateFile(other, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"wrong passphrase", []string{"--kek-passphrase-file", wrong}, "passphrase"},
+		{"no passphrase", nil, "passphrase"},
+		{"missing key file", []string{"--kek-file", filepath.Join(dir, "nowhere", "kek.json")}, "key-encryption key"},
+		{"another KEK", []string{"--kek-file", other}, "wrong key-encryption key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errOut := runCmd(t, append([]string{"serve", "--data", data, "--addr", "127.0.0.1:0"}, tc.args...)...)
+			if code != 1 || !strings.Contains(errOut, tc.want) {
+				t.Errorf("serve: exit %d, %q (want %q)", code, errOut, tc.want)
+			}
+			if strings.Contains(errOut, "pp-right") || strings.Contains(errOut, "pp-other") {
+				t.Error("a passphrase reached the output")
+			}
+		})
+	}
+}
+
+// TestKeysUnavailableAnswers503: when the keys become unavailable while the
+// server runs (an HSM going away; here the keyring is closed), reads and
+// writes of patient data answer 503 with no plaintext, and nothing is
+// written.
+func TestKeysUnavailableAnswers503(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if code, _, errOut := runCmd(t, "demo", "--data", data, "--patients", "40", "--no-serve"); code != 0 {
+		t.Fatal(errOut)
+	}
+	cfg := resolve(t, "--data", data)
+	a, err := openApp(t.Context(), cfg, io.Discard, openOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	h, _, err := newHandler(cfg, a.store, newLogger(io.Discard, cfg.LogLevel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var li struct{ Therapist struct{ Username, Password string } }
+	b, _ := os.ReadFile(filepath.Join(data, demoLoginsFile))
+	json.Unmarshal(b, &li)
+	do := func(method, path, token string, body any) *httptest.ResponseRecorder {
+		var r io.Reader
+		if body != nil {
+			j, _ := json.Marshal(body)
+			r = bytes.NewReader(j)
+		}
+		req := httptest.NewRequest(method, path, r)
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	var tok struct{ Token string }
+	json.Unmarshal(do("POST", "/api/v1/login", "", li.Therapist).Body.Bytes(), &tok)
+	var ps struct {
+		Patients []struct {
+			ID         string `json:"id"`
+			FamilyName string `json:"family_name"`
+		}
+	}
+	json.Unmarshal(do("GET", "/api/v1/patients", tok.Token, nil).Body.Bytes(), &ps)
+	if len(ps.Patients) == 0 || ps.Patients[0].FamilyName == "" {
+		t.Fatalf("no patients: %+v", ps)
+	}
+	p := ps.Patients[0]
+	before := do("GET", "/api/v1/patients/"+p.ID+"/notes", tok.Token, nil)
+	if before.Code != 200 {
+		t.Fatalf("notes: %d", before.Code)
+	}
+
+	a.keys.Close() // the keys go away
+	for _, r := range []struct{ method, path string }{
+		{"GET", "/api/v1/patients/" + p.ID + "/chart"},
+		{"GET", "/api/v1/patients/" + p.ID + "/notes"},
+		{"POST", "/api/v1/patients/" + p.ID + "/notes"},
+	} {
+		rec := do(r.method, r.path, tok.Token, map[string]string{"body": "written while the keys are away"})
+		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"code":"keyring_closed"`) {
+			t.Errorf("%s %s: %d %s", r.method, r.path, rec.Code, rec.Body.String())
+		}
+		if strings.Contains(rec.Body.String(), p.FamilyName) {
+			t.Errorf("%s %s returned plaintext", r.method, r.path)
+		}
+	}
+	// Nothing was written: with the keys back, the notes are as before.
+	a2, err := openApp(t.Context(), cfg, io.Discard, openOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a2.Close()
+	var notes []confidant.Note
+	if err := a2.store.View(t.Context(), func(tx confidant.Tx) error {
+		var err error
+		notes, err = tx.ListNotes(t.Context(), p.ID, confidant.NoteFilter{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var want struct{ Notes []json.RawMessage }
+	json.Unmarshal(before.Body.Bytes(), &want)
+	if len(notes) != len(want.Notes) {
+		t.Errorf("notes after the outage: %d, before: %d", len(notes), len(want.Notes))
+	}
+}
