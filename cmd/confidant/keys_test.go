@@ -97,7 +97,9 @@ func TestKeysUnavailableAnswers503(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var li struct{ Therapist struct{ Username, Password string } }
+	var li struct {
+		Therapist struct{ Username, Password string }
+	}
 	b, _ := os.ReadFile(filepath.Join(data, demoLoginsFile))
 	json.Unmarshal(b, &li)
 	do := func(method, path, token string, body any) *httptest.ResponseRecorder {
