@@ -114,6 +114,15 @@ func openApp(ctx context.Context, c Config, w io.Writer, opt openOptions) (*app,
 	if err != nil {
 		return nil, err
 	}
+	if opt.createKEK && kc.Provider == "pkcs11" {
+		err := keys.CreatePKCS11Key(kc.PKCS11)
+		switch {
+		case err == nil:
+			fmt.Fprintf(w, "Created the key-encryption key %q in the HSM (it cannot be extracted).\n", kc.PKCS11.KeyLabel)
+		case !confidant.IsKind(err, confidant.KindConflict):
+			return nil, fmt.Errorf("creating the key-encryption key in the HSM: %w", err)
+		}
+	}
 	if opt.createKEK && kc.Provider == "file" {
 		if _, err := os.Stat(kc.File); errors.Is(err, os.ErrNotExist) {
 			if err := keys.CreateFile(kc.File, kc.Passphrase); err != nil {
