@@ -94,7 +94,21 @@ func testNoteWithHistory(t *testing.T, s confidant.SealedStore) {
 	})
 	err = tryUpdate(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.CreateNote(ctx, early) })
 	wantKind(t, "CreateNote with a draft before the last version", err, confidant.KindInvalid)
-	for _, id := range []string{empty.ID, early.ID} {
+	// Sealed data is bound to its version number, so the numbers given must
+	// be 1, 2, 3...
+	misnumbered := newNote(f.patient.ID, f.therapist.ID, base)
+	misnumbered.Versions[0].Version = 0
+	err = tryUpdate(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.CreateNote(ctx, misnumbered) })
+	wantKind(t, "CreateNote with version 0", err, confidant.KindInvalid)
+	gap := newNote(f.patient.ID, f.therapist.ID, base)
+	gap.Versions[0].Status, gap.Versions[0].SignedAt, gap.Versions[0].SignedBy = confidant.NoteSigned, base, f.therapist.ID
+	gap.Versions = append(gap.Versions, confidant.SealedNoteVersion{
+		Version: 3, Template: confidant.TemplateFree, Status: confidant.NoteDraft, AuthorID: f.therapist.ID,
+		CreatedAt: base, UpdatedAt: base, Data: sealed(),
+	})
+	err = tryUpdate(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.CreateNote(ctx, gap) })
+	wantKind(t, "CreateNote with versions 1 and 3", err, confidant.KindInvalid)
+	for _, id := range []string{empty.ID, early.ID, misnumbered.ID, gap.ID} {
 		err := tryView(t, s, func(ctx context.Context, tx confidant.SealedTx) error { _, err := tx.Note(ctx, id); return err })
 		wantKind(t, "Note after a refused CreateNote", err, confidant.KindNotFound)
 	}
