@@ -169,3 +169,86 @@ func TestKeysUnavailableAnswers503(t *testing.T) {
 		t.Errorf("notes after the outage: %d, before: %d", len(notes), len(want.Notes))
 	}
 }
+
+// TestKeyCommands runs the key life cycle from the command line with the
+// file provider: KEK rotation and retirement, patient key rotation,
+// verification and erasure under the retention rule.
+func TestKeyCommands(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	if code, _, errOut := runCmd(t, "demo", "--data", data, "--patients", "40", "--no-serve"); code != 0 {
+		t.Fatal(errOut)
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		code, out, errOut := runCmd(t, append(args, "--data", data)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d\n%s%s", args, code, out, errOut)
+		}
+		return out
+	}
+	if out := run("keys", "rotate-kek"); !strings.Contains(out, "Re-wrapped 40 patient keysets") {
+		t.Errorf("rotate-kek: %s", out)
+	}
+	if out := run("keys", "status"); !strings.Contains(out, "patient keysets: 40, wrapped by an older KEK key: 0") {
+		t.Errorf("status: %s", out)
+	}
+	if out := run("keys", "retire-kek"); !strings.Contains(out, "Retired 1 KEK keys") {
+		t.Errorf("retire-kek: %s", out)
+	}
+	if out := run("keys", "verify"); !strings.Contains(out, "of 40 patients decrypt and verify") {
+		t.Errorf("verify: %s", out)
+	}
+
+	cfg := resolve(t, "--data", data)
+	a, err := openApp(t.Context(), cfg, io.Discard, openOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p confidant.Patient
+	a.store.View(t.Context(), func(tx confidant.Tx) error {
+		ps, err := tx.ListPatients(t.Context(), confidant.PatientFilter{Limit: 1})
+		if err == nil && len(ps) == 1 {
+			p = ps[0]
+		}
+		return err
+	})
+	a.Close()
+	if p.ID == "" {
+		t.Fatal("no patient")
+	}
+	if out := run("keys", "rotate-patient", "--patient", p.ID); !strings.Contains(out, "Rotated the key of patient") {
+		t.Errorf("rotate-patient: %s", out)
+	}
+	run("keys", "verify")
+
+	// Erasure waits for the retention period (120 years after birth by
+	// default); with a shorter rule configured it proceeds.
+	code, _, errOut := runCmd(t, "patient", "erase", "--patient", p.ID, "--data", data)
+	if code != 1 || !strings.Contains(errOut, "retention period has not passed") {
+		t.Fatalf("erase within retention: %d %s", code, errOut)
+	}
+	if out := run("patient", "erase", "--patient", p.ID, "--retention-years", "0"); !strings.Contains(out, "erased") {
+		t.Errorf("erase: %s", out)
+	}
+	a, err = openApp(t.Context(), cfg, io.Discard, openOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	err = a.store.View(t.Context(), func(tx confidant.Tx) error {
+		got, err := tx.Patient(t.Context(), p.ID)
+		if err != nil {
+			return err
+		}
+		if !got.Erased() || got.FamilyName != "" {
+			t.Errorf("after erasure: %+v", got)
+		}
+		if _, err := tx.ListNotes(t.Context(), p.ID, confidant.NoteFilter{}); confidant.CodeOf(err) != "patient_erased" {
+			t.Errorf("notes of an erased patient: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
