@@ -28,11 +28,22 @@ func TestArchitecture(t *testing.T) {
 				}
 			case pkg == mod+"/internal/web" || pkg == mod+"/internal/api":
 				// Transports reach data only through the service layer.
-				for _, banned := range []string{"/internal/sqlite", "/internal/postgres", "/internal/storetest"} {
+				for _, banned := range []string{"/internal/sqlite", "/internal/postgres", "/internal/storetest", "/internal/seal", "/internal/keys"} {
 					if imp == mod+banned {
 						t.Errorf("%s imports %s; transports must go through internal/service", pkg, imp)
 					}
 				}
+			case pkg == mod+"/internal/sqlite" || pkg == mod+"/internal/postgres":
+				// Databases never see keys or plaintext: they store what
+				// internal/seal gives them.
+				if imp == mod+"/internal/seal" || strings.HasPrefix(imp, mod+"/internal/keys") || strings.HasPrefix(imp, "github.com/tink-crypto/") {
+					t.Errorf("%s imports %s; a store must not handle keys or encryption", pkg, imp)
+				}
+			}
+			// Key material is held by internal/keys alone.
+			if !strings.HasPrefix(pkg, mod+"/internal/keys") && (imp == "github.com/miekg/pkcs11" ||
+				imp == "github.com/tink-crypto/tink-go/v2/insecurecleartextkeyset" || strings.HasPrefix(imp, mod+"/internal/keys/internal")) {
+				t.Errorf("%s imports %s; only internal/keys may hold key material", pkg, imp)
 			}
 		}
 	}

@@ -294,8 +294,21 @@ func run(ctx context.Context, pool *sql.DB, cache *stmtCache, opts *sql.TxOption
 	if err := stx.Commit(); err != nil {
 		return dbErr("commit", err)
 	}
+	if t.shred {
+		checkpoint(ctx, pool)
+	}
 	t.learn(ctx)
 	return nil
+}
+
+// checkpoint copies the write-ahead log into the database file and
+// truncates it, so that pages overwritten by secure_delete (an erased
+// patient's wrapped key, deleted plaintext) no longer exist in older
+// versions in the log. It is best effort: the log stays as it is while a
+// reader still uses an older snapshot; it is reused from the start and
+// checkpointed again later, and on Close.
+func checkpoint(ctx context.Context, pool *sql.DB) {
+	pool.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
 }
 
 // Errors. Messages name the kind of record, never a value.

@@ -173,9 +173,7 @@ func (db *DB) migrateTo(ctx context.Context, target int, progress func(applied, 
 		if m.version == dropsLegacy {
 			// The plaintext tables are gone; move the pages SQLite
 			// overwrote (secure_delete) out of the write-ahead log too.
-			if _, err := db.writer.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-				return dbErr("checkpoint", err)
-			}
+			checkpoint(ctx, db.writer)
 		}
 	}
 	return nil

@@ -122,8 +122,9 @@ func (t *tx) patients(ctx context.Context, op, query string, args []any) ([]conf
 }
 
 // ErasePatient crypto-shreds a patient: the wrapped keyset is deleted (and,
-// with secure_delete, overwritten in the file), the blind indexes cleared
-// and ErasedAt set. The sealed rows stay.
+// with secure_delete, overwritten in the file; the write-ahead log is
+// checkpointed after commit), the blind indexes cleared and ErasedAt set.
+// The sealed rows stay.
 func (t *tx) ErasePatient(ctx context.Context, id string, at time.Time) error {
 	var erased sql.NullInt64
 	if err := t.get(ctx, "patient", "erase patient",
@@ -136,6 +137,7 @@ func (t *tx) ErasePatient(ctx context.Context, id string, at time.Time) error {
 	if _, err := t.exec(ctx, "erase patient", `DELETE FROM patient_keys WHERE patient_id = ?`, id); err != nil {
 		return err
 	}
+	t.shred = true
 	_, err := t.exec(ctx, "erase patient",
 		`UPDATE patients SET erased_at = ?, identity_index = NULL, surname_index = NULL, surname_year_index = NULL
 		WHERE id = ?`, at.UnixMicro(), id)

@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -212,5 +213,53 @@ func TestUpdateHonoursContext(t *testing.T) {
 	}
 	if called {
 		t.Errorf("Update called fn with a canceled context")
+	}
+}
+
+// TestErasureLeavesNoKey checks that an erased patient's wrapped key is
+// gone from the database files at once, not only from the table: deleted
+// content is overwritten (secure_delete) and the write-ahead log, which
+// holds the older page, is checkpointed.
+func TestErasureLeavesNoKey(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "confidant.db")
+	db := openAt(t, path, sqlite.Options{})
+	now := time.Now()
+	clinic := confidant.Clinic{ID: confidant.NewID(), Name: "x", CreatedAt: now}
+	p := confidant.SealedPatient{ID: confidant.NewID(), ClinicID: clinic.ID, CreatedAt: now, Data: []byte("sealed")}
+	wrapped := []byte("wrapped-keyset-" + confidant.NewID())
+	err := db.Update(ctx, func(tx confidant.SealedTx) error {
+		if err := tx.CreateClinic(ctx, clinic); err != nil {
+			return err
+		}
+		if err := tx.CreatePatient(ctx, p); err != nil {
+			return err
+		}
+		return tx.PutPatientKey(ctx, confidant.WrappedKey{Owner: p.ID, KEKID: "kek", Wrapped: wrapped, UpdatedAt: now})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	contains := func() []string {
+		var in []string
+		for _, f := range []string{path, path + "-wal"} {
+			b, err := os.ReadFile(f)
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				t.Fatal(err)
+			}
+			if bytes.Contains(b, wrapped) {
+				in = append(in, filepath.Base(f))
+			}
+		}
+		return in
+	}
+	if len(contains()) == 0 {
+		t.Fatalf("the wrapped key is not in the files before erasure: the test looks in the wrong place")
+	}
+	if err := db.Update(ctx, func(tx confidant.SealedTx) error { return tx.ErasePatient(ctx, p.ID, now) }); err != nil {
+		t.Fatal(err)
+	}
+	if in := contains(); len(in) > 0 {
+		t.Errorf("after ErasePatient the wrapped key is still in %v", in)
 	}
 }

@@ -16,6 +16,9 @@ type tx struct {
 	tx     *sql.Tx
 	cache  *stmtCache // nil: no statement cache
 	missed []string   // queries run unprepared, for learn
+	// shred asks for a checkpoint after commit: the transaction deleted
+	// key material, and the write-ahead log still holds the pages it was on.
+	shred bool
 }
 
 // stmt returns the cached prepared statement for query, bound to the
