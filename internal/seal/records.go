@@ -36,6 +36,7 @@ func (t *tx) openNote(ctx context.Context, sn confidant.SealedNote) (confidant.N
 	for i, v := range sn.Versions {
 		var d noteData
 		if err := openJSON(a, v.Data, &d, confidant.BlobNoteVersion, sn.PatientID, sn.ID, v.Version); err != nil {
+			n.Versions = nil // no plaintext of the other versions with an error
 			return n, err
 		}
 		n.Versions[i] = confidant.NoteVersion{

@@ -2,6 +2,7 @@ package seal
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -138,15 +139,15 @@ func (t *tx) openPatient(ctx context.Context, sp confidant.SealedPatient) (confi
 	if err := openJSON(a, sp.Data, &d, confidant.BlobPatient, sp.ID, sp.ID, 0); err != nil {
 		return p, err
 	}
-	p.GivenName, p.FamilyName, p.IdentityCode = d.Given, d.Family, d.Code
-	p.Phone, p.Email, p.Address = d.Phone, d.Email, d.Address
 	if d.Birth != "" {
 		b, err := time.Parse(time.RFC3339Nano, d.Birth)
 		if err != nil {
-			return p, errIntegrity
+			return p, fmt.Errorf("seal: patient %s: birth date: %w", sp.ID, errIntegrity)
 		}
 		p.BirthDate = b
 	}
+	p.GivenName, p.FamilyName, p.IdentityCode = d.Given, d.Family, d.Code
+	p.Phone, p.Email, p.Address = d.Phone, d.Email, d.Address
 	return p, nil
 }
 
