@@ -1,0 +1,71 @@
+package httpx
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	confidant "github.com/confidanthealth/confidant"
+)
+
+func TestStatus(t *testing.T) {
+	for kind, want := range map[confidant.Kind]int{
+		confidant.KindInvalid: 400, confidant.KindUnauthenticated: 401, confidant.KindPermission: 403,
+		confidant.KindNotFound: 404, confidant.KindConflict: 409, confidant.KindTooLarge: 413,
+		confidant.KindUnsupported: 415, confidant.KindRateLimited: 429, confidant.KindInternal: 500,
+		confidant.KindUnavailable: 503,
+	} {
+		if got := Status(confidant.Errorf(kind, "x", "x")); got != want {
+			t.Errorf("%v: %d, want %d", kind, got, want)
+		}
+	}
+	if Status(errors.New("plain")) != 500 {
+		t.Error("a plain error is not a 500")
+	}
+}
+
+func TestSecure(t *testing.T) {
+	h := Secure(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	for _, hd := range []string{"Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy", "Cache-Control"} {
+		if rec.Header().Get(hd) == "" {
+			t.Errorf("missing %s", hd)
+		}
+	}
+	if csp := rec.Header().Get("Content-Security-Policy"); strings.Contains(csp, "unsafe-inline") || !strings.Contains(csp, "default-src 'none'") {
+		t.Errorf("CSP %q", csp)
+	}
+	// A cross-site POST is refused before the handler runs.
+	req := httptest.NewRequest("POST", "/notes", strings.NewReader("x"))
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusForbidden || rec.Body.String() == "ok" {
+		t.Errorf("cross-site POST: %d %q", rec.Code, rec.Body.String())
+	}
+}
+
+func TestLoggedRecoversWithoutLeaking(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /patients/{id}", func(w http.ResponseWriter, r *http.Request) {
+		panic("Aino Äijälä 010190-902S")
+	})
+	rec := httptest.NewRecorder()
+	Logged(log, mux).ServeHTTP(rec, httptest.NewRequest("GET", "/patients/abc?q=Äijälä", nil))
+	if rec.Code != 500 || strings.Contains(rec.Body.String(), "Äijälä") || strings.Contains(rec.Body.String(), "goroutine") {
+		t.Errorf("response %d %q", rec.Code, rec.Body.String())
+	}
+	if strings.Contains(buf.String(), "Äijälä") || strings.Contains(buf.String(), "abc") {
+		t.Errorf("log holds request data: %s", buf.String())
+	}
+	if !strings.Contains(buf.String(), "handler panicked") {
+		t.Errorf("panic not logged: %s", buf.String())
+	}
+}
