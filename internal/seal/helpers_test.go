@@ -96,9 +96,11 @@ func within(stx confidant.SealedTx, k seal.Keyring) *seal.Store {
 
 type inTx struct{ confidant.SealedTx }
 
-func (s inTx) Update(_ context.Context, fn func(confidant.SealedTx) error) error { return fn(s.SealedTx) }
-func (s inTx) View(_ context.Context, fn func(confidant.SealedTx) error) error   { return fn(s.SealedTx) }
-func (inTx) Close() error                                                         { return nil }
+func (s inTx) Update(_ context.Context, fn func(confidant.SealedTx) error) error {
+	return fn(s.SealedTx)
+}
+func (s inTx) View(_ context.Context, fn func(confidant.SealedTx) error) error { return fn(s.SealedTx) }
+func (inTx) Close() error                                                      { return nil }
 
 var errRollback = errors.New("rollback")
 

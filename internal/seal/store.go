@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	confidant "github.com/confidanthealth/confidant"
@@ -102,7 +103,9 @@ func (t *tx) indexes(p confidant.Patient) (identity, surname, surnameYear []byte
 		return
 	}
 	if !p.BirthDate.IsZero() {
-		surnameYear, err = k.BlindIndex(indexTable, fieldSurnameYear, fam+"|"+p.BirthDate.Format("2006"), SurnameYearIndexBits)
+		// The year of the birth date as stored (UTC), which is what
+		// matches compares and a search by that year looks for.
+		surnameYear, err = k.BlindIndex(indexTable, fieldSurnameYear, fam+"|"+p.BirthDate.UTC().Format("2006"), SurnameYearIndexBits)
 	}
 	return
 }
@@ -290,8 +293,10 @@ func (t *tx) ListPatients(ctx context.Context, f confidant.PatientFilter) ([]con
 	return t.openPatients(ctx, rows, f, exact)
 }
 
-// finnish orders names as a Finnish reader expects (å, ä, ö after z).
-var finnish = collate.New(language.Finnish, collate.IgnoreCase)
+// finnish orders names as a Finnish reader expects (å, ä, ö after z). A
+// collate.Collator keeps the state of a comparison in itself and is not
+// safe for concurrent use, so each sort takes one from the pool.
+var finnish = sync.Pool{New: func() any { return collate.New(language.Finnish, collate.IgnoreCase) }}
 
 // ListPatientsForTherapist returns a therapist's patients in care, ordered
 // by family name then given name.
@@ -305,20 +310,21 @@ func (t *tx) ListPatientsForTherapist(ctx context.Context, therapistID string, a
 	if err != nil {
 		return nil, err
 	}
-	ps, err := t.openPatients(ctx, rows, f, exact)
+	all := f
+	all.Limit, all.Offset = 0, 0 // paging happens after ordering
+	ps, err := t.openPatients(ctx, rows, all, exact)
 	if err != nil {
 		return nil, err
 	}
+	c := finnish.Get().(*collate.Collator)
+	defer finnish.Put(c)
 	slices.SortStableFunc(ps, func(a, b confidant.Patient) int {
-		if c := finnish.CompareString(a.FamilyName, b.FamilyName); c != 0 {
-			return c
+		if n := c.CompareString(a.FamilyName, b.FamilyName); n != 0 {
+			return n
 		}
-		return finnish.CompareString(a.GivenName, b.GivenName)
+		return c.CompareString(a.GivenName, b.GivenName)
 	})
-	if !exact {
-		ps = page(ps, f.Offset, f.Limit)
-	}
-	return ps, nil
+	return page(ps, f.Offset, f.Limit), nil
 }
 
 // ErasePatient crypto-shreds a patient.
