@@ -1,0 +1,92 @@
+package confidant
+
+import (
+	"context"
+	"time"
+)
+
+// StoredEvent is one entry of the access log as a database stores it. Ids,
+// role, action, outcome and time are in the clear, in indexed columns, so
+// that security queries are fast; free text (the purpose or
+// break-the-glass reason) and the client address are sealed under the audit
+// key in Sealed. Leaf is the event's hiding commitment (internal/auditlog),
+// the value the Merkle tree is built over.
+type StoredEvent struct {
+	Index       uint64 // position in the log, from 0, contiguous
+	Time        time.Time
+	ActorID     string
+	Role        Role
+	ClinicID    string
+	Action      string
+	PatientID   string // empty for events not about a patient (sign-in, admin)
+	RecordID    string
+	Outcome     string // "ok", "denied", "failed"
+	SessionID   string
+	PatientSeq  uint64 // the patient's own event number, from 1; 0 without a patient
+	PatientPrev int64  // log index of the patient's previous event; -1 for the first or none
+	Nonce       []byte // 32 random bytes of the commitment
+	Sealed      []byte // purpose and client address, sealed under the audit key
+	Leaf        []byte // 32-byte leaf commitment
+}
+
+// EventFilter selects access-log events for a query. Zero fields do not
+// filter. Results are newest first; Before pages backwards (events with
+// Index < Before; 0 means from the newest).
+type EventFilter struct {
+	PatientID string
+	ActorID   string
+	Action    string
+	From, To  time.Time // From inclusive, To exclusive
+	Before    uint64
+	Limit     int // required, at most 1000
+}
+
+// ChainHead is the last event of one patient: its sequence number and log
+// index, for the per-patient hash-free chain (gap detection).
+type ChainHead struct {
+	Seq   uint64
+	Index int64
+}
+
+// LogCheckpoint is a signed checkpoint of the access log: the tree size,
+// root hash and the signed note text (C2SP tlog-checkpoint).
+type LogCheckpoint struct {
+	Size      uint64
+	Root      []byte
+	Note      []byte
+	CreatedAt time.Time
+}
+
+// LogTx is the part of SealedTx that keeps the access log: events, the
+// Merkle tree as C2SP tlog-tiles, and checkpoints. internal/auditlog is its
+// only writer, through one sequencer.
+type LogTx interface {
+	// LogSize is the number of events in the log.
+	LogSize(ctx context.Context) (uint64, error)
+	// AppendEvents stores events whose indexes continue the log exactly
+	// (the first equals LogSize, the rest follow); else KindConflict.
+	AppendEvents(ctx context.Context, evs []StoredEvent) error
+	// Events returns at most limit events with Index >= from, in index order.
+	Events(ctx context.Context, from uint64, limit int) ([]StoredEvent, error)
+	// QueryEvents returns events matching f, newest first.
+	QueryEvents(ctx context.Context, f EventFilter) ([]StoredEvent, error)
+	// PatientHeads returns the last event of each given patient that has one.
+	PatientHeads(ctx context.Context, patientIDs []string) (map[string]ChainHead, error)
+	// PutTile stores (or replaces) a hash tile: C2SP tlog-tiles level,
+	// index and width (1..256; 256 is a full tile).
+	PutTile(ctx context.Context, level, index uint64, width int, data []byte) error
+	// Tile returns a stored hash tile; KindNotFound if absent.
+	Tile(ctx context.Context, level, index uint64, width int) ([]byte, error)
+	// PutEntryBundle and EntryBundle do the same for entry bundles (the leaf
+	// commitments of a data tile).
+	PutEntryBundle(ctx context.Context, index uint64, width int, data []byte) error
+	EntryBundle(ctx context.Context, index uint64, width int) ([]byte, error)
+	// PutCheckpoint stores a signed checkpoint; LatestCheckpoint returns the
+	// one with the largest size (KindNotFound before the first).
+	PutCheckpoint(ctx context.Context, c LogCheckpoint) error
+	LatestCheckpoint(ctx context.Context) (LogCheckpoint, error)
+	// Savepoint runs fn inside a nested savepoint of the transaction: if fn
+	// returns an error, what it wrote is undone and the transaction goes on.
+	// The sequencer uses it to commit many requests in one transaction.
+	Savepoint(ctx context.Context, fn func() error) error
+}
