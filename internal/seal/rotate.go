@@ -150,13 +150,28 @@ func ciphertextKeyID(sealed []byte) (uint32, bool) {
 // old keys are removed from the keyset. progress, if set, is called with the
 // values done and the total.
 func RotatePatient(ctx context.Context, backend confidant.SealedStore, k Rotator, patientID string, progress func(done, total int)) error {
-	// 1. New primary key (skipped when a previous run already added one and
-	// old values remain: the primary is then newer than some values).
+	// 1. New primary key, skipped when a previous run already added one and
+	// old values remain. Outside a rotation every value is under the primary
+	// (new values are sealed with it, and a finished rotation leaves no other
+	// key), so values under another key mean an interrupted run.
 	var primary uint32
 	var a tink.AEAD
+	var todo []confidant.Blob
 	err := backend.Update(ctx, func(tx confidant.SealedTx) error {
 		wk, err := tx.PatientKey(ctx, patientID)
 		if err != nil {
+			return err
+		}
+		if primary, err = k.PatientPrimaryKeyID(wk); err != nil {
+			return err
+		}
+		blobs, err := tx.PatientBlobs(ctx, patientID)
+		if err != nil {
+			return err
+		}
+		todo = notUnder(blobs, primary)
+		if len(todo) > 0 {
+			a, err = k.PatientAEAD(wk)
 			return err
 		}
 		nw, aead, err := k.RotatePatientKey(wk)
@@ -166,27 +181,13 @@ func RotatePatient(ctx context.Context, backend confidant.SealedStore, k Rotator
 		if primary, err = k.PatientPrimaryKeyID(nw); err != nil {
 			return err
 		}
-		a = aead
+		a, todo = aead, blobs
 		return tx.PutPatientKey(ctx, nw)
 	})
 	if err != nil {
 		return err
 	}
 	// 2. Re-encrypt what is not under the primary.
-	var blobs []confidant.Blob
-	if err := backend.View(ctx, func(tx confidant.SealedTx) error {
-		var err error
-		blobs, err = tx.PatientBlobs(ctx, patientID)
-		return err
-	}); err != nil {
-		return err
-	}
-	var todo []confidant.Blob
-	for _, b := range blobs {
-		if id, ok := ciphertextKeyID(b.Data); !ok || id != primary {
-			todo = append(todo, b)
-		}
-	}
 	const batch = 200
 	for i := 0; i < len(todo); i += batch {
 		if err := ctx.Err(); err != nil {
@@ -194,8 +195,23 @@ func RotatePatient(ctx context.Context, backend confidant.SealedStore, k Rotator
 		}
 		part := todo[i:min(i+batch, len(todo))]
 		err := backend.Update(ctx, func(tx confidant.SealedTx) error {
+			// The values as they are now: one may have been rewritten since
+			// it was listed (a draft saved, a patient updated), and writing
+			// back the listed copy would undo that.
+			cur, err := tx.PatientBlobs(ctx, patientID)
+			if err != nil {
+				return err
+			}
+			now := make(map[blobPlace][]byte, len(cur))
+			for _, b := range cur {
+				now[placeOf(b)] = b.Data
+			}
 			for _, b := range part {
-				pt, err := openBytes(a, b.Data, b.Kind, patientID, b.ID, b.Sub)
+				data, ok := now[placeOf(b)]
+				if id, under := ciphertextKeyID(data); !ok || (under && id == primary) {
+					continue
+				}
+				pt, err := openBytes(a, data, b.Kind, patientID, b.ID, b.Sub)
 				if err != nil {
 					return err
 				}
@@ -225,11 +241,9 @@ func RotatePatient(ctx context.Context, backend confidant.SealedStore, k Rotator
 		if err != nil {
 			return err
 		}
-		for _, b := range blobs {
-			if id, ok := ciphertextKeyID(b.Data); !ok || id != primary {
-				return confidant.Errorf(confidant.KindConflict, "rotation_incomplete",
-					"Some records were written under the old key during rotation; run the rotation again.")
-			}
+		if len(notUnder(blobs, primary)) > 0 {
+			return confidant.Errorf(confidant.KindConflict, "rotation_incomplete",
+				"Some records were written under the old key during rotation; run the rotation again.")
 		}
 		wk, err := tx.PatientKey(ctx, patientID)
 		if err != nil {
@@ -242,6 +256,26 @@ func RotatePatient(ctx context.Context, backend confidant.SealedStore, k Rotator
 		return tx.PutPatientKey(ctx, pruned)
 	})
 }
+
+// notUnder returns the blobs not sealed under key id primary.
+func notUnder(blobs []confidant.Blob, primary uint32) []confidant.Blob {
+	var out []confidant.Blob
+	for _, b := range blobs {
+		if id, ok := ciphertextKeyID(b.Data); !ok || id != primary {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// blobPlace identifies a blob of one patient.
+type blobPlace struct {
+	kind confidant.BlobKind
+	id   string
+	sub  int
+}
+
+func placeOf(b confidant.Blob) blobPlace { return blobPlace{b.Kind, b.ID, b.Sub} }
 
 // VerifyPatient decrypts every sealed value of a patient and reports the
 // first that fails.

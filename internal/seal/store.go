@@ -332,3 +332,18 @@ func (t *tx) ErasePatient(ctx context.Context, id string, at time.Time) error {
 	delete(t.aeads, id)
 	return t.SealedTx.ErasePatient(ctx, id, at)
 }
+
+// auditor is implemented by the transactions of a SealedStore that keeps the
+// access log (internal/audit).
+type auditor interface {
+	Audit(ev confidant.AuditEvent) error
+}
+
+// Audit forwards the event to the access log of the underlying transaction,
+// and fails closed when there is none.
+func (t *tx) Audit(ev confidant.AuditEvent) error {
+	if a, ok := t.SealedTx.(auditor); ok {
+		return a.Audit(ev)
+	}
+	return confidant.ErrNoAccessLog
+}
