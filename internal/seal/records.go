@@ -97,7 +97,18 @@ func (t *tx) UpdateDraft(ctx context.Context, noteID string, version int, templa
 	if err != nil {
 		return err
 	}
-	data, err := sealJSON(a, noteData{Body: body}, confidant.BlobNoteVersion, sn.PatientID, noteID, version)
+	// The sealed value holds the amendment reason too, which stays.
+	var reason string
+	for _, v := range sn.Versions {
+		if v.Version == version {
+			var d noteData
+			if err := openJSON(a, v.Data, &d, confidant.BlobNoteVersion, sn.PatientID, noteID, version); err != nil {
+				return err
+			}
+			reason = d.Reason
+		}
+	}
+	data, err := sealJSON(a, noteData{Body: body, Reason: reason}, confidant.BlobNoteVersion, sn.PatientID, noteID, version)
 	if err != nil {
 		return err
 	}
