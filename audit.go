@@ -90,3 +90,32 @@ type LogTx interface {
 	// The sequencer uses it to commit many requests in one transaction.
 	Savepoint(ctx context.Context, fn func() error) error
 }
+
+// AuditEvent is one access to patient data, sign-in or administrative
+// change, as the service reports it to the access log. The log assigns the
+// index, the patient's sequence number and link, and the commitment.
+type AuditEvent struct {
+	Time      time.Time
+	ActorID   string
+	Role      Role
+	ClinicID  string
+	Action    string // e.g. "chart.read", "note.sign", "login.failed"; see internal/service
+	PatientID string
+	RecordID  string
+	Purpose   string // why: free text, break-the-glass reason; sealed under the audit key
+	Outcome   string // OutcomeOK, OutcomeDenied, OutcomeFailed
+	SessionID string
+	Client    string // client address; sealed under the audit key
+}
+
+// Outcomes of an audited action.
+const (
+	OutcomeOK     = "ok"
+	OutcomeDenied = "denied"
+	OutcomeFailed = "failed"
+)
+
+// ErrNoAccessLog is returned when an action must be recorded but no access
+// log is attached: Confidant fails closed.
+var ErrNoAccessLog = &Error{Kind: KindUnavailable, Code: "audit_unavailable",
+	Message: "The access log is unavailable, so nothing can be read or changed. Try again shortly."}

@@ -92,3 +92,17 @@ func ActorFrom(ctx context.Context) (Actor, error) {
 	}
 	return a, nil
 }
+
+type clientKey struct{}
+
+// WithClient returns a context carrying the client's network address, for
+// the access log of requests made before sign-in.
+func WithClient(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, clientKey{}, addr)
+}
+
+// ClientFrom returns the client address set by WithClient, or "".
+func ClientFrom(ctx context.Context) string {
+	s, _ := ctx.Value(clientKey{}).(string)
+	return s
+}

@@ -31,6 +31,12 @@ type Store interface {
 // uniqueness or state rules (e.g. signing a signed note). Times are stored
 // with microsecond precision in UTC.
 type Tx interface {
+	// Audit records an event in the access log in this transaction: it is
+	// committed with the transaction's writes or not at all. It fails with
+	// ErrNoAccessLog (and the transaction must then fail) when the store has
+	// no access log.
+	Audit(ev AuditEvent) error
+
 	// Organisation and clinics.
 	Organisation(ctx context.Context) (Organisation, error) // KindNotFound before init
 	CreateOrganisation(ctx context.Context, o Organisation) error

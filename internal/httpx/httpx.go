@@ -74,7 +74,7 @@ func Secure(h http.Handler) http.Handler {
 		if r.TLS != nil {
 			hd.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}
-		protected.ServeHTTP(w, r)
+		protected.ServeHTTP(w, r.WithContext(confidant.WithClient(r.Context(), ClientAddr(r))))
 	})
 }
 
