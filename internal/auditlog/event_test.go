@@ -1,0 +1,231 @@
+package auditlog
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func mustHex(t testing.TB, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// katNonce is the nonce of the known answers: bytes 0, 1, ..., 31.
+func katNonce() (n [NonceSize]byte) {
+	for i := range n {
+		n[i] = byte(i)
+	}
+	return n
+}
+
+// Known answers, computed independently of this package (a Python encoder
+// written from the MarshalCanonical doc comment and hashlib). They freeze
+// the version 1 encoding, the leaf commitment and the Merkle leaf hash.
+var katEvents = []struct {
+	name                      string
+	event                     Event
+	canonical, commit, merkle string
+}{
+	{
+		name: "read",
+		event: Event{
+			Index: 7, Time: time.Date(2026, 3, 1, 12, 34, 56, 789012000, time.UTC),
+			ActorID: "staff-1", Role: "therapist", ClinicID: "clinic-1", Action: "note.read",
+			PatientID: "patient-1", RecordID: "note-1", Purpose: "care", Outcome: "ok",
+			SessionID: "sess-1", Client: "192.0.2.1", PatientSeq: 3, PatientPrev: 5,
+		},
+		canonical: "01000000000000000700064bf5b2a986140773746166662d310974686572617069737408636c696e69632d31096e6f74652e726561640970617469656e742d31066e6f74652d310463617265026f6b06736573732d31093139322e302e322e3100000000000000030000000000000005",
+		commit:    "54c6178eff86460f9f97f79d14bfc51d57df54fe26f74d5bba184e8b65678555",
+		merkle:    "8c453c9bd2a0f04889cd0d74239d3f4855dfd88b99b79c36c104f7b17056f510",
+	},
+	{
+		name:      "empty",
+		event:     Event{Time: time.Unix(0, 0).UTC(), PatientPrev: -1},
+		canonical: "0100000000000000000000000000000000000000000000000000000000000000000000ffffffffffffffff",
+		commit:    "1f9c29e30ffbc19671cc558092f10d30f7c31ae7fb888396a38fbcd915750a3e",
+		merkle:    "88e431c9d005921c8c8f6b9836b8677b36754e1c71f4805d3fd7b4ec9125092d",
+	},
+	{
+		name: "extremes",
+		event: Event{
+			Index: 1<<64 - 1, Time: time.Date(1969, 7, 20, 20, 17, 40, 1000, time.UTC),
+			ActorID: "a", Role: "security", ClinicID: "c", Action: "break-glass", PatientID: "p", RecordID: "r",
+			Purpose: "Änne ürgent — 緊急 " + strings.Repeat("x", 200), Outcome: "denied", SessionID: "s", Client: "2001:db8::1",
+			PatientSeq: 1<<64 - 1, PatientPrev: 1<<63 - 1,
+		},
+		canonical: "01fffffffffffffffffffff319c6e64101016108736563757269747901630b627265616b2d676c61737301700172e101c3846e6e6520c3bc7267656e7420e2809420e7b78ae680a52078787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878787878780664656e69656401730b323030313a6462383a3a31ffffffffffffffff7fffffffffffffff",
+		commit:    "aa24dbeafc2bbbdfb93f8c6628e4d6f11d61cbc953aa08714bff0613a9402557",
+		merkle:    "4cfb1e50fac5e46e97721cea3bbb3cb2b49d99abf840c883301750459f03dc47",
+	},
+}
+
+func TestCanonicalKnownAnswers(t *testing.T) {
+	for _, tc := range katEvents {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.event.MarshalCanonical()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := mustHex(t, tc.canonical); !bytes.Equal(got, want) {
+				t.Fatalf("MarshalCanonical:\n got %x\nwant %x", got, want)
+			}
+			c := LeafHash(katNonce(), got)
+			if want := mustHex(t, tc.commit); !bytes.Equal(c[:], want) {
+				t.Errorf("LeafHash = %x, want %x", c, want)
+			}
+			if l, want := MerkleLeafHash(c), mustHex(t, tc.merkle); !bytes.Equal(l[:], want) {
+				t.Errorf("MerkleLeafHash = %x, want %x", l, want)
+			}
+			back, err := UnmarshalCanonical(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.event, back); diff != "" {
+				t.Errorf("UnmarshalCanonical round trip (-want +got):\n%s", diff)
+			}
+			if o := (Opening{Event: got, Nonce: katNonce()}); o.Commitment() != c {
+				t.Errorf("Opening.Commitment differs from LeafHash")
+			}
+		})
+	}
+}
+
+func TestMarshalCanonicalTimeZone(t *testing.T) {
+	e := katEvents[0].event
+	e.Time = e.Time.In(time.FixedZone("EET", 2*3600))
+	got, err := e.MarshalCanonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, mustHex(t, katEvents[0].canonical)) {
+		t.Error("the time zone changed the encoding")
+	}
+	back, _ := UnmarshalCanonical(got)
+	if back.Time.Location() != time.UTC {
+		t.Errorf("decoded time in %v, want UTC", back.Time.Location())
+	}
+}
+
+func TestMarshalCanonicalRejects(t *testing.T) {
+	base := katEvents[0].event
+	tests := []struct {
+		name string
+		edit func(*Event)
+	}{
+		{"sub-microsecond time", func(e *Event) { e.Time = e.Time.Add(time.Nanosecond) }},
+		{"time out of range", func(e *Event) { e.Time = time.Date(300000, 1, 1, 0, 0, 0, 0, time.UTC) }},
+		{"bad UTF-8", func(e *Event) { e.Purpose = "caf\xe9" }},
+		{"oversize field", func(e *Event) { e.Client = strings.Repeat("a", MaxFieldSize+1) }},
+		{"PatientPrev below -1", func(e *Event) { e.PatientPrev = -2 }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := base
+			tc.edit(&e)
+			if b, err := e.MarshalCanonical(); err == nil {
+				t.Fatalf("MarshalCanonical = %x, want an error", b)
+			}
+		})
+	}
+	e := base
+	e.Client = strings.Repeat("a", MaxFieldSize)
+	if _, err := e.MarshalCanonical(); err != nil {
+		t.Errorf("a field of exactly MaxFieldSize bytes: %v", err)
+	}
+}
+
+func TestUnmarshalCanonicalRejects(t *testing.T) {
+	good := mustHex(t, katEvents[0].canonical)
+	// Offset of the first string (ActorID's length byte).
+	const str0 = 1 + 8 + 8
+	edit := func(f func(b []byte) []byte) []byte { return f(bytes.Clone(good)) }
+	oversize := func() []byte {
+		b := good[:str0]
+		b = binary.AppendUvarint(bytes.Clone(b), MaxFieldSize+1)
+		return append(b, bytes.Repeat([]byte("a"), MaxFieldSize+1)...)
+	}()
+	tests := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"empty", nil, ErrEventMalformed},
+		{"version 0", edit(func(b []byte) []byte { b[0] = 0; return b }), ErrEventVersion},
+		{"version 2", edit(func(b []byte) []byte { b[0] = 2; return b }), ErrEventVersion},
+		{"truncated header", good[:10], ErrEventMalformed},
+		{"truncated string", good[:str0+3], ErrEventMalformed},
+		{"truncated tail", good[:len(good)-1], ErrEventMalformed},
+		{"trailing byte", append(bytes.Clone(good), 0), ErrEventMalformed},
+		{"bad UTF-8", edit(func(b []byte) []byte { b[str0+1] = 0xff; return b }), ErrEventMalformed},
+		{"length past end", edit(func(b []byte) []byte { b[str0] = 0x7f; return b }), ErrEventMalformed},
+		{"non-minimal length", append(append(bytes.Clone(good[:str0]), 0x87, 0x00), good[str0+1:]...), ErrEventMalformed},
+		{"oversize field", oversize, ErrEventMalformed},
+		{"PatientPrev -2", edit(func(b []byte) []byte {
+			binary.BigEndian.PutUint64(b[len(b)-8:], uint64(1<<64-2))
+			return b
+		}), ErrEventMalformed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := UnmarshalCanonical(tc.in); !errors.Is(err, tc.want) {
+				t.Fatalf("UnmarshalCanonical: %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestEventLogValueOmitsPersonalData(t *testing.T) {
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "event", katEvents[0].event, "opening", Opening{Event: []byte("secret"), Nonce: katNonce()})
+	out := buf.String()
+	for _, s := range []string{"care", "192.0.2.1", "sess-1", "secret"} {
+		if strings.Contains(out, s) {
+			t.Errorf("log line contains %q: %s", s, out)
+		}
+	}
+	if !strings.Contains(out, "patient-1") {
+		t.Errorf("log line lacks the patient id: %s", out)
+	}
+}
+
+// FuzzUnmarshalCanonical: whatever UnmarshalCanonical accepts re-encodes to
+// exactly the same bytes, and decodes again to the same event.
+func FuzzUnmarshalCanonical(f *testing.F) {
+	for _, tc := range katEvents {
+		f.Add(mustHex(f, tc.canonical))
+	}
+	f.Add([]byte{1})
+	f.Add([]byte{2, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := UnmarshalCanonical(b)
+		if err != nil {
+			return
+		}
+		again, err := e.MarshalCanonical()
+		if err != nil {
+			t.Fatalf("accepted %x but cannot re-encode: %v", b, err)
+		}
+		if !bytes.Equal(again, b) {
+			t.Fatalf("re-encoding differs:\n in %x\nout %x", b, again)
+		}
+		e2, err := UnmarshalCanonical(again)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(e, e2); diff != "" {
+			t.Fatalf("second decoding differs (-first +second):\n%s", diff)
+		}
+	})
+}
