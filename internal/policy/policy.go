@@ -45,7 +45,11 @@ const (
 	ReadAttachment   Action = "attachment.read"
 
 	// Patient portal.
-	ReadOwnReleased Action = "portal.read_released"
+	ReadOwnReleased  Action = "portal.read_released"
+	ReadOwnAccessLog Action = "portal.read_access_log" // who accessed my records, with proofs
+
+	// Security officers: access-log queries (ids and metadata, never content).
+	QueryAudit Action = "audit.query"
 
 	// Administration.
 	ListClinics     Action = "clinics.list"
@@ -64,7 +68,7 @@ var Actions = []Action{
 	ListOwnPatients, SearchPatients, CreatePatient, ReadDemographics, ReadChart,
 	WriteNote, EditDraft, SignNote, AmendNote, ReleaseNote, WriteProcessNote,
 	ReadProcessNote, WriteDiagnosis, WritePlan, WriteMeasure, WriteAttachment,
-	ReadAttachment, ReadOwnReleased, ListClinics, ManageClinic, CreateClinic,
+	ReadAttachment, ReadOwnReleased, ReadOwnAccessLog, QueryAudit, ListClinics, ManageClinic, CreateClinic,
 	ListPatientsAdm, ListStaff, ManageStaff, ManageCare, ListCare, DisableAccount,
 }
 
@@ -115,7 +119,7 @@ func Check(a confidant.Actor, act Action, f Facts) error {
 		}
 	case confidant.RolePatient:
 		switch act {
-		case ReadOwnReleased:
+		case ReadOwnReleased, ReadOwnAccessLog:
 			if f.OwnPatient {
 				return nil
 			}
@@ -138,7 +142,7 @@ func Check(a confidant.Actor, act Action, f Facts) error {
 		}
 	case confidant.RoleSecurity:
 		switch act {
-		case ListClinics, ListStaff, DisableAccount:
+		case ListClinics, ListStaff, DisableAccount, QueryAudit:
 			return nil
 		}
 	}

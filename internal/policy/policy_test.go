@@ -30,14 +30,14 @@ var spec = map[confidant.Role]map[Action]req{
 		WriteAttachment: care, ReadAttachment: care,
 	},
 	confidant.RolePatient: {
-		ReadOwnReleased: own, ReadDemographics: own,
+		ReadOwnReleased: own, ReadDemographics: own, ReadOwnAccessLog: own,
 	},
 	confidant.RoleManager: {
 		ListClinics: always, CreateClinic: always, ListStaff: always, ListCare: always,
 		CreatePatient: clinic, ManageClinic: clinic, ListPatientsAdm: clinic, ManageStaff: clinic, ManageCare: clinic,
 	},
 	confidant.RoleSecurity: {
-		ListClinics: always, ListStaff: always, DisableAccount: always,
+		ListClinics: always, ListStaff: always, DisableAccount: always, QueryAudit: always,
 	},
 }
 
