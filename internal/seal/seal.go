@@ -25,6 +25,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 
 	confidant "github.com/confidanthealth/confidant"
@@ -109,7 +110,8 @@ func decodeJSON(b []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("seal: payload: %v: %w", err, errIntegrity)
 	}
-	if dec.More() {
+	// Only white space may follow (dec.More is false before a '}' or ']').
+	if _, err := dec.Token(); err != io.EOF {
 		return fmt.Errorf("seal: payload: trailing data: %w", errIntegrity)
 	}
 	return nil
