@@ -117,7 +117,7 @@ func (db *DB) checkVersion(ctx context.Context) error {
 // plaintext tables of schema 1. While any of their patients remain to be
 // sealed (LegacyPending > 0), Migrate applies everything before it and
 // returns an error wrapping ErrLegacyPending; run the upgrade (internal/seal)
-// and call Migrate again.
+// and call Migrate again, which applies it and everything after it.
 func (db *DB) Migrate(ctx context.Context, progress func(applied, total int, name string)) error {
 	return db.migrateTo(ctx, LatestVersion(), progress)
 }
@@ -126,7 +126,9 @@ func (db *DB) Migrate(ctx context.Context, progress func(applied, total int, nam
 // Options.NoMigrate is set, while plaintext records of schema version 1
 // remain to be sealed: see LegacyPatients. Everything up to the migration
 // that would drop them has been applied, so the database is usable as a
-// SealedStore; the legacy patients are just not in it yet.
+// SealedStore; the legacy patients are just not in it yet. Migrations after
+// that one wait with it: the access log's tables (0004_audit_log) exist only
+// once the upgrade is done.
 var ErrLegacyPending = errors.New("postgres: records of schema version 1 remain to be sealed")
 
 // legacyDrop names the migration that drops the v1_ tables.
