@@ -205,7 +205,8 @@ func (db *DB) run(ctx context.Context, opts pgx.TxOptions, fn func(confidant.Sea
 
 // tx implements confidant.SealedTx on a pgx.Tx.
 type tx struct {
-	tx pgx.Tx
+	tx         pgx.Tx
+	savepoints int // savepoints begun, to name the next one (Savepoint)
 }
 
 var _ confidant.SealedTx = (*tx)(nil)
