@@ -1,0 +1,301 @@
+package seal_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/seal"
+	"github.com/confidanthealth/confidant/internal/service"
+	"github.com/confidanthealth/confidant/internal/sqlite"
+	"github.com/confidanthealth/confidant/internal/testfix"
+	"github.com/tink-crypto/tink-go/v2/tink"
+)
+
+// Benchmarks of the cost of encryption at rest on the paths people wait
+// for: saving a note, opening a chart, searching by identity code. Each
+// runs the full product path (service, seal, SQLite) twice: encrypted
+// (file KEK, Tink AES-256-GCM, HMAC blind indexes) and with the baseline
+// keyring below, which does the same SQL on values of the same size with
+// no cryptography. docs/BENCHMARKS.md has the figures.
+
+// plainKeyring is the baseline: a seal.Keyring without cryptography. Its
+// AEAD is the identity, framed like Tink's AES-GCM output (a 5-byte prefix
+// like Tink's, then 12 zero bytes where the nonce goes, the plaintext, and
+// 16 zero bytes where the tag goes), so stored values have exactly the
+// encrypted sizes; its blind index is a truncated SHA-256 of the value;
+// its wrapped keys are 144 zero bytes, the size of a wrapped Tink keyset.
+// It is declared in a _test.go file of an external test package: nothing
+// outside these benchmarks can use it.
+type plainKeyring struct{}
+
+const plainWrappedSize = 144
+
+func (plainKeyring) NewPatientKey(patientID string) (confidant.WrappedKey, tink.AEAD, error) {
+	return confidant.WrappedKey{Owner: patientID, KEKID: "plain:0", Wrapped: make([]byte, plainWrappedSize),
+		UpdatedAt: time.Now().UTC().Truncate(time.Microsecond)}, plainAEAD{}, nil
+}
+
+func (plainKeyring) PatientAEAD(confidant.WrappedKey) (tink.AEAD, error) { return plainAEAD{}, nil }
+
+func (plainKeyring) BlindIndex(table, field, value string, bits int) ([]byte, error) {
+	sum := sha256.Sum256([]byte(table + "|" + field + "|" + value))
+	out := sum[:(bits+7)/8]
+	if r := bits % 8; r != 0 {
+		out[len(out)-1] &= byte(0xFF << (8 - r))
+	}
+	return bytes.Clone(out), nil
+}
+
+type plainAEAD struct{}
+
+var plainPrefix = []byte{0x01, 0x00, 0x00, 0x00, 0x01} // Tink: 0x01, 4-byte key id
+
+const plainNonce, plainTag = 12, 16
+
+func (plainAEAD) Encrypt(pt, _ []byte) ([]byte, error) {
+	out := make([]byte, 0, len(plainPrefix)+plainNonce+len(pt)+plainTag)
+	out = append(out, plainPrefix...)
+	out = append(out, make([]byte, plainNonce)...)
+	out = append(out, pt...)
+	return append(out, make([]byte, plainTag)...), nil
+}
+
+func (plainAEAD) Decrypt(ct, _ []byte) ([]byte, error) {
+	head := len(plainPrefix) + plainNonce
+	if len(ct) < head+plainTag || !bytes.Equal(ct[:len(plainPrefix)], plainPrefix) {
+		return nil, errors.New("baseline: not a baseline value")
+	}
+	return bytes.Clone(ct[head : len(ct)-plainTag]), nil
+}
+
+// benchWorld is the testfix world over a fresh SQLite database, encrypted
+// or baseline.
+func benchWorld(b *testing.B, encrypted bool, opts sqlite.Options) *testfix.World {
+	b.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "confidant.db"), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	var st *seal.Store
+	if encrypted {
+		st = testfix.Seal(b, db, testfix.Keyring(b))
+	} else {
+		st = seal.New(db, plainKeyring{})
+	}
+	w := testfix.New(b, st)
+	// Guard: the encrypted variant stores ciphertext, the baseline the
+	// plaintext in the same frame.
+	err = db.View(context.Background(), func(tx confidant.SealedTx) error {
+		sp, err := tx.Patient(context.Background(), w.PatientA.ID)
+		if err == nil && bytes.Contains(sp.Data, []byte(w.PatientA.FamilyName)) == encrypted {
+			err = fmt.Errorf("encrypted=%v, but the stored patient row holds the name: %v", encrypted, !encrypted)
+		}
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return w
+}
+
+// variants runs bench as sub-benchmarks variant=baseline and
+// variant=encrypted (so that `benchstat -col /variant` compares them).
+func variants(b *testing.B, bench func(b *testing.B, w *testfix.World), opts sqlite.Options) {
+	for _, v := range []struct {
+		name      string
+		encrypted bool
+	}{{"baseline", false}, {"encrypted", true}} {
+		b.Run("variant="+v.name, func(b *testing.B) {
+			b.ReportAllocs()
+			bench(b, benchWorld(b, v.encrypted, opts))
+		})
+	}
+}
+
+// text returns n bytes of note-like text (Finnish, so multi-byte letters
+// too), different for each seed.
+func text(n, seed int) string {
+	words := []string{"asiakas", "kertoo", "nukkuneensa", "huonosti", "viikon", "ajan", "mieliala", "on", "ollut",
+		"matala", "käynnillä", "käsiteltiin", "työtilannetta", "ja", "perhettä", "jatketaan", "harjoituksia", "ensi", "kerralla."}
+	var s strings.Builder
+	for i := seed; s.Len() < n; i++ {
+		s.WriteString(words[(i*7+seed)%len(words)])
+		s.WriteByte(' ')
+	}
+	return strings.ToValidUTF8(s.String()[:n], "")
+}
+
+// BenchmarkNoteSave saves a new 4 KiB session note through
+// service.CreateNote: authorization (the patient row decrypted, the care
+// relationship), the note sealed and one write transaction. sync=full is
+// the product's durability (an fsync per commit); sync=normal shows the
+// same work without most of the disk wait.
+func BenchmarkNoteSave(b *testing.B) {
+	for _, s := range []struct {
+		name    string
+		relaxed bool
+	}{{"full", false}, {"normal", true}} {
+		b.Run("sync="+s.name, func(b *testing.B) {
+			variants(b, func(b *testing.B, w *testfix.World) {
+				ctx := w.As(w.Therapist)
+				body := text(4096, 1)
+				for b.Loop() {
+					if _, err := w.Service.CreateNote(ctx, w.PatientA.ID, service.NoteInput{Body: body}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}, sqlite.Options{RelaxedSync: s.relaxed})
+		})
+	}
+}
+
+// BenchmarkChart opens a chart through service.Chart: the patient, 20
+// notes of 2 to 4 KiB (five of them amended, so 25 versions), 3 diagnoses,
+// 2 plan versions, 6 measures and 2 process notes, all decrypted.
+func BenchmarkChart(b *testing.B) {
+	variants(b, func(b *testing.B, w *testfix.World) {
+		addChart(b, w, w.PatientA.ID)
+		ctx := w.As(w.Therapist)
+		c, err := w.Service.Chart(ctx, w.PatientA.ID)
+		if err != nil || len(c.Notes) != 20 || len(c.Diagnoses) != 3 || len(c.Measures) != 6 {
+			b.Fatalf("chart: %d notes, %d diagnoses, %d measures, %v", len(c.Notes), len(c.Diagnoses), len(c.Measures), err)
+		}
+		for b.Loop() {
+			if _, err := w.Service.Chart(ctx, w.PatientA.ID); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}, sqlite.Options{})
+}
+
+func addChart(b *testing.B, w *testfix.World, pid string) {
+	b.Helper()
+	ctx := context.Background()
+	th := w.Therapist.ID
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	err := w.Store.Update(ctx, func(tx confidant.Tx) error {
+		for i := range 20 {
+			at := now.Add(time.Duration(i-40) * 24 * time.Hour)
+			n := confidant.Note{ID: confidant.NewID(), PatientID: pid, AuthorID: th, SessionAt: at, CreatedAt: at,
+				Versions: []confidant.NoteVersion{{Version: 1, Template: confidant.TemplateSOAP, Body: text(2048+i*100, i),
+					Status: confidant.NoteSigned, AuthorID: th, CreatedAt: at, UpdatedAt: at, SignedAt: at, SignedBy: th}}}
+			if err := tx.CreateNote(ctx, n); err != nil {
+				return err
+			}
+			if i%4 == 0 {
+				err := tx.AddNoteVersion(ctx, n.ID, confidant.NoteVersion{Version: 2, Template: confidant.TemplateSOAP,
+					Body: text(2048+i*100, i+1), Status: confidant.NoteSigned, AuthorID: th, CreatedAt: at, UpdatedAt: at,
+					SignedAt: at, SignedBy: th, Reason: "korjattu annos"})
+				if err != nil {
+					return err
+				}
+			}
+		}
+		for i, code := range []string{"F32.1", "F41.1", "F51.0"} {
+			if err := tx.CreateDiagnosis(ctx, confidant.Diagnosis{ID: confidant.NewID(), PatientID: pid, Code: code,
+				Title: "Diagnoosi " + code, Note: text(120, i), Status: confidant.DiagnosisActive, RecordedBy: th, RecordedAt: now}); err != nil {
+				return err
+			}
+		}
+		for i := range 2 {
+			if err := tx.CreatePlan(ctx, confidant.TreatmentPlan{ID: confidant.NewID(), PatientID: pid, Goals: text(600, i),
+				Interventions: text(400, i+3), AuthorID: th, CreatedAt: now.Add(time.Duration(i) * time.Hour)}); err != nil {
+				return err
+			}
+		}
+		for i := range 6 {
+			in, answers := confidant.PHQ9, []int{1, 2, 1, 2, 1, 2, 1, 0, 0}
+			if i%2 == 1 {
+				in, answers = confidant.GAD7, []int{2, 1, 2, 1, 2, 1, 0}
+			}
+			score, severity, err := in.Score(answers)
+			if err != nil {
+				return err
+			}
+			if err := tx.CreateMeasure(ctx, confidant.Measure{ID: confidant.NewID(), PatientID: pid, Instrument: in, Answers: answers,
+				Score: score, Severity: severity, RecordedBy: th, TakenAt: now.Add(time.Duration(i-10) * 24 * time.Hour)}); err != nil {
+				return err
+			}
+		}
+		for i := range 2 {
+			if err := tx.CreateProcessNote(ctx, confidant.ProcessNote{ID: confidant.NewID(), PatientID: pid, AuthorID: th,
+				Body: text(500, i+7), CreatedAt: now}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkSearchIdentityCode searches by identity code through
+// service.SearchPatients among 2000 patients of the clinic, 20 of them in
+// the therapist's care (cycling through those 20 codes).
+func BenchmarkSearchIdentityCode(b *testing.B) {
+	variants(b, func(b *testing.B, w *testfix.World) {
+		codes := addPatients(b, w, 2000, 20)
+		ctx := w.As(w.Therapist)
+		for i, code := range codes {
+			ps, err := w.Service.SearchPatients(ctx, code)
+			if err != nil || len(ps) != 1 || ps[0].IdentityCode != code {
+				b.Fatalf("search %d: %d results, %v", i, len(ps), err)
+			}
+		}
+		i := 0
+		for b.Loop() {
+			if _, err := w.Service.SearchPatients(ctx, codes[i%len(codes)]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	}, sqlite.Options{})
+}
+
+// addPatients registers n patients in clinic A, the first inCare of them
+// in the therapist's care, and returns the identity codes of those.
+func addPatients(b *testing.B, w *testfix.World, n, inCare int) []string {
+	b.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	var codes []string
+	for start := 0; start < n; start += 500 {
+		err := w.Store.Update(ctx, func(tx confidant.Tx) error {
+			for i := start; i < min(start+500, n); i++ {
+				birth := time.Date(1940+i%60, time.Month(1+i%12), 1+i%28, 0, 0, 0, 0, time.UTC)
+				code, err := confidant.MakeIdentityCode(birth, 2+i/420) // birth dates repeat every 420
+				if err != nil {
+					return err
+				}
+				p := confidant.Patient{ID: confidant.NewID(), ClinicID: w.ClinicA.ID, GivenName: fmt.Sprint("Etunimi", i),
+					FamilyName: surnames[i%len(surnames)], IdentityCode: code, BirthDate: birth, Phone: "+358 40 123 4567",
+					Email: "potilas@example.invalid", Address: "Katu 1\n00100 Helsinki", CreatedAt: now}
+				if err := tx.CreatePatient(ctx, p); err != nil {
+					return fmt.Errorf("patient %d: %w", i, err)
+				}
+				if i < inCare {
+					codes = append(codes, code)
+					if err := tx.CreateCare(ctx, confidant.CareRelationship{ID: confidant.NewID(), PatientID: p.ID,
+						TherapistID: w.Therapist.ID, ClinicID: w.ClinicA.ID, From: now.Add(-time.Hour), CreatedBy: w.Manager.ID, CreatedAt: now}); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return codes
+}
