@@ -327,15 +327,14 @@ func (t *tx) EntryBundle(ctx context.Context, index uint64, width int) ([]byte, 
 	return data, nil
 }
 
-// putCheckpointSQL records the checkpoint's size in audit_log_head unless a
-// larger checkpoint is there (locking the row, so concurrent writers queue
-// up), and only then inserts the checkpoint, or replaces the note of the
-// one of the same size if the root is the same. Refusals insert nothing
-// rather than fail, which would abort the transaction.
+// putCheckpointSQL records the checkpoint's size in audit_checkpoint_head
+// unless a larger checkpoint is there (locking the row, so concurrent
+// writers queue up), and only then inserts the checkpoint, or replaces the
+// note of the one of the same size if the root is the same. Refusals insert
+// nothing rather than fail, which would abort the transaction.
 const putCheckpointSQL = `
 	WITH head AS (
-		UPDATE audit_log_head SET checkpoint_size = $1
-		WHERE checkpoint_size IS NULL OR checkpoint_size <= $1 RETURNING 1
+		UPDATE audit_checkpoint_head SET size = $1 WHERE size IS NULL OR size <= $1 RETURNING 1
 	)
 	INSERT INTO audit_checkpoints (size, root, note, created_at)
 	SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT FROM head)
@@ -360,7 +359,7 @@ func (t *tx) PutCheckpoint(ctx context.Context, c confidant.LogCheckpoint) error
 		return nil
 	}
 	var latest int64
-	if err := t.tx.QueryRow(ctx, `SELECT checkpoint_size FROM audit_log_head`).Scan(&latest); err != nil {
+	if err := t.tx.QueryRow(ctx, `SELECT size FROM audit_checkpoint_head`).Scan(&latest); err != nil {
 		return mapErr(err, "put checkpoint", "Checkpoint")
 	}
 	if size < latest {

@@ -648,3 +648,40 @@ func TestLogQueryPlans(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLogCheckpointDoesNotBlockAppends checks that a transaction that has
+// stored a checkpoint and not yet committed (signing, say) does not hold up
+// the sequencer's appends.
+func TestLogCheckpointDoesNotBlockAppends(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, Options{})
+	ctx := t.Context()
+	stored := make(chan struct{})
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		err := db.Update(ctx, func(stx confidant.SealedTx) error {
+			c := confidant.LogCheckpoint{Size: 0, Root: randBytes(32), Note: []byte("n"), CreatedAt: logBase}
+			if err := logTx(t, stx).PutCheckpoint(ctx, c); err != nil {
+				return err
+			}
+			close(stored)
+			<-done
+			return nil
+		})
+		if err != nil {
+			t.Errorf("checkpoint transaction: %v", err)
+		}
+	})
+	<-stored
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err := db.Update(actx, func(stx confidant.SealedTx) error {
+		return logTx(t, stx).AppendEvents(actx, testEvents(0, 2, nil, nil))
+	})
+	cancel()
+	if err != nil {
+		t.Errorf("append while a checkpoint is being stored: %v", err)
+	}
+	close(done)
+	wg.Wait()
+}

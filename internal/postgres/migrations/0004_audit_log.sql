@@ -4,7 +4,7 @@
 --
 -- No table here has a foreign key to patients, users or clinics: the log
 -- must outlive erased patients and deleted accounts, and its ids are
--- opaque. Nothing here is ever updated or deleted except audit_log_head,
+-- opaque. Nothing here is ever updated or deleted except the two heads,
 -- the partial tiles and the note of the latest checkpoint.
 --
 -- Conventions of 0001 hold (text ids, '' rather than NULL for absent
@@ -62,15 +62,23 @@ CREATE INDEX audit_events_time_idx ON audit_events ("time");
 -- conditional UPDATE (size = first new index), which locks the row: two
 -- writers cannot both append at the same index, whatever the isolation
 -- level, and LogSize needs no max() over a (possibly partitioned) table.
--- checkpoint_size is the size of the largest checkpoint, so that
--- PutCheckpoint can refuse an older one under the same lock.
 CREATE TABLE audit_log_head (
-    size            bigint NOT NULL CONSTRAINT audit_log_head_size_check CHECK (size >= 0),
-    checkpoint_size bigint, -- NULL before the first checkpoint
-    singleton       boolean NOT NULL DEFAULT true CONSTRAINT audit_log_head_singleton_check CHECK (singleton),
+    size      bigint NOT NULL CONSTRAINT audit_log_head_size_check CHECK (size >= 0),
+    singleton boolean NOT NULL DEFAULT true CONSTRAINT audit_log_head_singleton_check CHECK (singleton),
     CONSTRAINT audit_log_head_singleton_key UNIQUE (singleton)
 );
 INSERT INTO audit_log_head (size) VALUES (0);
+
+-- The size of the largest checkpoint, in one row, so that PutCheckpoint
+-- can refuse an older one under the row's lock. Apart from
+-- audit_log_head, so that a transaction storing a checkpoint (and maybe
+-- waiting for a signature) never holds up appends.
+CREATE TABLE audit_checkpoint_head (
+    size      bigint, -- NULL before the first checkpoint
+    singleton boolean NOT NULL DEFAULT true CONSTRAINT audit_checkpoint_head_singleton_check CHECK (singleton),
+    CONSTRAINT audit_checkpoint_head_singleton_key UNIQUE (singleton)
+);
+INSERT INTO audit_checkpoint_head (size) VALUES (NULL);
 
 -- Hash tiles (C2SP tlog-tiles): level, index within the level, and width,
 -- the number of 32-byte hashes held (1..256; 256 is full). Each width is
