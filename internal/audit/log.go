@@ -440,4 +440,3 @@ func (t tiles) ReadEntryBundle(ctx context.Context, index uint64, width int) ([]
 func (t tiles) WriteEntryBundle(ctx context.Context, index uint64, width int, data []byte) error {
 	return t.tx.PutEntryBundle(ctx, index, width, data)
 }
-
