@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"iter"
 	"math/rand/v2"
-	"sync"
 	"testing"
 	"time"
 )
@@ -65,7 +64,6 @@ func (s *synth) event(i uint64) Event {
 // memLog is an EventSource in memory.
 type memLog struct {
 	*MemStore
-	mu     sync.Mutex
 	events []StoredEvent
 	size   uint64
 }

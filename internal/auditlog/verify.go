@@ -141,7 +141,6 @@ func Verify(ctx context.Context, src EventSource, checkpoints []Checkpoint, prog
 		rng:      rangeFactory.NewEmptyRange(0),
 		chains:   make(map[patientKey]chain),
 		long:     make(map[string]chain),
-		tiles:    make(map[uint64]*cachedTile),
 		progress: progress,
 	}
 	if f := v.checkpointsAt(0); f != nil {
@@ -308,8 +307,8 @@ type verifier struct {
 	rng      *compact.Range
 	next     uint64 // index expected next = events checked
 	chains   map[patientKey]chain
-	long     map[string]chain       // patients whose ids do not fit a patientKey
-	tiles    map[uint64]*cachedTile // by tile level
+	long     map[string]chain // patients whose ids do not fit a patientKey
+	tiles    []cachedTile     // by tile level
 	bundle   cachedTile
 	visitErr *Fault
 	pending  *suspect // a fault waiting for the next event to be classified
@@ -482,11 +481,10 @@ func (v *verifier) width(level, index uint64) int {
 // node returns the stored hash of node index at tile level (tree level
 // TileHeight*level); first is the first leaf it covers, for faults.
 func (v *verifier) node(level, index, first uint64) ([]byte, *Fault, error) {
-	t := v.tiles[level]
-	if t == nil {
-		t = &cachedTile{}
-		v.tiles[level] = t
+	for uint64(len(v.tiles)) <= level {
+		v.tiles = append(v.tiles, cachedTile{})
 	}
+	t := &v.tiles[level]
 	ti := index / TileWidth
 	if t.data == nil || t.index != ti {
 		w := v.width(level, ti)
