@@ -32,13 +32,15 @@ var ErrNotFound = errors.New("auditlog: tile not found")
 // TileHeight*L with indexes N*TileWidth to N*TileWidth+W-1, 32 bytes each,
 // concatenated. Level 0 therefore holds the RFC 6962 leaf hashes.
 //
-// ReadTile returns exactly the bytes written for (level, index, width) or an
-// error wrapping ErrNotFound. WriteTile stores data under that name; a
-// second write of the same name replaces the first (the Appender only ever
-// rewrites a name with identical bytes). WriteTile must not modify data and
-// may keep it; callers must not modify data after the call. Partial tiles
-// stay readable after their full replacement is written (clients may still
-// ask for them).
+// ReadTile returns exactly the bytes last written for (level, index, width)
+// or an error wrapping ErrNotFound. WriteTile stores data under that name,
+// replacing what was there: in committed history a name is only ever
+// written with the same bytes, but after a failed or rolled-back Append the
+// same name may come again with other bytes. WriteTile must not modify data
+// and may keep it; callers must not modify data after the call. Partial
+// tiles stay readable after their full replacement is written (clients may
+// still ask for them). Writes should be part of the transaction that stores
+// the events of the batch.
 type TileStore interface {
 	ReadTile(ctx context.Context, level, index uint64, width int) ([]byte, error)
 	WriteTile(ctx context.Context, level, index uint64, width int, data []byte) error
