@@ -267,8 +267,9 @@ func addChart(b *testing.B, w *testfix.World, pid string) {
 }
 
 // BenchmarkSearchIdentityCode searches by identity code through
-// service.SearchPatients among 2000 patients of the clinic, 20 of them in
-// the therapist's care (cycling through those 20 codes).
+// service.SearchPatients among 2002 patients of the clinic (2000 added to
+// the testfix world's), 21 of them in the therapist's care, cycling
+// through the codes of the 20 added ones.
 func BenchmarkSearchIdentityCode(b *testing.B) {
 	variants(b, func(b *testing.B, w *testfix.World) {
 		codes := addPatients(b, w, 2000, 20)
