@@ -69,9 +69,16 @@ func (t *tx) LogSize(ctx context.Context) (uint64, error) {
 // unless it moved the head. The events come as one array per column
 // (unnest zips them), so the statement text, and hence its prepared plan,
 // is the same for every batch size.
+//
+// It also keeps the head's max_time and lateness_us up to date (see the
+// migration): $17 is the batch's own lateness, $18 its earliest time and
+// $19 its latest; in SET, columns are their values before the update.
 const appendEventsSQL = `
 	WITH head AS (
-		UPDATE audit_log_head SET size = $1 + cardinality($2::bigint[]) WHERE size = $1 RETURNING size
+		UPDATE audit_log_head SET size = $1 + cardinality($2::bigint[]),
+			lateness_us = greatest(lateness_us, $17::bigint, (extract(epoch FROM max_time - $18::timestamptz) * 1000000)::bigint),
+			max_time = greatest(max_time, $19::timestamptz)
+		WHERE size = $1 RETURNING size
 	)
 	INSERT INTO audit_events (` + eventCols + `)
 	SELECT * FROM unnest($2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[],
@@ -129,6 +136,9 @@ func (t *tx) AppendEvents(ctx context.Context, evs []confidant.StoredEvent) erro
 		nonce    = make([][]byte, n)
 		sealedBs = make([][]byte, n)
 		leaf     = make([][]byte, n)
+
+		earliest, latest time.Time // of the batch
+		late             int64     // the batch's lateness, µs
 	)
 	for i, e := range evs {
 		if e.Index != evs[0].Index+uint64(i) {
@@ -138,13 +148,23 @@ func (t *tx) AppendEvents(ctx context.Context, evs []confidant.StoredEvent) erro
 			return err
 		}
 		s, _ := u64(e.PatientSeq)
-		idx[i], times[i], seq[i], prev[i] = first+int64(i), e.Time.UTC(), s, e.PatientPrev
+		// Stored with microseconds, truncated: the lateness is computed
+		// from what is stored.
+		at := e.Time.UTC().Truncate(time.Microsecond)
+		if i == 0 || at.After(latest) {
+			latest = at
+		}
+		if i == 0 || at.Before(earliest) {
+			earliest = at
+		}
+		late = max(late, latest.Sub(at).Microseconds())
+		idx[i], times[i], seq[i], prev[i] = first+int64(i), at, s, e.PatientPrev
 		actor[i], role[i], clinic[i], action[i] = e.ActorID, string(e.Role), e.ClinicID, e.Action
 		patient[i], record[i], outcome[i], session[i] = e.PatientID, e.RecordID, e.Outcome, e.SessionID
 		nonce[i], sealedBs[i], leaf[i] = nonNil(e.Nonce), nonNil(e.Sealed), nonNil(e.Leaf)
 	}
 	tag, err := t.tx.Exec(ctx, appendEventsSQL, first, idx, times, actor, role, clinic, action,
-		patient, record, outcome, session, seq, prev, nonce, sealedBs, leaf)
+		patient, record, outcome, session, seq, prev, nonce, sealedBs, leaf, late, earliest, latest)
 	if err != nil {
 		return mapErr(err, "append events", "Event")
 	}
@@ -186,11 +206,22 @@ func (t *tx) QueryEvents(ctx context.Context, f confidant.EventFilter) ([]confid
 	if f.Action != "" {
 		q.where("action = " + q.arg(f.Action))
 	}
+	// A time window also bounds the indexes (see audit_log_head in the
+	// migration), by one probe of the time index at each end, so that the
+	// scan of the primary key newest first starts and ends near the window
+	// wherever it is in the log, instead of walking from the newest event.
+	const lateness = `(SELECT lateness_us FROM audit_log_head) * interval '1 microsecond'`
 	if !f.From.IsZero() {
-		q.where(`"time" >= ` + q.arg(f.From.UTC()))
+		from := q.arg(f.From.UTC())
+		q.where(`"time" >= ` + from)
+		q.where(`idx > coalesce((SELECT idx FROM audit_events WHERE "time" < ` + from + ` - ` + lateness +
+			` ORDER BY "time" DESC LIMIT 1), -1)`)
 	}
 	if !f.To.IsZero() {
-		q.where(`"time" < ` + q.arg(f.To.UTC()))
+		to := q.arg(f.To.UTC())
+		q.where(`"time" < ` + to)
+		q.where(`idx < coalesce((SELECT idx FROM audit_events WHERE "time" >= ` + to + ` + ` + lateness +
+			` ORDER BY "time" LIMIT 1), 9223372036854775807)`)
 	}
 	if b, ok := u64(f.Before); ok && f.Before > 0 {
 		q.where("idx < " + q.arg(b))

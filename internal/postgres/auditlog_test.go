@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -684,4 +685,121 @@ func TestLogCheckpointDoesNotBlockAppends(t *testing.T) {
 	}
 	close(done)
 	wg.Wait()
+}
+
+// TestLogQueryWindows checks the index bounds QueryEvents derives from a
+// time window against a brute-force filter, on a log whose times run
+// late, early and backwards across batches and transactions.
+func TestLogQueryWindows(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, Options{})
+	ctx := t.Context()
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	const n = 2000
+	evs := testEvents(0, n, []string{"p1", "p2", "", "p3"}, map[string]confidant.ChainHead{})
+	clock := logBase
+	for i := range evs {
+		clock = clock.Add(time.Duration(rng.IntN(2000)) * time.Millisecond)
+		e := &evs[i]
+		e.Time = clock
+		switch r := rng.IntN(100); {
+		case r < 5: // late by up to a minute
+			e.Time = clock.Add(-time.Duration(rng.Int64N(int64(time.Minute))))
+		case r < 6: // a clock set an hour ahead, set back at once
+			e.Time = clock.Add(time.Hour)
+		case r < 8: // the same microsecond as the one before
+			if i > 0 {
+				e.Time = evs[i-1].Time
+			}
+		}
+		e.Time = e.Time.Add(time.Duration(rng.IntN(1000))) // nanoseconds, truncated
+	}
+	// The largest lateness across two batches (the last two events).
+	evs[n-2].Time = clock.Add(3 * time.Hour)
+	evs[n-1].Time = clock
+	for rest := evs[:n-2]; len(rest) > 0; {
+		k := 1 + rng.IntN(4) // mostly small: lateness across batches too
+		if rng.IntN(10) == 0 {
+			k = 40
+		}
+		k = min(len(rest), k)
+		appendEvents(t, db, rest[:k])
+		rest = rest[k:]
+	}
+	appendEvents(t, db, evs[n-2:n-1])
+	appendEvents(t, db, evs[n-1:])
+	var late int64
+	for i := range evs {
+		for j := range i {
+			late = max(late, evs[j].Time.Truncate(time.Microsecond).Sub(evs[i].Time.Truncate(time.Microsecond)).Microseconds())
+		}
+	}
+	var stored int64
+	if err := db.pool.QueryRow(ctx, `SELECT lateness_us FROM audit_log_head`).Scan(&stored); err != nil || stored != late {
+		t.Errorf("lateness_us = %d (%v), want %d", stored, err, late)
+	}
+
+	pick := func() time.Time {
+		i := rng.IntN(n)
+		if rng.IntN(8) == 0 {
+			i = n - 1 - rng.IntN(3) // around the latest lateness
+		}
+		e := evs[i].Time.Truncate(time.Microsecond)
+		switch rng.IntN(3) {
+		case 0:
+			return e
+		case 1:
+			return e.Add(time.Microsecond)
+		}
+		return e.Add(time.Duration(rng.Int64N(int64(10*time.Minute))) - 5*time.Minute)
+	}
+	err := db.View(ctx, func(stx confidant.SealedTx) error {
+		tx := logTx(t, stx)
+		for i := range 300 {
+			f := confidant.EventFilter{Limit: 1 + rng.IntN(60)}
+			if rng.IntN(4) > 0 {
+				f.From = pick()
+			}
+			if rng.IntN(4) > 0 {
+				f.To = pick()
+			}
+			if !f.From.IsZero() && f.To.Before(f.From) && rng.IntN(4) > 0 {
+				f.From, f.To = f.To, f.From
+			}
+			if rng.IntN(3) == 0 {
+				f.Before = uint64(rng.IntN(n + 10))
+			}
+			if rng.IntN(4) == 0 {
+				f.ActorID = fmt.Sprintf("actor-%d", rng.IntN(3))
+			}
+			if rng.IntN(4) == 0 {
+				f.PatientID = "p2"
+			}
+			var want []uint64
+			for j := n - 1; j >= 0 && len(want) < f.Limit; j-- {
+				e := evs[j]
+				at := e.Time.Truncate(time.Microsecond)
+				if (f.From.IsZero() || !at.Before(f.From)) && (f.To.IsZero() || at.Before(f.To)) &&
+					(f.Before == 0 || e.Index < f.Before) && (f.ActorID == "" || e.ActorID == f.ActorID) &&
+					(f.PatientID == "" || e.PatientID == f.PatientID) {
+					want = append(want, e.Index)
+				}
+			}
+			got, err := tx.QueryEvents(ctx, f)
+			if err != nil {
+				return err
+			}
+			var gotIdx []uint64
+			for _, e := range got {
+				gotIdx = append(gotIdx, e.Index)
+			}
+			if d := cmp.Diff(want, gotIdx); d != "" {
+				t.Fatalf("query %d %+v (-want +got):\n%s", i, f, d)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

@@ -62,9 +62,19 @@ CREATE INDEX audit_events_time_idx ON audit_events ("time");
 -- conditional UPDATE (size = first new index), which locks the row: two
 -- writers cannot both append at the same index, whatever the isolation
 -- level, and LogSize needs no max() over a (possibly partitioned) table.
+--
+-- max_time and lateness_us turn a time window into a range of log indexes
+-- (QueryEvents orders by index, and the planner does not know that times
+-- follow indexes): max_time is the latest event time so far, lateness_us
+-- the most any event's time was behind the latest time before it, in
+-- microseconds. So every event after one at time T is at T - lateness or
+-- later, and the window [From, To) lies strictly between the indexes of
+-- any event before From - lateness and any event at To + lateness or later.
 CREATE TABLE audit_log_head (
-    size      bigint NOT NULL CONSTRAINT audit_log_head_size_check CHECK (size >= 0),
-    singleton boolean NOT NULL DEFAULT true CONSTRAINT audit_log_head_singleton_check CHECK (singleton),
+    size        bigint NOT NULL CONSTRAINT audit_log_head_size_check CHECK (size >= 0),
+    max_time    timestamptz, -- NULL while the log is empty
+    lateness_us bigint NOT NULL DEFAULT 0 CONSTRAINT audit_log_head_lateness_check CHECK (lateness_us >= 0),
+    singleton   boolean NOT NULL DEFAULT true CONSTRAINT audit_log_head_singleton_check CHECK (singleton),
     CONSTRAINT audit_log_head_singleton_key UNIQUE (singleton)
 );
 INSERT INTO audit_log_head (size) VALUES (0);
