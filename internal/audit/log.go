@@ -148,8 +148,8 @@ func (l *Log) Head() (uint64, [32]byte) {
 	return l.size, l.root
 }
 
-// Close stops the sequencer (requests still queued are refused) and closes
-// the backend.
+// Close stops the sequencer; requests still queued are refused. It does not
+// close the backend, which the caller opened and closes.
 func (l *Log) Close() error {
 	select {
 	case <-l.stop:
@@ -157,7 +157,7 @@ func (l *Log) Close() error {
 		close(l.stop)
 	}
 	l.wg.Wait()
-	return l.backend.Close()
+	return nil
 }
 
 // errClosed answers requests after Close.
