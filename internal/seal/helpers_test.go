@@ -1,10 +1,12 @@
 package seal_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -12,7 +14,6 @@ import (
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/keys"
 	"github.com/confidanthealth/confidant/internal/seal"
-	"github.com/confidanthealth/confidant/internal/sqlite"
 	"github.com/confidanthealth/confidant/internal/testfix"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
@@ -22,30 +23,33 @@ import (
 var t0 = time.Date(2025, 3, 4, 5, 6, 7, 891011000, time.UTC)
 
 // env is the full storage path of the product: a sealing store over a
-// fresh SQLite database (whose file the test knows, to look into it) and
-// a fresh file KEK, with a clinic and a therapist to own records.
+// fresh database of one backend (which the test knows, to look into it or
+// copy it) and a fresh file KEK, with a clinic and a therapist to own
+// records.
 type env struct {
-	path      string // the SQLite database file
-	backend   *sqlite.DB
+	db        *testDB               // where the backend keeps its data
+	backend   confidant.SealedStore // the open backend under store
 	keys      *keys.Keyring
+	ring      seal.Keyring // the store's Keyring: keys, unless replaced
 	store     *seal.Store
 	clinic    confidant.Clinic
 	therapist confidant.User
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB, be backend) *env {
 	t.Helper()
-	return newEnvKeys(t, testfix.Keyring(t), nil)
+	return newEnvKeys(t, be, testfix.Keyring(t), nil)
 }
 
-// newEnvKeys builds an env on k; ring, if set, replaces k as the store's
-// Keyring (k still prepares the blind-index key).
-func newEnvKeys(t testing.TB, k *keys.Keyring, ring seal.Keyring) *env {
+// newEnvKeys builds an env on a fresh database of be and k; ring, if set,
+// replaces k as the store's Keyring (k still prepares the blind-index key).
+func newEnvKeys(t testing.TB, be backend, k *keys.Keyring, ring seal.Keyring) *env {
 	t.Helper()
-	e := &env{path: filepath.Join(t.TempDir(), "confidant.db"), keys: k}
-	e.backend = openDB(t, e.path)
+	e := &env{db: be.newDB(t), keys: k, ring: k}
+	e.backend = e.db.open(t)
 	e.store = testfix.Seal(t, e.backend, k)
 	if ring != nil {
+		e.ring = ring
 		e.store = seal.New(e.backend, ring)
 	}
 	e.clinic = confidant.Clinic{ID: confidant.NewID(), Name: "Kallio", City: "Helsinki", CreatedAt: t0}
@@ -62,14 +66,41 @@ func newEnvKeys(t testing.TB, k *keys.Keyring, ring seal.Keyring) *env {
 	return e
 }
 
-func openDB(t testing.TB, path string) *sqlite.DB {
+// backup copies e's database as it is now and returns the copy, which
+// later writes through e do not change. On SQLite it closes the database
+// (so that the WAL is in the file), copies the file and reopens e's
+// backend and store; on PostgreSQL it restores a pg_dump of e's schema
+// into a fresh schema.
+func (e *env) backup(t testing.TB) *testDB {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), path, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
+	switch e.db.kind {
+	case sqliteKind:
+		e.backend.Close()
+		cp := &testDB{kind: sqliteKind, path: filepath.Join(t.TempDir(), "backup.db")}
+		copyFile(t, e.db.path, cp.path)
+		e.backend = e.db.open(t)
+		e.store = seal.New(e.backend, e.ring)
+		return cp
+	case postgresKind:
+		cp := &testDB{kind: postgresKind, dsn: e.db.dsn, schema: newSchema(t, e.db.dsn)}
+		// The schema names are random and have letters that are not hex
+		// digits, so e's occurs in the dump only where it names the schema.
+		dump := bytes.ReplaceAll(pgDump(t, e.db), []byte(e.db.schema), []byte(cp.schema))
+		psql, err := exec.LookPath("psql")
+		if err != nil {
+			t.Fatalf("psql not found (needed to restore a dump): %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, psql, "--quiet", "--no-psqlrc", "--set", "ON_ERROR_STOP=1", "--dbname", e.db.dsn)
+		cmd.Stdin = bytes.NewReader(dump)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("restore the dump of %s into %s: %v\n%s", e.db.schema, cp.schema, err, out)
+		}
+		return cp
 	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	t.Fatalf("backup: unknown backend %q", e.db.kind)
+	return nil
 }
 
 func (e *env) update(t testing.TB, fn func(confidant.Tx) error) {

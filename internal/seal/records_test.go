@@ -11,8 +11,10 @@ import (
 
 // TestRoundTrip reads every record of a fixture back through the sealing
 // store and compares it with what was written.
-func TestRoundTrip(t *testing.T) {
-	e := newEnv(t)
+func TestRoundTrip(t *testing.T) { forEachBackend(t, testRoundTrip) }
+
+func testRoundTrip(t *testing.T, be backend) {
+	e := newEnv(t, be)
 	f := e.addFixture(t, "Roundtrip", 18)
 	got := e.readAll(t, f.patient.ID)
 	want := records{
@@ -35,8 +37,10 @@ func TestRoundTrip(t *testing.T) {
 // TestUpdateDraftKeepsReason saves a draft amendment (a version with a
 // reason that is not signed yet) and checks that UpdateDraft replaces its
 // body and template only: the sealed reason stays.
-func TestUpdateDraftKeepsReason(t *testing.T) {
-	e := newEnv(t)
+func TestUpdateDraftKeepsReason(t *testing.T) { forEachBackend(t, testUpdateDraftKeepsReason) }
+
+func testUpdateDraftKeepsReason(t *testing.T, be backend) {
+	e := newEnv(t, be)
 	f := e.addFixture(t, "Draftamend", 19)
 	ctx := context.Background()
 	n := f.notes[0] // two signed versions

@@ -93,7 +93,9 @@ func mustUnavailable(t *testing.T, what string, err error) {
 //   - that same database copy is still read by the KEK file copy from
 //     before the rotation: retiring a KEK key protects backups only if the
 //     copies of the KEK file that hold it are gone too.
-func TestKEKRotation(t *testing.T) {
+func TestKEKRotation(t *testing.T) { forEachBackend(t, testKEKRotation) }
+
+func testKEKRotation(t *testing.T, be backend) {
 	if testing.Short() {
 		t.Skip("1202 patients")
 	}
@@ -104,7 +106,7 @@ func TestKEKRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	kr1 := openKeyring(t, kekPath)
-	e := newEnvKeys(t, kr1, nil)
+	e := newEnvKeys(t, be, kr1, nil)
 	fixtures := []*fixture{e.addFixture(t, "Rotated", 11), e.addFixture(t, "Rewrapped", 12)}
 	var people []person
 	for i := range 1200 {
@@ -121,13 +123,11 @@ func TestKEKRotation(t *testing.T) {
 	}
 	oldKEK := kr1.KEKID()
 
-	// Backups before the rotation: the database file (closed, so the WAL
-	// is in it) and the KEK file.
-	dbBackup, kekBackup := filepath.Join(dir, "backup.db"), filepath.Join(dir, "kek-backup.json")
-	e.backend.Close()
-	copyFile(t, e.path, dbBackup)
+	// Backups before the rotation: the database (see env.backup) and the
+	// KEK file.
+	dbBackup, kekBackup := e.backup(t), filepath.Join(dir, "kek-backup.json")
 	copyFile(t, kekPath, kekBackup)
-	backend := openDB(t, e.path)
+	backend := e.backend
 
 	// Rotate the file, open a new keyring over it.
 	newKEK, err := keys.RotateFile(kekPath, nil)
@@ -254,7 +254,7 @@ func TestKEKRotation(t *testing.T) {
 
 	// The database from before the rotation cannot be read with the
 	// retired KEK file...
-	old := openDB(t, dbBackup)
+	old := dbBackup.open(t)
 	mustUnavailable(t, "Prepare of the old database with the retired file", seal.Prepare(ctx, old, kr3))
 	for _, p := range []confidant.Patient{patients[0], patients[n-1]} {
 		err := seal.New(old, kr3).View(ctx, func(tx confidant.Tx) error { _, err := tx.Patient(ctx, p.ID); return err })
@@ -314,8 +314,10 @@ func (e *env) primary(t testing.TB, patientID string) uint32 {
 // new primary key, the old key is gone from the keyset (an old ciphertext
 // put back no longer opens), the records read back identical, and other
 // patients are untouched.
-func TestRotatePatient(t *testing.T) {
-	e := newEnv(t)
+func TestRotatePatient(t *testing.T) { forEachBackend(t, testRotatePatient) }
+
+func testRotatePatient(t *testing.T, be backend) {
+	e := newEnv(t, be)
 	f, other := e.addFixture(t, "Rotating", 13), e.addFixture(t, "Bystander", 14)
 	ctx := context.Background()
 	pid := f.patient.ID
@@ -366,8 +368,10 @@ func TestRotatePatient(t *testing.T) {
 // (the records stay readable, under two keys) and runs it again: the
 // second run carries on with the key the first one added, re-encrypts
 // only what is left, and prunes.
-func TestRotatePatientResume(t *testing.T) {
-	e := newEnv(t)
+func TestRotatePatientResume(t *testing.T) { forEachBackend(t, testRotatePatientResume) }
+
+func testRotatePatientResume(t *testing.T, be backend) {
+	e := newEnv(t, be)
 	f := e.addFixture(t, "Interrupted", 15)
 	ctx := context.Background()
 	pid := f.patient.ID
@@ -429,7 +433,11 @@ func TestRotatePatientResume(t *testing.T) {
 // after the rotation listed the patient's blobs and before it rewrites
 // them: the rotation must not write the listed (older) values back.
 func TestRotatePatientConcurrentWrite(t *testing.T) {
-	e := newEnv(t)
+	forEachBackend(t, testRotatePatientConcurrentWrite)
+}
+
+func testRotatePatientConcurrentWrite(t *testing.T, be backend) {
+	e := newEnv(t, be)
 	f := e.addFixture(t, "Busy", 16)
 	ctx := context.Background()
 	pid := f.patient.ID
@@ -467,8 +475,10 @@ func TestRotatePatientConcurrentWrite(t *testing.T) {
 
 // TestVerifyPatient counts a patient's blobs and reports a flipped byte in
 // any of them as an integrity error.
-func TestVerifyPatient(t *testing.T) {
-	e := newEnv(t)
+func TestVerifyPatient(t *testing.T) { forEachBackend(t, testVerifyPatient) }
+
+func testVerifyPatient(t *testing.T, be backend) {
+	e := newEnv(t, be)
 	f := e.addFixture(t, "Verified", 17)
 	ctx := context.Background()
 	pid := f.patient.ID

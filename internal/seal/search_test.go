@@ -92,9 +92,11 @@ var surnames = []string{"Virtanen", "Korhonen", "Mäkinen", "Nieminen", "Mäkel�
 // name and birth year, through ListPatients and ListPatientsForTherapist,
 // with blind indexes cut to 8 bits so that most candidates are false:
 // the results must be exactly the matching patients, none other.
-func TestSearchExact(t *testing.T) {
+func TestSearchExact(t *testing.T) { forEachBackend(t, testSearchExact) }
+
+func testSearchExact(t *testing.T, be backend) {
 	kr := testfix.Keyring(t)
-	e := newEnvKeys(t, kr, narrowIndex{kr})
+	e := newEnvKeys(t, be, kr, narrowIndex{kr})
 	var people []person
 	for i := range 340 {
 		people = append(people, person{
@@ -211,8 +213,10 @@ func TestSearchExact(t *testing.T) {
 // TestSearchBirthDateZone registers a patient whose birth date is given in
 // another time zone: the store keeps it in UTC, and searching by family
 // name and the year of the stored birth date finds the patient.
-func TestSearchBirthDateZone(t *testing.T) {
-	e := newEnv(t)
+func TestSearchBirthDateZone(t *testing.T) { forEachBackend(t, testSearchBirthDateZone) }
+
+func testSearchBirthDateZone(t *testing.T, be backend) {
+	e := newEnv(t, be)
 	ctx := context.Background()
 	birth := time.Date(1985, 1, 1, 0, 30, 0, 0, time.FixedZone("EET", 2*3600)) // 1984-12-31 22:30 UTC
 	p := confidant.Patient{ID: confidant.NewID(), ClinicID: e.clinic.ID, GivenName: "Uusi", FamilyName: "Vuosi", BirthDate: birth, CreatedAt: t0}
@@ -253,8 +257,10 @@ var (
 
 // TestTherapistListOrder checks the Finnish ordering of a therapist's
 // patients.
-func TestTherapistListOrder(t *testing.T) {
-	e := newEnv(t)
+func TestTherapistListOrder(t *testing.T) { forEachBackend(t, testTherapistListOrder) }
+
+func testTherapistListOrder(t *testing.T, be backend) {
+	e := newEnv(t, be)
 	e.register(t, finnishPeople)
 	e.view(t, func(tx confidant.Tx) error {
 		got, err := tx.ListPatientsForTherapist(context.Background(), e.therapist.ID, t0, confidant.PatientFilter{})
@@ -271,8 +277,10 @@ func TestTherapistListOrder(t *testing.T) {
 // TestTherapistListConcurrent lists a therapist's patients from many
 // goroutines at once: each must get the Finnish order (and, under -race,
 // the collation must not be shared state).
-func TestTherapistListConcurrent(t *testing.T) {
-	e := newEnv(t)
+func TestTherapistListConcurrent(t *testing.T) { forEachBackend(t, testTherapistListConcurrent) }
+
+func testTherapistListConcurrent(t *testing.T, be backend) {
+	e := newEnv(t, be)
 	e.register(t, finnishPeople)
 	var wg sync.WaitGroup
 	for range 8 {
@@ -302,9 +310,11 @@ func TestTherapistListConcurrent(t *testing.T) {
 // ListPatients, in name order for ListPatientsForTherapist, and in both
 // applied after the exact comparison (indexes cut to 8 bits, so
 // candidates include other names).
-func TestSearchPaging(t *testing.T) {
+func TestSearchPaging(t *testing.T) { forEachBackend(t, testSearchPaging) }
+
+func testSearchPaging(t *testing.T, be backend) {
 	kr := testfix.Keyring(t)
-	e := newEnvKeys(t, kr, narrowIndex{kr})
+	e := newEnvKeys(t, be, kr, narrowIndex{kr})
 	// Virtanens registered in reverse order of given names, among others
 	// whose names share Virtanen's index value. ASCII names, so that byte
 	// order is the Finnish order.
@@ -412,9 +422,11 @@ func cmpString(a, b string) int {
 // the index has no uniqueness constraint (and, cut to 8 bits, collides):
 // a duplicate is refused with Conflict identity_code_taken on create and
 // update, while different codes sharing an index value are accepted.
-func TestIdentityCodeUnique(t *testing.T) {
+func TestIdentityCodeUnique(t *testing.T) { forEachBackend(t, testIdentityCodeUnique) }
+
+func testIdentityCodeUnique(t *testing.T, be backend) {
 	kr := testfix.Keyring(t)
-	e := newEnvKeys(t, kr, narrowIndex{kr})
+	e := newEnvKeys(t, be, kr, narrowIndex{kr})
 	ctx := context.Background()
 	// Two different codes with the same 8-bit index.
 	var codes []string
@@ -475,8 +487,10 @@ func TestIdentityCodeUnique(t *testing.T) {
 // TestErasedPatient checks a crypto-shredded patient: gone from every list
 // and search, the bare row for Patient (as Tx documents), and NotFound
 // patient_erased for every record and every write.
-func TestErasedPatient(t *testing.T) {
-	e := newEnv(t)
+func TestErasedPatient(t *testing.T) { forEachBackend(t, testErasedPatient) }
+
+func testErasedPatient(t *testing.T, be backend) {
+	e := newEnv(t, be)
 	f := e.addFixture(t, "Erased", 9)
 	keep := e.addFixture(t, "Kept", 10)
 	ctx := context.Background()
