@@ -111,8 +111,8 @@ func mustFailIntegrity(t *testing.T, st *seal.Store, e *env, p place, secrets []
 
 // TestConfidentiality checks that every kind of blob is stored as
 // ciphertext: its bytes contain none of the patient's identifying or
-// clinical values (nor those of another patient), and, on SQLite, neither
-// does the database file.
+// clinical values (nor those of another patient), and neither does the
+// database: the SQLite file, or a pg_dump of the PostgreSQL schema.
 func TestConfidentiality(t *testing.T) { forEachBackend(t, testConfidentiality) }
 
 func testConfidentiality(t *testing.T, be backend) {
@@ -154,28 +154,29 @@ func testConfidentiality(t *testing.T, be backend) {
 		})
 	}
 
-	// Nothing is in the SQLite database file or its WAL either (on
-	// PostgreSQL, internal/e2e's TestStolenPostgresDump scans a pg_dump).
-	// The therapist's username, which is not sealed, shows that the scan
-	// would see text.
-	if e.db.kind != sqliteKind {
-		return
-	}
-	e.backend.Close()
-	var file []byte
-	for _, name := range []string{e.db.path, e.db.path + "-wal"} {
-		b, err := os.ReadFile(name)
-		if err != nil && !os.IsNotExist(err) {
-			t.Fatal(err)
+	// Nothing is in the database either: on SQLite, the file and its WAL;
+	// on PostgreSQL, a pg_dump of the schema. The therapist's username,
+	// which is not sealed, shows that the scan would see text.
+	var stored []byte
+	switch e.db.kind {
+	case sqliteKind:
+		e.backend.Close()
+		for _, name := range []string{e.db.path, e.db.path + "-wal"} {
+			b, err := os.ReadFile(name)
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			stored = append(stored, b...)
 		}
-		file = append(file, b...)
+	case postgresKind:
+		stored = pgDump(t, e.db)
 	}
-	if !bytes.Contains(file, []byte(e.therapist.Username)) {
-		t.Fatalf("the database file does not contain the clear username %q: the scan sees nothing", e.therapist.Username)
+	if !bytes.Contains(stored, []byte(e.therapist.Username)) {
+		t.Fatalf("the %s database does not contain the clear username %q: the scan sees nothing", e.db.kind, e.therapist.Username)
 	}
 	for _, s := range secrets {
-		if bytes.Contains(file, []byte(s)) {
-			t.Errorf("the database file contains %q", s)
+		if bytes.Contains(stored, []byte(s)) {
+			t.Errorf("the %s database contains %q", e.db.kind, s)
 		}
 	}
 }
