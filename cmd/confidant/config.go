@@ -41,6 +41,9 @@ type Config struct {
 	PKCS11PINFile     string // file holding the user PIN
 	PKCS11KeyLabel    string // label of the KEK in the token
 	RetentionYears    int    // years after birth before erasure is allowed (date of death unknown)
+	LogOrigin         string // the access log's name in its signed checkpoints
+	CheckpointEvery   time.Duration
+	CheckpointDir     string // also write each new checkpoint here (for the board, the regulator)
 }
 
 // setting describes one configuration value.
@@ -93,6 +96,21 @@ var settings = []setting{
 		c.RetentionYears = n
 		return nil
 	}},
+	{"log-origin", "the access log's origin (its name in signed checkpoints), e.g. provider.example/confidant", "confidant/access-log", func(c *Config, v string) error {
+		if v == "" || strings.ContainsAny(v, " \n+") {
+			return errors.New("must be a non-empty name without spaces or '+'")
+		}
+		c.LogOrigin = v
+		return nil
+	}},
+	{"checkpoint-every", "how often to sign a checkpoint of the access log while it grows", "5s", func(c *Config, v string) (err error) {
+		c.CheckpointEvery, err = time.ParseDuration(v)
+		if err == nil && c.CheckpointEvery < 100*time.Millisecond {
+			err = errors.New("must be at least 100ms")
+		}
+		return err
+	}},
+	{"checkpoint-dir", "also write every new signed checkpoint to this directory (e.g. a mount the board or regulator collects)", "", func(c *Config, v string) error { c.CheckpointDir = v; return nil }},
 	{"max-attachment-mib", "largest attachment, MiB", "10", func(c *Config, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 || n > 1024 {

@@ -105,7 +105,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
 	}
-	return serve(ctx, cfg, st, ln, log, func(url string) { printLogins(stdout, url, li) })
+	return serve(ctx, cfg, a, ln, log, func(url string) { printLogins(stdout, url, li) })
 }
 
 func printLogins(w io.Writer, url string, li demo.Logins) {

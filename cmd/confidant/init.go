@@ -60,7 +60,7 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	svc, err := service.New(st, hasher, cfg.serviceConfig())
+	svc, err := service.New(st, hasher, cfg.serviceConfig(), service.WithAuditor(a.log))
 	if err != nil {
 		return err
 	}

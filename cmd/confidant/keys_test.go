@@ -93,7 +93,7 @@ func TestKeysUnavailableAnswers503(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	h, _, err := newHandler(cfg, a.store, newLogger(io.Discard, cfg.LogLevel))
+	h, _, err := newHandler(cfg, a, newLogger(io.Discard, cfg.LogLevel))
 	if err != nil {
 		t.Fatal(err)
 	}

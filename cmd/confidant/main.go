@@ -42,6 +42,7 @@ var commands = []command{
 	{"user", "manage accounts (create, list, disable, enable, set-password)", runUser},
 	{"keys", "key management: status, rotate-kek, retire-kek, rotate-patient, verify", runKeys},
 	{"patient", "erase (crypto-shred) a patient after the retention period", runPatient},
+	{"audit", "the access log: verify, checkpoint, check-proof", runAudit},
 	{"version", "print the version", func(_ context.Context, _ []string, out, _ io.Writer) error {
 		fmt.Fprintln(out, "confidant", version)
 		return nil

@@ -152,7 +152,6 @@ func TestDemoAndServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	st := a.store
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +160,7 @@ func TestDemoAndServe(t *testing.T) {
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(ctx, cfg, st, ln, newLogger(io.Discard, cfg.LogLevel), func(u string) { ready <- u })
+		done <- serve(ctx, cfg, a, ln, newLogger(io.Discard, cfg.LogLevel), func(u string) { ready <- u })
 	}()
 	base := <-ready
 	resp, err := http.Get(base + "/healthz")

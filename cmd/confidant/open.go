@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/audit"
 	"github.com/confidanthealth/confidant/internal/keys"
 	"github.com/confidanthealth/confidant/internal/postgres"
 	"github.com/confidanthealth/confidant/internal/progress"
@@ -88,10 +89,14 @@ type app struct {
 	backend backend
 	kind    string
 	keys    *keys.Keyring
+	log     *audit.Log
 	store   *seal.Store
 }
 
 func (a *app) Close() error {
+	if a.log != nil {
+		a.log.Close()
+	}
 	err := a.backend.Close()
 	if a.keys != nil {
 		a.keys.Close()
@@ -101,7 +106,8 @@ func (a *app) Close() error {
 
 // openOptions tune openApp.
 type openOptions struct {
-	createKEK bool // create the file KEK if it does not exist (init, demo)
+	createKEK bool         // create the file KEK if it does not exist (init, demo)
+	logger    *slog.Logger // for the access log's sequencer; default discards
 }
 
 // openApp opens the database and the keys, applies pending migrations
@@ -113,6 +119,9 @@ func openApp(ctx context.Context, c Config, w io.Writer, opt openOptions) (*app,
 	kc, err := keysConfig(c)
 	if err != nil {
 		return nil, err
+	}
+	if opt.logger == nil {
+		opt.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if opt.createKEK && kc.Provider == "pkcs11" {
 		err := keys.CreatePKCS11Key(kc.PKCS11)
@@ -149,7 +158,11 @@ func openApp(ctx context.Context, c Config, w io.Writer, opt openOptions) (*app,
 		a.Close()
 		return nil, fmt.Errorf("the keys do not open this database (wrong key-encryption key?): %w", err)
 	}
-	a.store = seal.New(be, kr)
+	if a.log, err = audit.Open(ctx, be, kr, audit.Config{Origin: c.LogOrigin, Logger: opt.logger}); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("opening the access log: %w", err)
+	}
+	a.store = seal.New(a.log, kr)
 	return a, nil
 }
 

@@ -53,7 +53,8 @@ func runPatient(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	svc, err := service.New(a.store, hasher, cfg.serviceConfig(), service.WithLogger(newLogger(stderr, cfg.LogLevel)))
+	svc, err := service.New(a.store, hasher, cfg.serviceConfig(), service.WithLogger(newLogger(stderr, cfg.LogLevel)),
+		service.WithAuditor(a.log))
 	if err != nil {
 		return err
 	}

@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
-	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/api"
+	"github.com/confidanthealth/confidant/internal/auditlog"
 	"github.com/confidanthealth/confidant/internal/httpx"
 	"github.com/confidanthealth/confidant/internal/password"
 	"github.com/confidanthealth/confidant/internal/service"
@@ -38,18 +40,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
 	}
-	return serve(ctx, cfg, a.store, ln, log, func(url string) {
+	return serve(ctx, cfg, a, ln, log, func(url string) {
 		fmt.Fprintf(stdout, "Confidant is running at %s (Ctrl-C to stop)\n", url)
 	})
 }
 
 // newHandler wires the service to the web app and the JSON API.
-func newHandler(cfg Config, st confidant.Store, log *slog.Logger) (http.Handler, *service.Service, error) {
+func newHandler(cfg Config, a *app, log *slog.Logger) (http.Handler, *service.Service, error) {
 	hasher, err := password.New(password.Config{})
 	if err != nil {
 		return nil, nil, err
 	}
-	svc, err := service.New(st, hasher, cfg.serviceConfig(), service.WithLogger(log))
+	svc, err := service.New(a.store, hasher, cfg.serviceConfig(), service.WithLogger(log),
+		service.WithAuditor(a.log), service.WithAuditReader(a.log))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -70,8 +73,12 @@ func newHandler(cfg Config, st confidant.Store, log *slog.Logger) (http.Handler,
 
 // serve runs the HTTP server on ln until ctx is done, then shuts down
 // gracefully. ready is called with the base URL once it accepts requests.
-func serve(ctx context.Context, cfg Config, st confidant.Store, ln net.Listener, log *slog.Logger, ready func(url string)) error {
-	h, svc, err := newHandler(cfg, st, log)
+func serve(ctx context.Context, cfg Config, a *app, ln net.Listener, log *slog.Logger, ready func(url string)) error {
+	if err := checkRollback(ctx, cfg, a); err != nil {
+		ln.Close()
+		return err
+	}
+	h, svc, err := newHandler(cfg, a, log)
 	if err != nil {
 		ln.Close()
 		return err
@@ -86,6 +93,7 @@ func serve(ctx context.Context, cfg Config, st confidant.Store, ln net.Listener,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	go sweepSessions(ctx, svc, log)
+	go a.log.RunCheckpointer(ctx, cfg.CheckpointEvery, publishCheckpoint(cfg, log))
 	errc := make(chan error, 1)
 	scheme := "http"
 	go func() {
@@ -130,4 +138,55 @@ func sweepSessions(ctx context.Context, svc *service.Service, log *slog.Logger) 
 			}
 		}
 	}
+}
+
+// publishCheckpoint returns the function that hands each new checkpoint to
+// outside parties: for now a directory (checkpoint-dir), written atomically
+// as <size>.checkpoint and latest.checkpoint.
+func publishCheckpoint(cfg Config, log *slog.Logger) func(auditlog.Checkpoint) {
+	if cfg.CheckpointDir == "" {
+		return nil
+	}
+	return func(cp auditlog.Checkpoint) {
+		if err := os.MkdirAll(cfg.CheckpointDir, 0o755); err != nil {
+			log.Error("publishing checkpoint", slog.String("err", err.Error()))
+			return
+		}
+		for _, name := range []string{fmt.Sprintf("%020d.checkpoint", cp.Size), "latest.checkpoint"} {
+			tmp := filepath.Join(cfg.CheckpointDir, "."+name+".tmp")
+			if err := os.WriteFile(tmp, cp.Note, 0o644); err != nil {
+				log.Error("publishing checkpoint", slog.String("err", err.Error()))
+				return
+			}
+			if err := os.Rename(tmp, filepath.Join(cfg.CheckpointDir, name)); err != nil {
+				log.Error("publishing checkpoint", slog.String("err", err.Error()))
+				return
+			}
+		}
+	}
+}
+
+// checkRollback refuses to serve a database whose access log is older than,
+// or inconsistent with, the last checkpoint published outside it (in
+// checkpoint-dir): a restored old copy of the database would hide accesses.
+func checkRollback(ctx context.Context, cfg Config, a *app) error {
+	if cfg.CheckpointDir == "" {
+		return nil
+	}
+	text, err := os.ReadFile(filepath.Join(cfg.CheckpointDir, "latest.checkpoint"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading the published checkpoint: %w", err)
+	}
+	cp, err := a.log.ParseOwn(text)
+	if err != nil {
+		return fmt.Errorf("the published checkpoint in %s does not verify with this log's key: %w", cfg.CheckpointDir, err)
+	}
+	if err := a.log.CheckExternal(ctx, cp); err != nil {
+		return fmt.Errorf("REFUSING TO SERVE: the access log does not match the checkpoint published at size %d "+
+			"(a restored older copy of the database, or tampering); investigate before serving: %w", cp.Size, err)
+	}
+	return nil
 }

@@ -64,6 +64,9 @@ func (h *handler) routes() {
 	h.authed("POST /api/v1/logout", h.logout)
 	h.authed("GET /api/v1/me", h.me)
 	h.authed("GET /api/v1/me/record", h.myRecord)
+	h.authed("GET /api/v1/me/access-log", h.myAccessLog)
+	h.authed("GET /api/v1/me/access-log/{index}/proof", h.accessProof)
+	h.authed("GET /api/v1/audit/events", h.auditEvents)
 
 	// Patients and charts.
 	h.authed("GET /api/v1/patients", h.listPatients)

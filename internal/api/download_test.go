@@ -20,6 +20,11 @@ type failingStore struct {
 	failAt atomic.Int64
 }
 
+// Backend exposes the access log underneath to testfix.
+func (s *failingStore) Backend() confidant.SealedStore {
+	return s.Store.(interface{ Backend() confidant.SealedStore }).Backend()
+}
+
 type failingTx struct {
 	confidant.Tx
 	s *failingStore

@@ -18,7 +18,9 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
+	"unicode/utf8"
 	"time"
 
 	confidant "github.com/confidanthealth/confidant"
@@ -184,7 +186,35 @@ func (l *Log) Record(ctx context.Context, evs ...confidant.AuditEvent) error {
 	if len(evs) == 0 {
 		return nil
 	}
+	for i := range evs {
+		evs[i] = clean(evs[i])
+	}
 	return l.submit(&request{ctx: ctx, events: evs})
+}
+
+// maxFree bounds the free-text fields of an event, in bytes.
+const maxFree = 2048
+
+// clean makes an event encodable whatever a request put in it: valid UTF-8
+// and bounded lengths, so that one request's odd input can never make a
+// whole batch (other people's requests) fail.
+func clean(ev confidant.AuditEvent) confidant.AuditEvent {
+	fix := func(s string, max int) string {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+		if len(s) > max {
+			s = s[:max]
+			for !utf8.ValidString(s) {
+				s = s[:len(s)-1]
+			}
+		}
+		return s
+	}
+	ev.ActorID, ev.ClinicID = fix(ev.ActorID, 64), fix(ev.ClinicID, 64)
+	ev.Action, ev.PatientID, ev.RecordID = fix(ev.Action, 64), fix(ev.PatientID, 64), fix(ev.RecordID, 64)
+	ev.Outcome, ev.SessionID = fix(ev.Outcome, 16), fix(ev.SessionID, 64)
+	ev.Role = confidant.Role(fix(string(ev.Role), 32))
+	ev.Purpose, ev.Client = fix(ev.Purpose, maxFree), fix(ev.Client, 256)
+	return ev
 }
 
 // Update runs fn in a read-write transaction shared with other requests;
@@ -398,7 +428,7 @@ type recTx struct {
 
 // Audit records an event to be committed with this request's writes.
 func (t *recTx) Audit(ev confidant.AuditEvent) error {
-	t.events = append(t.events, ev)
+	t.events = append(t.events, clean(ev))
 	return nil
 }
 

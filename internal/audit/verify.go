@@ -134,3 +134,26 @@ func (l *Log) Query(ctx context.Context, f confidant.EventFilter) ([]confidant.S
 	})
 	return out, err
 }
+
+// CheckExternal compares the log with a checkpoint held outside the system
+// (a witness, the board's copy): it fails with an *auditlog.Fault of kind
+// "rollback" if the log is smaller than the checkpoint (a restored older
+// copy of the database), and of another kind if it is inconsistent with it.
+// The server refuses to start on such an error.
+func (l *Log) CheckExternal(ctx context.Context, cp auditlog.Checkpoint) error {
+	return l.backend.View(ctx, func(tx confidant.SealedTx) error {
+		ltx, err := logTx(tx)
+		if err != nil {
+			return err
+		}
+		size, root := l.Head()
+		return auditlog.CheckExternal(ctx, tiles{ctx, ltx}, size, root, cp)
+	})
+}
+
+// ParseOwn verifies a checkpoint text against this log's key.
+func (l *Log) ParseOwn(text []byte) (auditlog.Checkpoint, error) {
+	cp, err := l.parse(text)
+	cp.External = true
+	return cp, err
+}

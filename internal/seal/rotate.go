@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/tink-crypto/tink-go/v2/tink"
@@ -22,7 +23,12 @@ type Rotator interface {
 }
 
 // SystemKeyNames are the system keys wrapped by the KEK.
-var SystemKeyNames = []string{IndexKeyName}
+var SystemKeyNames = []string{IndexKeyName, KeysetKeyNames[0]}
+
+// KeysetKeyNames are the system keys that hold a Tink keyset wrapped like a
+// patient's (by RewrapPatientKey) rather than a raw secret: the access
+// log's audit keyset (internal/audit.KeyName).
+var KeysetKeyNames = []string{"~audit"}
 
 // IndexKeyName is the system key of the blind indexes.
 const IndexKeyName = "blind-index"
@@ -93,7 +99,11 @@ func RewrapAll(ctx context.Context, backend confidant.SealedStore, k Rotator, ba
 			if wk.KEKID == kek {
 				continue
 			}
-			nw, err := k.RewrapSystemKey(wk)
+			rewrap := k.RewrapSystemKey
+			if slices.Contains(KeysetKeyNames, name) {
+				rewrap = k.RewrapPatientKey
+			}
+			nw, err := rewrap(wk)
 			if err != nil {
 				return fmt.Errorf("re-wrapping system key %s: %w", name, err)
 			}

@@ -64,9 +64,15 @@ func (s *Service) CreateClinic(ctx context.Context, name, city string) (confidan
 			return err
 		}
 		u.ClinicIDs = append(u.ClinicIDs, c.ID)
-		return tx.UpdateUser(ctx, u)
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		return s.auditTx(ctx, tx, ActClinicCreate, "", c.ID)
 	})
-	return c, err
+	if err != nil {
+		return confidant.Clinic{}, err
+	}
+	return c, nil
 }
 
 // UpdateClinic renames a clinic the acting manager manages.
@@ -94,9 +100,15 @@ func (s *Service) UpdateClinic(ctx context.Context, id, name, city string) (conf
 			return err
 		}
 		c.Name, c.City = name, city
-		return tx.UpdateClinic(ctx, c)
+		if err := tx.UpdateClinic(ctx, c); err != nil {
+			return err
+		}
+		return s.auditTx(ctx, tx, ActClinicUpdate, "", c.ID)
 	})
-	return c, err
+	if err != nil {
+		return confidant.Clinic{}, err
+	}
+	return c, nil
 }
 
 // StaffInput describes a new account.
@@ -221,7 +233,10 @@ func (s *Service) createUser(ctx context.Context, in StaffInput) (confidant.User
 				return err
 			}
 		}
-		return tx.CreateUser(ctx, u)
+		if err := tx.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		return s.auditTx(ctx, tx, ActAccountCreate, u.PatientID, u.ID)
 	})
 	u.PasswordHash = ""
 	return u, err
@@ -302,12 +317,17 @@ func (s *Service) UpdateStaff(ctx context.Context, id string, in StaffUpdate) (c
 			return err
 		}
 		if u.Disabled {
-			return tx.DeleteUserSessions(ctx, u.ID)
+			if err := tx.DeleteUserSessions(ctx, u.ID); err != nil {
+				return err
+			}
 		}
-		return nil
+		return s.auditTx(ctx, tx, ActAccountUpdate, "", u.ID)
 	})
 	u.PasswordHash = ""
-	return u, err
+	if err != nil {
+		return confidant.User{}, err
+	}
+	return u, nil
 }
 
 // SetAccountDisabled lets a security officer disable (or re-enable) any
@@ -332,13 +352,20 @@ func (s *Service) SetAccountDisabled(ctx context.Context, id string, disabled bo
 		if err := tx.UpdateUser(ctx, u); err != nil {
 			return err
 		}
+		action := ActAccountEnable
 		if disabled {
-			return tx.DeleteUserSessions(ctx, id)
+			action = ActAccountDisable
+			if err := tx.DeleteUserSessions(ctx, id); err != nil {
+				return err
+			}
 		}
-		return nil
+		return s.auditTx(ctx, tx, action, "", id)
 	})
 	u.PasswordHash = ""
-	return u, err
+	if err != nil {
+		return confidant.User{}, err
+	}
+	return u, nil
 }
 
 // CareList lists care relationships of a clinic the acting manager manages,
@@ -398,9 +425,15 @@ func (s *Service) AssignCare(ctx context.Context, patientID, therapistID string,
 			ID: confidant.NewID(), PatientID: p.ID, TherapistID: t.ID, ClinicID: p.ClinicID,
 			From: from, CreatedBy: a.UserID, CreatedAt: now,
 		}
-		return tx.CreateCare(ctx, c)
+		if err := tx.CreateCare(ctx, c); err != nil {
+			return err
+		}
+		return s.auditTx(ctx, tx, ActCareAssign, p.ID, c.ID)
 	})
-	return c, err
+	if err := s.wrote(ctx, ActCareAssign, patientID, "", err); err != nil {
+		return confidant.CareRelationship{}, err
+	}
+	return c, nil
 }
 
 // EndCare ends a care relationship now. The therapist loses access to the
@@ -429,9 +462,12 @@ func (s *Service) EndCare(ctx context.Context, id string) (confidant.CareRelatio
 			return err
 		}
 		c.To, c.EndedBy = now, a.UserID
-		return nil
+		return s.auditTx(ctx, tx, ActCareEnd, c.PatientID, c.ID)
 	})
-	return c, err
+	if err != nil {
+		return confidant.CareRelationship{}, err
+	}
+	return c, nil
 }
 
 // MyRecord returns the acting patient's own demographics and the notes
@@ -444,12 +480,29 @@ func (s *Service) MyRecord(ctx context.Context) (confidant.Patient, []confidant.
 	if a.Role != confidant.RolePatient {
 		return confidant.Patient{}, nil, confidant.ErrPermission
 	}
-	p, err := s.Patient(ctx, a.PatientID)
-	if err != nil {
-		return p, nil, err
+	var p confidant.Patient
+	var ns []confidant.Note
+	err = s.store.View(ctx, func(tx confidant.Tx) error {
+		var err error
+		if _, p, err = s.authorizePatient(ctx, tx, a.PatientID, policy.ReadDemographics); err != nil {
+			return err
+		}
+		if ns, err = tx.ListNotes(ctx, a.PatientID, confidant.NoteFilter{ReleasedOnly: true}); err != nil {
+			return err
+		}
+		out := ns[:0]
+		for _, n := range ns {
+			if n, ok := patientView(n); ok {
+				out = append(out, n)
+			}
+		}
+		ns = out
+		return nil
+	})
+	if err := s.done(ctx, ActPortalRead, a.PatientID, "", err); err != nil {
+		return confidant.Patient{}, nil, err
 	}
-	ns, err := s.Notes(ctx, a.PatientID)
-	return p, ns, err
+	return p, ns, nil
 }
 
 // UserNames resolves account ids to display names for showing who did what.

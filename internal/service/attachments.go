@@ -81,9 +81,12 @@ func (s *Service) UploadAttachment(ctx context.Context, patientID, filename stri
 				return err
 			}
 		}
-		return tx.CreateAttachment(ctx, att)
+		if err := tx.CreateAttachment(ctx, att); err != nil {
+			return err
+		}
+		return s.auditTx(ctx, tx, ActAttachCreate, p.ID, att.ID)
 	})
-	if err != nil {
+	if err := s.wrote(ctx, ActAttachCreate, patientID, "", err); err != nil {
 		return confidant.Attachment{}, err
 	}
 	return att, nil
@@ -110,7 +113,7 @@ func (s *Service) OpenAttachment(ctx context.Context, id string) (confidant.Atta
 		_, _, err = s.authorizePatient(ctx, tx, att.PatientID, policy.ReadAttachment)
 		return err
 	})
-	if err != nil {
+	if err := s.done(ctx, ActAttachRead, att.PatientID, id, err); err != nil {
 		return confidant.Attachment{}, nil, err
 	}
 	return att, &chunkReader{ctx: ctx, s: s, att: att}, nil

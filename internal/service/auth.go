@@ -48,7 +48,7 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (t
 	})
 	if confidant.IsKind(err, confidant.KindNotFound) {
 		_ = s.hasher.DummyVerify(ctx, password)
-		return "", sess, errBadLogin
+		return "", sess, s.loginFailed(ctx, "", username, "unknown user")
 	}
 	if err != nil {
 		return "", sess, err
@@ -56,7 +56,11 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (t
 	now := s.clock()
 	if u.Disabled || now.Before(u.LockedUntil) {
 		_ = s.hasher.DummyVerify(ctx, password)
-		return "", sess, errBadLogin
+		why := "account disabled"
+		if !u.Disabled {
+			why = "account locked"
+		}
+		return "", sess, s.loginFailed(ctx, u.ID, username, why)
 	}
 	ok, rehash, err := s.hasher.Verify(ctx, password, u.PasswordHash)
 	if err != nil {
@@ -72,7 +76,7 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (t
 		}); err != nil {
 			return "", sess, err
 		}
-		return "", sess, errBadLogin
+		return "", sess, s.loginFailed(ctx, u.ID, username, "wrong password")
 	}
 	var newHash string
 	if rehash {
@@ -92,6 +96,14 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (t
 	}
 	err = s.store.Update(ctx, func(tx confidant.Tx) error {
 		if err := tx.RecordLogin(ctx, u.ID, true, time.Time{}); err != nil {
+			return err
+		}
+		ev := s.event(ctx, ActLoginOK, u.PatientID, "", confidant.OutcomeOK)
+		ev.ActorID, ev.Role, ev.SessionID = u.ID, u.Role, sess.ID
+		if len(u.ClinicIDs) > 0 {
+			ev.ClinicID = u.ClinicIDs[0]
+		}
+		if err := tx.Audit(ev); err != nil {
 			return err
 		}
 		if newHash != "" {
@@ -167,7 +179,25 @@ func (s *Service) Logout(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.store.Update(ctx, func(tx confidant.Tx) error { return tx.DeleteSession(ctx, a.SessionID) })
+	return s.store.Update(ctx, func(tx confidant.Tx) error {
+		if err := tx.DeleteSession(ctx, a.SessionID); err != nil {
+			return err
+		}
+		return s.auditTx(ctx, tx, ActLogout, "", "")
+	})
+}
+
+// loginFailed records a failed sign-in (the username tried, sealed in the
+// purpose) and returns the one answer to every failure; if the event cannot
+// be recorded, the sign-in fails with the log's error instead.
+func (s *Service) loginFailed(ctx context.Context, userID, username, why string) error {
+	ev := s.event(ctx, ActLoginFailed, "", "", confidant.OutcomeDenied)
+	ev.ActorID = userID
+	ev.Purpose = why + ": " + username
+	if err := s.record(ctx, ev); err != nil {
+		return err
+	}
+	return errBadLogin
 }
 
 // Me returns the account of the actor in ctx.
@@ -222,7 +252,7 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string) erro
 		if err := tx.DeleteUserSessions(ctx, u.ID); err != nil {
 			return err
 		}
-		return nil
+		return s.auditTx(ctx, tx, ActPassword, "", u.ID)
 	})
 }
 

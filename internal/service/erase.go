@@ -58,7 +58,12 @@ func (s *Service) OperatorErasePatient(ctx context.Context, patientID string, de
 			return confidant.Errorf(confidant.KindConflict, "retention_period",
 				"The retention period has not passed: these records may be erased from %s.", from.Format(time.DateOnly))
 		}
-		return tx.ErasePatient(ctx, patientID, now)
+		if err := tx.ErasePatient(ctx, patientID, now); err != nil {
+			return err
+		}
+		ev := s.event(ctx, ActPatientErase, patientID, "", confidant.OutcomeOK)
+		ev.Role, ev.Purpose = "operator", "crypto-shredding after the retention period"
+		return tx.Audit(ev)
 	})
 	if err != nil {
 		return err

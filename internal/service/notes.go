@@ -52,9 +52,15 @@ func (s *Service) CreateNote(ctx context.Context, patientID string, in NoteInput
 				AuthorID: a.UserID, CreatedAt: now, UpdatedAt: now,
 			}},
 		}
-		return tx.CreateNote(ctx, n)
+		if err := tx.CreateNote(ctx, n); err != nil {
+			return err
+		}
+		return s.auditTx(ctx, tx, ActNoteCreate, p.ID, n.ID)
 	})
-	return n, err
+	if err := s.wrote(ctx, ActNoteCreate, patientID, "", err); err != nil {
+		return confidant.Note{}, err
+	}
+	return n, nil
 }
 
 // Notes returns a patient's session notes, newest session first: all of them
@@ -77,7 +83,7 @@ func (s *Service) Notes(ctx context.Context, patientID string) ([]confidant.Note
 		ns, err = tx.ListNotes(ctx, patientID, confidant.NoteFilter{ReleasedOnly: act == policy.ReadOwnReleased})
 		return err
 	})
-	if err != nil {
+	if err := s.done(ctx, ActNotesRead, patientID, "", err); err != nil {
 		return nil, err
 	}
 	if act == policy.ReadOwnReleased {
@@ -121,14 +127,14 @@ func (s *Service) Note(ctx context.Context, id string) (confidant.Note, error) {
 		n, err = s.loadNote(ctx, tx, id, act)
 		return err
 	})
-	if err != nil {
-		return confidant.Note{}, err
-	}
-	if act == policy.ReadOwnReleased {
+	if err == nil && act == policy.ReadOwnReleased {
 		var ok bool
 		if n, ok = patientView(n); !ok {
-			return confidant.Note{}, confidant.ErrNotFound
+			err = confidant.ErrNotFound
 		}
+	}
+	if err := s.done(ctx, ActNoteRead, n.PatientID, id, err); err != nil {
+		return confidant.Note{}, err
 	}
 	return n, nil
 }
@@ -248,20 +254,31 @@ func (s *Service) changeNote(ctx context.Context, id string, act policy.Action, 
 	if err != nil {
 		return confidant.Note{}, err
 	}
+	action := noteActions[act]
 	var n confidant.Note
+	var patientID string
 	err = s.store.Update(ctx, func(tx confidant.Tx) error {
 		n, err = s.loadNote(ctx, tx, id, act)
 		if err != nil {
 			return err
 		}
+		patientID = n.PatientID
 		if err := fn(tx, a, &n, s.clock()); err != nil {
 			return err
 		}
-		n, err = tx.Note(ctx, id)
-		return err
+		if n, err = tx.Note(ctx, id); err != nil {
+			return err
+		}
+		return s.auditTx(ctx, tx, action, n.PatientID, n.ID)
 	})
-	if err != nil {
+	if err := s.wrote(ctx, action, patientID, id, err); err != nil {
 		return confidant.Note{}, err
 	}
 	return n, nil
+}
+
+// noteActions names the access-log action of each note change.
+var noteActions = map[policy.Action]string{
+	policy.EditDraft: ActNoteEdit, policy.SignNote: ActNoteSign,
+	policy.AmendNote: ActNoteAmend, policy.ReleaseNote: ActNoteRelease,
 }

@@ -38,7 +38,10 @@ func (s *Service) MyPatients(ctx context.Context) ([]confidant.Patient, error) {
 		ps, err = tx.ListPatientsForTherapist(ctx, a.UserID, s.clock(), confidant.PatientFilter{})
 		return err
 	})
-	return ps, err
+	if err := s.done(ctx, ActPatientsList, "", "", err); err != nil {
+		return nil, err
+	}
+	return ps, nil
 }
 
 // SearchPatients searches the acting therapist's own patients by identity
@@ -62,7 +65,16 @@ func (s *Service) SearchPatients(ctx context.Context, q string) ([]confidant.Pat
 		ps, err = tx.ListPatientsForTherapist(ctx, a.UserID, s.clock(), f)
 		return err
 	})
-	return ps, err
+	// The query itself identifies a person: it goes into the sealed purpose.
+	ev := s.event(ctx, ActPatientsSearch, "", "", confidant.OutcomeOK)
+	ev.Purpose = "search: " + q
+	if err == nil {
+		err = s.record(ctx, ev)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ps, nil
 }
 
 // CreatePatient registers a patient. A therapist registers into one of their
@@ -100,14 +112,16 @@ func (s *Service) CreatePatient(ctx context.Context, in PatientInput) (confidant
 			return err
 		}
 		if a.Role == confidant.RoleTherapist {
-			return tx.CreateCare(ctx, confidant.CareRelationship{
+			if err := tx.CreateCare(ctx, confidant.CareRelationship{
 				ID: confidant.NewID(), PatientID: p.ID, TherapistID: a.UserID, ClinicID: p.ClinicID,
 				From: now, CreatedBy: a.UserID, CreatedAt: now,
-			})
+			}); err != nil {
+				return err
+			}
 		}
-		return nil
+		return s.auditTx(ctx, tx, ActPatientCreate, p.ID, "")
 	})
-	if err != nil {
+	if err := s.wrote(ctx, ActPatientCreate, "", "", err); err != nil {
 		return confidant.Patient{}, err
 	}
 	return p, nil
@@ -129,7 +143,10 @@ func (s *Service) Patient(ctx context.Context, id string) (confidant.Patient, er
 		_, p, err = s.authorizePatient(ctx, tx, id, act)
 		return err
 	})
-	return p, err
+	if err := s.done(ctx, ActPatientRead, id, "", err); err != nil {
+		return confidant.Patient{}, err
+	}
+	return p, nil
 }
 
 // ClinicPatients lists the patients of a clinic the acting manager manages
@@ -159,7 +176,10 @@ func (s *Service) ClinicPatients(ctx context.Context, clinicID, name string, lim
 		ps, err = tx.ListPatients(ctx, f)
 		return err
 	})
-	return ps, err
+	if err := s.done(ctx, ActPatientsClinic, "", "", err); err != nil {
+		return nil, err
+	}
+	return ps, nil
 }
 
 func validatePatient(in PatientInput) (confidant.Patient, error) {

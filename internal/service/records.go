@@ -53,7 +53,7 @@ func (s *Service) Chart(ctx context.Context, patientID string) (Chart, error) {
 		c.Attachments, err = tx.ListAttachments(ctx, p.ID)
 		return err
 	})
-	if err != nil {
+	if err := s.done(ctx, ActChartRead, patientID, "", err); err != nil {
 		return Chart{}, err
 	}
 	return c, nil
@@ -72,9 +72,15 @@ func (s *Service) CreateProcessNote(ctx context.Context, patientID, body string)
 			return err
 		}
 		n = confidant.ProcessNote{ID: confidant.NewID(), PatientID: p.ID, AuthorID: a.UserID, Body: body, CreatedAt: s.clock()}
-		return tx.CreateProcessNote(ctx, n)
+		if err := tx.CreateProcessNote(ctx, n); err != nil {
+			return err
+		}
+		return s.auditTx(ctx, tx, ActProcessCreate, p.ID, n.ID)
 	})
-	return n, err
+	if err := s.wrote(ctx, ActProcessCreate, patientID, "", err); err != nil {
+		return confidant.ProcessNote{}, err
+	}
+	return n, nil
 }
 
 // ProcessNotes returns the acting therapist's own process notes on a patient.
@@ -88,7 +94,10 @@ func (s *Service) ProcessNotes(ctx context.Context, patientID string) ([]confida
 		ns, err = tx.ListProcessNotes(ctx, p.ID, a.UserID)
 		return err
 	})
-	return ns, err
+	if err := s.done(ctx, ActProcessRead, patientID, "", err); err != nil {
+		return nil, err
+	}
+	return ns, nil
 }
 
 // AddDiagnosis records an ICD-10 chapter F diagnosis; the code must be on
@@ -112,9 +121,15 @@ func (s *Service) AddDiagnosis(ctx context.Context, patientID, code, note string
 			ID: confidant.NewID(), PatientID: p.ID, Code: c.Code, Title: c.Title, Note: note,
 			Status: confidant.DiagnosisActive, RecordedBy: a.UserID, RecordedAt: s.clock(),
 		}
-		return tx.CreateDiagnosis(ctx, d)
+		if err := tx.CreateDiagnosis(ctx, d); err != nil {
+			return err
+		}
+		return s.auditTx(ctx, tx, ActDiagnosisCreate, p.ID, d.ID)
 	})
-	return d, err
+	if err := s.wrote(ctx, ActDiagnosisCreate, patientID, "", err); err != nil {
+		return confidant.Diagnosis{}, err
+	}
+	return d, nil
 }
 
 // SetDiagnosisStatus marks a diagnosis active or resolved.
@@ -144,9 +159,12 @@ func (s *Service) SetDiagnosisStatus(ctx context.Context, id string, st confidan
 			return err
 		}
 		d.Status = st
-		return nil
+		return s.auditTx(ctx, tx, ActDiagnosisStatus, d.PatientID, d.ID)
 	})
-	return d, err
+	if err := s.wrote(ctx, ActDiagnosisStatus, d.PatientID, id, err); err != nil {
+		return confidant.Diagnosis{}, err
+	}
+	return d, nil
 }
 
 // PlanInput is a treatment plan as submitted.
@@ -175,9 +193,15 @@ func (s *Service) SavePlan(ctx context.Context, patientID string, in PlanInput) 
 			Interventions: strings.TrimSpace(in.Interventions), ReviewOn: in.ReviewOn.UTC().Truncate(time.Microsecond),
 			AuthorID: a.UserID, CreatedAt: s.clock(),
 		}
-		return tx.CreatePlan(ctx, pl)
+		if err := tx.CreatePlan(ctx, pl); err != nil {
+			return err
+		}
+		return s.auditTx(ctx, tx, ActPlanCreate, p.ID, pl.ID)
 	})
-	return pl, err
+	if err := s.wrote(ctx, ActPlanCreate, patientID, "", err); err != nil {
+		return confidant.TreatmentPlan{}, err
+	}
+	return pl, nil
 }
 
 // RecordMeasure scores and stores one administration of PHQ-9 or GAD-7.
@@ -204,9 +228,15 @@ func (s *Service) RecordMeasure(ctx context.Context, patientID string, in confid
 			ID: confidant.NewID(), PatientID: p.ID, Instrument: in, Answers: append([]int(nil), answers...),
 			Score: score, Severity: severity, RecordedBy: a.UserID, TakenAt: takenAt,
 		}
-		return tx.CreateMeasure(ctx, m)
+		if err := tx.CreateMeasure(ctx, m); err != nil {
+			return err
+		}
+		return s.auditTx(ctx, tx, ActMeasureCreate, p.ID, m.ID)
 	})
-	return m, err
+	if err := s.wrote(ctx, ActMeasureCreate, patientID, "", err); err != nil {
+		return confidant.Measure{}, err
+	}
+	return m, nil
 }
 
 // Trend summarises one instrument's scores over time.

@@ -76,6 +76,8 @@ type Service struct {
 	cfg    Config
 	log    *slog.Logger
 	now    func() time.Time
+	audit     Auditor
+	auditRead AuditReader
 }
 
 // Option configures a Service.

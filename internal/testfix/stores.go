@@ -2,10 +2,13 @@ package testfix
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"path/filepath"
 	"testing"
 
 	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/audit"
 	"github.com/confidanthealth/confidant/internal/keys"
 	"github.com/confidanthealth/confidant/internal/seal"
 	"github.com/confidanthealth/confidant/internal/sqlite"
@@ -26,14 +29,22 @@ func Keyring(t testing.TB) *keys.Keyring {
 	return k
 }
 
-// Seal returns a sealing store over backend with keys from k, with the
-// blind-index key prepared.
+// Seal returns the product's storage stack over backend: the access log
+// (internal/audit) wrapping the database, and the sealing store over it,
+// with the blind-index key prepared. The returned store's Backend is the
+// *audit.Log, which New wires into the service.
 func Seal(t testing.TB, backend confidant.SealedStore, k *keys.Keyring) *seal.Store {
 	t.Helper()
-	if err := seal.Prepare(context.Background(), backend, k); err != nil {
+	ctx := context.Background()
+	if err := seal.Prepare(ctx, backend, k); err != nil {
 		t.Fatal(err)
 	}
-	return seal.New(backend, k)
+	log, err := audit.Open(ctx, backend, k, audit.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { log.Close() })
+	return seal.New(log, k)
 }
 
 // SQLiteBackend opens a fresh SQLite database in a temporary directory.
@@ -47,9 +58,20 @@ func SQLiteBackend(t testing.TB) *sqlite.DB {
 	return db
 }
 
-// SQLite returns a sealing store over a fresh SQLite database with a fresh
-// file KEK: the full storage path of the product.
+// SQLite returns the full storage path of the product over a fresh SQLite
+// database and a fresh file KEK.
 func SQLite(t testing.TB) *seal.Store {
 	t.Helper()
 	return Seal(t, SQLiteBackend(t), Keyring(t))
+}
+
+// Log returns the access log under a store made by Seal (or any store with
+// a Backend method returning it), or nil.
+func Log(st confidant.Store) *audit.Log {
+	if s, ok := st.(interface{ Backend() confidant.SealedStore }); ok {
+		if l, ok := s.Backend().(*audit.Log); ok {
+			return l
+		}
+	}
+	return nil
 }

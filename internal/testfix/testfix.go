@@ -58,7 +58,11 @@ type World struct {
 func New(t testing.TB, st confidant.Store) *World {
 	t.Helper()
 	ctx := context.Background()
-	svc, err := service.New(st, FastHasher{}, service.DefaultConfig())
+	opts := []service.Option{}
+	if l := Log(st); l != nil {
+		opts = append(opts, service.WithAuditor(l), service.WithAuditReader(l))
+	}
+	svc, err := service.New(st, FastHasher{}, service.DefaultConfig(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

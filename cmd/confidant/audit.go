@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/confidanthealth/confidant/internal/auditlog"
+	"github.com/confidanthealth/confidant/internal/progress"
+	"golang.org/x/mod/sumdb/note"
+)
+
+const auditUsage = `audit <subcommand> [flags]
+
+Subcommands:
+  verify [--checkpoint FILE ...]   recompute the access log from the stored events and check it
+                                   against the stored checkpoint and externally held ones (files
+                                   with signed checkpoints, e.g. from the board or a witness);
+                                   names the first bad index and exits non-zero on any fault
+  checkpoint                       sign (if the log grew) and print the latest checkpoint, and the
+                                   public key that verifies it
+  check-proof --key VKEY|--key-file F FILE
+                                   check a patient's downloaded proof bundle without the server`
+
+func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(stderr, "Usage: confidant "+auditUsage)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	sub, args := args[0], args[1:]
+	fs := newFlagSet("audit "+sub, auditUsage, stderr)
+	var checkpoints multiFlag
+	fs.Var(&checkpoints, "checkpoint", "file holding an externally kept signed checkpoint (repeatable)")
+	key := fs.String("key", "", "the log's public key (note verifier key)")
+	keyFile := fs.String("key-file", "", "file holding the log's public key")
+	config := configFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if sub == "check-proof" {
+		return checkProof(fs.Args(), *key, *keyFile, stdout)
+	}
+	cfg, err := config()
+	if err != nil {
+		return err
+	}
+	a, err := openApp(ctx, cfg, stderr, openOptions{})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	switch sub {
+	case "checkpoint":
+		cp, err := a.log.Checkpoint(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s\n", cp.Note)
+		fmt.Fprintf(stderr, "Verifier key (publish it to whoever keeps checkpoints):\n%s\n", a.log.VerifierKey())
+	case "verify":
+		v, err := auditlog.NewVerifier(a.log.VerifierKey())
+		if err != nil {
+			return err
+		}
+		var external []auditlog.Checkpoint
+		for _, f := range checkpoints {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return fmt.Errorf("reading checkpoint: %w", err)
+			}
+			cp, err := auditlog.ParseCheckpoint(b, note.VerifierList(v))
+			if err != nil {
+				return fmt.Errorf("checkpoint %s does not verify with this log's key: %w", f, err)
+			}
+			external = append(external, cp)
+		}
+		var bar *progress.Bar
+		err = a.log.Verify(ctx, external, func(done, total uint64) {
+			if bar == nil {
+				bar = progress.New(stderr, "verifying", int64(total))
+			}
+			bar.Set(int64(done))
+		})
+		bar.Finish()
+		var f *auditlog.Fault
+		if errors.As(err, &f) {
+			return fmt.Errorf("the access log is NOT intact: first bad index %d: %s (%s)", f.Index, f.Kind, f.Detail)
+		}
+		if err != nil {
+			return err
+		}
+		size, root := a.log.Head()
+		fmt.Fprintf(stdout, "The access log is intact: %d events, root %x, consistent with %d external checkpoint(s).\n", size, root, len(external))
+	default:
+		fmt.Fprintf(stderr, "unknown audit subcommand %q\n\nUsage: confidant %s\n", sub, auditUsage)
+		return errUsage
+	}
+	return nil
+}
+
+// checkProof checks a proof bundle offline.
+func checkProof(files []string, key, keyFile string, stdout io.Writer) error {
+	if len(files) != 1 {
+		return errors.New("name exactly one bundle file")
+	}
+	if keyFile != "" {
+		b, err := os.ReadFile(keyFile)
+		if err != nil {
+			return err
+		}
+		key = strings.TrimSpace(string(b))
+	}
+	if key == "" {
+		return errors.New("give the log's public key with --key or --key-file")
+	}
+	v, err := auditlog.NewVerifier(key)
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		return err
+	}
+	b, err := auditlog.ParseBundle(data)
+	if err != nil {
+		return fmt.Errorf("not a proof bundle: %w", err)
+	}
+	e, err := auditlog.CheckBundle(b, note.VerifierList(v))
+	if err != nil {
+		return fmt.Errorf("the proof does NOT check: %w", err)
+	}
+	out, _ := json.MarshalIndent(map[string]any{
+		"index": e.Index, "time": e.Time, "actor": e.ActorID, "role": e.Role, "clinic": e.ClinicID,
+		"action": e.Action, "patient": e.PatientID, "record": e.RecordID, "purpose": e.Purpose, "outcome": e.Outcome,
+	}, "", "  ")
+	fmt.Fprintf(stdout, "The proof checks: this entry is in the log at index %d of %d, under a checkpoint signed by the log.\n%s\n", b.Index, b.Size, out)
+	return nil
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	confidant "github.com/confidanthealth/confidant"
+)
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAuditCommands: checkpoints are published, verify passes and checks
+// external checkpoints, a patient's proof checks offline, and a restored
+// older copy of the database is refused at start (rollback).
+func TestAuditCommands(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cps := filepath.Join(dir, "board")
+	if code, _, errOut := runCmd(t, "demo", "--data", data, "--patients", "20", "--no-serve"); code != 0 {
+		t.Fatal(errOut)
+	}
+	cfg := resolve(t, "--data", data, "--checkpoint-dir", cps)
+	record := func(n int) {
+		t.Helper()
+		a, err := openApp(context.Background(), cfg, io.Discard, openOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		for i := range n {
+			if err := a.log.Record(context.Background(), confidant.AuditEvent{
+				Time: time.Now(), ActorID: "someone", Role: confidant.RoleTherapist, Action: "chart.read",
+				PatientID: confidant.NewID(), Outcome: confidant.OutcomeOK, Purpose: "test " + string(rune('a'+i%26)),
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cp, err := a.log.Checkpoint(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		publishCheckpoint(cfg, newLogger(io.Discard, cfg.LogLevel))(cp)
+	}
+	record(10)
+	db := sqlitePath(cfg)
+	copyFile(t, db, filepath.Join(dir, "old.db"))
+	record(10)
+
+	run := func(args ...string) (int, string, string) {
+		return runCmd(t, append(args, "--data", data)...)
+	}
+	code, out, errOut := run("audit", "verify", "--checkpoint", filepath.Join(cps, "latest.checkpoint"))
+	if code != 0 || !strings.Contains(out, "The access log is intact") {
+		t.Fatalf("verify: %d %s %s", code, out, errOut)
+	}
+	code, out, errOut = run("audit", "checkpoint")
+	if code != 0 || !strings.Contains(out, "confidant/access-log") || !strings.Contains(errOut, "Verifier key") {
+		t.Fatalf("checkpoint: %s %s", out, errOut)
+	}
+	vkey := strings.TrimSpace(errOut[strings.LastIndex(errOut, ":\n")+2:])
+
+	// A proof bundle checks offline with the public key alone, and a
+	// tampered one does not.
+	a, err := openApp(context.Background(), cfg, io.Discard, openOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := a.log.Bundle(context.Background(), 3)
+	a.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bj, _ := json.Marshal(b)
+	bundle := filepath.Join(dir, "bundle.json")
+	os.WriteFile(bundle, bj, 0o600)
+	if code, out, errOut := runCmd(t, "audit", "check-proof", "--key", vkey, bundle); code != 0 || !strings.Contains(out, "The proof checks") {
+		t.Fatalf("check-proof: %d %s %s", code, out, errOut)
+	}
+	var m map[string]any
+	json.Unmarshal(bj, &m)
+	m["index"] = 4
+	bad, _ := json.Marshal(m)
+	os.WriteFile(bundle, bad, 0o600)
+	if code, _, errOut := runCmd(t, "audit", "check-proof", "--key", vkey, bundle); code != 1 || !strings.Contains(errOut, "does NOT check") {
+		t.Fatalf("tampered bundle: %d %s", code, errOut)
+	}
+
+	// Restore the older copy: the board's checkpoint exposes the rollback.
+	for _, s := range []string{"", "-wal", "-shm"} {
+		os.Remove(db + s)
+	}
+	copyFile(t, filepath.Join(dir, "old.db"), db)
+	code, _, errOut = run("serve", "--addr", "127.0.0.1:0", "--checkpoint-dir", cps)
+	if code != 1 || !strings.Contains(errOut, "REFUSING TO SERVE") || !strings.Contains(errOut, "rollback") {
+		t.Fatalf("serve after rollback: %d %s", code, errOut)
+	}
+	code, _, errOut = run("audit", "verify", "--checkpoint", filepath.Join(cps, "latest.checkpoint"))
+	if code != 1 || !strings.Contains(errOut, "NOT intact") {
+		t.Fatalf("verify after rollback: %d %s", code, errOut)
+	}
+}

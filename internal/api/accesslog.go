@@ -1,0 +1,119 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/service"
+)
+
+// accessEntryView is an access-log entry in the API.
+type accessEntryView struct {
+	Index     uint64 `json:"index"`
+	Time      string `json:"time"`
+	ActorID   string `json:"actor_id,omitempty"`
+	ActorName string `json:"actor_name,omitempty"`
+	Role      string `json:"role,omitempty"`
+	ClinicID  string `json:"clinic_id,omitempty"`
+	Action    string `json:"action"`
+	PatientID string `json:"patient_id,omitempty"`
+	RecordID  string `json:"record_id,omitempty"`
+	Purpose   string `json:"purpose,omitempty"`
+	Outcome   string `json:"outcome"`
+	Client    string `json:"client,omitempty"`
+}
+
+type accessLogView struct {
+	Events []accessEntryView `json:"events"`
+	Before *uint64           `json:"next_before,omitempty"` // pass as ?before= for the next (older) page
+}
+
+func newAccessLogView(es []service.AccessEntry, limit int) accessLogView {
+	v := accessLogView{Events: make([]accessEntryView, len(es))}
+	for i, e := range es {
+		v.Events[i] = accessEntryView{
+			Index: e.Index, Time: e.Time.UTC().Format(time.RFC3339Nano), ActorID: e.ActorID, ActorName: e.ActorName,
+			Role: string(e.Role), ClinicID: e.ClinicID, Action: e.Action, PatientID: e.PatientID, RecordID: e.RecordID,
+			Purpose: e.Purpose, Outcome: e.Outcome, Client: e.Client,
+		}
+	}
+	if len(es) > 0 && len(es) == limit {
+		b := es[len(es)-1].Index
+		v.Before = &b
+	}
+	return v
+}
+
+// paging reads ?before= and ?limit=.
+func paging(r *http.Request) (before uint64, limit int, err error) {
+	q := r.URL.Query()
+	limit = 50
+	if s := q.Get("limit"); s != "" {
+		if limit, err = strconv.Atoi(s); err != nil || limit < 1 || limit > 200 {
+			return 0, 0, confidant.Errorf(confidant.KindInvalid, "invalid_limit", "limit must be a whole number between 1 and 200.")
+		}
+	}
+	if s := q.Get("before"); s != "" {
+		if before, err = strconv.ParseUint(s, 10, 64); err != nil {
+			return 0, 0, confidant.Errorf(confidant.KindInvalid, "invalid_before", "before must be a log index.")
+		}
+	}
+	return before, limit, nil
+}
+
+// GET /api/v1/me/access-log: who accessed the acting patient's records.
+func (h *handler) myAccessLog(w http.ResponseWriter, r *http.Request) error {
+	before, limit, err := paging(r)
+	if err != nil {
+		return err
+	}
+	es, err := h.svc.MyAccessLog(r.Context(), before, limit)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newAccessLogView(es, limit))
+	return nil
+}
+
+// GET /api/v1/me/access-log/{index}/proof: the proof bundle of one entry.
+func (h *handler) accessProof(w http.ResponseWriter, r *http.Request) error {
+	index, err := strconv.ParseUint(r.PathValue("index"), 10, 64)
+	if err != nil {
+		return confidant.ErrNotFound
+	}
+	b, err := h.svc.AccessProof(r.Context(), index)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="access-`+strconv.FormatUint(index, 10)+`.proof.json"`)
+	writeJSON(w, http.StatusOK, b)
+	return nil
+}
+
+// GET /api/v1/audit/events?patient=&actor=&action=&from=&to=&before=&limit=
+// (security officers).
+func (h *handler) auditEvents(w http.ResponseWriter, r *http.Request) error {
+	before, limit, err := paging(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	aq := service.AuditQuery{PatientID: q.Get("patient"), ActorID: q.Get("actor"), Action: q.Get("action"), Before: before, Limit: limit}
+	for name, dst := range map[string]*time.Time{"from": &aq.From, "to": &aq.To} {
+		if s := q.Get(name); s != "" {
+			t, err := time.Parse(time.RFC3339, s)
+			if err != nil {
+				return confidant.Errorf(confidant.KindInvalid, "invalid_time", "%s must be an RFC 3339 time, like 2026-01-31T00:00:00Z.", name)
+			}
+			*dst = t
+		}
+	}
+	es, err := h.svc.AuditEvents(r.Context(), aq)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newAccessLogView(es, limit))
+	return nil
+}

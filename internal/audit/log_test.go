@@ -1,0 +1,290 @@
+package audit_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/audit"
+	"github.com/confidanthealth/confidant/internal/auditlog"
+	"github.com/confidanthealth/confidant/internal/keys"
+	"github.com/confidanthealth/confidant/internal/sqlite"
+	"github.com/confidanthealth/confidant/internal/testfix"
+	_ "github.com/ncruces/go-sqlite3/driver"
+	"golang.org/x/mod/sumdb/note"
+)
+
+type env struct {
+	path string
+	db   *sqlite.DB
+	k    *keys.Keyring
+	log  *audit.Log
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{path: filepath.Join(t.TempDir(), "confidant.db"), k: testfix.Keyring(t)}
+	e.open(t)
+	return e
+}
+
+func (e *env) open(t *testing.T) {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), e.path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := audit.Open(context.Background(), db, e.k, audit.Config{Origin: "test.example/log"})
+	if err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
+	e.db, e.log = db, l
+	t.Cleanup(func() { l.Close(); db.Close() })
+}
+
+func (e *env) close() { e.log.Close(); e.db.Close() }
+
+func ev(i int, patient string) confidant.AuditEvent {
+	return confidant.AuditEvent{
+		Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).Add(time.Duration(i) * time.Second), ActorID: "actor" + fmt.Sprint(i%3),
+		Role: confidant.RoleTherapist, Action: "chart.read", PatientID: patient, Outcome: confidant.OutcomeOK,
+		Purpose: fmt.Sprintf("reason %d", i), Client: "192.0.2.1",
+	}
+}
+
+// TestGroupCommit: concurrent requests are committed, all of them, with
+// contiguous indexes and correct per-patient chains, and the log verifies.
+func TestGroupCommit(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	patients := []string{confidant.NewID(), confidant.NewID(), confidant.NewID()}
+	var wg sync.WaitGroup
+	errs := make(chan error, 300)
+	for i := range 300 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- e.log.Record(ctx, ev(i, patients[i%3]))
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if size, _ := e.log.Head(); size != 300 {
+		t.Fatalf("size %d, want 300", size)
+	}
+	if _, err := e.log.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.log.Verify(ctx, nil, nil); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	evs, err := e.log.Query(ctx, confidant.EventFilter{PatientID: patients[1], Limit: 1000})
+	if err != nil || len(evs) != 100 {
+		t.Fatalf("patient events: %d %v", len(evs), err)
+	}
+	for i, se := range evs { // newest first
+		if se.PatientSeq != uint64(100-i) {
+			t.Fatalf("chain: event %d has seq %d", i, se.PatientSeq)
+		}
+	}
+	p, c, err := e.log.OpenFree(evs[0])
+	if err != nil || c != "192.0.2.1" || p == "" {
+		t.Fatalf("free text: %q %q %v", p, c, err)
+	}
+}
+
+// TestWritesCarryTheirEvents: an Update's events commit with its writes, a
+// failed Update leaves neither, and a panicking one does not disturb the
+// others in its batch.
+func TestWritesCarryTheirEvents(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	clinic := confidant.Clinic{ID: confidant.NewID(), Name: "A", CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	err := e.log.Update(ctx, func(tx confidant.SealedTx) error {
+		if err := tx.CreateClinic(ctx, clinic); err != nil {
+			return err
+		}
+		return tx.(interface{ Audit(confidant.AuditEvent) error }).Audit(ev(1, ""))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	err = e.log.Update(ctx, func(tx confidant.SealedTx) error {
+		tx.CreateClinic(ctx, confidant.Clinic{ID: confidant.NewID(), Name: "B", CreatedAt: clinic.CreatedAt})
+		tx.(interface{ Audit(confidant.AuditEvent) error }).Audit(ev(2, ""))
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("failed update: %v", err)
+	}
+	var wg sync.WaitGroup
+	var panicErr, okErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		panicErr = e.log.Update(ctx, func(tx confidant.SealedTx) error { panic("no data here") })
+	}()
+	go func() {
+		defer wg.Done()
+		okErr = e.log.Record(ctx, ev(3, ""))
+	}()
+	wg.Wait()
+	if panicErr == nil || okErr != nil {
+		t.Fatalf("panic isolation: panic %v, other %v", panicErr, okErr)
+	}
+	if size, _ := e.log.Head(); size != 2 {
+		t.Fatalf("size %d, want 2 (the failed update's event must not be in the log)", size)
+	}
+	var cs []confidant.Clinic
+	e.db.View(ctx, func(tx confidant.SealedTx) error { cs, _ = tx.ListClinics(ctx); return nil })
+	if len(cs) != 1 {
+		t.Fatalf("clinics %d, want 1", len(cs))
+	}
+}
+
+// TestFailClosed: when the log cannot be written, every request of the
+// batch fails and nothing is committed.
+func TestFailClosed(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := e.log.Record(ctx, ev(0, "")); err != nil {
+		t.Fatal(err)
+	}
+	// Break the log: drop the events table under the running server.
+	raw, err := sql.Open("sqlite3", "file:"+e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`ALTER TABLE audit_events RENAME TO audit_events_gone`); err != nil {
+		t.Fatal(err)
+	}
+	clinic := confidant.Clinic{ID: confidant.NewID(), Name: "C", CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	err = e.log.Update(ctx, func(tx confidant.SealedTx) error {
+		if err := tx.CreateClinic(ctx, clinic); err != nil {
+			return err
+		}
+		return tx.(interface{ Audit(confidant.AuditEvent) error }).Audit(ev(1, ""))
+	})
+	if confidant.CodeOf(err) != "audit_unavailable" {
+		t.Fatalf("update with a broken log: %v", err)
+	}
+	if err := e.log.Record(ctx, ev(2, "")); confidant.CodeOf(err) != "audit_unavailable" {
+		t.Fatalf("record with a broken log: %v", err)
+	}
+	var cs []confidant.Clinic
+	e.db.View(ctx, func(tx confidant.SealedTx) error { cs, _ = tx.ListClinics(ctx); return nil })
+	if len(cs) != 0 {
+		t.Fatal("the write was committed although its event was not")
+	}
+}
+
+// TestTamperDetected: editing the database directly is caught by Verify,
+// which names the index.
+func TestTamperDetected(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, sql string
+		index     uint64
+	}{
+		{"change an actor", `UPDATE audit_events SET actor_id = 'someone-else' WHERE idx = 40`, 40},
+		{"change a time", `UPDATE audit_events SET time = time + 1000000 WHERE idx = 41`, 41},
+		{"change a patient", `UPDATE audit_events SET patient_id = 'pzzzzzzzzzzzzzzzzzzzzzzzzz' WHERE idx = 42`, 42},
+		{"delete an event", `DELETE FROM audit_events WHERE idx = 43`, 43},
+		{"truncate the tail", `DELETE FROM audit_events WHERE idx >= 90`, 90},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			for i := range 100 {
+				if err := e.log.Record(ctx, ev(i, "p"+fmt.Sprint(i%4))); err != nil {
+					t.Fatal(err)
+				}
+				if i == 95 {
+					if _, err := e.log.Checkpoint(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if err := e.log.Verify(ctx, nil, nil); err != nil {
+				t.Fatalf("verify before tampering: %v", err)
+			}
+			e.close()
+			raw, err := sql.Open("sqlite3", "file:"+e.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// An attacker with write access first removes the append-only
+			// triggers; then edits.
+			rows, err := raw.Query(`SELECT name FROM sqlite_master WHERE type = 'trigger'`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var triggers []string
+			for rows.Next() {
+				var n string
+				rows.Scan(&n)
+				triggers = append(triggers, n)
+			}
+			rows.Close()
+			for _, n := range triggers {
+				if _, err := raw.Exec(`DROP TRIGGER "` + n + `"`); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := raw.Exec(tc.sql); err != nil {
+				t.Fatal(err)
+			}
+			raw.Close()
+			e.open(t)
+			err = e.log.Verify(ctx, nil, nil)
+			var f *auditlog.Fault
+			if !errors.As(err, &f) || f.Index != tc.index {
+				t.Fatalf("verify after %s: %v (want a fault at %d)", tc.name, err, tc.index)
+			}
+		})
+	}
+}
+
+// TestBundle: a patient's proof bundle checks with the public key alone.
+func TestBundle(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for i := range 10 {
+		if err := e.log.Record(ctx, ev(i, "patient")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := e.log.Bundle(ctx, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := b.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := auditlog.NewVerifier(e.log.VerifierKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := auditlog.ParseBundle(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := auditlog.CheckBundle(parsed, note.VerifierList(v))
+	if err != nil || got.Index != 7 || got.Purpose != "reason 7" {
+		t.Fatalf("check: %+v %v", got, err)
+	}
+}

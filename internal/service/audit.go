@@ -1,0 +1,128 @@
+package service
+
+import (
+	"context"
+
+	confidant "github.com/confidanthealth/confidant"
+)
+
+// Auditor appends events to the access log and returns once they are
+// committed (internal/audit.Log implements it).
+type Auditor interface {
+	Record(ctx context.Context, evs ...confidant.AuditEvent) error
+}
+
+// WithAuditor attaches the access log. Without one, every operation that
+// must be recorded fails with confidant.ErrNoAccessLog: no audit, no answer.
+func WithAuditor(a Auditor) Option { return func(s *Service) { s.audit = a } }
+
+// Actions recorded in the access log. They are part of the log's content
+// and of what patients and inspectors read: never rename one.
+const (
+	ActLoginOK         = "login.ok"
+	ActLoginFailed     = "login.failed"
+	ActLogout          = "logout"
+	ActPassword        = "account.password"
+	ActPatientsList    = "patients.list"
+	ActPatientsSearch  = "patients.search"
+	ActPatientsClinic  = "patients.list_clinic"
+	ActPatientCreate   = "patient.create"
+	ActPatientRead     = "patient.read"
+	ActPatientErase    = "patient.erase"
+	ActChartRead       = "chart.read"
+	ActNotesRead       = "notes.read"
+	ActNoteRead        = "note.read"
+	ActNoteCreate      = "note.create"
+	ActNoteEdit        = "note.edit"
+	ActNoteSign        = "note.sign"
+	ActNoteAmend       = "note.amend"
+	ActNoteRelease     = "note.release"
+	ActProcessCreate   = "process_note.create"
+	ActProcessRead     = "process_notes.read"
+	ActDiagnosisCreate = "diagnosis.create"
+	ActDiagnosisStatus = "diagnosis.status"
+	ActPlanCreate      = "plan.create"
+	ActMeasureCreate   = "measure.create"
+	ActAttachCreate    = "attachment.create"
+	ActAttachRead      = "attachment.download"
+	ActPortalRead      = "portal.read"
+	ActClinicCreate    = "clinic.create"
+	ActClinicUpdate    = "clinic.update"
+	ActAccountCreate   = "account.create"
+	ActAccountUpdate   = "account.update"
+	ActAccountDisable  = "account.disable"
+	ActAccountEnable   = "account.enable"
+	ActCareAssign      = "care.assign"
+	ActCareEnd         = "care.end"
+	ActAuditQuery      = "audit.query"
+)
+
+// event builds an event for the actor of ctx (or the zero actor).
+func (s *Service) event(ctx context.Context, action, patientID, recordID, outcome string) confidant.AuditEvent {
+	a, _ := confidant.ActorFrom(ctx)
+	if !confidant.ValidID(patientID) {
+		patientID = "" // garbage from a request is not worth recording as an id
+	}
+	if !confidant.ValidID(recordID) {
+		recordID = ""
+	}
+	ev := confidant.AuditEvent{
+		Time: s.clock(), ActorID: a.UserID, Role: a.Role, Action: action, PatientID: patientID,
+		RecordID: recordID, Outcome: outcome, SessionID: a.SessionID, Client: a.Client,
+	}
+	if len(a.ClinicIDs) > 0 {
+		ev.ClinicID = a.ClinicIDs[0]
+	}
+	if ev.Client == "" {
+		ev.Client = confidant.ClientFrom(ctx)
+	}
+	return ev
+}
+
+// record commits events to the log.
+func (s *Service) record(ctx context.Context, evs ...confidant.AuditEvent) error {
+	if s.audit == nil {
+		return confidant.ErrNoAccessLog
+	}
+	return s.audit.Record(ctx, evs...)
+}
+
+// refused reports whether err is a refusal that the access log records.
+func refused(err error) bool {
+	switch confidant.KindOf(err) {
+	case confidant.KindNotFound, confidant.KindPermission:
+		return true
+	}
+	return false
+}
+
+// done records the outcome of a read before its data may be returned: on
+// success an "ok" event, which must commit or the read fails; on a refusal a
+// "denied" event. Other errors are returned as they are.
+func (s *Service) done(ctx context.Context, action, patientID, recordID string, err error) error {
+	switch {
+	case err == nil:
+		return s.record(ctx, s.event(ctx, action, patientID, recordID, confidant.OutcomeOK))
+	case refused(err):
+		if rerr := s.record(ctx, s.event(ctx, action, patientID, recordID, confidant.OutcomeDenied)); rerr != nil {
+			return rerr
+		}
+	}
+	return err
+}
+
+// wrote records a refused write (successful writes record their event inside
+// their transaction with tx.Audit).
+func (s *Service) wrote(ctx context.Context, action, patientID, recordID string, err error) error {
+	if err != nil && refused(err) {
+		if rerr := s.record(ctx, s.event(ctx, action, patientID, recordID, confidant.OutcomeDenied)); rerr != nil {
+			return rerr
+		}
+	}
+	return err
+}
+
+// audit records a successful write inside its transaction.
+func (s *Service) auditTx(ctx context.Context, tx confidant.Tx, action, patientID, recordID string) error {
+	return tx.Audit(s.event(ctx, action, patientID, recordID, confidant.OutcomeOK))
+}
