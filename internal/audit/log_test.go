@@ -116,7 +116,9 @@ func TestWritesCarryTheirEvents(t *testing.T) {
 		if err := tx.CreateClinic(ctx, clinic); err != nil {
 			return err
 		}
-		return tx.(interface{ Audit(confidant.AuditEvent) error }).Audit(ev(1, ""))
+		return tx.(interface {
+			Audit(confidant.AuditEvent) error
+		}).Audit(ev(1, ""))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +126,9 @@ func TestWritesCarryTheirEvents(t *testing.T) {
 	boom := errors.New("boom")
 	err = e.log.Update(ctx, func(tx confidant.SealedTx) error {
 		tx.CreateClinic(ctx, confidant.Clinic{ID: confidant.NewID(), Name: "B", CreatedAt: clinic.CreatedAt})
-		tx.(interface{ Audit(confidant.AuditEvent) error }).Audit(ev(2, ""))
+		tx.(interface {
+			Audit(confidant.AuditEvent) error
+		}).Audit(ev(2, ""))
 		return boom
 	})
 	if !errors.Is(err, boom) {
@@ -177,7 +181,9 @@ func TestFailClosed(t *testing.T) {
 		if err := tx.CreateClinic(ctx, clinic); err != nil {
 			return err
 		}
-		return tx.(interface{ Audit(confidant.AuditEvent) error }).Audit(ev(1, ""))
+		return tx.(interface {
+			Audit(confidant.AuditEvent) error
+		}).Audit(ev(1, ""))
 	})
 	if confidant.CodeOf(err) != "audit_unavailable" {
 		t.Fatalf("update with a broken log: %v", err)

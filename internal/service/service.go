@@ -71,11 +71,11 @@ func (c Config) Validate() error {
 
 // Service implements every user-facing operation.
 type Service struct {
-	store  confidant.Store
-	hasher Hasher
-	cfg    Config
-	log    *slog.Logger
-	now    func() time.Time
+	store     confidant.Store
+	hasher    Hasher
+	cfg       Config
+	log       *slog.Logger
+	now       func() time.Time
 	audit     Auditor
 	auditRead AuditReader
 }
