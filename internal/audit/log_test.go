@@ -2,10 +2,15 @@ package audit_test
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,33 +19,76 @@ import (
 	"github.com/confidanthealth/confidant/internal/audit"
 	"github.com/confidanthealth/confidant/internal/auditlog"
 	"github.com/confidanthealth/confidant/internal/keys"
+	"github.com/confidanthealth/confidant/internal/postgres"
 	"github.com/confidanthealth/confidant/internal/sqlite"
 	"github.com/confidanthealth/confidant/internal/testfix"
+	"github.com/jackc/pgx/v5"
 	_ "github.com/ncruces/go-sqlite3/driver"
 	"golang.org/x/mod/sumdb/note"
 )
 
 type env struct {
-	path string
-	db   *sqlite.DB
-	k    *keys.Keyring
-	log  *audit.Log
+	kind   string // "sqlite" or "postgres"
+	path   string // sqlite: the database file
+	dsn    string // postgres
+	schema string // postgres: this test's schema
+	db     confidant.SealedStore
+	k      *keys.Keyring
+	log    *audit.Log
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvOn(t, "sqlite") }
+
+// backends runs f on SQLite and, when CONFIDANT_TEST_POSTGRES is set, on
+// PostgreSQL (mandatory in CI).
+func backends(t *testing.T, f func(t *testing.T, kind string)) {
+	t.Run("sqlite", func(t *testing.T) { f(t, "sqlite") })
+	t.Run("postgres", func(t *testing.T) {
+		if os.Getenv("CONFIDANT_TEST_POSTGRES") == "" {
+			if os.Getenv("CI") != "" {
+				t.Fatal("CONFIDANT_TEST_POSTGRES is not set; the PostgreSQL tests are mandatory in CI")
+			}
+			t.Skip("SKIPPING the PostgreSQL access-log tests: set CONFIDANT_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable (mandatory in CI)")
+		}
+		f(t, "postgres")
+	})
+}
+
+func newEnvOn(t *testing.T, kind string) *env {
 	t.Helper()
-	e := &env{path: filepath.Join(t.TempDir(), "confidant.db"), k: testfix.Keyring(t)}
+	e := &env{kind: kind, k: testfix.Keyring(t)}
+	switch kind {
+	case "sqlite":
+		e.path = filepath.Join(t.TempDir(), "confidant.db")
+	case "postgres":
+		e.dsn = os.Getenv("CONFIDANT_TEST_POSTGRES")
+		b := make([]byte, 6)
+		rand.Read(b)
+		e.schema = fmt.Sprintf("audit_%x", b)
+		t.Cleanup(func() {
+			if c, err := pgx.Connect(context.Background(), e.dsn); err == nil {
+				c.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+e.schema+" CASCADE")
+				c.Close(context.Background())
+			}
+		})
+	}
 	e.open(t)
 	return e
 }
 
 func (e *env) open(t *testing.T) {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), e.path, sqlite.Options{})
+	var db confidant.SealedStore
+	var err error
+	if e.kind == "sqlite" {
+		db, err = sqlite.Open(context.Background(), e.path, sqlite.Options{})
+	} else {
+		db, err = postgres.Open(context.Background(), e.dsn, postgres.Options{Schema: e.schema})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := audit.Open(context.Background(), db, e.k, audit.Config{Origin: "test.example/log"})
+	l, err := audit.Open(context.Background(), db, e.k, audit.Config{Origin: "test.example/log", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		db.Close()
 		t.Fatal(err)
@@ -50,6 +98,52 @@ func (e *env) open(t *testing.T) {
 }
 
 func (e *env) close() { e.log.Close(); e.db.Close() }
+
+// tamper edits the database directly, as someone with write access would:
+// first disabling any append-only protection, then running stmt.
+func (e *env) tamper(t *testing.T, stmt string) {
+	t.Helper()
+	if e.kind == "postgres" {
+		ctx := context.Background()
+		c, err := pgx.Connect(ctx, e.dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		for _, q := range append([]string{"SET search_path TO " + e.schema, "ALTER TABLE audit_events DISABLE TRIGGER ALL"}, strings.Split(stmt, ";")...) {
+			if _, err := c.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		return
+	}
+	raw, err := sql.Open("sqlite3", "file:"+e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	rows, err := raw.Query(`SELECT name FROM sqlite_master WHERE type = 'trigger'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var triggers []string
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		triggers = append(triggers, n)
+	}
+	rows.Close()
+	for _, n := range triggers {
+		if _, err := raw.Exec(`DROP TRIGGER "` + n + `"`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range strings.Split(stmt, ";") {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
 
 func ev(i int, patient string) confidant.AuditEvent {
 	return confidant.AuditEvent{
@@ -162,106 +256,83 @@ func TestWritesCarryTheirEvents(t *testing.T) {
 // TestFailClosed: when the log cannot be written, every request of the
 // batch fails and nothing is committed.
 func TestFailClosed(t *testing.T) {
-	e := newEnv(t)
-	ctx := context.Background()
-	if err := e.log.Record(ctx, ev(0, "")); err != nil {
-		t.Fatal(err)
-	}
-	// Break the log: drop the events table under the running server.
-	raw, err := sql.Open("sqlite3", "file:"+e.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	if _, err := raw.Exec(`ALTER TABLE audit_events RENAME TO audit_events_gone`); err != nil {
-		t.Fatal(err)
-	}
-	clinic := confidant.Clinic{ID: confidant.NewID(), Name: "C", CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
-	err = e.log.Update(ctx, func(tx confidant.SealedTx) error {
-		if err := tx.CreateClinic(ctx, clinic); err != nil {
-			return err
+	backends(t, func(t *testing.T, kind string) {
+		e := newEnvOn(t, kind)
+		ctx := context.Background()
+		if err := e.log.Record(ctx, ev(0, "")); err != nil {
+			t.Fatal(err)
 		}
-		return tx.(interface {
-			Audit(confidant.AuditEvent) error
-		}).Audit(ev(1, ""))
+		// Break the log: rename the events table under the running server.
+		e.tamper(t, `ALTER TABLE audit_events RENAME TO audit_events_gone`)
+		clinic := confidant.Clinic{ID: confidant.NewID(), Name: "C", CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+		err := e.log.Update(ctx, func(tx confidant.SealedTx) error {
+			if err := tx.CreateClinic(ctx, clinic); err != nil {
+				return err
+			}
+			return tx.(interface {
+				Audit(confidant.AuditEvent) error
+			}).Audit(ev(1, ""))
+		})
+		if confidant.CodeOf(err) != "audit_unavailable" {
+			t.Fatalf("update with a broken log: %v", err)
+		}
+		if err := e.log.Record(ctx, ev(2, "")); confidant.CodeOf(err) != "audit_unavailable" {
+			t.Fatalf("record with a broken log: %v", err)
+		}
+		var cs []confidant.Clinic
+		e.db.View(ctx, func(tx confidant.SealedTx) error { cs, _ = tx.ListClinics(ctx); return nil })
+		if len(cs) != 0 {
+			t.Fatal("the write was committed although its event was not")
+		}
 	})
-	if confidant.CodeOf(err) != "audit_unavailable" {
-		t.Fatalf("update with a broken log: %v", err)
-	}
-	if err := e.log.Record(ctx, ev(2, "")); confidant.CodeOf(err) != "audit_unavailable" {
-		t.Fatalf("record with a broken log: %v", err)
-	}
-	var cs []confidant.Clinic
-	e.db.View(ctx, func(tx confidant.SealedTx) error { cs, _ = tx.ListClinics(ctx); return nil })
-	if len(cs) != 0 {
-		t.Fatal("the write was committed although its event was not")
-	}
 }
 
 // TestTamperDetected: editing the database directly is caught by Verify,
-// which names the index.
+// which names the index, on SQLite and PostgreSQL.
 func TestTamperDetected(t *testing.T) {
 	ctx := context.Background()
-	for _, tc := range []struct {
-		name, sql string
-		index     uint64
-	}{
-		{"change an actor", `UPDATE audit_events SET actor_id = 'someone-else' WHERE idx = 40`, 40},
-		{"change a time", `UPDATE audit_events SET time = time + 1000000 WHERE idx = 41`, 41},
-		{"change a patient", `UPDATE audit_events SET patient_id = 'pzzzzzzzzzzzzzzzzzzzzzzzzz' WHERE idx = 42`, 42},
-		{"delete an event", `DELETE FROM audit_events WHERE idx = 43`, 43},
-		{"truncate the tail", `DELETE FROM audit_events WHERE idx >= 90`, 90},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t)
-			for i := range 100 {
-				if err := e.log.Record(ctx, ev(i, "p"+fmt.Sprint(i%4))); err != nil {
-					t.Fatal(err)
-				}
-				if i == 95 {
-					if _, err := e.log.Checkpoint(ctx); err != nil {
+	backends(t, func(t *testing.T, kind string) {
+		timeEdit := `UPDATE audit_events SET time = time + 1000000 WHERE idx = 41`
+		if kind == "postgres" {
+			timeEdit = `UPDATE audit_events SET "time" = "time" + interval '1 second' WHERE idx = 41`
+		}
+		for _, tc := range []struct {
+			name, sql string
+			index     uint64
+		}{
+			{"change an actor", `UPDATE audit_events SET actor_id = 'someone-else' WHERE idx = 40`, 40},
+			{"change a time", timeEdit, 41},
+			{"change a patient", `UPDATE audit_events SET patient_id = 'pzzzzzzzzzzzzzzzzzzzzzzzzz' WHERE idx = 42`, 42},
+			{"delete an event", `DELETE FROM audit_events WHERE idx = 43`, 43},
+			{"swap two events", `UPDATE audit_events SET idx = 1000000 WHERE idx = 44;UPDATE audit_events SET idx = 44 WHERE idx = 45;UPDATE audit_events SET idx = 45 WHERE idx = 1000000`, 44},
+			{"truncate the tail", `DELETE FROM audit_events WHERE idx >= 90`, 90},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				e := newEnvOn(t, kind)
+				for i := range 100 {
+					if err := e.log.Record(ctx, ev(i, "p"+fmt.Sprint(i%4))); err != nil {
 						t.Fatal(err)
 					}
+					if i == 95 {
+						if _, err := e.log.Checkpoint(ctx); err != nil {
+							t.Fatal(err)
+						}
+					}
 				}
-			}
-			if err := e.log.Verify(ctx, nil, nil); err != nil {
-				t.Fatalf("verify before tampering: %v", err)
-			}
-			e.close()
-			raw, err := sql.Open("sqlite3", "file:"+e.path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// An attacker with write access first removes the append-only
-			// triggers; then edits.
-			rows, err := raw.Query(`SELECT name FROM sqlite_master WHERE type = 'trigger'`)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var triggers []string
-			for rows.Next() {
-				var n string
-				rows.Scan(&n)
-				triggers = append(triggers, n)
-			}
-			rows.Close()
-			for _, n := range triggers {
-				if _, err := raw.Exec(`DROP TRIGGER "` + n + `"`); err != nil {
-					t.Fatal(err)
+				if err := e.log.Verify(ctx, nil, nil); err != nil {
+					t.Fatalf("verify before tampering: %v", err)
 				}
-			}
-			if _, err := raw.Exec(tc.sql); err != nil {
-				t.Fatal(err)
-			}
-			raw.Close()
-			e.open(t)
-			err = e.log.Verify(ctx, nil, nil)
-			var f *auditlog.Fault
-			if !errors.As(err, &f) || f.Index != tc.index {
-				t.Fatalf("verify after %s: %v (want a fault at %d)", tc.name, err, tc.index)
-			}
-		})
-	}
+				e.close()
+				e.tamper(t, tc.sql)
+				e.open(t)
+				err := e.log.Verify(ctx, nil, nil)
+				var f *auditlog.Fault
+				if !errors.As(err, &f) || f.Index != tc.index {
+					t.Fatalf("verify after %s: %v (want a fault at %d)", tc.name, err, tc.index)
+				}
+			})
+		}
+	})
 }
 
 // TestBundle: a patient's proof bundle checks with the public key alone.
