@@ -15,6 +15,7 @@ import (
 	"github.com/confidanthealth/confidant/internal/api"
 	"github.com/confidanthealth/confidant/internal/auditlog"
 	"github.com/confidanthealth/confidant/internal/httpx"
+	"github.com/confidanthealth/confidant/internal/logserve"
 	"github.com/confidanthealth/confidant/internal/password"
 	"github.com/confidanthealth/confidant/internal/service"
 	"github.com/confidanthealth/confidant/internal/web"
@@ -63,6 +64,7 @@ func newHandler(cfg Config, a *app, log *slog.Logger) (http.Handler, *service.Se
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", api.New(svc, api.Config{Logger: log}))
+	mux.Handle("/log/", logserve.New(a.log, logserve.WithLogger(log)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
