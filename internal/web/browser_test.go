@@ -313,8 +313,53 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("note text in the manager's page source")
 	}
 
+	// (2b) The patient sees who opened their chart, with a proof per entry;
+	// the security officer finds the same access by the patient's id.
+	pctx, pcancel := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
+	defer pcancel()
+	if err := chromedp.Do(pctx); err != nil {
+		t.Fatal(err)
+	}
+	patient := watch(t, pctx)
+	if _, err := e.w.Service.Chart(e.w.As(e.w.OtherTherapist), pa.ID); !confidant.IsKind(err, confidant.KindPermission) && !confidant.IsKind(err, confidant.KindNotFound) {
+		t.Fatalf("a therapist without care opened the chart: %v", err)
+	}
+	signIn(t, pctx, base, "aino", `a[href="/record/access"]`)
+	step(t, pctx, "patient opens the access history",
+		chromedp.Click(chromedp.CSS(`.mainnav a[href="/record/access"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.access-list`)),
+	)
+	access := textOf(t, pctx, "main")
+	for _, want := range []string{"Opened your chart", "therapist · Therapist", "Signed a session note", "Download proof", "How to check a proof", "Refused", "other · Therapist"} {
+		if !strings.Contains(access, want) {
+			t.Errorf("the patient's access history lacks %q", want)
+		}
+	}
+	saveScreenshot(t, pctx, "access-history.png")
+
+	sctx, scancel := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
+	defer scancel()
+	if err := chromedp.Do(sctx); err != nil {
+		t.Fatal(err)
+	}
+	officer := watch(t, sctx)
+	signIn(t, sctx, base, "security", `a[href="/access-log"]`)
+	step(t, sctx, "security officer searches the access log by patient",
+		chromedp.Click(chromedp.CSS(`.mainnav a[href="/access-log"]`)),
+		chromedp.WaitVisible(chromedp.ID("patient")),
+		chromedp.SendKeys(chromedp.ID("patient"), pa.ID),
+		chromedp.SetValue(chromedp.ID("action"), "chart.read"),
+		chromedp.Click(chromedp.CSS(`form.audit-form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.access-table`)),
+	)
+	found := textOf(t, sctx, "main")
+	if !strings.Contains(found, "Opened a chart") || !strings.Contains(found, e.w.Therapist.ID) || strings.Contains(found, "Sleeps six hours") {
+		t.Errorf("the security officer's search: %.1500s", found)
+	}
+	saveScreenshot(t, sctx, "access-log.png")
+
 	// (3) No CSP violations anywhere, and no script errors.
-	for name, w := range map[string]*browserWatch{"therapist": therapist, "manager": manager} {
+	for name, w := range map[string]*browserWatch{"therapist": therapist, "manager": manager, "patient": patient, "security officer": officer} {
 		violations, errs, console, _ := w.snapshot()
 		for _, v := range violations {
 			t.Errorf("%s tab: CSP violation: %s", name, v)

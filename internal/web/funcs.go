@@ -19,6 +19,12 @@ func (s *server) funcs() template.FuncMap {
 			}
 			return t.In(s.loc).Format("2 Jan 2006, 15:04")
 		},
+		"datetimesec": func(t time.Time) string {
+			if t.IsZero() {
+				return ""
+			}
+			return t.In(s.loc).Format("2 Jan 2006, 15:04:05")
+		},
 		// isodate and isotime fill <input type=date> and <time datetime>.
 		"isodate": func(t time.Time) string {
 			if t.IsZero() {

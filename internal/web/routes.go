@@ -48,6 +48,8 @@ func (s *server) routes() http.Handler {
 
 	// Patient portal.
 	private("GET /record", s.myRecord)
+	private("GET /record/access", s.myAccessLog)
+	private("GET /record/access/{index}/proof", s.accessProof)
 
 	// Clinic manager: clinics, staff, patients' care relationships.
 	private("GET /clinics", s.clinics)
@@ -70,6 +72,9 @@ func (s *server) routes() http.Handler {
 	// Security officer: accounts.
 	private("GET /accounts", s.accounts)
 	private("POST /accounts/{id}/disabled", s.setAccountDisabled)
+
+	// Security officer: the access log.
+	private("GET /access-log", s.accessLog)
 
 	return mux
 }
