@@ -50,7 +50,9 @@ func TestCrashDuringWrites(t *testing.T) {
 	if code, _, errOut := runCmd(t, "demo", "--data", data, "--patients", "30", "--no-serve"); code != 0 {
 		t.Fatal(errOut)
 	}
-	var li struct{ Therapist struct{ Username, Password string } }
+	var li struct {
+		Therapist struct{ Username, Password string }
+	}
 	b, _ := os.ReadFile(filepath.Join(data, demoLoginsFile))
 	json.Unmarshal(b, &li)
 
