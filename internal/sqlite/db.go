@@ -284,7 +284,11 @@ func run(ctx context.Context, pool *sql.DB, cache *stmtCache, opts *sql.TxOption
 			stx.Rollback()
 		}
 	}()
-	if err := fn(t); err != nil {
+	err = fn(t)
+	if err == nil {
+		err = t.broken
+	}
+	if err != nil {
 		done = true
 		stx.Rollback()
 		t.learn(ctx)

@@ -433,12 +433,16 @@ func TestLegacyUpgrade(t *testing.T) {
 		}
 	}
 
-	// Now 0003 drops the v1_ tables.
+	// Now 0003 drops the v1_ tables, and the later migrations follow.
 	applied = nil
 	if err := db.Migrate(ctx, func(_, _ int, name string) { applied = append(applied, name) }); err != nil {
 		t.Fatalf("Migrate after the upgrade: %v", err)
 	}
-	if want := []string{"0003_drop_v1"}; !slices.Equal(applied, want) {
+	var want []string
+	for _, m := range migrations[dropsLegacy-1:] {
+		want = append(want, m.name)
+	}
+	if want[0] != "0003_drop_v1" || !slices.Equal(applied, want) {
 		t.Errorf("applied %v, want %v", applied, want)
 	}
 	if v, err := db.SchemaVersion(ctx); err != nil || v != LatestVersion() {
@@ -455,6 +459,28 @@ func TestLegacyUpgrade(t *testing.T) {
 	}
 	if ps, err := db.LegacyPatients(ctx, "", 0); err != nil || len(ps) != 0 {
 		t.Errorf("LegacyPatients after 0003 = %d, %v", len(ps), err)
+	}
+
+	// The access log works on the upgraded database.
+	err = db.Update(ctx, func(tx confidant.SealedTx) error {
+		l := tx.(confidant.LogTx)
+		ev := confidant.StoredEvent{Index: 0, Time: t0, ActorID: d.therapist.ID, Role: confidant.RoleTherapist,
+			Action: "note.read", PatientID: d.patients[0].ID, PatientSeq: 1, PatientPrev: -1,
+			Nonce: make([]byte, 32), Sealed: []byte{1}, Leaf: make([]byte, 32)}
+		if err := l.AppendEvents(ctx, []confidant.StoredEvent{ev}); err != nil {
+			return err
+		}
+		heads, err := l.PatientHeads(ctx, []string{d.patients[0].ID})
+		if err != nil {
+			return err
+		}
+		if heads[d.patients[0].ID] != (confidant.ChainHead{Seq: 1, Index: 0}) {
+			t.Errorf("PatientHeads after the upgrade = %v", heads)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("access log after the upgrade: %v", err)
 	}
 
 	// Care works on the sealed patients.

@@ -41,6 +41,10 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) confidant.SealedStore { return openTemp(t) })
 }
 
+func TestLog(t *testing.T) {
+	storetest.RunLog(t, func(t *testing.T) confidant.SealedStore { return openTemp(t) })
+}
+
 func TestReopen(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "confidant.db")

@@ -19,6 +19,11 @@ type tx struct {
 	// shred asks for a checkpoint after commit: the transaction deleted
 	// key material, and the write-ahead log still holds the pages it was on.
 	shred bool
+	// depth is the number of open savepoints (Savepoint).
+	depth int
+	// broken, if set, is why the transaction must not commit: a savepoint
+	// could not be rolled back, so what it should have undone may remain.
+	broken error
 }
 
 // stmt returns the cached prepared statement for query, bound to the
