@@ -6,3 +6,13 @@ func DisableStmtCache(db *DB) {
 	db.writerStmts.close()
 	db.readerStmts.close()
 }
+
+// SetAppendChunks makes AppendEvents insert with statements of these
+// numbers of rows (largest first, ending with 1), for benchmarks; it
+// returns a function that restores the default.
+func SetAppendChunks(sizes []int) (restore func()) {
+	old := appendChunks
+	appendChunks = sizes
+	buildInsertEvents()
+	return func() { appendChunks = old }
+}
