@@ -86,6 +86,12 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) confidant.SealedStore { return openTest(t, Options{}) })
 }
 
+// TestLogConformance runs the access log's suite (confidant.LogTx).
+func TestLogConformance(t *testing.T) {
+	testDSN(t)
+	storetest.RunLog(t, func(t *testing.T) confidant.SealedStore { return openTest(t, Options{}) })
+}
+
 func TestMigrations(t *testing.T) {
 	t.Parallel()
 	ms := migrations()
