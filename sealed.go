@@ -30,6 +30,9 @@ type SealedStore interface {
 // place of plaintext records. A store treats every Data field and every
 // index as opaque bytes.
 type SealedTx interface {
+	// LogTx keeps the access log (see audit.go).
+	LogTx
+
 	// Organisation, clinics, accounts and sessions hold no patient data.
 	Organisation(ctx context.Context) (Organisation, error)
 	CreateOrganisation(ctx context.Context, o Organisation) error
