@@ -803,3 +803,31 @@ func TestLogQueryWindows(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLogAppendOnly checks that stored events cannot be changed or deleted
+// by any statement, not just through LogTx.
+func TestLogAppendOnly(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, Options{})
+	ctx := t.Context()
+	appendEvents(t, db, testEvents(0, 3, []string{"p"}, map[string]confidant.ChainHead{}))
+	for _, stmt := range []string{
+		`UPDATE audit_events SET actor_id = 'someone-else' WHERE idx = 1`,
+		`DELETE FROM audit_events WHERE idx = 2`,
+		`TRUNCATE audit_events`,
+	} {
+		if _, err := db.pool.Exec(ctx, stmt); err == nil {
+			t.Errorf("%s succeeded", stmt)
+		}
+	}
+	err := db.View(ctx, func(stx confidant.SealedTx) error {
+		evs, err := logTx(t, stx).Events(ctx, 0, 10)
+		if len(evs) != 3 || evs[1].ActorID != "actor-1" {
+			t.Errorf("events after the attempts: %d, %v", len(evs), err)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -58,6 +58,21 @@ CREATE INDEX audit_events_action_idx ON audit_events (action, "time");
 -- Everything in a time range.
 CREATE INDEX audit_events_time_idx ON audit_events ("time");
 
+-- The log is append-only. LogTx has no method that changes or deletes an
+-- event; these make any other path (a bug, a hand-written statement) fail
+-- too. They cost appends nothing. Someone who owns the table can disable
+-- them, which is what the Merkle tree and external checkpoints are for. A
+-- future retention policy would detach or drop old partitions instead.
+CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_events is append-only';
+END
+$$;
+CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON audit_events
+    FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();
+CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();
+
 -- The log's size, in one row. AppendEvents moves it forward with a
 -- conditional UPDATE (size = first new index), which locks the row: two
 -- writers cannot both append at the same index, whatever the isolation
