@@ -44,7 +44,7 @@ const KeyName = "~audit"
 // Config configures a Log.
 type Config struct {
 	Origin   string       // the log's name in its checkpoints; default "confidant/access-log"
-	MaxBatch int          // requests per transaction; default 256
+	MaxBatch int          // requests per transaction; default 64 (PostgreSQL caches 64 subtransactions per transaction)
 	Logger   *slog.Logger // default slog.Default()
 }
 
@@ -82,7 +82,7 @@ type request struct {
 // loads the tree state from the stored tiles and starts the sequencer.
 func Open(ctx context.Context, backend confidant.SealedStore, k Keys, cfg Config) (*Log, error) {
 	if cfg.MaxBatch <= 0 {
-		cfg.MaxBatch = 256
+		cfg.MaxBatch = 64
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
