@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -43,7 +44,8 @@ type Config struct {
 	RetentionYears    int    // years after birth before erasure is allowed (date of death unknown)
 	LogOrigin         string // the access log's name in its signed checkpoints
 	CheckpointEvery   time.Duration
-	CheckpointDir     string // also write each new checkpoint here (for the board, the regulator)
+	CheckpointDir     string   // also write each new checkpoint here (for the board, the regulator)
+	Witnesses         []string // C2SP tlog-witness URL prefixes to submit checkpoints to
 }
 
 // setting describes one configuration value.
@@ -111,6 +113,21 @@ var settings = []setting{
 		return err
 	}},
 	{"checkpoint-dir", "also write every new signed checkpoint to this directory (e.g. a mount the board or regulator collects)", "", func(c *Config, v string) error { c.CheckpointDir = v; return nil }},
+	{"witnesses", "comma-separated URLs of C2SP tlog-witnesses that cosign each checkpoint (see confidant witness serve); serve refuses to start if one has seen a larger or different log", "", func(c *Config, v string) error {
+		c.Witnesses = nil
+		for u := range strings.SplitSeq(v, ",") {
+			u = strings.TrimSpace(u)
+			if u == "" {
+				continue
+			}
+			pu, err := url.Parse(u)
+			if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+				return fmt.Errorf("%q is not an http(s) URL", u)
+			}
+			c.Witnesses = append(c.Witnesses, u)
+		}
+		return nil
+	}},
 	{"max-attachment-mib", "largest attachment, MiB", "10", func(c *Config, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 || n > 1024 {

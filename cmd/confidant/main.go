@@ -4,7 +4,8 @@
 //
 //	confidant <command> [flags]
 //
-// Commands: init, serve, demo, migrate, user, version. Run
+// Commands: init, serve, demo, migrate, user, keys, patient, audit,
+// witness, version. Run
 // "confidant <command> --help" for the flags of each. Configuration comes
 // from flags, then environment variables (CONFIDANT_*), then a JSON file
 // (--config, default DATA/confidant.json), then defaults, in that order of
@@ -43,6 +44,7 @@ var commands = []command{
 	{"keys", "key management: status, rotate-kek, retire-kek, rotate-patient, verify", runKeys},
 	{"patient", "erase (crypto-shred) a patient after the retention period", runPatient},
 	{"audit", "the access log: verify, checkpoint, check-proof", runAudit},
+	{"witness", "run a witness that cosigns the access log's checkpoints (serve, key)", runWitness},
 	{"version", "print the version", func(_ context.Context, _ []string, out, _ io.Writer) error {
 		fmt.Fprintln(out, "confidant", version)
 		return nil

@@ -19,6 +19,7 @@ import (
 	"github.com/confidanthealth/confidant/internal/password"
 	"github.com/confidanthealth/confidant/internal/service"
 	"github.com/confidanthealth/confidant/internal/web"
+	"github.com/confidanthealth/confidant/internal/witness"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -80,6 +81,11 @@ func serve(ctx context.Context, cfg Config, a *app, ln net.Listener, log *slog.L
 		ln.Close()
 		return err
 	}
+	witnesses := witnessClients(cfg)
+	if err := checkWitnesses(ctx, a, witnesses, log); err != nil {
+		ln.Close()
+		return err
+	}
 	h, svc, err := newHandler(cfg, a, log)
 	if err != nil {
 		ln.Close()
@@ -95,7 +101,7 @@ func serve(ctx context.Context, cfg Config, a *app, ln net.Listener, log *slog.L
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	go sweepSessions(ctx, svc, log)
-	go a.log.RunCheckpointer(ctx, cfg.CheckpointEvery, publishCheckpoint(cfg, log))
+	go a.log.RunCheckpointer(ctx, cfg.CheckpointEvery, publishers(publishCheckpoint(cfg, log), witnessPublisher(ctx, a, witnesses, log)))
 	errc := make(chan error, 1)
 	scheme := "http"
 	go func() {
@@ -166,6 +172,26 @@ func publishCheckpoint(cfg Config, log *slog.Logger) func(auditlog.Checkpoint) {
 			}
 		}
 	}
+}
+
+// publishers returns a function calling each non-nil publisher in turn.
+func publishers(ps ...func(auditlog.Checkpoint)) func(auditlog.Checkpoint) {
+	return func(cp auditlog.Checkpoint) {
+		for _, p := range ps {
+			if p != nil {
+				p(cp)
+			}
+		}
+	}
+}
+
+// witnessPublisher returns the function that submits each new checkpoint to
+// the witnesses (failures are logged; requests never fail because of them).
+func witnessPublisher(ctx context.Context, a *app, cs []*witness.Client, log *slog.Logger) func(auditlog.Checkpoint) {
+	if len(cs) == 0 {
+		return nil
+	}
+	return func(cp auditlog.Checkpoint) { submitToWitnesses(ctx, a, cs, cp, log) }
 }
 
 // checkRollback refuses to serve a database whose access log is older than,
