@@ -82,6 +82,9 @@ func runWitness(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	log := newLogger(stderr, level)
+	if _, err := auditlog.NewVerifier(*key); err != nil {
+		return err
+	}
 	_, vkey, created, err := witness.LoadKey(*dir, *name)
 	if err != nil {
 		return err
