@@ -32,7 +32,9 @@ func TestBench(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, a, ln, newLogger(io.Discard, cfg.LogLevel), func(u string) { ready <- u }) }()
+	go func() {
+		done <- serve(ctx, cfg, a, ln, newLogger(io.Discard, cfg.LogLevel), func(u string) { ready <- u })
+	}()
 	base := <-ready
 
 	code, out, errOut := runCmd(t, "bench", "--url", base, "--logins", logins, "--users", "8", "--duration", "2s", "--json")

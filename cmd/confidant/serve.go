@@ -10,8 +10,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/api"
 	"github.com/confidanthealth/confidant/internal/auditlog"
 	"github.com/confidanthealth/confidant/internal/httpx"
@@ -65,7 +67,7 @@ func newHandler(cfg Config, a *app, log *slog.Logger) (http.Handler, *service.Se
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", api.New(svc, api.Config{Logger: log}))
-	mux.Handle("/log/", logserve.New(a.log, logserve.WithLogger(log)))
+	mux.Handle("/log/", logserve.New(a.log, logserve.WithLogger(log), logserve.WithAuditors(securityOfficer(svc))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -217,4 +219,17 @@ func checkRollback(ctx context.Context, cfg Config, a *app) error {
 			"(a restored older copy of the database, or tampering); investigate before serving: %w", cp.Size, err)
 	}
 	return nil
+}
+
+// securityOfficer authorizes a request bearing the API token of a security
+// officer's session (for the access log's entry bundles).
+func securityOfficer(svc *service.Service) func(*http.Request) bool {
+	return func(r *http.Request) bool {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			return false
+		}
+		a, err := svc.Authenticate(r.Context(), strings.TrimSpace(tok), service.SessionAPI, httpx.ClientAddr(r))
+		return err == nil && a.Role == confidant.RoleSecurity
+	}
 }

@@ -31,3 +31,24 @@ func (l *Log) ReadTile(ctx context.Context, level, index uint64, width int) ([]b
 	}
 	return data, nil
 }
+
+// ReadEntryBundle returns the stored entry bundle (the leaf commitments of
+// one data tile) at index with width entries, for authenticated auditors.
+func (l *Log) ReadEntryBundle(ctx context.Context, index uint64, width int) ([]byte, error) {
+	if width < 1 || width > auditlog.TileWidth {
+		return nil, confidant.Errorf(confidant.KindInvalid, "invalid_tile", "The bundle's width must be between 1 and %d.", auditlog.TileWidth)
+	}
+	var data []byte
+	err := l.backend.View(ctx, func(tx confidant.SealedTx) error {
+		ltx, err := logTx(tx)
+		if err != nil {
+			return err
+		}
+		data, err = ltx.EntryBundle(ctx, index, width)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading entry bundle %d/%d: %w", index, width, err)
+	}
+	return data, nil
+}

@@ -104,6 +104,8 @@ type server struct {
 	every time.Duration
 	now   func() time.Time
 
+	auditors func(*http.Request) bool // may read entry bundles; nil: nobody
+
 	mu sync.Mutex // guards cp and at; held while asking the log
 	cp auditlog.Checkpoint
 	at time.Time
@@ -148,6 +150,10 @@ func (s *server) key(w http.ResponseWriter, r *http.Request) {
 
 // GET /log/tile/<L>/<N>[.p/<W>]
 func (s *server) tile(w http.ResponseWriter, r *http.Request) {
+	if p := strings.TrimPrefix(r.URL.Path, "/log/"); strings.HasPrefix(p, "tile/entries/") {
+		s.entries(w, r, p)
+		return
+	}
 	level, index, width, ok := parseTilePath(strings.TrimPrefix(r.URL.Path, "/log/"))
 	if !ok {
 		s.notFound(w)

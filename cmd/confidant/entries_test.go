@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestEntryBundlesForAuditors: the access log's entry bundles are served to
+// a security officer's API token and to nobody else.
+func TestEntryBundlesForAuditors(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if code, _, errOut := runCmd(t, "demo", "--data", data, "--patients", "20", "--no-serve"); code != 0 {
+		t.Fatal(errOut)
+	}
+	var li map[string]map[string]string
+	b, _ := os.ReadFile(filepath.Join(data, demoLoginsFile))
+	json.Unmarshal(b, &li)
+	cfg := resolve(t, "--data", data, "--log-level", "error")
+	a, err := openApp(context.Background(), cfg, io.Discard, openOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ready := make(chan string, 1)
+	go serve(ctx, cfg, a, ln, newLogger(io.Discard, cfg.LogLevel), func(u string) { ready <- u })
+	base := <-ready
+	login := func(role string) string {
+		body, _ := json.Marshal(li[role])
+		res, err := http.Post(base+"/api/v1/login", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var tok struct{ Token string }
+		json.NewDecoder(res.Body).Decode(&tok)
+		return tok.Token
+	}
+	sec, ther := login("security"), login("therapist") // two sign-ins: the log has events
+	res, err := http.Get(base + "/log/checkpoint")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	lines := strings.Split(string(cp), "\n")
+	size, err := strconv.ParseUint(lines[1], 10, 64)
+	if err != nil || size == 0 {
+		t.Fatalf("checkpoint %q", cp)
+	}
+	path := base + "/log/tile/entries/000"
+	if size < 256 {
+		path += fmt.Sprintf(".p/%d", size)
+	}
+	get := func(token string) (int, []byte) {
+		req, _ := http.NewRequest("GET", path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, b
+	}
+	if code, body := get(sec); code != 200 || len(body) != int(min(size, 256))*34 {
+		t.Fatalf("security officer: %d, %d bytes", code, len(body))
+	}
+	for name, tok := range map[string]string{"anonymous": "", "therapist": ther, "garbage": "x"} {
+		if code, _ := get(tok); code != http.StatusUnauthorized {
+			t.Errorf("%s: %d, want 401", name, code)
+		}
+	}
+}
