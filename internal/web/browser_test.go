@@ -144,7 +144,7 @@ func watch(t *testing.T, ctx context.Context) *browserWatch {
 // step runs browser actions with a deadline of their own.
 func step(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, 90*time.Second) // generous: the machine is shared
 	defer cancel()
 	if err := chromedp.Do(sctx, actions...); err != nil {
 		shot, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
@@ -154,7 +154,7 @@ func step(t *testing.T, ctx context.Context, what string, actions ...chromedp.Ac
 
 func textOf(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, 90*time.Second) // generous: the machine is shared
 	defer cancel()
 	s, err := chromedp.Run(sctx, chromedp.Text(chromedp.CSS(sel)))
 	if err != nil {
@@ -181,7 +181,7 @@ func TestBrowser(t *testing.T) {
 	seedChart(t, e)
 	pa := e.w.PatientA
 
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 6*time.Minute)
 	defer cancel()
 	ctx, cancel = chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(chrome),
@@ -392,7 +392,7 @@ func TestBrowser(t *testing.T) {
 // CONFIDANT_SCREENSHOTS=1.
 func saveScreenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, 90*time.Second) // generous: the machine is shared
 	defer cancel()
 	shot, err := chromedp.Run(sctx, chromedp.FullScreenshot(100))
 	if err != nil {
