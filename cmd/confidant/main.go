@@ -39,6 +39,7 @@ var commands = []command{
 	{"init", "create a data directory, database and the first accounts", runInit},
 	{"serve", "run the server", runServe},
 	{"demo", "seed synthetic data into a fresh data directory and serve it", runDemo},
+	{"seed", "write a large deterministic synthetic data set (resumable), e.g. --preset vastaamo", runSeed},
 	{"migrate", "apply pending database migrations", runMigrate},
 	{"user", "manage accounts (create, list, disable, enable, set-password)", runUser},
 	{"keys", "key management: status, rotate-kek, retire-kek, rotate-patient, verify", runKeys},

@@ -232,6 +232,12 @@ type generator struct {
 	security   []confidant.User
 	usernames  map[string]bool
 	codes      map[string]bool // identity codes handed out
+
+	// Set by the Seeder (zero for the demo): derived ids, a fixed number of
+	// notes per patient and note lengths.
+	ids              *idSource
+	notesPer         int
+	noteMin, noteMax int
 }
 
 type therapist struct {
@@ -248,7 +254,13 @@ const (
 )
 
 func newGenerator(opt Options, hashes map[confidant.Role]string) *generator {
+	return newGeneratorWith(opt, hashes, nil)
+}
+
+// newGeneratorWith is newGenerator with derived ids when ids is not nil.
+func newGeneratorWith(opt Options, hashes map[confidant.Role]string, ids *idSource) *generator {
 	g := &generator{
+		ids:         ids,
 		opt:         opt,
 		now:         opt.Now,
 		windowStart: opt.Now.AddDate(0, -opt.Months, 0),
@@ -261,14 +273,14 @@ func newGenerator(opt Options, hashes map[confidant.Role]string) *generator {
 	}
 	rng := mrand.New(mrand.NewPCG(opt.Seed, staffStream))
 	founded := g.now.AddDate(-3, 0, 0).Truncate(24 * time.Hour)
-	g.org = confidant.Organisation{ID: confidant.NewID(), Name: OrganisationName, CreatedAt: founded}
+	g.org = confidant.Organisation{ID: g.newID(), Name: OrganisationName, CreatedAt: founded}
 
 	// Clinics, one per city in order of size.
 	for i := range opt.Clinics {
 		c := cities[i]
 		g.clinicCity = append(g.clinicCity, c)
 		g.clinics = append(g.clinics, confidant.Clinic{
-			ID: confidant.NewID(), Name: "Terapiakeskus " + c.name, City: c.name,
+			ID: g.newID(), Name: "Terapiakeskus " + c.name, City: c.name,
 			CreatedAt: founded.Add(time.Duration(i) * 24 * time.Hour),
 		})
 	}
@@ -345,7 +357,7 @@ func (g *generator) staffUser(rng *mrand.Rand, role confidant.Role, clinicIDs []
 	}
 	g.usernames[username] = true
 	return confidant.User{
-		ID: confidant.NewID(), Username: username, DisplayName: given + " " + family, Role: role,
+		ID: g.newID(), Username: username, DisplayName: given + " " + family, Role: role,
 		ClinicIDs: clinicIDs, PasswordHash: g.hashes[role],
 		CreatedAt: g.org.CreatedAt.Add(time.Duration(rng.IntN(700*24)) * time.Hour),
 	}
@@ -374,6 +386,7 @@ func (g *generator) writeOrganisation(ctx context.Context, tx confidant.Tx) erro
 
 // patientRecords is one patient with everything recorded about them.
 type patientRecords struct {
+	newID     func() string
 	patient   confidant.Patient
 	user      *confidant.User // the demo patient's account
 	care      []confidant.CareRelationship

@@ -16,28 +16,15 @@ const day = 24 * time.Hour
 // are generated in order; the identity codes already handed out are the only
 // state shared between them.
 func (g *generator) patient(i int) patientRecords {
-	rng := mrand.New(mrand.NewPCG(g.opt.Seed, patientStream+uint64(i)))
+	h := g.patientHead(i)
+	rng, ti, female, given, family, birth, code := h.rng, h.ti, h.female, h.given, h.family, h.birth, h.code
+	g.startIDs(i)
 	demoPatient := i == 0
-	// The demo therapist's patients come first: DemoTherapistPatients in
-	// active care, then two whose care has ended.
 	demoActive := i < DemoTherapistPatients
 	demoEnded := !demoActive && i < DemoTherapistPatients+2
-
-	ti := 0
-	if !demoActive && !demoEnded && len(g.therapists) > 1 {
-		ti = 1 + rng.IntN(len(g.therapists)-1)
-	}
 	th := g.therapists[ti]
 	clinic := g.clinics[th.clinic]
 	manager := g.managers[g.managerOf[th.clinic]]
-
-	female := rng.IntN(100) < 62
-	given := pick(rng, maleNames)
-	if female {
-		given = pick(rng, femaleNames)
-	}
-	family := pick(rng, familyNames)
-	birth, code := g.identity(rng, female)
 
 	// Care: most started during the note period, some before it.
 	var from time.Time
@@ -62,25 +49,29 @@ func (g *generator) patient(i int) patientRecords {
 			to = earliest.Add(time.Duration(rng.Int64N(int64(latest.Sub(earliest))))).Truncate(time.Hour)
 		}
 	}
+	var planned []time.Time // sessions planned up front (a fixed number of notes)
+	if g.notesPer > 0 {
+		from, to, planned = g.plannedSessions(rng, demoActive, demoEnded)
+	}
 	ended := !to.IsZero()
 
 	p := confidant.Patient{
-		ID: confidant.NewID(), ClinicID: clinic.ID, GivenName: given, FamilyName: family,
+		ID: g.newID(), ClinicID: clinic.ID, GivenName: given, FamilyName: family,
 		IdentityCode: code, BirthDate: birth,
 		Phone:     fmt.Sprintf("+358 %s %03d %04d", pick(rng, []string{"40", "44", "45", "50"}), rng.IntN(1000), rng.IntN(10000)),
 		Email:     g.email(rng, given, family),
 		Address:   g.address(rng, th.clinic),
 		CreatedAt: from.Add(-time.Duration(rng.IntN(10*24)) * time.Hour),
 	}
-	r := patientRecords{patient: p}
+	r := patientRecords{patient: p, newID: g.newID}
 	if demoPatient {
 		r.user = &confidant.User{
-			ID: confidant.NewID(), Username: PatientUsername, DisplayName: p.Name(), Role: confidant.RolePatient,
+			ID: g.newID(), Username: PatientUsername, DisplayName: p.Name(), Role: confidant.RolePatient,
 			PatientID: p.ID, PasswordHash: g.hashes[confidant.RolePatient], CreatedAt: from.Add(day),
 		}
 	}
 	care := confidant.CareRelationship{
-		ID: confidant.NewID(), PatientID: p.ID, TherapistID: th.user.ID, ClinicID: clinic.ID,
+		ID: g.newID(), PatientID: p.ID, TherapistID: th.user.ID, ClinicID: clinic.ID,
 		From: from, To: to, CreatedBy: manager.ID, CreatedAt: from,
 	}
 	if ended {
@@ -104,7 +95,7 @@ func (g *generator) patient(i int) patientRecords {
 			t := g.therapists[pick(rng, others)]
 			second = &t
 			r.care = append(r.care, confidant.CareRelationship{
-				ID: confidant.NewID(), PatientID: p.ID, TherapistID: t.user.ID, ClinicID: clinic.ID,
+				ID: g.newID(), PatientID: p.ID, TherapistID: t.user.ID, ClinicID: clinic.ID,
 				From: secondFrom, To: to, CreatedBy: manager.ID, CreatedAt: secondFrom, EndedBy: care.EndedBy,
 			})
 		}
@@ -125,7 +116,10 @@ func (g *generator) patient(i int) patientRecords {
 		}
 	}
 
-	sessions := g.sessions(rng, from, to)
+	sessions := planned
+	if g.notesPer == 0 {
+		sessions = g.sessions(rng, from, to)
+	}
 	offset := 0
 	if from.Before(g.windowStart) {
 		offset = int(g.windowStart.Sub(from) / (8 * day))
@@ -146,13 +140,13 @@ func (g *generator) patient(i int) patientRecords {
 			status = confidant.DiagnosisResolved
 		}
 		r.diagnoses = append(r.diagnoses, confidant.Diagnosis{
-			ID: confidant.NewID(), PatientID: p.ID, Code: ic.Code, Title: ic.Title,
+			ID: g.newID(), PatientID: p.ID, Code: ic.Code, Title: ic.Title,
 			Note: pick(rng, diagnosisNotes), Status: status, RecordedBy: th.user.ID,
 			RecordedAt: recordedAt.Add(time.Duration(k) * time.Minute),
 		})
 	}
 
-	w := &writer{rng: rng, given: given, female: female, theme: primary.theme}
+	w := &writer{rng: rng, given: given, female: female, theme: primary.theme, minLen: g.noteMin, maxLen: g.noteMax}
 
 	// Treatment plan after the first sessions; sometimes revised later.
 	planAt := from.Add(14 * day)
@@ -169,13 +163,13 @@ func (g *generator) patient(i int) patientRecords {
 	planAt = g.past(planAt)
 	goals, ivs := w.plan(false)
 	r.plans = append(r.plans, confidant.TreatmentPlan{
-		ID: confidant.NewID(), PatientID: p.ID, Goals: goals, Interventions: ivs,
+		ID: g.newID(), PatientID: p.ID, Goals: goals, Interventions: ivs,
 		ReviewOn: planAt.AddDate(0, 3, 0).Truncate(day), AuthorID: th.user.ID, CreatedAt: planAt,
 	})
 	if rev := planAt.AddDate(0, 3, 0); rev.Before(g.now) && (!ended || rev.Before(to)) && rng.IntN(4) == 0 {
 		goals, ivs := w.plan(true)
 		r.plans = append(r.plans, confidant.TreatmentPlan{
-			ID: confidant.NewID(), PatientID: p.ID, Goals: goals, Interventions: ivs,
+			ID: g.newID(), PatientID: p.ID, Goals: goals, Interventions: ivs,
 			ReviewOn: rev.AddDate(0, 3, 0).Truncate(day), AuthorID: th.user.ID, CreatedAt: rev,
 		})
 	}
@@ -249,7 +243,7 @@ func (g *generator) patient(i int) patientRecords {
 			v.Status, v.SignedAt, v.SignedBy, v.UpdatedAt = confidant.NoteDraft, time.Time{}, "", created
 		}
 		n := confidant.Note{
-			ID: confidant.NewID(), PatientID: p.ID, AuthorID: author.user.ID, SessionAt: s,
+			ID: g.newID(), PatientID: p.ID, AuthorID: author.user.ID, SessionAt: s,
 			CreatedAt: created, Versions: []confidant.NoteVersion{v},
 		}
 		lastChange := signedAt
@@ -277,7 +271,7 @@ func (g *generator) patient(i int) patientRecords {
 		if processLeft > 0 && rng.IntN(max(1, len(sessions)/2)) == 0 {
 			if at := s.Add(2 * time.Hour); at.Before(g.now) {
 				r.process = append(r.process, confidant.ProcessNote{
-					ID: confidant.NewID(), PatientID: p.ID, AuthorID: author.user.ID,
+					ID: g.newID(), PatientID: p.ID, AuthorID: author.user.ID,
 					Body: w.processNote(), CreatedAt: at,
 				})
 				processLeft--
@@ -293,6 +287,39 @@ func (g *generator) patient(i int) patientRecords {
 		}
 	}
 	return r
+}
+
+// patientHead is the start of patient i: the random stream after the
+// choices that decide the therapist and identity, which are the only state
+// shared between patients (identity codes are unique). Replaying the heads
+// of patients already written is how a resumed run gets the same codes.
+type patientHead struct {
+	rng           *mrand.Rand
+	ti            int
+	female        bool
+	given, family string
+	birth         time.Time
+	code          string
+}
+
+func (g *generator) patientHead(i int) patientHead {
+	rng := mrand.New(mrand.NewPCG(g.opt.Seed, patientStream+uint64(i)))
+	// The demo therapist's patients come first: DemoTherapistPatients in
+	// active care, then two whose care has ended.
+	demoActive := i < DemoTherapistPatients
+	demoEnded := !demoActive && i < DemoTherapistPatients+2
+	ti := 0
+	if !demoActive && !demoEnded && len(g.therapists) > 1 {
+		ti = 1 + rng.IntN(len(g.therapists)-1)
+	}
+	female := rng.IntN(100) < 62
+	given := pick(rng, maleNames)
+	if female {
+		given = pick(rng, femaleNames)
+	}
+	family := pick(rng, familyNames)
+	birth, code := g.identity(rng, female)
+	return patientHead{rng: rng, ti: ti, female: female, given: given, family: family, birth: birth, code: code}
 }
 
 // measure records one administration with answers adding up to about
@@ -325,7 +352,7 @@ func (r *patientRecords) measure(rng *mrand.Rand, in confidant.Instrument, targe
 		panic(err) // answers are in range by construction
 	}
 	m := confidant.Measure{
-		ID: confidant.NewID(), PatientID: r.patient.ID, Instrument: in, Answers: answers,
+		ID: r.newID(), PatientID: r.patient.ID, Instrument: in, Answers: answers,
 		Score: score, Severity: severity, RecordedBy: by, TakenAt: at,
 	}
 	r.measures = append(r.measures, m)

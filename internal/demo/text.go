@@ -368,6 +368,8 @@ type writer struct {
 	mood     int // current self-rated mood, improves over time
 	session  int
 	used     map[string]bool // sentences already in the current text
+	minLen   int             // note length bounds; 0: minNoteLen, maxNoteLen
+	maxLen   int
 }
 
 func pick[T any](rng *rand.Rand, xs []T) T { return xs[rng.IntN(len(xs))] }
@@ -495,9 +497,21 @@ var item9Statements = []string{
 func (w *writer) note(in noteInput) string {
 	w.session = in.session
 	w.used = make(map[string]bool)
-	target := minNoteLen + 100 + w.rng.IntN(900)
-	if w.rng.IntN(6) == 0 {
-		target += w.rng.IntN(700) // a few long notes
+	minLen, maxLen := minNoteLen, maxNoteLen
+	if w.minLen > 0 {
+		minLen, maxLen = w.minLen, w.maxLen
+	}
+	target := minLen + 100 + w.rng.IntN(900)
+	if w.minLen > 0 {
+		// Longer notes: mostly 2-5 KiB, some up to the maximum.
+		target = minLen + 100 + w.rng.IntN(max(1, (maxLen-minLen)/3))
+	}
+	if w.rng.IntN(6) == 0 { // a few long notes
+		if w.minLen > 0 {
+			target += w.rng.IntN(max(1, maxLen-target-200))
+		} else {
+			target += w.rng.IntN(700)
+		}
 	}
 	var subj, obj, assess, plan []string
 	if in.intake {
@@ -534,7 +548,14 @@ func (w *writer) note(in noteInput) string {
 	}
 	// Pad with further sentences until the target length: what the client
 	// said goes to the subjective part, what was done to the objective.
-	for i := 0; w.size(subj, obj, assess, plan) < target && i < 8; i++ {
+	limit := 8
+	if w.minLen > 0 {
+		limit = 400
+	}
+	for i := 0; w.size(subj, obj, assess, plan) < target && i < limit; i++ {
+		if i > 0 && i%16 == 0 && w.minLen > 0 {
+			w.used = make(map[string]bool) // long notes may come back to a topic
+		}
 		switch i % 4 {
 		case 0:
 			subj = w.pickN(subj, themeSentences[w.theme], 1)
@@ -546,11 +567,11 @@ func (w *writer) note(in noteInput) string {
 			obj = w.pickN(obj, interventions[w.theme], 1)
 		}
 	}
-	for w.size(subj, obj, assess, plan) > maxNoteLen && len(subj) > 2 {
+	for w.size(subj, obj, assess, plan) > maxLen && len(subj) > 2 {
 		subj = subj[:len(subj)-1]
 	}
 	body := w.render(subj, obj, assess, plan)
-	for len(body) < minNoteLen {
+	for len(body) < minLen {
 		before := len(subj)
 		subj = w.pickN(subj, themeSentences[w.theme], 1)
 		if len(subj) == before {
@@ -585,7 +606,7 @@ func (w *writer) render(subj, obj, assess, plan []string) string {
 // amend returns an amended body and the reason for the amendment.
 func (w *writer) amend(body string) (string, string) {
 	add := pick(w.rng, addenda)
-	if len(body)+len(add)+2 > maxNoteLen {
+	if len(body)+len(add)+2 > max(maxNoteLen, w.maxLen) {
 		return body, "Corrected a typing error that changed the meaning of a sentence."
 	}
 	return strings.TrimRight(body, "\n") + "\n\n" + add + "\n", pick(w.rng, amendReasons)
