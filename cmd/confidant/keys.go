@@ -89,6 +89,9 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return fmt.Errorf("KEK rotation stopped after %d keysets (run it again to resume): %w", n, err)
 		}
 		fmt.Fprintf(stdout, "Re-wrapped %d patient keysets under KEK key %s.\n", n, a.keys.KEKID())
+		if err := operatorEvent(ctx, a, "key.rotate_kek", "", fmt.Sprintf("re-wrapped %d keysets under %s", n, a.keys.KEKID())); err != nil {
+			return err
+		}
 		if cfg.KEKProvider == "pkcs11" {
 			fmt.Fprintf(stdout, "Set pkcs11-key-label to %q in the configuration before restarting the server.\n", *newLabel)
 		}
@@ -110,6 +113,9 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 		fmt.Fprintf(stdout, "Retired %d KEK keys %v.\n", len(removed), removed)
+		if err := operatorEvent(ctx, a, "key.retire_kek", "", fmt.Sprintf("retired %v", removed)); err != nil {
+			return err
+		}
 	case "rotate-patient":
 		if !confidant.ValidID(*patient) {
 			return errors.New("--patient must be a patient id")
@@ -127,6 +133,9 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return fmt.Errorf("patient key rotation stopped (run it again to resume): %w", err)
 		}
 		fmt.Fprintf(stdout, "Rotated the key of patient %s and re-encrypted their records in %s.\n", *patient, time.Since(start).Round(time.Millisecond))
+		if err := operatorEvent(ctx, a, "key.rotate_patient", *patient, "new primary key; records re-encrypted"); err != nil {
+			return err
+		}
 	case "verify":
 		return verifyAll(ctx, a, stdout, stderr)
 	}
@@ -186,5 +195,19 @@ func verifyAll(ctx context.Context, a *app, stdout, stderr io.Writer) error {
 	}
 	bar.Finish()
 	fmt.Fprintf(stdout, "All %d sealed values of %d patients decrypt and verify.\n", values, len(ids))
+	return nil
+}
+
+// operatorEvent records a key-management action of the operator in the
+// access log. The action is done; if it cannot be recorded the command says
+// so and exits non-zero.
+func operatorEvent(ctx context.Context, a *app, action, patientID, purpose string) error {
+	err := a.log.Record(ctx, confidant.AuditEvent{
+		Time: time.Now(), Role: "operator", Action: action, PatientID: patientID,
+		Outcome: confidant.OutcomeOK, Purpose: purpose,
+	})
+	if err != nil {
+		return fmt.Errorf("%s was done but could not be recorded in the access log: %w", action, err)
+	}
 	return nil
 }

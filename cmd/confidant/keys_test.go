@@ -221,6 +221,19 @@ func TestKeyCommands(t *testing.T) {
 	}
 	run("keys", "verify")
 
+	// Each key operation is in the access log.
+	a2, err := openApp(t.Context(), cfg, io.Discard, openOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, action := range []string{"key.rotate_kek", "key.retire_kek", "key.rotate_patient"} {
+		evs, err := a2.log.Query(t.Context(), confidant.EventFilter{Action: action, Limit: 10})
+		if err != nil || len(evs) != 1 || evs[0].Role != "operator" {
+			t.Errorf("%s in the access log: %v %+v", action, err, evs)
+		}
+	}
+	a2.Close()
+
 	// Erasure waits for the retention period (120 years after birth by
 	// default); with a shorter rule configured it proceeds.
 	code, _, errOut := runCmd(t, "patient", "erase", "--patient", p.ID, "--data", data)
