@@ -162,6 +162,7 @@ func openApp(ctx context.Context, c Config, w io.Writer, opt openOptions) (*app,
 		a.Close()
 		return nil, fmt.Errorf("opening the access log: %w", err)
 	}
+	kr.OnUnwrap(a.log.KeyUse) // every unwrap of a keyset by the KEK is an access-log event
 	a.store = seal.New(a.log, kr)
 	return a, nil
 }

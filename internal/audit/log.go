@@ -55,9 +55,11 @@ type Log struct {
 	log     *slog.Logger
 	max     int
 
-	reqs chan *request
-	stop chan struct{}
-	wg   sync.WaitGroup
+	reqs     chan *request
+	keyUse   chan confidant.AuditEvent
+	stop     chan struct{}
+	finished chan struct{} // closed when the sequencer has stopped
+	wg       sync.WaitGroup
 
 	mu       sync.Mutex // guards app, the published state and the signer
 	app      *auditlog.Appender
@@ -90,7 +92,8 @@ func Open(ctx context.Context, backend confidant.SealedStore, k Keys, cfg Config
 	if cfg.Origin == "" {
 		cfg.Origin = "confidant/access-log"
 	}
-	l := &Log{backend: backend, log: cfg.Logger, max: cfg.MaxBatch, reqs: make(chan *request, 4*cfg.MaxBatch), stop: make(chan struct{})}
+	l := &Log{backend: backend, log: cfg.Logger, max: cfg.MaxBatch, reqs: make(chan *request, 4*cfg.MaxBatch),
+		stop: make(chan struct{}), finished: make(chan struct{})}
 	var wk confidant.WrappedKey
 	err := backend.Update(ctx, func(tx confidant.SealedTx) error {
 		var err error
@@ -115,8 +118,10 @@ func Open(ctx context.Context, backend confidant.SealedStore, k Keys, cfg Config
 	if err := l.loadSigner(ctx, cfg.Origin); err != nil {
 		return nil, err
 	}
-	l.wg.Add(1)
+	l.keyUse = make(chan confidant.AuditEvent, keyUses)
+	l.wg.Add(2)
 	go l.run()
+	go l.recordKeyUse()
 	return l, nil
 }
 
@@ -175,8 +180,19 @@ func (l *Log) submit(r *request) error {
 	case <-r.ctx.Done():
 		return confidant.Wrap(r.ctx.Err(), confidant.KindUnavailable, "canceled", "The request was canceled.")
 	}
-	<-r.done // the sequencer always answers, even after the caller gave up
-	return r.err
+	// The sequencer answers every request it takes, even after the caller
+	// gave up; a request queued just as it stopped is answered here.
+	select {
+	case <-r.done:
+		return r.err
+	case <-l.finished:
+		select {
+		case <-r.done:
+			return r.err
+		default:
+			return errClosed
+		}
+	}
 }
 
 // Record appends events (reads, sign-ins, refusals) to the log and returns
@@ -234,6 +250,7 @@ func (l *Log) View(ctx context.Context, fn func(confidant.SealedTx) error) error
 // MaxBatch) and commits them in one transaction.
 func (l *Log) run() {
 	defer l.wg.Done()
+	defer close(l.finished)
 	for {
 		var first *request
 		select {

@@ -383,3 +383,55 @@ func TestBundle(t *testing.T) {
 		t.Fatalf("check: %+v %v", got, err)
 	}
 }
+
+// TestCloseWhileRecording: requests racing with Close all return (committed
+// or refused as closed); none waits forever, and Close returns.
+func TestCloseWhileRecording(t *testing.T) {
+	for range 20 {
+		e := newEnv(t)
+		var wg sync.WaitGroup
+		for i := range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := e.log.Record(context.Background(), ev(i, ""))
+				if err != nil && confidant.CodeOf(err) != "audit_unavailable" {
+					t.Errorf("record during close: %v", err)
+				}
+				e.log.KeyUse("~audit", "file:1")
+			}()
+		}
+		done := make(chan struct{})
+		go func() { e.log.Close(); wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("Close or a request hung")
+		}
+	}
+}
+
+// TestKeyUseRecorded: key unwraps reported by the keyring become events.
+func TestKeyUseRecorded(t *testing.T) {
+	e := newEnv(t)
+	p := confidant.NewID()
+	e.log.KeyUse(p, "file:42")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		evs, err := e.log.Query(context.Background(), confidant.EventFilter{Action: "key.unwrap", PatientID: p, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) == 1 {
+			purpose, _, err := e.log.OpenFree(evs[0])
+			if err != nil || !strings.Contains(purpose, "file:42") || evs[0].Role != "system" {
+				t.Fatalf("key-use event: %+v %q %v", evs[0], purpose, err)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the key use was not recorded")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

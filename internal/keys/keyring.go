@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	confidant "github.com/confidanthealth/confidant"
@@ -53,6 +54,17 @@ type Keyring struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	closeErr  error
+
+	onUnwrap atomic.Pointer[func(owner, kekID string)]
+}
+
+// OnUnwrap sets a function called after every unwrap of a keyset by the KEK
+// (a cache miss), with the keyset's owner (a patient id, or a system key's
+// name) and the KEK key used. The access log uses it to record key use. It
+// is called synchronously, possibly inside a database transaction, so it
+// must not block.
+func (k *Keyring) OnUnwrap(f func(owner, kekID string)) {
+	k.onUnwrap.Store(&f)
 }
 
 // Open opens the KEK provider of cfg and returns a Keyring over it.

@@ -190,6 +190,9 @@ func (k *Keyring) unwrapPatient(wk confidant.WrappedKey) (*cacheEntry, error) {
 	if err != nil {
 		return nil, integrity("patient key", err)
 	}
+	if f := k.onUnwrap.Load(); f != nil {
+		(*f)(wk.Owner, wk.KEKID)
+	}
 	return k.cache.put(ck, h, a), nil
 }
 

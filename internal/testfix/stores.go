@@ -44,6 +44,7 @@ func Seal(t testing.TB, backend confidant.SealedStore, k *keys.Keyring) *seal.St
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { log.Close() })
+	k.OnUnwrap(log.KeyUse)
 	return seal.New(log, k)
 }
 
