@@ -51,7 +51,10 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err := tx.CreateOrganisation(ctx, confidant.Organisation{ID: confidant.NewID(), Name: strings.TrimSpace(*org), CreatedAt: now}); err != nil {
 			return err
 		}
-		return tx.CreateClinic(ctx, c)
+		if err := tx.CreateClinic(ctx, c); err != nil {
+			return err
+		}
+		return tx.Audit(operatorEv(service.ActClinicCreate, "", c.ID, "confidant init"))
 	})
 	if err != nil {
 		return err

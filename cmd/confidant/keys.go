@@ -202,12 +202,17 @@ func verifyAll(ctx context.Context, a *app, stdout, stderr io.Writer) error {
 // access log. The action is done; if it cannot be recorded the command says
 // so and exits non-zero.
 func operatorEvent(ctx context.Context, a *app, action, patientID, purpose string) error {
-	err := a.log.Record(ctx, confidant.AuditEvent{
-		Time: time.Now(), Role: "operator", Action: action, PatientID: patientID,
-		Outcome: confidant.OutcomeOK, Purpose: purpose,
-	})
-	if err != nil {
+	if err := a.log.Record(ctx, operatorEv(action, patientID, "", purpose)); err != nil {
 		return fmt.Errorf("%s was done but could not be recorded in the access log: %w", action, err)
 	}
 	return nil
+}
+
+// operatorEv is an access-log event of the operator's command line, which
+// acts without a signed-in account.
+func operatorEv(action, patientID, recordID, purpose string) confidant.AuditEvent {
+	return confidant.AuditEvent{
+		Time: time.Now(), Role: "operator", Action: action, PatientID: patientID,
+		RecordID: recordID, Outcome: confidant.OutcomeOK, Purpose: purpose,
+	}
 }

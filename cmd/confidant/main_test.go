@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	confidant "github.com/confidanthealth/confidant"
 )
 
 func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -108,6 +110,19 @@ func TestInitAndUser(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "sec2") || !strings.Contains(out, "true") {
 		t.Fatalf("user list: %s", out)
 	}
+	// The operator's changes are in the access log.
+	cfg := resolve(t, "--data", dir)
+	a, err := openApp(t.Context(), cfg, io.Discard, openOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, action := range []string{"clinic.create", "account.create", "account.disable"} {
+		evs, err := a.log.Query(t.Context(), confidant.EventFilter{Action: action, Limit: 10})
+		if err != nil || len(evs) == 0 {
+			t.Errorf("%s not in the access log: %v", action, err)
+		}
+	}
+	a.Close()
 	if code, out, _ := runCmd(t, "migrate", "--data", dir); code != 0 || !strings.Contains(out, "up to date") {
 		t.Fatalf("migrate: %s", out)
 	}

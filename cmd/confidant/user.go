@@ -134,6 +134,7 @@ func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			if err != nil {
 				return err
 			}
+			action := service.ActPassword
 			switch sub {
 			case "set-password":
 				if err := tx.SetPassword(ctx, u.ID, newHash); err != nil {
@@ -144,11 +145,20 @@ func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				}
 			default:
 				u.Disabled = sub == "disable"
+				action = service.ActAccountEnable
+				if u.Disabled {
+					action = service.ActAccountDisable
+				}
 				if err := tx.UpdateUser(ctx, u); err != nil {
 					return err
 				}
 			}
-			return tx.DeleteUserSessions(ctx, u.ID)
+			if err := tx.DeleteUserSessions(ctx, u.ID); err != nil {
+				return err
+			}
+			// Administrative changes are in the access log, from the
+			// command line too, committed with the change.
+			return tx.Audit(operatorEv(action, "", u.ID, "confidant user "+sub))
 		})
 		if err != nil {
 			return err

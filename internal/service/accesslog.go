@@ -64,13 +64,6 @@ func (s *Service) entries(ctx context.Context, evs []confidant.StoredEvent, with
 		if withClient {
 			out[i].Client = client
 		}
-		if e.Action == ActLoginFailed || e.Action == ActPatientsSearch {
-			// The purpose of these holds a username or a search query; a
-			// patient's view never includes them anyway (no patient id).
-			if !withClient {
-				out[i].Purpose = ""
-			}
-		}
 	}
 	return out, nil
 }
