@@ -2,13 +2,11 @@ package audit_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -44,12 +42,7 @@ func newEnv(t *testing.T) *env { return newEnvOn(t, "sqlite") }
 func backends(t *testing.T, f func(t *testing.T, kind string)) {
 	t.Run("sqlite", func(t *testing.T) { f(t, "sqlite") })
 	t.Run("postgres", func(t *testing.T) {
-		if os.Getenv("CONFIDANT_TEST_POSTGRES") == "" {
-			if os.Getenv("CI") != "" {
-				t.Fatal("CONFIDANT_TEST_POSTGRES is not set; the PostgreSQL tests are mandatory in CI")
-			}
-			t.Skip("SKIPPING the PostgreSQL access-log tests: set CONFIDANT_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable (mandatory in CI)")
-		}
+		testfix.PostgresDSN(t, "the PostgreSQL access-log tests")
 		f(t, "postgres")
 	})
 }
@@ -61,16 +54,8 @@ func newEnvOn(t *testing.T, kind string) *env {
 	case "sqlite":
 		e.path = filepath.Join(t.TempDir(), "confidant.db")
 	case "postgres":
-		e.dsn = os.Getenv("CONFIDANT_TEST_POSTGRES")
-		b := make([]byte, 6)
-		rand.Read(b)
-		e.schema = fmt.Sprintf("audit_%x", b)
-		t.Cleanup(func() {
-			if c, err := pgx.Connect(context.Background(), e.dsn); err == nil {
-				c.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+e.schema+" CASCADE")
-				c.Close(context.Background())
-			}
-		})
+		e.dsn = testfix.PostgresDSN(t, "the PostgreSQL access-log tests")
+		e.schema = testfix.PostgresSchema(t, e.dsn, "audit_")
 	}
 	e.open(t)
 	return e

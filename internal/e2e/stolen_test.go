@@ -235,28 +235,17 @@ func TestStolenSQLiteDatabase(t *testing.T) {
 
 // TestStolenPostgresDump: a pg_dump of the schema holds no patient secret.
 func TestStolenPostgresDump(t *testing.T) {
-	dsn := os.Getenv("CONFIDANT_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CONFIDANT_TEST_POSTGRES is not set; the PostgreSQL tests are mandatory in CI")
-		}
-		t.Skip("SKIPPING the stolen PostgreSQL dump test: set CONFIDANT_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable to run it (mandatory in CI)")
-	}
+	dsn := testfix.PostgresDSN(t, "the stolen PostgreSQL dump test")
 	pgDump, err := exec.LookPath("pg_dump")
 	if err != nil {
 		t.Fatalf("pg_dump not found: %v", err)
 	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := fmt.Sprintf("stolen_%x", b)
+	schema := testfix.PostgresSchema(t, dsn, "stolen_")
 	db, err := postgres.Open(t.Context(), dsn, postgres.Options{Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		db.Close()
-		exec.Command("psql", dsn, "-c", "DROP SCHEMA IF EXISTS "+schema+" CASCADE").Run()
-	})
+	t.Cleanup(func() { db.Close() })
 	st := testfix.Seal(t, db, testfix.Keyring(t))
 	w := testfix.New(t, st)
 	s := &secrets{}

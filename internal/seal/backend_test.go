@@ -3,19 +3,15 @@ package seal_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/postgres"
 	"github.com/confidanthealth/confidant/internal/sqlite"
+	"github.com/confidanthealth/confidant/internal/testfix"
 )
 
 // The barrier, search, rotation and record tests run on every backend: the
@@ -94,45 +90,16 @@ func (d *testDB) open(t testing.TB) confidant.SealedStore {
 	return db
 }
 
-// testDSN returns the DSN of the PostgreSQL server to test on or skips the
-// test, loudly: these tests are optional on a laptop but mandatory in CI,
-// where (CI set in the environment) a missing DSN fails the test instead.
+// testDSN returns the DSN of the PostgreSQL server or skips the test.
 func testDSN(t testing.TB) string {
 	t.Helper()
-	dsn := os.Getenv(envDSN)
-	if dsn == "" {
-		const msg = "the PostgreSQL run of the seal barrier, search, rotation and record tests: set " + envDSN +
-			"=postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable to run it (mandatory in CI)"
-		if os.Getenv("CI") != "" {
-			t.Fatal("FAILING " + msg)
-		}
-		t.Skip("SKIPPING " + msg)
-	}
-	return dsn
+	return testfix.PostgresDSN(t, "the PostgreSQL run of the seal barrier, search, rotation and record tests")
 }
 
-// newSchema returns the name of a fresh schema that is dropped when the
-// test ends, so that tests leave nothing behind. The schema itself is
-// created by postgres.Open (or by restoring a dump).
+// newSchema returns a fresh schema dropped when the test ends.
 func newSchema(t testing.TB, dsn string) string {
 	t.Helper()
-	b := make([]byte, 8)
-	rand.Read(b)
-	name := "seal_test_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop test schema %s: %v", name, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{name}.Sanitize()+` CASCADE`); err != nil {
-			t.Errorf("drop test schema %s: %v", name, err)
-		}
-	})
-	return name
+	return testfix.PostgresSchema(t, dsn, "seal_test_")
 }
 
 // pgDump returns a plain-text pg_dump of the PostgreSQL database d.
