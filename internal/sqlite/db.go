@@ -82,6 +82,7 @@ type DB struct {
 	reader      *sql.DB // query_only connections: View
 	writerStmts *stmtCache
 	readerStmts *stmtCache
+	ckpt        *checkpointer
 }
 
 var _ confidant.SealedStore = (*DB)(nil)
@@ -109,10 +110,20 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 
 	db := &DB{}
+	ckpt, err := startCheckpointer(abs, opts)
+	if err != nil {
+		return nil, err
+	}
+	db.ckpt = ckpt
 	db.writer, err = driver.Open(abs, func(c *sqlite3.Conn) error {
-		return c.Exec(connPragmas(opts, false))
+		if err := c.Exec(connPragmas(opts, false)); err != nil {
+			return err
+		}
+		c.WALHook(ckpt.hook)
+		return nil
 	})
 	if err != nil {
+		ckpt.close()
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	db.writer.SetMaxOpenConns(1)
@@ -122,13 +133,13 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	// The first query connects, which runs connPragmas.
 	var mode string
 	if err := db.writer.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
-		db.writer.Close()
+		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", filepath.Base(abs), err)
 	}
 	if mode != "wal" {
 		// SQLite keeps the old mode when it cannot use WAL (for example on
 		// some network file systems); the reader pool relies on WAL.
-		db.writer.Close()
+		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: journal mode is %q, want WAL (is it on a local file system?)", filepath.Base(abs), mode)
 	}
 
@@ -136,7 +147,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return c.Exec(connPragmas(opts, true))
 	})
 	if err != nil {
-		db.writer.Close()
+		db.Close()
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	db.reader.SetMaxOpenConns(opts.Readers)
@@ -247,6 +258,9 @@ func (db *DB) Close() error {
 	}
 	if db.reader != nil {
 		errs = append(errs, db.reader.Close())
+	}
+	if db.ckpt != nil {
+		errs = append(errs, db.ckpt.close())
 	}
 	if db.writer != nil {
 		errs = append(errs, db.writer.Close())

@@ -16,3 +16,7 @@ func SetAppendChunks(sizes []int) (restore func()) {
 	buildInsertEvents()
 	return func() { appendChunks = old }
 }
+
+// BackgroundCheckpoints is the number of WAL checkpoints db's checkpointer
+// has run.
+func BackgroundCheckpoints(db *DB) int64 { return db.ckpt.runs.Load() }
