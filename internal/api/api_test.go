@@ -267,6 +267,15 @@ func TestEndpoints(t *testing.T) {
 			len(c.ProcessNotes) != 1 || len(c.Diagnoses) != 1 || len(c.Plans) != 1 || len(c.Measures) != 1 || len(c.Attachments) != 3 {
 			t.Errorf("chart: %+v", c)
 		}
+		if c.MoreNotes {
+			t.Error("chart of one note says there are more")
+		}
+		var all chartView
+		e.call(t, 200, "GET", pA+"/chart?notes=all", ther, nil).decode(t, &all)
+		if len(all.Notes) != 1 || all.MoreNotes {
+			t.Errorf("chart?notes=all: %d notes, more %v", len(all.Notes), all.MoreNotes)
+		}
+		e.call(t, 400, "GET", pA+"/chart?notes=some", ther, nil)
 	})
 
 	t.Run("portal", func(t *testing.T) {

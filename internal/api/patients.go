@@ -127,7 +127,15 @@ func (h *handler) chart(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	c, err := h.svc.Chart(r.Context(), id)
+	var opts []service.ChartOption
+	switch r.URL.Query().Get("notes") {
+	case "":
+	case "all":
+		opts = append(opts, service.AllNotes())
+	default:
+		return confidant.Errorf(confidant.KindInvalid, "invalid_query", "The notes parameter must be \"all\" or absent.")
+	}
+	c, err := h.svc.Chart(r.Context(), id, opts...)
 	if err != nil {
 		return err
 	}

@@ -254,9 +254,12 @@ func newAttachmentView(a confidant.Attachment) attachmentView {
 }
 
 type chartView struct {
-	Patient      patientView       `json:"patient"`
-	Care         []careView        `json:"care"`
-	Notes        []noteView        `json:"notes"`
+	Patient patientView `json:"patient"`
+	Care    []careView  `json:"care"`
+	Notes   []noteView  `json:"notes"`
+	// MoreNotes: older notes exist; GET /patients/{id}/chart?notes=all or
+	// GET /patients/{id}/notes returns them all.
+	MoreNotes    bool              `json:"more_notes"`
 	ProcessNotes []processNoteView `json:"process_notes"`
 	Diagnoses    []diagnosisView   `json:"diagnoses"`
 	Plans        []planView        `json:"plans"`
@@ -269,6 +272,7 @@ func newChartView(c service.Chart) chartView {
 		Patient:      newPatientView(c.Patient),
 		Care:         mapSlice(c.Care, newCareView),
 		Notes:        mapSlice(c.Notes, newNoteView),
+		MoreNotes:    c.MoreNotes,
 		ProcessNotes: mapSlice(c.ProcessNotes, newProcessNoteView),
 		Diagnoses:    mapSlice(c.Diagnoses, newDiagnosisView),
 		Plans:        mapSlice(c.Plans, newPlanView),

@@ -13,9 +13,13 @@ import (
 // Chart is everything a therapist in care sees about a patient. Process
 // notes are the acting therapist's own only.
 type Chart struct {
-	Patient      confidant.Patient
-	Care         []confidant.CareRelationship
-	Notes        []confidant.Note // newest session first
+	Patient confidant.Patient
+	Care    []confidant.CareRelationship
+	// Notes are the ChartNotes most recent session notes, newest session
+	// first, or all of them with AllNotes. MoreNotes says that older ones
+	// were left out (Notes lists them all).
+	Notes        []confidant.Note
+	MoreNotes    bool
 	ProcessNotes []confidant.ProcessNote
 	Diagnoses    []confidant.Diagnosis     // newest first
 	Plans        []confidant.TreatmentPlan // newest first; Plans[0] is current
@@ -23,8 +27,31 @@ type Chart struct {
 	Attachments  []confidant.Attachment    // newest first
 }
 
+// ChartNotes is how many of the most recent session notes a chart holds.
+// Opening a chart decrypts every note it holds, and a patient in long
+// therapy has hundreds: a chart shows the recent sessions, and the rest are
+// one click (AllNotes) away. See docs/BENCHMARKS.md.
+const ChartNotes = 10
+
+// ChartOption changes what Chart loads.
+type ChartOption func(*chartOptions)
+
+type chartOptions struct{ allNotes bool }
+
+// AllNotes makes Chart hold every session note, not only the ChartNotes
+// most recent.
+func AllNotes() ChartOption { return func(o *chartOptions) { o.allNotes = true } }
+
 // Chart opens a patient's chart for a therapist in active care.
-func (s *Service) Chart(ctx context.Context, patientID string) (Chart, error) {
+func (s *Service) Chart(ctx context.Context, patientID string, opts ...ChartOption) (Chart, error) {
+	var o chartOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	limit := ChartNotes + 1 // one more, to learn whether there are more
+	if o.allNotes {
+		limit = 0
+	}
 	var c Chart
 	err := s.store.View(ctx, func(tx confidant.Tx) error {
 		a, p, err := s.authorizePatient(ctx, tx, patientID, policy.ReadChart)
@@ -35,8 +62,11 @@ func (s *Service) Chart(ctx context.Context, patientID string) (Chart, error) {
 		if c.Care, err = tx.ListCare(ctx, confidant.CareFilter{PatientID: p.ID}); err != nil {
 			return err
 		}
-		if c.Notes, err = tx.ListNotes(ctx, p.ID, confidant.NoteFilter{}); err != nil {
+		if c.Notes, err = tx.ListNotes(ctx, p.ID, confidant.NoteFilter{Limit: limit}); err != nil {
 			return err
+		}
+		if limit > 0 && len(c.Notes) > ChartNotes {
+			c.Notes, c.MoreNotes = c.Notes[:ChartNotes], true
 		}
 		if c.ProcessNotes, err = tx.ListProcessNotes(ctx, p.ID, a.UserID); err != nil {
 			return err

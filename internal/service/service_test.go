@@ -351,3 +351,57 @@ func validCode(t *testing.T) string {
 	}
 	return c
 }
+
+// A chart holds the ChartNotes most recent session notes and says that
+// there are more; AllNotes holds every one, newest session first.
+func TestChartRecentNotes(t *testing.T) {
+	w := newWorld(t)
+	th := w.As(w.Therapist)
+	base := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	total := service.ChartNotes + 3
+	for i := range total {
+		// Created out of session order: the chart orders by session time.
+		at := base.AddDate(0, 0, 7*((i*5)%total))
+		if _, err := w.Service.CreateNote(th, w.PatientA.ID, service.NoteInput{Body: "Session", SessionAt: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := w.Service.Chart(th, w.PatientA.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Notes) != service.ChartNotes || !c.MoreNotes {
+		t.Fatalf("chart: %d notes, more %v; want %d, true", len(c.Notes), c.MoreNotes, service.ChartNotes)
+	}
+	latest := base.AddDate(0, 0, 7*(total-1))
+	if !c.Notes[0].SessionAt.Equal(latest) {
+		t.Errorf("first note of the chart is of %v, want the latest session %v", c.Notes[0].SessionAt, latest)
+	}
+	all, err := w.Service.Chart(th, w.PatientA.ID, service.AllNotes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all.Notes) != total || all.MoreNotes {
+		t.Fatalf("all notes: %d, more %v; want %d, false", len(all.Notes), all.MoreNotes, total)
+	}
+	for i := 1; i < len(all.Notes); i++ {
+		if all.Notes[i].SessionAt.After(all.Notes[i-1].SessionAt) {
+			t.Fatalf("notes not newest first at %d", i)
+		}
+	}
+	for i, n := range c.Notes {
+		if n.ID != all.Notes[i].ID {
+			t.Fatalf("chart note %d is not the %dth most recent", i, i)
+		}
+	}
+	// Exactly ChartNotes: nothing more to show.
+	w2 := newWorld(t)
+	for i := range service.ChartNotes {
+		if _, err := w2.Service.CreateNote(w2.As(w2.Therapist), w2.PatientA.ID, service.NoteInput{Body: "S", SessionAt: base.AddDate(0, 0, i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, err := w2.Service.Chart(w2.As(w2.Therapist), w2.PatientA.ID); err != nil || len(c.Notes) != service.ChartNotes || c.MoreNotes {
+		t.Fatalf("exactly %d notes: %v %d %v", service.ChartNotes, err, len(c.Notes), c.MoreNotes)
+	}
+}

@@ -58,7 +58,11 @@ func (s *server) chartFail(w http.ResponseWriter, r *http.Request, err error, se
 }
 
 func (s *server) chartView(r *http.Request, id string) (*chartView, error) {
-	c, err := s.svc.Chart(r.Context(), id)
+	var opts []service.ChartOption
+	if r.URL.Query().Get("notes") == "all" {
+		opts = append(opts, service.AllNotes())
+	}
+	c, err := s.svc.Chart(r.Context(), id, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bytes"
+	"fmt"
 	"html"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/httpx"
+	"github.com/confidanthealth/confidant/internal/service"
 	"github.com/confidanthealth/confidant/internal/testfix"
 	"github.com/confidanthealth/confidant/internal/web"
 )
@@ -736,5 +738,27 @@ func TestNoPatientDataInURLsOrLogs(t *testing.T) {
 	}
 	if !strings.Contains(logs, "route=\"POST /patients/search\"") {
 		t.Errorf("request log missing; got:\n%s", logs)
+	}
+}
+
+// The chart shows the most recent notes and links to all of them.
+func TestChartAllNotes(t *testing.T) {
+	e := newEnv(t)
+	th := e.as(e.w.Therapist)
+	pa := e.w.PatientA
+	base := time.Date(2026, 2, 2, 9, 0, 0, 0, time.UTC)
+	for i := range service.ChartNotes + 2 {
+		body := fmt.Sprintf("Session number %02d of the series", i)
+		if _, err := e.w.Service.CreateNote(e.w.As(e.w.Therapist), pa.ID, service.NoteInput{Body: body, SessionAt: base.AddDate(0, 0, 7*i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := th.get("/patients/" + pa.ID)
+	if r.status != http.StatusOK || !has(r.body, "Show all session notes") || !has(r.body, "Session number 11") || has(r.body, "Session number 01") {
+		t.Fatalf("chart: status %d\n%s", r.status, text(r.body))
+	}
+	r = th.get("/patients/" + pa.ID + "?notes=all")
+	if r.status != http.StatusOK || has(r.body, "Show all session notes") || !has(r.body, "Session number 00") || !has(r.body, "Session number 11") {
+		t.Fatalf("chart with all notes: status %d\n%s", r.status, text(r.body))
 	}
 }
