@@ -29,6 +29,26 @@ type StoredEvent struct {
 	Leaf        []byte // 32-byte leaf commitment
 }
 
+// EventRow is a StoredEvent as LogTx.ScanEvents passes it: the same
+// columns, with the text as bytes (PatientID empty for none).
+type EventRow struct {
+	Index       uint64
+	Time        time.Time
+	ActorID     []byte
+	Role        []byte
+	ClinicID    []byte
+	Action      []byte
+	PatientID   []byte
+	RecordID    []byte
+	Outcome     []byte
+	SessionID   []byte
+	PatientSeq  uint64
+	PatientPrev int64
+	Nonce       []byte
+	Sealed      []byte
+	Leaf        []byte
+}
+
 // EventFilter selects access-log events for a query. Zero fields do not
 // filter. Results are newest first; Before pages backwards (events with
 // Index < Before; 0 means from the newest).
@@ -68,6 +88,13 @@ type LogTx interface {
 	AppendEvents(ctx context.Context, evs []StoredEvent) error
 	// Events returns at most limit events with Index >= from, in index order.
 	Events(ctx context.Context, from uint64, limit int) ([]StoredEvent, error)
+	// ScanEvents calls fn with each of at most limit (> 0) events with
+	// Index >= from, in index order, and stops at fn's first error, which
+	// it returns unchanged. It is the read-only iteration that verifying
+	// the whole log needs, without a copy of each event: the row and every
+	// slice in it belong to the store and are valid only until fn returns.
+	// fn must not use the transaction (a cursor may be open).
+	ScanEvents(ctx context.Context, from uint64, limit int, fn func(*EventRow) error) error
 	// QueryEvents returns events matching f, newest first.
 	QueryEvents(ctx context.Context, f EventFilter) ([]StoredEvent, error)
 	// PatientHeads returns the last event of each given patient that has one.

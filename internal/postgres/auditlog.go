@@ -190,6 +190,37 @@ func (t *tx) Events(ctx context.Context, from uint64, limit int) ([]confidant.St
 	return es, mapErr(err, "read events", "")
 }
 
+// ScanEvents calls fn with each of at most limit (> 0) events with
+// Index >= from, in index order; it stops at fn's first error and returns
+// it unchanged. The row's buffers are reused from one event to the next.
+func (t *tx) ScanEvents(ctx context.Context, from uint64, limit int, fn func(*confidant.EventRow) error) error {
+	if limit <= 0 {
+		return invalid("invalid_limit", "A positive limit is required.")
+	}
+	f, ok := u64(from)
+	if !ok {
+		return nil
+	}
+	rows, err := t.tx.Query(ctx, `SELECT `+eventCols+` FROM audit_events WHERE idx >= $1 ORDER BY idx LIMIT $2`, f, limit)
+	if err != nil {
+		return mapErr(err, "read events", "")
+	}
+	defer rows.Close()
+	var r confidant.EventRow
+	var idx, seq int64
+	for rows.Next() {
+		if err := rows.Scan(&idx, &r.Time, &r.ActorID, &r.Role, &r.ClinicID, &r.Action, &r.PatientID, &r.RecordID,
+			&r.Outcome, &r.SessionID, &seq, &r.PatientPrev, &r.Nonce, &r.Sealed, &r.Leaf); err != nil {
+			return mapErr(err, "read events", "")
+		}
+		r.Index, r.PatientSeq, r.Time = uint64(idx), uint64(seq), r.Time.UTC()
+		if err := fn(&r); err != nil {
+			return err
+		}
+	}
+	return mapErr(rows.Err(), "read events", "")
+}
+
 // QueryEvents returns events matching f, newest (highest index) first.
 // f.Limit is required and at most MaxEventQuery (else KindInvalid).
 func (t *tx) QueryEvents(ctx context.Context, f confidant.EventFilter) ([]confidant.StoredEvent, error) {

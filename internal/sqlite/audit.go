@@ -9,6 +9,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/confidanthealth/confidant"
 )
@@ -204,6 +205,45 @@ func (t *tx) Events(ctx context.Context, from uint64, limit int) ([]confidant.St
 		return nil, nil
 	}
 	return t.events(ctx, "read events", selectEvent+` WHERE idx >= ? ORDER BY idx`+limitOne, []any{int64(from), limit})
+}
+
+// scanEvents selects the columns of confidant.EventRow for ScanEvents. The
+// text columns are cast to BLOB: the driver then hands their bytes over as
+// they are, where it would allocate a string for each TEXT value.
+const scanEvents = `SELECT idx, time, CAST(actor_id AS BLOB), CAST(role AS BLOB), CAST(clinic_id AS BLOB),
+	CAST(action AS BLOB), CAST(coalesce(patient_id, '') AS BLOB), CAST(record_id AS BLOB), CAST(outcome AS BLOB),
+	CAST(session_id AS BLOB), patient_seq, patient_prev, nonce, sealed, leaf
+	FROM audit_events WHERE idx >= ? ORDER BY idx` + limitOne
+
+// ScanEvents implements confidant.LogTx, scanning into sql.RawBytes so that
+// nothing is copied or allocated per event.
+func (t *tx) ScanEvents(ctx context.Context, from uint64, limit int, fn func(*confidant.EventRow) error) error {
+	if limit <= 0 {
+		return invalid("invalid_limit", "The number of events to read must be positive.")
+	}
+	if from > math.MaxInt64 {
+		return nil
+	}
+	rows, err := t.queryContext(ctx, scanEvents, int64(from), limit)
+	if err != nil {
+		return dbErr("read events", err)
+	}
+	defer rows.Close()
+	var r confidant.EventRow
+	var idx, us, seq int64
+	dest := []any{&idx, &us, (*sql.RawBytes)(&r.ActorID), (*sql.RawBytes)(&r.Role), (*sql.RawBytes)(&r.ClinicID),
+		(*sql.RawBytes)(&r.Action), (*sql.RawBytes)(&r.PatientID), (*sql.RawBytes)(&r.RecordID), (*sql.RawBytes)(&r.Outcome),
+		(*sql.RawBytes)(&r.SessionID), &seq, &r.PatientPrev, (*sql.RawBytes)(&r.Nonce), (*sql.RawBytes)(&r.Sealed), (*sql.RawBytes)(&r.Leaf)}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return dbErr("read events", err)
+		}
+		r.Index, r.Time, r.PatientSeq = uint64(idx), time.UnixMicro(us).UTC(), uint64(seq)
+		if err := fn(&r); err != nil {
+			return err
+		}
+	}
+	return dbErr("read events", rows.Err())
 }
 
 // QueryEvents implements confidant.LogTx. From and To are truncated to

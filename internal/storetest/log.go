@@ -29,7 +29,8 @@ import (
 //     a patient sequence number without a patient or the reverse; a link
 //     to the patient's previous event that is below -1 or not earlier than
 //     the event) with KindInvalid, and writes nothing of such a batch.
-//   - Events needs a positive limit, QueryEvents a Limit of 1 to 1000
+//   - Events and ScanEvents need a positive limit (ScanEvents passes the
+//     same events as Events), QueryEvents a Limit of 1 to 1000
 //     (KindInvalid otherwise). QueryEvents orders by log index, newest
 //     first, whatever the event times; From and To compare with the stored
 //     (microsecond) times.
@@ -54,6 +55,7 @@ func RunLog(t *testing.T, open func(t *testing.T) confidant.SealedStore) {
 		{"AppendConcurrent", testLogAppendConcurrent},
 		{"RoundTrip", testLogRoundTrip},
 		{"Events", testLogEvents},
+		{"ScanEvents", testLogScanEvents},
 		{"QueryEvents", testQueryEvents},
 		{"QueryPaging", testQueryPaging},
 		{"QueryLimit", testQueryLimit},
@@ -487,6 +489,68 @@ func testLogEvents(t *testing.T, s confidant.SealedStore) {
 			return err
 		})
 		wantKind(t, fmt.Sprintf("Events with limit %d", limit), err, confidant.KindInvalid)
+	}
+}
+
+// scanned copies the rows ScanEvents passes into StoredEvents.
+func scanned(ctx context.Context, l confidant.LogTx, from uint64, limit int) ([]confidant.StoredEvent, error) {
+	var out []confidant.StoredEvent
+	err := l.ScanEvents(ctx, from, limit, func(r *confidant.EventRow) error {
+		out = append(out, confidant.StoredEvent{
+			Index: r.Index, Time: r.Time, ActorID: string(r.ActorID), Role: confidant.Role(r.Role),
+			ClinicID: string(r.ClinicID), Action: string(r.Action), PatientID: string(r.PatientID),
+			RecordID: string(r.RecordID), Outcome: string(r.Outcome), SessionID: string(r.SessionID),
+			PatientSeq: r.PatientSeq, PatientPrev: r.PatientPrev,
+			Nonce: bytes.Clone(r.Nonce), Sealed: bytes.Clone(r.Sealed), Leaf: bytes.Clone(r.Leaf),
+		})
+		return nil
+	})
+	return out, err
+}
+
+func testLogScanEvents(t *testing.T, s confidant.SealedStore) {
+	b := newLogBuilder()
+	evs := b.batch(20)
+	logUpdate(t, s, func(ctx context.Context, l confidant.LogTx) error { return l.AppendEvents(ctx, evs) })
+	tests := []struct {
+		from  uint64
+		limit int
+		want  []confidant.StoredEvent
+	}{
+		{0, 20, evs},
+		{0, 1000, evs},
+		{0, 1, evs[:1]},
+		{5, 3, evs[5:8]},
+		{18, 10, evs[18:]},
+		{20, 5, nil},
+		{1<<64 - 1, 5, nil},
+	}
+	for _, tc := range tests {
+		got := logRead(t, s, func(ctx context.Context, l confidant.LogTx) ([]confidant.StoredEvent, error) {
+			return scanned(ctx, l, tc.from, tc.limit)
+		})
+		logDiff(t, fmt.Sprintf("ScanEvents(%d, %d)", tc.from, tc.limit), tc.want, got)
+	}
+	// fn's error stops the scan and comes back unchanged.
+	stop := errors.New("stop")
+	var seen []uint64
+	err := tryView(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+		return logTx(t, tx).ScanEvents(ctx, 3, 10, func(r *confidant.EventRow) error {
+			seen = append(seen, r.Index)
+			if r.Index == 5 {
+				return stop
+			}
+			return nil
+		})
+	})
+	if !errors.Is(err, stop) || !slices.Equal(seen, []uint64{3, 4, 5}) {
+		t.Errorf("ScanEvents stopped by fn: error %v after indexes %v, want %v after [3 4 5]", err, seen, stop)
+	}
+	for _, limit := range []int{0, -1} {
+		err := tryView(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+			return logTx(t, tx).ScanEvents(ctx, 0, limit, func(*confidant.EventRow) error { return nil })
+		})
+		wantKind(t, fmt.Sprintf("ScanEvents with limit %d", limit), err, confidant.KindInvalid)
 	}
 }
 
