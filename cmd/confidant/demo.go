@@ -29,6 +29,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fresh := flags.Bool("fresh", false, "delete the demo database in the data directory first")
 	noServe := flags.Bool("no-serve", false, "seed and exit without serving")
 	config := configFlags(flags)
+	plain := plainBaselineFlag(flags) // registered only with -tags baseline (baseline_on.go)
 	if err := parse(flags, args); err != nil {
 		return err
 	}
@@ -55,7 +56,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		os.Remove(loginsPath)
 	}
 	log := newLogger(stderr, cfg.LogLevel)
-	a, err := openApp(ctx, cfg, stdout, openOptions{createKEK: true})
+	a, err := openApp(ctx, cfg, stdout, openOptions{createKEK: true, plainBaseline: *plain})
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,9 @@ func sqlitePath(c Config) string { return filepath.Join(c.Data, "confidant.db") 
 
 // openBackend opens the configured database without migrating it.
 func openBackend(ctx context.Context, c Config) (backend, string, error) {
+	if err := checkNotPlainDir(c); err != nil { // never open the plain baseline's data (baseline.go)
+		return nil, "", err
+	}
 	if c.DatabaseURL != "" {
 		db, err := postgres.Open(ctx, c.DatabaseURL, postgres.Options{NoMigrate: true})
 		if err != nil {
@@ -91,6 +94,7 @@ type app struct {
 	keys    *keys.Keyring
 	log     *audit.Log
 	store   *seal.Store
+	plain   bool // the INSECURE plain baseline (build tag baseline, baseline_on.go): no keys, no access log
 }
 
 func (a *app) Close() error {
@@ -108,6 +112,9 @@ func (a *app) Close() error {
 type openOptions struct {
 	createKEK bool         // create the file KEK if it does not exist (init, demo)
 	logger    *slog.Logger // for the access log's sequencer; default discards
+	// plainBaseline opens the INSECURE plain baseline of the benchmarks
+	// instead (only in a binary built with -tags baseline; baseline_on.go).
+	plainBaseline bool
 }
 
 // openApp opens the database and the keys, applies pending migrations
@@ -116,6 +123,12 @@ type openOptions struct {
 // file, a wrong passphrase or an unavailable HSM stop here, before anything
 // is served or written.
 func openApp(ctx context.Context, c Config, w io.Writer, opt openOptions) (*app, error) {
+	if opt.plainBaseline { // INSECURE plain baseline: build tag baseline only (baseline_on.go)
+		return openPlainBaseline(ctx, c, w, opt)
+	}
+	if err := checkNotPlainDir(c); err != nil { // before creating a KEK beside it (baseline.go)
+		return nil, err
+	}
 	kc, err := keysConfig(c)
 	if err != nil {
 		return nil, err
@@ -151,6 +164,10 @@ func openApp(ctx context.Context, c Config, w io.Writer, opt openOptions) (*app,
 	}
 	a := &app{backend: be, kind: kind, keys: kr}
 	if err := a.migrate(ctx, w); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if err := checkNotPlainDB(ctx, be); err != nil { // never open the plain baseline's data (baseline.go)
 		a.Close()
 		return nil, err
 	}

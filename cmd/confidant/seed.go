@@ -29,6 +29,7 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	batch := flags.Int("batch", 0, "patients per transaction (default 20)")
 	now := flags.String("now", "", "the generated history ends at this date (YYYY-MM-DD; default today; a resumed run must use the same)")
 	config := configFlags(flags)
+	plain := plainBaselineFlag(flags) // registered only with -tags baseline (baseline_on.go)
 	if err := parse(flags, args); err != nil {
 		return err
 	}
@@ -70,7 +71,7 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	so = s.Options()
-	a, err := openApp(ctx, cfg, stdout, openOptions{createKEK: true})
+	a, err := openApp(ctx, cfg, stdout, openOptions{createKEK: true, plainBaseline: *plain})
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ import (
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", "serve [flags]", stderr)
 	config := configFlags(fs)
+	plain := plainBaselineFlag(fs) // registered only with -tags baseline (baseline_on.go)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -35,7 +36,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	log := newLogger(stderr, cfg.LogLevel)
-	a, err := openApp(ctx, cfg, stderr, openOptions{})
+	a, err := openApp(ctx, cfg, stderr, openOptions{plainBaseline: *plain})
 	if err != nil {
 		return err
 	}
@@ -55,8 +56,11 @@ func newHandler(cfg Config, a *app, log *slog.Logger) (http.Handler, *service.Se
 	if err != nil {
 		return nil, nil, err
 	}
-	svc, err := service.New(a.store, hasher, cfg.serviceConfig(), service.WithLogger(log),
-		service.WithAuditor(a.log), service.WithAuditReader(a.log))
+	opts := []service.Option{service.WithLogger(log), service.WithAuditor(a.log), service.WithAuditReader(a.log)}
+	if a.plain { // INSECURE plain baseline (baseline_on.go): no access log
+		opts = plainServiceOptions(log)
+	}
+	svc, err := service.New(a.store, hasher, cfg.serviceConfig(), opts...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -67,7 +71,9 @@ func newHandler(cfg Config, a *app, log *slog.Logger) (http.Handler, *service.Se
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", api.New(svc, api.Config{Logger: log}))
-	mux.Handle("/log/", logserve.New(a.log, logserve.WithLogger(log), logserve.WithAuditors(securityOfficer(svc))))
+	if !a.plain { // the INSECURE plain baseline has no access log to serve
+		mux.Handle("/log/", logserve.New(a.log, logserve.WithLogger(log), logserve.WithAuditors(securityOfficer(svc))))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -79,6 +85,12 @@ func newHandler(cfg Config, a *app, log *slog.Logger) (http.Handler, *service.Se
 // serve runs the HTTP server on ln until ctx is done, then shuts down
 // gracefully. ready is called with the base URL once it accepts requests.
 func serve(ctx context.Context, cfg Config, a *app, ln net.Listener, log *slog.Logger, ready func(url string)) error {
+	if a.plain { // INSECURE plain baseline (baseline_on.go): loopback only
+		if err := checkPlainListener(ln); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	if err := checkRollback(ctx, cfg, a); err != nil {
 		ln.Close()
 		return err
@@ -103,7 +115,9 @@ func serve(ctx context.Context, cfg Config, a *app, ln net.Listener, log *slog.L
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	go sweepSessions(ctx, svc, log)
-	go a.log.RunCheckpointer(ctx, cfg.CheckpointEvery, publishers(publishCheckpoint(cfg, log), witnessPublisher(ctx, a, witnesses, log)))
+	if !a.plain { // the INSECURE plain baseline has no access log to checkpoint
+		go a.log.RunCheckpointer(ctx, cfg.CheckpointEvery, publishers(publishCheckpoint(cfg, log), witnessPublisher(ctx, a, witnesses, log)))
+	}
 	errc := make(chan error, 1)
 	scheme := "http"
 	go func() {

@@ -3,8 +3,6 @@ package seal_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -13,69 +11,21 @@ import (
 	"time"
 
 	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/baseline"
 	"github.com/confidanthealth/confidant/internal/seal"
 	"github.com/confidanthealth/confidant/internal/service"
 	"github.com/confidanthealth/confidant/internal/sqlite"
 	"github.com/confidanthealth/confidant/internal/testfix"
-	"github.com/tink-crypto/tink-go/v2/tink"
 )
 
 // Benchmarks of the cost of encryption at rest on the paths people wait
 // for: saving a note, opening a chart, searching by identity code. Each
 // runs the full product path (service, seal, SQLite) twice: encrypted
-// (file KEK, Tink AES-256-GCM, HMAC blind indexes) and with the baseline
-// keyring below, which does the same SQL on values of the same size with
-// no cryptography. docs/BENCHMARKS.md has the figures.
-
-// plainKeyring is the baseline: a seal.Keyring without cryptography. Its
-// AEAD is the identity, framed like Tink's AES-GCM output (a 5-byte prefix
-// like Tink's, then 12 zero bytes where the nonce goes, the plaintext, and
-// 16 zero bytes where the tag goes), so stored values have exactly the
-// encrypted sizes; its blind index is a truncated SHA-256 of the value;
-// its wrapped keys are 144 zero bytes, the size of a wrapped Tink keyset.
-// It is declared in a _test.go file of an external test package: nothing
-// outside these benchmarks can use it.
-type plainKeyring struct{}
-
-const plainWrappedSize = 144
-
-func (plainKeyring) NewPatientKey(patientID string) (confidant.WrappedKey, tink.AEAD, error) {
-	return confidant.WrappedKey{Owner: patientID, KEKID: "plain:0", Wrapped: make([]byte, plainWrappedSize),
-		UpdatedAt: time.Now().UTC().Truncate(time.Microsecond)}, plainAEAD{}, nil
-}
-
-func (plainKeyring) PatientAEAD(confidant.WrappedKey) (tink.AEAD, error) { return plainAEAD{}, nil }
-
-func (plainKeyring) BlindIndex(table, field, value string, bits int) ([]byte, error) {
-	sum := sha256.Sum256([]byte(table + "|" + field + "|" + value))
-	out := sum[:(bits+7)/8]
-	if r := bits % 8; r != 0 {
-		out[len(out)-1] &= byte(0xFF << (8 - r))
-	}
-	return bytes.Clone(out), nil
-}
-
-type plainAEAD struct{}
-
-var plainPrefix = []byte{0x01, 0x00, 0x00, 0x00, 0x01} // Tink: 0x01, 4-byte key id
-
-const plainNonce, plainTag = 12, 16
-
-func (plainAEAD) Encrypt(pt, _ []byte) ([]byte, error) {
-	out := make([]byte, 0, len(plainPrefix)+plainNonce+len(pt)+plainTag)
-	out = append(out, plainPrefix...)
-	out = append(out, make([]byte, plainNonce)...)
-	out = append(out, pt...)
-	return append(out, make([]byte, plainTag)...), nil
-}
-
-func (plainAEAD) Decrypt(ct, _ []byte) ([]byte, error) {
-	head := len(plainPrefix) + plainNonce
-	if len(ct) < head+plainTag || !bytes.Equal(ct[:len(plainPrefix)], plainPrefix) {
-		return nil, errors.New("baseline: not a baseline value")
-	}
-	return bytes.Clone(ct[head : len(ct)-plainTag]), nil
-}
+// (file KEK, Tink AES-256-GCM, HMAC blind indexes, the access log) and the
+// plain baseline of internal/baseline (the one `confidant serve
+// --insecure-plain-baseline` uses: a keyring without cryptography, and no
+// access log), which does the same SQL on values of the same size.
+// docs/BENCHMARKS.md has the figures.
 
 // benchWorld is the testfix world over a fresh SQLite database, encrypted
 // or baseline.
@@ -90,9 +40,16 @@ func benchWorld(b *testing.B, encrypted bool, opts sqlite.Options) *testfix.Worl
 	if encrypted {
 		st = testfix.Seal(b, db, testfix.Keyring(b))
 	} else {
-		st = seal.New(db, plainKeyring{})
+		st = seal.New(baseline.NoLog(db), baseline.Keyring{})
 	}
 	w := testfix.New(b, st)
+	if !encrypted { // the service over the baseline's (absent) access log
+		w.Service, err = service.New(st, testfix.FastHasher{}, service.DefaultConfig(),
+			service.WithAuditor(baseline.Discard{}), service.WithAuditReader(baseline.Discard{}))
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
 	// Guard: the encrypted variant stores ciphertext, the baseline the
 	// plaintext in the same frame.
 	err = db.View(context.Background(), func(tx confidant.SealedTx) error {
