@@ -129,6 +129,10 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
+	// With PostgreSQL the data directory may not exist yet.
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
 	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}

@@ -1,10 +1,17 @@
 package main
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/confidanthealth/confidant/internal/testfix"
+	"github.com/jackc/pgx/v5"
 )
 
 func TestSeedCommand(t *testing.T) {
@@ -34,5 +41,46 @@ func TestSeedCommand(t *testing.T) {
 	}
 	if code, _, _ := runCmd(t, "seed", "--data", t.TempDir()); code != 2 {
 		t.Errorf("seed without sizes: exit %d, want 2", code)
+	}
+}
+
+// Seeding PostgreSQL (a database of its own, dropped afterwards) into a data
+// directory that does not exist yet: the sign-ins file is written there, and
+// the access log verifies.
+func TestSeedPostgres(t *testing.T) {
+	dsn := testfix.PostgresDSN(t, "PostgreSQL seed test")
+	ctx := t.Context()
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "confidant_seed_" + hex.EncodeToString(b)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		defer admin.Close(context.Background())
+		if _, err := admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	data := filepath.Join(t.TempDir(), "not-yet")
+	args := []string{"seed", "--data", data, "--database-url", u.String(), "--patients", "6", "--notes-per-patient", "2",
+		"--seed", "3", "--now", "2026-03-01", "--staff", "8", "--clinics", "2"}
+	if code, out, errOut := runCmd(t, args...); code != 0 || !strings.Contains(out, "Seeded patients 1-6 of 6") {
+		t.Fatalf("seed: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(data, seedLoginsFile)); err != nil {
+		t.Error(err)
+	}
+	if code, _, errOut := runCmd(t, "audit", "verify", "--data", data, "--database-url", u.String()); code != 0 {
+		t.Errorf("audit verify after seed: %d %s", code, errOut)
 	}
 }
