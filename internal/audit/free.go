@@ -1,8 +1,10 @@
 package audit
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
+	"unicode/utf8"
 
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/auditlog"
@@ -16,7 +18,12 @@ type freeText struct {
 
 // freeAD binds sealed free text to its log index.
 func freeAD(index uint64) []byte {
-	return []byte("confidant/audit-free/v1|" + strconv.FormatUint(index, 10))
+	return appendFreeAD(nil, index)
+}
+
+// appendFreeAD appends freeAD(index) to b.
+func appendFreeAD(b []byte, index uint64) []byte {
+	return strconv.AppendUint(append(b, "confidant/audit-free/v1|"...), index, 10)
 }
 
 // sealFree encrypts an event's purpose and client address.
@@ -33,18 +40,91 @@ func (l *Log) sealFree(e auditlog.Event) ([]byte, error) {
 
 // OpenFree decrypts an event's purpose and client address.
 func (l *Log) OpenFree(se confidant.StoredEvent) (purpose, client string, err error) {
-	if len(se.Sealed) == 0 {
-		return "", "", nil
+	var ad []byte
+	f, err := l.openFree(se.Sealed, se.Index, &ad)
+	return f.Purpose, f.Client, err
+}
+
+// openFree decrypts the sealed free text of the event at index; *ad is
+// scratch space for the associated data, reused across calls.
+func (l *Log) openFree(sealed []byte, index uint64, ad *[]byte) (freeText, error) {
+	if len(sealed) == 0 {
+		return freeText{}, nil
 	}
-	b, err := l.aead.Decrypt(se.Sealed, freeAD(se.Index))
+	*ad = appendFreeAD((*ad)[:0], index)
+	b, err := l.aead.Decrypt(sealed, *ad)
 	if err != nil {
-		return "", "", confidant.Errorf(confidant.KindInternal, "integrity_error", "An access-log entry failed its integrity check.")
+		return freeText{}, confidant.Errorf(confidant.KindInternal, "integrity_error", "An access-log entry failed its integrity check.")
+	}
+	f, err := decodeFree(b)
+	if err != nil {
+		return freeText{}, confidant.Errorf(confidant.KindInternal, "integrity_error", "An access-log entry failed its integrity check.")
+	}
+	return f, nil
+}
+
+// decodeFree decodes decrypted free text exactly as json.Unmarshal into a
+// freeText would. What sealFree writes, {"p":"...","c":"..."} with either
+// member left out when empty, is read directly when neither string holds
+// a backslash, a control character or invalid UTF-8: json.Unmarshal would
+// return those bytes unchanged. Anything else goes to json.Unmarshal.
+func decodeFree(b []byte) (freeText, error) {
+	if f, ok := decodeFreePlain(b); ok {
+		return f, nil
 	}
 	var f freeText
-	if err := json.Unmarshal(b, &f); err != nil {
-		return "", "", confidant.Errorf(confidant.KindInternal, "integrity_error", "An access-log entry failed its integrity check.")
+	err := json.Unmarshal(b, &f)
+	return f, err
+}
+
+// decodeFreePlain is decodeFree's direct reading; ok is false for anything
+// it does not read.
+func decodeFreePlain(b []byte) (f freeText, ok bool) {
+	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+		return freeText{}, false
 	}
-	return f.Purpose, f.Client, nil
+	b = b[1 : len(b)-1]
+	if len(b) == 0 {
+		return freeText{}, true
+	}
+	if rest, found := bytes.CutPrefix(b, []byte(`"p":"`)); found {
+		if f.Purpose, b, ok = plainString(rest); !ok {
+			return freeText{}, false
+		}
+		if len(b) == 0 {
+			return f, true
+		}
+		if b[0] != ',' {
+			return freeText{}, false
+		}
+		b = b[1:]
+	}
+	rest, found := bytes.CutPrefix(b, []byte(`"c":"`))
+	if !found {
+		return freeText{}, false
+	}
+	if f.Client, b, ok = plainString(rest); !ok || len(b) != 0 {
+		return freeText{}, false
+	}
+	return f, true
+}
+
+// plainString reads the rest of a JSON string whose opening quote has been
+// read, if it has no escape, no control character and is valid UTF-8, and
+// returns it and what follows its closing quote.
+func plainString(b []byte) (s string, rest []byte, ok bool) {
+	for i, c := range b {
+		switch {
+		case c == '"':
+			if !utf8.Valid(b[:i]) {
+				return "", nil, false
+			}
+			return string(b[:i]), b[i+1:], true
+		case c == '\\' || c < 0x20:
+			return "", nil, false
+		}
+	}
+	return "", nil, false
 }
 
 // EventOf rebuilds the full event (as committed to in the log) from a stored
