@@ -3,6 +3,9 @@ package audit
 import (
 	"context"
 	"iter"
+	"runtime"
+	"sync"
+	"time"
 
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/auditlog"
@@ -34,48 +37,213 @@ func (l *Log) Verify(ctx context.Context, external []auditlog.Checkpoint, progre
 		case !confidant.IsKind(err, confidant.KindNotFound):
 			return err
 		}
-		return auditlog.Verify(ctx, source{l: l, tx: ltx, tiles: tiles{ctx, ltx}}, cps, progress)
+		return auditlog.Verify(ctx, source{l: l, tx: ltx, ctx: ctx, mu: new(sync.Mutex)}, cps, progress)
 	})
 }
 
-// source is the stored log as auditlog.Verify reads it.
+// source is the stored log as auditlog.Verify reads it. Its Events reads
+// ahead on a goroutine of its own while Verify reads tiles, so every use of
+// the transaction holds mu: a transaction is one connection, which runs one
+// statement at a time (PostgreSQL's strictly so).
 type source struct {
-	tiles
-	l  *Log
-	tx confidant.LogTx
+	l   *Log
+	tx  confidant.LogTx
+	ctx context.Context
+	mu  *sync.Mutex
 }
 
-func (s source) TreeSize(ctx context.Context) (uint64, error) { return s.tx.LogSize(ctx) }
+func (s source) tiles() tiles { return tiles{s.ctx, s.tx} }
+
+func (s source) TreeSize(ctx context.Context) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tx.LogSize(ctx)
+}
+
+func (s source) ReadTile(ctx context.Context, level, index uint64, width int) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tiles().ReadTile(ctx, level, index, width)
+}
+
+func (s source) WriteTile(ctx context.Context, level, index uint64, width int, data []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tiles().WriteTile(ctx, level, index, width, data)
+}
+
+func (s source) ReadEntryBundle(ctx context.Context, index uint64, width int) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tiles().ReadEntryBundle(ctx, index, width)
+}
+
+func (s source) WriteEntryBundle(ctx context.Context, index uint64, width int, data []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tiles().WriteEntryBundle(ctx, index, width, data)
+}
+
+// Reading events for Verify is a pipeline: one goroutine reads pages of
+// rows (LogTx.ScanEvents), copying each into the page; decoders decrypt the
+// rows' sealed free text and rebuild their canonical encodings, a page at a
+// time, in parallel; Events yields the pages in order. At most pagesAhead
+// pages exist, so the reader stays that far ahead at most.
+const (
+	pageRows   = 1024 // rows read with one statement, holding the transaction
+	pagesAhead = 8
+)
+
+// Fields of a row held as bytes in a page, in the order of rowFields.
+const (
+	fActor = iota
+	fRole
+	fClinic
+	fAction
+	fPatient
+	fRecord
+	fOutcome
+	fSession
+	fNonce
+	fSealed
+	fLeaf
+	numFields
+)
+
+// pageRow is one stored row in a page: its numbers, and where its byte
+// fields are in the page's arena (field i is arena[off[i]:off[i+1]]).
+type pageRow struct {
+	index uint64
+	time  time.Time
+	seq   uint64
+	prev  int64
+	off   [numFields + 1]int
+}
+
+type page struct {
+	rows  []pageRow
+	arena []byte
+	canon [][]byte // per row: the canonical encoding, nil if it does not rebuild
+	err   error    // reading stopped with this error after rows
+	last  bool     // nothing follows
+	done  chan struct{}
+}
+
+func (p *page) field(r *pageRow, f int) []byte { return p.arena[r.off[f]:r.off[f+1]] }
+
+// add copies a row passed by ScanEvents.
+func (p *page) add(e *confidant.EventRow) error {
+	r := pageRow{index: e.Index, time: e.Time, seq: e.PatientSeq, prev: e.PatientPrev}
+	for i, b := range [numFields][]byte{e.ActorID, e.Role, e.ClinicID, e.Action, e.PatientID, e.RecordID,
+		e.Outcome, e.SessionID, e.Nonce, e.Sealed, e.Leaf} {
+		r.off[i] = len(p.arena)
+		p.arena = append(p.arena, b...)
+	}
+	r.off[numFields] = len(p.arena)
+	p.rows = append(p.rows, r)
+	return nil
+}
+
+// decode rebuilds the canonical encodings of the page's rows. A row whose
+// sealed text does not decrypt, or that does not encode, gets none, so
+// that Verify reports it at its index.
+func (s source) decode(p *page, ad *[]byte) {
+	for i := range p.rows {
+		r := &p.rows[i]
+		var canon []byte
+		if f, err := s.l.openFree(p.field(r, fSealed), r.index, ad); err == nil {
+			e := auditlog.Event{
+				Index: r.index, Time: r.time, ActorID: string(p.field(r, fActor)), Role: string(p.field(r, fRole)),
+				ClinicID: string(p.field(r, fClinic)), Action: string(p.field(r, fAction)),
+				PatientID: string(p.field(r, fPatient)), RecordID: string(p.field(r, fRecord)), Purpose: f.Purpose,
+				Outcome: string(p.field(r, fOutcome)), SessionID: string(p.field(r, fSession)), Client: f.Client,
+				PatientSeq: r.seq, PatientPrev: r.prev,
+			}
+			canon, _ = e.MarshalCanonical()
+		}
+		p.canon = append(p.canon, canon)
+	}
+}
 
 // Events yields the stored events in index order, rebuilding each canonical
 // encoding from the stored columns and the decrypted free text. A row whose
 // sealed text does not decrypt is yielded with an empty canonical encoding,
-// so Verify reports it at its index.
+// so Verify reports it at its index. A read error is yielded after the
+// events read before it. When the caller stops early, Events stops the
+// reader (after the page it is reading) and the decoders before it returns.
 func (s source) Events(ctx context.Context) iter.Seq2[auditlog.StoredEvent, error] {
 	return func(yield func(auditlog.StoredEvent, error) bool) {
-		const page = 10000
-		var from uint64
-		for {
-			evs, err := s.tx.Events(ctx, from, page)
-			if err != nil {
-				yield(auditlog.StoredEvent{}, err)
-				return
-			}
-			for _, se := range evs {
-				out := auditlog.StoredEvent{Index: se.Index}
-				copy(out.Nonce[:], se.Nonce)
-				copy(out.Commitment[:], se.Leaf)
-				if e, err := s.l.EventOf(se); err == nil {
-					out.Event, _ = e.MarshalCanonical()
+		stop := make(chan struct{})
+		free := make(chan *page, pagesAhead)
+		for range pagesAhead {
+			free <- &page{}
+		}
+		// Neither ever blocks a sender: no more than pagesAhead pages exist.
+		work, ordered := make(chan *page, pagesAhead), make(chan *page, pagesAhead)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		defer close(stop)
+		wg.Go(func() { s.read(ctx, stop, free, work, ordered) })
+		for range max(1, min(runtime.GOMAXPROCS(0), 4)) {
+			wg.Go(func() {
+				var ad []byte
+				for p := range work {
+					select {
+					case <-stop:
+					default:
+						s.decode(p, &ad)
+					}
+					close(p.done)
 				}
+			})
+		}
+		for p := range ordered {
+			<-p.done
+			for i := range p.rows {
+				r := &p.rows[i]
+				out := auditlog.StoredEvent{Index: r.index, Event: p.canon[i]}
+				copy(out.Nonce[:], p.field(r, fNonce))
+				copy(out.Commitment[:], p.field(r, fLeaf))
 				if !yield(out, nil) {
 					return
 				}
-				from = se.Index + 1
 			}
-			if len(evs) < page {
+			if p.err != nil {
+				yield(auditlog.StoredEvent{}, p.err)
 				return
 			}
+			free <- p
+		}
+	}
+}
+
+// read reads pages of rows from the start of the log until a short page or
+// an error, sending each to the decoders (work) and to Events (ordered).
+// It stops when stop is closed, after the page it is reading.
+func (s source) read(ctx context.Context, stop <-chan struct{}, free <-chan *page, work, ordered chan<- *page) {
+	defer close(ordered)
+	defer close(work)
+	var from uint64
+	for {
+		var p *page
+		select {
+		case p = <-free:
+		case <-stop:
+			return
+		}
+		p.rows, p.arena, p.canon, p.err = p.rows[:0], p.arena[:0], p.canon[:0], nil
+		s.mu.Lock()
+		err := s.tx.ScanEvents(ctx, from, pageRows, p.add)
+		s.mu.Unlock()
+		if n := len(p.rows); n > 0 {
+			from = p.rows[n-1].index + 1
+		}
+		p.err, p.last = err, err != nil || len(p.rows) < pageRows
+		p.done = make(chan struct{})
+		ordered <- p
+		work <- p
+		if p.last {
+			return
 		}
 	}
 }

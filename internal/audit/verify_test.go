@@ -1,0 +1,167 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tink-crypto/tink-go/v2/aead"
+	"github.com/tink-crypto/tink-go/v2/keyset"
+
+	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/auditlog"
+)
+
+// scanTx is a LogTx holding stored events in memory, for source.Events:
+// only ScanEvents is implemented. After failAt rows in all, ScanEvents
+// fails.
+type scanTx struct {
+	confidant.LogTx
+	evs    []confidant.StoredEvent
+	failAt int
+	passed int
+}
+
+var errScan = errors.New("scan failed")
+
+func (s *scanTx) ScanEvents(ctx context.Context, from uint64, limit int, fn func(*confidant.EventRow) error) error {
+	for i := from; i < uint64(len(s.evs)) && limit > 0; i, limit = i+1, limit-1 {
+		if s.passed == s.failAt {
+			return errScan
+		}
+		s.passed++
+		e := &s.evs[i]
+		r := confidant.EventRow{Index: e.Index, Time: e.Time, ActorID: []byte(e.ActorID), Role: []byte(e.Role),
+			ClinicID: []byte(e.ClinicID), Action: []byte(e.Action), PatientID: []byte(e.PatientID),
+			RecordID: []byte(e.RecordID), Outcome: []byte(e.Outcome), SessionID: []byte(e.SessionID),
+			PatientSeq: e.PatientSeq, PatientPrev: e.PatientPrev, Nonce: e.Nonce, Sealed: e.Sealed, Leaf: e.Leaf}
+		if err := fn(&r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pipelineSource returns a source over n stored events (a few pages), the
+// canonical encoding each must yield, and its transaction. The event at
+// badIndex has sealed text that does not decrypt; every seventh event has
+// none.
+func pipelineSource(t *testing.T, n, badIndex int) (source, [][]byte, *scanTx) {
+	t.Helper()
+	h, err := keyset.NewHandle(aead.AES256GCMKeyTemplate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &Log{}
+	if l.aead, err = aead.New(h); err != nil {
+		t.Fatal(err)
+	}
+	tx := &scanTx{failAt: -1}
+	var want [][]byte
+	t0 := time.UnixMicro(1_700_000_000_000_000).UTC()
+	for i := range n {
+		e := auditlog.Event{Index: uint64(i), Time: t0.Add(time.Duration(i) * time.Millisecond), ActorID: fmt.Sprint("actor", i%5),
+			Role: "therapist", ClinicID: "clinic", Action: "chart.read", RecordID: fmt.Sprint("rec", i), Outcome: "ok",
+			SessionID: "s", PatientSeq: 0, PatientPrev: -1}
+		if i%7 != 0 {
+			e.Purpose, e.Client = fmt.Sprint("purpose ", i), "192.0.2.1"
+		}
+		if i%3 == 0 {
+			e.PatientID, e.PatientSeq, e.PatientPrev = "patient", uint64(i/3+1), max(int64(i-3), -1)
+		}
+		sealed, err := l.sealFree(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		canon, err := e.MarshalCanonical()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == badIndex {
+			sealed = append([]byte(nil), sealed...)
+			sealed[len(sealed)-1] ^= 1
+			canon = nil
+		}
+		want = append(want, canon)
+		tx.evs = append(tx.evs, confidant.StoredEvent{Index: uint64(i), Time: e.Time, ActorID: e.ActorID, Role: confidant.Role(e.Role),
+			ClinicID: e.ClinicID, Action: e.Action, PatientID: e.PatientID, RecordID: e.RecordID, Outcome: e.Outcome,
+			SessionID: e.SessionID, PatientSeq: e.PatientSeq, PatientPrev: e.PatientPrev,
+			Nonce: bytes.Repeat([]byte{byte(i)}, 32), Sealed: sealed, Leaf: bytes.Repeat([]byte{byte(i + 1)}, 32)})
+	}
+	return source{l: l, tx: tx, ctx: t.Context(), mu: new(sync.Mutex)}, want, tx
+}
+
+// TestEventsPipeline: Events yields every row in order across pages,
+// rebuilt as EventOf would, and a row whose sealed text does not decrypt
+// without an encoding, at its index.
+func TestEventsPipeline(t *testing.T) {
+	n := 3*pageRows + 17
+	src, want, _ := pipelineSource(t, n, pageRows+6)
+	var i int
+	for ev, err := range src.Events(t.Context()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Index != uint64(i) || !bytes.Equal(ev.Event, want[i]) || (want[i] == nil) != (ev.Event == nil) ||
+			ev.Nonce != [32]byte(bytes.Repeat([]byte{byte(i)}, 32)) || ev.Commitment != [32]byte(bytes.Repeat([]byte{byte(i + 1)}, 32)) {
+			t.Fatalf("event %d: got index %d, encoding %x; want %x", i, ev.Index, ev.Event, want[i])
+		}
+		i++
+	}
+	if i != n {
+		t.Fatalf("%d events yielded, want %d", i, n)
+	}
+}
+
+// TestEventsPipelineError: a read error comes after the events read before
+// it, and nothing after it.
+func TestEventsPipelineError(t *testing.T) {
+	src, _, tx := pipelineSource(t, 3*pageRows, -1)
+	tx.failAt = 2*pageRows + 10
+	var i int
+	var got error
+	for ev, err := range src.Events(t.Context()) {
+		if got != nil {
+			t.Fatal("Events yielded after an error")
+		}
+		if err != nil {
+			got = err
+			continue
+		}
+		if ev.Index != uint64(i) {
+			t.Fatalf("event %d has index %d", i, ev.Index)
+		}
+		i++
+	}
+	if !errors.Is(got, errScan) || i != tx.failAt {
+		t.Fatalf("got %d events then %v, want %d then %v", i, got, tx.failAt, errScan)
+	}
+}
+
+// TestEventsPipelineStop: stopping early stops the reader and the
+// decoders before Events returns.
+func TestEventsPipelineStop(t *testing.T) {
+	src, _, tx := pipelineSource(t, 20*pageRows, -1)
+	before := runtime.NumGoroutine()
+	for ev := range src.Events(t.Context()) {
+		if ev.Index == pageRows+1 {
+			break
+		}
+	}
+	// The goroutines have called Done; give them a moment to exit.
+	g := runtime.NumGoroutine()
+	for deadline := time.Now().Add(time.Second); g > before && time.Now().Before(deadline); g = runtime.NumGoroutine() {
+		time.Sleep(time.Millisecond)
+	}
+	if g > before {
+		t.Errorf("%d goroutines after stopping, %d before", g, before)
+	}
+	if tx.passed > (pagesAhead+2)*pageRows {
+		t.Errorf("the reader read %d rows for %d events", tx.passed, pageRows+2)
+	}
+}
