@@ -37,7 +37,7 @@ func (l *Log) Verify(ctx context.Context, external []auditlog.Checkpoint, progre
 		case !confidant.IsKind(err, confidant.KindNotFound):
 			return err
 		}
-		return auditlog.Verify(ctx, source{l: l, tx: ltx, ctx: ctx, mu: new(sync.Mutex)}, cps, progress)
+		return auditlog.Verify(ctx, newSource(ctx, l, ltx), cps, progress)
 	})
 }
 
@@ -46,10 +46,48 @@ func (l *Log) Verify(ctx context.Context, external []auditlog.Checkpoint, progre
 // the transaction holds mu: a transaction is one connection, which runs one
 // statement at a time (PostgreSQL's strictly so).
 type source struct {
-	l   *Log
-	tx  confidant.LogTx
-	ctx context.Context
-	mu  *sync.Mutex
+	l     *Log
+	tx    confidant.LogTx
+	ctx   context.Context
+	mu    *sync.Mutex
+	ahead *tilesAhead
+}
+
+// tilesAhead holds the level-0 hash tiles and entry bundles that the
+// reader read with each page of events, until Verify asks for them: else
+// Verify would wait for the transaction, behind the reader, every 256
+// events. Each is the same read of the same transaction that Verify would
+// make; one not read ahead (a read failed, or another width is asked for)
+// is read when asked for.
+type tilesAhead struct {
+	mu      sync.Mutex
+	tiles   map[tileKey][]byte
+	bundles map[tileKey][]byte
+}
+
+type tileKey struct {
+	index uint64
+	width int
+}
+
+// take returns and forgets a tile or bundle read ahead.
+func (t *tilesAhead) take(m map[tileKey][]byte, k tileKey) ([]byte, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b, ok := m[k]
+	delete(m, k)
+	return b, ok
+}
+
+func (t *tilesAhead) put(m map[tileKey][]byte, k tileKey, b []byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m[k] = b
+}
+
+func newSource(ctx context.Context, l *Log, tx confidant.LogTx) source {
+	return source{l: l, tx: tx, ctx: ctx, mu: new(sync.Mutex),
+		ahead: &tilesAhead{tiles: make(map[tileKey][]byte), bundles: make(map[tileKey][]byte)}}
 }
 
 func (s source) tiles() tiles { return tiles{s.ctx, s.tx} }
@@ -61,6 +99,11 @@ func (s source) TreeSize(ctx context.Context) (uint64, error) {
 }
 
 func (s source) ReadTile(ctx context.Context, level, index uint64, width int) ([]byte, error) {
+	if level == 0 {
+		if b, ok := s.ahead.take(s.ahead.tiles, tileKey{index, width}); ok {
+			return b, nil
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.tiles().ReadTile(ctx, level, index, width)
@@ -73,6 +116,9 @@ func (s source) WriteTile(ctx context.Context, level, index uint64, width int, d
 }
 
 func (s source) ReadEntryBundle(ctx context.Context, index uint64, width int) ([]byte, error) {
+	if b, ok := s.ahead.take(s.ahead.bundles, tileKey{index, width}); ok {
+		return b, nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.tiles().ReadEntryBundle(ctx, index, width)
@@ -217,13 +263,32 @@ func (s source) Events(ctx context.Context) iter.Seq2[auditlog.StoredEvent, erro
 	}
 }
 
+// readAhead reads level-0 tile index and its entry bundle, of the given
+// width, into s.ahead; s.mu must be held. What fails to read is left for
+// Verify to read (and fail on) itself.
+func (s source) readAhead(ctx context.Context, index uint64, width int) {
+	if b, err := s.tx.Tile(ctx, 0, index, width); err == nil {
+		s.ahead.put(s.ahead.tiles, tileKey{index, width}, b)
+	}
+	if b, err := s.tx.EntryBundle(ctx, index, width); err == nil {
+		s.ahead.put(s.ahead.bundles, tileKey{index, width}, b)
+	}
+}
+
 // read reads pages of rows from the start of the log until a short page or
-// an error, sending each to the decoders (work) and to Events (ordered).
+// an error, sending each to the decoders (work) and to Events (ordered),
+// and reads ahead the level-0 tiles and entry bundles of the rows' indexes.
 // It stops when stop is closed, after the page it is reading.
 func (s source) read(ctx context.Context, stop <-chan struct{}, free <-chan *page, work, ordered chan<- *page) {
 	defer close(ordered)
 	defer close(work)
-	var from uint64
+	s.mu.Lock()
+	size, err := s.tx.LogSize(ctx)
+	s.mu.Unlock()
+	if err != nil {
+		size = 0 // nothing read ahead
+	}
+	var from, nextTile uint64
 	for {
 		var p *page
 		select {
@@ -234,10 +299,14 @@ func (s source) read(ctx context.Context, stop <-chan struct{}, free <-chan *pag
 		p.rows, p.arena, p.canon, p.err = p.rows[:0], p.arena[:0], p.canon[:0], nil
 		s.mu.Lock()
 		err := s.tx.ScanEvents(ctx, from, pageRows, p.add)
-		s.mu.Unlock()
 		if n := len(p.rows); n > 0 {
 			from = p.rows[n-1].index + 1
+			// The tiles of the indexes up to from, within the stored tree.
+			for ; nextTile*auditlog.TileWidth < min(from, size) && err == nil; nextTile++ {
+				s.readAhead(ctx, nextTile, int(min(size-nextTile*auditlog.TileWidth, auditlog.TileWidth)))
+			}
 		}
+		s.mu.Unlock()
 		p.err, p.last = err, err != nil || len(p.rows) < pageRows
 		p.done = make(chan struct{})
 		ordered <- p

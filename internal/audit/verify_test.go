@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,7 +17,7 @@ import (
 )
 
 // scanTx is a LogTx holding stored events in memory, for source.Events:
-// only ScanEvents is implemented. After failAt rows in all, ScanEvents
+// only ScanEvents and what Events reads ahead with it are implemented. After failAt rows in all, ScanEvents
 // fails.
 type scanTx struct {
 	confidant.LogTx
@@ -28,6 +27,16 @@ type scanTx struct {
 }
 
 var errScan = errors.New("scan failed")
+
+func (s *scanTx) LogSize(context.Context) (uint64, error) { return uint64(len(s.evs)), nil }
+
+func (s *scanTx) Tile(context.Context, uint64, uint64, int) ([]byte, error) {
+	return nil, confidant.ErrNotFound
+}
+
+func (s *scanTx) EntryBundle(context.Context, uint64, int) ([]byte, error) {
+	return nil, confidant.ErrNotFound
+}
 
 func (s *scanTx) ScanEvents(ctx context.Context, from uint64, limit int, fn func(*confidant.EventRow) error) error {
 	for i := from; i < uint64(len(s.evs)) && limit > 0; i, limit = i+1, limit-1 {
@@ -93,7 +102,7 @@ func pipelineSource(t *testing.T, n, badIndex int) (source, [][]byte, *scanTx) {
 			SessionID: e.SessionID, PatientSeq: e.PatientSeq, PatientPrev: e.PatientPrev,
 			Nonce: bytes.Repeat([]byte{byte(i)}, 32), Sealed: sealed, Leaf: bytes.Repeat([]byte{byte(i + 1)}, 32)})
 	}
-	return source{l: l, tx: tx, ctx: t.Context(), mu: new(sync.Mutex)}, want, tx
+	return newSource(t.Context(), l, tx), want, tx
 }
 
 // TestEventsPipeline: Events yields every row in order across pages,
