@@ -1,9 +1,9 @@
 package audit
 
 import (
-	"bytes"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	confidant "github.com/confidanthealth/confidant"
@@ -78,32 +78,32 @@ func decodeFree(b []byte) (freeText, error) {
 }
 
 // decodeFreePlain is decodeFree's direct reading; ok is false for anything
-// it does not read.
+// it does not read. Both strings are substrings of one copy of b.
 func decodeFreePlain(b []byte) (f freeText, ok bool) {
 	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
 		return freeText{}, false
 	}
-	b = b[1 : len(b)-1]
-	if len(b) == 0 {
+	if len(b) == 2 {
 		return freeText{}, true
 	}
-	if rest, found := bytes.CutPrefix(b, []byte(`"p":"`)); found {
-		if f.Purpose, b, ok = plainString(rest); !ok {
+	s := string(b[1 : len(b)-1])
+	if rest, found := strings.CutPrefix(s, `"p":"`); found {
+		if f.Purpose, s, ok = plainString(rest); !ok {
 			return freeText{}, false
 		}
-		if len(b) == 0 {
+		if len(s) == 0 {
 			return f, true
 		}
-		if b[0] != ',' {
+		if s[0] != ',' {
 			return freeText{}, false
 		}
-		b = b[1:]
+		s = s[1:]
 	}
-	rest, found := bytes.CutPrefix(b, []byte(`"c":"`))
+	rest, found := strings.CutPrefix(s, `"c":"`)
 	if !found {
 		return freeText{}, false
 	}
-	if f.Client, b, ok = plainString(rest); !ok || len(b) != 0 {
+	if f.Client, s, ok = plainString(rest); !ok || len(s) != 0 {
 		return freeText{}, false
 	}
 	return f, true
@@ -112,19 +112,19 @@ func decodeFreePlain(b []byte) (f freeText, ok bool) {
 // plainString reads the rest of a JSON string whose opening quote has been
 // read, if it has no escape, no control character and is valid UTF-8, and
 // returns it and what follows its closing quote.
-func plainString(b []byte) (s string, rest []byte, ok bool) {
-	for i, c := range b {
-		switch {
+func plainString(s string) (str, rest string, ok bool) {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
 		case c == '"':
-			if !utf8.Valid(b[:i]) {
-				return "", nil, false
+			if !utf8.ValidString(s[:i]) {
+				return "", "", false
 			}
-			return string(b[:i]), b[i+1:], true
+			return s[:i], s[i+1:], true
 		case c == '\\' || c < 0x20:
-			return "", nil, false
+			return "", "", false
 		}
 	}
-	return "", nil, false
+	return "", "", false
 }
 
 // EventOf rebuilds the full event (as committed to in the log) from a stored

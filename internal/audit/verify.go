@@ -198,11 +198,14 @@ func (s source) decode(p *page, ad *[]byte) {
 		r := &p.rows[i]
 		var canon []byte
 		if f, err := s.l.openFree(p.field(r, fSealed), r.index, ad); err == nil {
+			// The text fields are adjacent in the arena: one string holds
+			// them all, and each field is a substring of it.
+			text := string(p.arena[r.off[fActor]:r.off[fSession+1]])
+			field := func(f int) string { return text[r.off[f]-r.off[fActor] : r.off[f+1]-r.off[fActor]] }
 			e := auditlog.Event{
-				Index: r.index, Time: r.time, ActorID: string(p.field(r, fActor)), Role: string(p.field(r, fRole)),
-				ClinicID: string(p.field(r, fClinic)), Action: string(p.field(r, fAction)),
-				PatientID: string(p.field(r, fPatient)), RecordID: string(p.field(r, fRecord)), Purpose: f.Purpose,
-				Outcome: string(p.field(r, fOutcome)), SessionID: string(p.field(r, fSession)), Client: f.Client,
+				Index: r.index, Time: r.time, ActorID: field(fActor), Role: field(fRole), ClinicID: field(fClinic),
+				Action: field(fAction), PatientID: field(fPatient), RecordID: field(fRecord), Purpose: f.Purpose,
+				Outcome: field(fOutcome), SessionID: field(fSession), Client: f.Client,
 				PatientSeq: r.seq, PatientPrev: r.prev,
 			}
 			canon, _ = e.MarshalCanonical()
