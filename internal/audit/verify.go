@@ -70,12 +70,19 @@ type tileKey struct {
 	width int
 }
 
-// take returns and forgets a tile or bundle read ahead.
+// take returns and forgets a tile or bundle read ahead. Verify asks for
+// them in order, so it also forgets those of lower indexes, which Verify
+// did not ask for (it asked for another width, or none).
 func (t *tilesAhead) take(m map[tileKey][]byte, k tileKey) ([]byte, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	b, ok := m[k]
 	delete(m, k)
+	for o := range m {
+		if o.index < k.index {
+			delete(m, o)
+		}
+	}
 	return b, ok
 }
 

@@ -3,8 +3,12 @@ package audit
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -14,6 +18,8 @@ import (
 
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/auditlog"
+	"github.com/confidanthealth/confidant/internal/keys"
+	"github.com/confidanthealth/confidant/internal/sqlite"
 )
 
 // scanTx is a LogTx holding stored events in memory, for source.Events:
@@ -172,5 +178,87 @@ func TestEventsPipelineStop(t *testing.T) {
 	}
 	if tx.passed > (pagesAhead+2)*pageRows {
 		t.Errorf("the reader read %d rows for %d events", tx.passed, pageRows+2)
+	}
+}
+
+// TestVerifyTamperAcrossPages: on a log of several pages in SQLite, Verify
+// names the first bad index of an edit in a later page, at a page's first
+// row, of a deletion after a page boundary, and of sealed text that no
+// longer decrypts.
+func TestVerifyTamperAcrossPages(t *testing.T) {
+	ctx := context.Background()
+	const n = 3*pageRows + 100
+	for _, tc := range []struct {
+		name, sql string
+		index     uint64
+	}{
+		{"change an actor", `UPDATE audit_events SET actor_id = 'someone-else' WHERE idx = 1500`, 1500},
+		{"change a page's first actor", fmt.Sprintf(`UPDATE audit_events SET actor_id = 'someone-else' WHERE idx = %d`, pageRows), pageRows},
+		{"delete an event", fmt.Sprintf(`DELETE FROM audit_events WHERE idx = %d`, 2*pageRows+1), 2*pageRows + 1},
+		{"corrupt sealed text", `UPDATE audit_events SET sealed = zeroblob(40) WHERE idx = 2100`, 2100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			kpath := filepath.Join(dir, "keys", "kek.json")
+			if err := keys.CreateFile(kpath, nil); err != nil {
+				t.Fatal(err)
+			}
+			k, err := keys.Open(keys.Config{File: kpath})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer k.Close()
+			path := filepath.Join(dir, "confidant.db")
+			open := func() (*Log, func()) {
+				db, err := sqlite.Open(ctx, path, sqlite.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				l, err := Open(ctx, db, k, Config{Origin: "test.example/log", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+				if err != nil {
+					db.Close()
+					t.Fatal(err)
+				}
+				return l, func() { l.Close(); db.Close() }
+			}
+			l, done := open()
+			for i := 0; i < n; i += 500 {
+				var evs []confidant.AuditEvent
+				for j := i; j < min(i+500, n); j++ {
+					evs = append(evs, confidant.AuditEvent{Time: time.Now(), ActorID: fmt.Sprint("actor", j%3), Role: confidant.RoleTherapist,
+						Action: "chart.read", PatientID: fmt.Sprint("p", j%5), Outcome: confidant.OutcomeOK, Purpose: fmt.Sprint("reason ", j), Client: "192.0.2.1"})
+				}
+				if err := l.Record(ctx, evs...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := l.Checkpoint(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Verify(ctx, nil, nil); err != nil {
+				t.Fatalf("verify before tampering: %v", err)
+			}
+			done()
+			raw, err := sql.Open("sqlite3", "file:"+path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range []string{`DROP TRIGGER IF EXISTS audit_events_no_update`, `DROP TRIGGER IF EXISTS audit_events_no_delete`} {
+				if _, err := raw.Exec(q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := raw.Exec(tc.sql); err != nil {
+				t.Fatal(err)
+			}
+			raw.Close()
+			l, done = open()
+			defer done()
+			err = l.Verify(ctx, nil, nil)
+			var f *auditlog.Fault
+			if !errors.As(err, &f) || f.Index != tc.index {
+				t.Fatalf("verify after tampering: %v (want a fault at %d)", err, tc.index)
+			}
+		})
 	}
 }
