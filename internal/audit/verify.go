@@ -147,7 +147,8 @@ const (
 	pagesAhead = 8
 )
 
-// Fields of a row held as bytes in a page, in the order of rowFields.
+// Fields of a row held as bytes in a page, in the order of
+// confidant.EventRow (the text fields adjacent, for decode).
 const (
 	fActor = iota
 	fRole
@@ -311,9 +312,13 @@ func (s source) read(ctx context.Context, stop <-chan struct{}, free <-chan *pag
 		err := s.tx.ScanEvents(ctx, from, pageRows, p.add)
 		if n := len(p.rows); n > 0 {
 			from = p.rows[n-1].index + 1
-			// The tiles of the indexes up to from, within the stored tree.
-			for ; nextTile*auditlog.TileWidth < min(from, size) && err == nil; nextTile++ {
+			// The tiles of the page's indexes within the stored tree; no
+			// more than a page's worth (indexes with gaps are a fault at
+			// the first gap: Verify reads no further).
+			nextTile = max(nextTile, p.rows[0].index/auditlog.TileWidth)
+			for k := 0; k <= pageRows/auditlog.TileWidth && nextTile*auditlog.TileWidth < min(from, size) && err == nil; k++ {
 				s.readAhead(ctx, nextTile, int(min(size-nextTile*auditlog.TileWidth, auditlog.TileWidth)))
+				nextTile++
 			}
 		}
 		s.mu.Unlock()
