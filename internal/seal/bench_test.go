@@ -151,7 +151,8 @@ func BenchmarkChart(b *testing.B) {
 		addChart(b, w, w.PatientA.ID)
 		ctx := w.As(w.Therapist)
 		c, err := w.Service.Chart(ctx, w.PatientA.ID)
-		if err != nil || len(c.Notes) != 20 || len(c.Diagnoses) != 3 || len(c.Measures) != 6 {
+		// The chart holds the most recent notes of the 20.
+		if err != nil || len(c.Notes) != service.ChartNotes || !c.MoreNotes || len(c.Diagnoses) != 3 || len(c.Measures) != 6 {
 			b.Fatalf("chart: %d notes, %d diagnoses, %d measures, %v", len(c.Notes), len(c.Diagnoses), len(c.Measures), err)
 		}
 		measure(b, func() error {
