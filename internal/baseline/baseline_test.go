@@ -33,7 +33,9 @@ func TestSizesMatchEncrypted(t *testing.T) {
 		t.Fatal(err)
 	}
 	pwk, plain, _ := baseline.Keyring{}.NewPatientKey("p")
-	if len(pwk.Wrapped) != len(wk.Wrapped) {
+	// A wrapped Tink keyset's size varies by a few bytes with its random
+	// key ids (two varints in the keyset): 144 is the largest.
+	if d := len(pwk.Wrapped) - len(wk.Wrapped); d < 0 || d > 8 {
 		t.Errorf("wrapped key: baseline %d bytes, encrypted %d", len(pwk.Wrapped), len(wk.Wrapped))
 	}
 	for _, n := range []int{0, 1, 100, 4096} {
