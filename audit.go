@@ -29,6 +29,16 @@ type StoredEvent struct {
 	Leaf        []byte // 32-byte leaf commitment
 }
 
+// PatientAccess is one patient in the breach scope of an account: the
+// account's access-log events about the patient in a period, how many of
+// them were refused, and the first and the last.
+type PatientAccess struct {
+	PatientID   string
+	Events      int
+	Denied      int
+	First, Last time.Time
+}
+
 // EventRow is a StoredEvent as LogTx.ScanEvents passes it: the same
 // columns, with the text as bytes (PatientID empty for none).
 type EventRow struct {

@@ -77,6 +77,45 @@ func (h *handler) myAccessLog(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// breachScope: GET /api/v1/audit/scope?actor=ID&from=&to= (security
+// officers): every patient the account accessed in the period.
+func (h *handler) breachScope(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	var from, to time.Time
+	for name, dst := range map[string]*time.Time{"from": &from, "to": &to} {
+		t, err := time.Parse(time.RFC3339, q.Get(name))
+		if err != nil {
+			return confidant.Errorf(confidant.KindInvalid, "invalid_time", "%s must be an RFC 3339 time, like 2026-01-31T00:00:00Z.", name)
+		}
+		*dst = t
+	}
+	ps, err := h.svc.BreachScope(r.Context(), q.Get("actor"), from, to)
+	if err != nil {
+		return err
+	}
+	v := breachScopeView{ActorID: q.Get("actor"), From: from.UTC(), To: to.UTC(), Patients: make([]patientAccessView, len(ps))}
+	for i, p := range ps {
+		v.Patients[i] = patientAccessView{PatientID: p.PatientID, Events: p.Events, Denied: p.Denied, First: p.First.UTC(), Last: p.Last.UTC()}
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+type breachScopeView struct {
+	ActorID  string              `json:"actor_id"`
+	From     time.Time           `json:"from"`
+	To       time.Time           `json:"to"`
+	Patients []patientAccessView `json:"patients"`
+}
+
+type patientAccessView struct {
+	PatientID string    `json:"patient_id"`
+	Events    int       `json:"events"`
+	Denied    int       `json:"denied"`
+	First     time.Time `json:"first"`
+	Last      time.Time `json:"last"`
+}
+
 // GET /api/v1/me/access-log/{index}/proof: the proof bundle of one entry.
 func (h *handler) accessProof(w http.ResponseWriter, r *http.Request) error {
 	index, err := strconv.ParseUint(r.PathValue("index"), 10, 64)

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/confidanthealth/confidant/internal/auditlog"
 	"github.com/confidanthealth/confidant/internal/testfix"
@@ -74,5 +75,61 @@ func TestAccessLog(t *testing.T) {
 	e.call(t, 200, "GET", "/api/v1/audit/events?action=audit.query", sec, nil).decode(t, &log)
 	if len(log.Events) < 2 || !strings.Contains(log.Events[0].Purpose, "query") {
 		t.Fatalf("queries not recorded: %+v", log.Events)
+	}
+}
+
+// TestBreachScope: after an account is suspected, a security officer lists
+// every patient it accessed in a period, with counts and refusals; others
+// are refused; the question is itself recorded.
+func TestBreachScope(t *testing.T) {
+	e := newEnv(t)
+	ther, other, sec, mgr := e.login(t, "therapist"), e.login(t, "other"), e.login(t, "security"), e.login(t, "manager")
+	e.call(t, 200, "GET", "/api/v1/patients/"+e.PatientA.ID+"/chart", ther, nil)
+	e.call(t, 200, "GET", "/api/v1/patients/"+e.PatientA.ID+"/chart", ther, nil)
+	e.call(t, 404, "GET", "/api/v1/patients/"+e.PatientA.ID+"/chart", other, nil) // refused
+
+	from := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
+	to := time.Now().UTC().Add(time.Hour).Format(time.RFC3339)
+	var scope breachScopeView
+	e.call(t, 200, "GET", "/api/v1/audit/scope?actor="+e.Therapist.ID+"&from="+from+"&to="+to, sec, nil).decode(t, &scope)
+	var a *patientAccessView
+	for i, p := range scope.Patients {
+		if p.PatientID == e.PatientA.ID {
+			a = &scope.Patients[i]
+		}
+	}
+	if a == nil || a.Events < 2 || a.Denied != 0 || a.First.After(a.Last) {
+		t.Fatalf("therapist's scope: %+v", scope)
+	}
+	e.call(t, 200, "GET", "/api/v1/audit/scope?actor="+e.OtherTherapist.ID+"&from="+from+"&to="+to, sec, nil).decode(t, &scope)
+	if len(scope.Patients) != 1 || scope.Patients[0].PatientID != e.PatientA.ID || scope.Patients[0].Denied != 1 {
+		t.Fatalf("other therapist's scope (one refusal): %+v", scope)
+	}
+	// A period before anything happened is empty.
+	old := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).Format(time.RFC3339)
+	e.call(t, 200, "GET", "/api/v1/audit/scope?actor="+e.Therapist.ID+"&from="+old+"&to="+from, sec, nil).decode(t, &scope)
+	if len(scope.Patients) != 0 {
+		t.Fatalf("empty period: %+v", scope)
+	}
+	for _, q := range []string{"actor=" + e.Therapist.ID + "&from=" + from, "actor=x&from=" + from + "&to=" + to,
+		"actor=" + e.Therapist.ID + "&from=" + to + "&to=" + from, "actor=" + e.Therapist.ID + "&from=yesterday&to=" + to} {
+		e.call(t, 400, "GET", "/api/v1/audit/scope?"+q, sec, nil)
+	}
+	e.call(t, http.StatusForbidden, "GET", "/api/v1/audit/scope?actor="+e.Therapist.ID+"&from="+from+"&to="+to, mgr, nil)
+	e.call(t, http.StatusForbidden, "GET", "/api/v1/audit/scope?actor="+e.Therapist.ID+"&from="+from+"&to="+to, ther, nil)
+	var log accessLogView
+	e.call(t, 200, "GET", "/api/v1/audit/events?action=audit.scope", sec, nil).decode(t, &log)
+	asked := 0
+	for _, ev := range log.Events {
+		if ev.Outcome == "ok" && ev.ActorID == e.Security.ID && strings.Contains(ev.Purpose, "breach scope: actor=") {
+			asked++
+		}
+	}
+	if asked != 3 {
+		t.Fatalf("breach-scope questions recorded: %d, want 3: %+v", asked, log.Events)
+	}
+	e.call(t, 200, "GET", "/api/v1/audit/events?actor="+e.Manager.ID+"&action=audit.scope", sec, nil).decode(t, &log)
+	if len(log.Events) != 1 || log.Events[0].Outcome != "denied" {
+		t.Fatalf("a refused breach-scope question is not recorded: %+v", log.Events)
 	}
 }

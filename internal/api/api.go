@@ -67,6 +67,7 @@ func (h *handler) routes() {
 	h.authed("GET /api/v1/me/access-log", h.myAccessLog)
 	h.authed("GET /api/v1/me/access-log/{index}/proof", h.accessProof)
 	h.authed("GET /api/v1/audit/events", h.auditEvents)
+	h.authed("GET /api/v1/audit/scope", h.breachScope)
 
 	// Patients and charts.
 	h.authed("GET /api/v1/patients", h.listPatients)

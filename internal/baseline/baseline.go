@@ -124,6 +124,11 @@ func (Discard) OpenFree(confidant.StoredEvent) (purpose, client string, err erro
 	return "", "", nil
 }
 
+// AccessedBy finds nothing.
+func (Discard) AccessedBy(context.Context, string, time.Time, time.Time) ([]confidant.PatientAccess, error) {
+	return nil, nil
+}
+
 // Bundle finds nothing.
 func (Discard) Bundle(context.Context, uint64) (auditlog.Bundle, error) {
 	return auditlog.Bundle{}, confidant.ErrNotFound

@@ -14,6 +14,7 @@ type AuditReader interface {
 	Query(ctx context.Context, f confidant.EventFilter) ([]confidant.StoredEvent, error)
 	OpenFree(se confidant.StoredEvent) (purpose, client string, err error)
 	Bundle(ctx context.Context, index uint64) (auditlog.Bundle, error)
+	AccessedBy(ctx context.Context, actorID string, from, to time.Time) ([]confidant.PatientAccess, error)
 }
 
 // WithAuditReader attaches the access log's reader (patients' access
@@ -160,4 +161,29 @@ func (s *Service) AuditEvents(ctx context.Context, q AuditQuery) ([]AccessEntry,
 		return nil, err
 	}
 	return s.entries(ctx, evs, true)
+}
+
+// BreachScope answers a security officer's question after a compromise of
+// an account: which patients did this account access in this period, how
+// often, when first and last, and how many attempts were refused. It reads
+// only ids and metadata, and is recorded as one event.
+func (s *Service) BreachScope(ctx context.Context, actorID string, from, to time.Time) ([]confidant.PatientAccess, error) {
+	if _, err := need(ctx, policy.QueryAudit); err != nil {
+		return nil, s.wrote(ctx, ActAuditScope, "", "", err)
+	}
+	if s.auditRead == nil {
+		return nil, confidant.ErrNoAccessLog
+	}
+	if !confidant.ValidID(actorID) {
+		return nil, confidant.Errorf(confidant.KindInvalid, "invalid_id", "The account must be an id.")
+	}
+	if from.IsZero() || to.IsZero() || !from.Before(to) {
+		return nil, confidant.Errorf(confidant.KindInvalid, "invalid_range", "Give the start and the end of the period, the start first.")
+	}
+	ev := s.event(ctx, ActAuditScope, "", "", confidant.OutcomeOK)
+	ev.Purpose = "breach scope: actor=" + actorID + " from=" + from.UTC().Format(time.RFC3339) + " to=" + to.UTC().Format(time.RFC3339)
+	if err := s.record(ctx, ev); err != nil {
+		return nil, err
+	}
+	return s.auditRead.AccessedBy(ctx, actorID, from, to)
 }

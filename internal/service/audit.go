@@ -55,6 +55,7 @@ const (
 	ActCareAssign      = "care.assign"
 	ActCareEnd         = "care.end"
 	ActAuditQuery      = "audit.query"
+	ActAuditScope      = "audit.scope"
 )
 
 // event builds an event for the actor of ctx (or the zero actor).

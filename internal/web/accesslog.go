@@ -63,6 +63,7 @@ var actionTexts = map[string]actionText{
 	service.ActCareAssign:      {"Started your care with a therapist", "Started a care relationship"},
 	service.ActCareEnd:         {"Ended your care with a therapist", "Ended a care relationship"},
 	service.ActAuditQuery:      {"Looked at your access history", "Searched the access log"},
+	service.ActAuditScope:      {"Listed the patients an account accessed", "Listed the patients an account accessed"},
 }
 
 func patientAction(code string) string {
