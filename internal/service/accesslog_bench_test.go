@@ -415,6 +415,26 @@ func accessLogBenchmarks(b *testing.B, w *accessWorld) {
 			b.ReportMetric(float64(pat), "patients/op")
 			b.ReportMetric(float64(pages), "pages/op")
 		})
+		// The same question in one call (GET /api/v1/audit/scope).
+		b.Run(fmt.Sprintf("op=breach-scope-call/events=%d/%s", w.size, tc.name), func(b *testing.B) {
+			wantEv, wantPat := w.expect(tc.actor, tc.period[0], tc.period[1])
+			var ps []confidant.PatientAccess
+			measureCPU(b, func() error {
+				var err error
+				ps, err = w.svc.BreachScope(w.security, tc.actor, tc.period[0], tc.period[1])
+				return err
+			})
+			ev := 0
+			for _, p := range ps {
+				ev += p.Events
+			}
+			// Events without a patient (none are generated) are not counted.
+			if ev != wantEv || len(ps) != wantPat {
+				b.Fatalf("found %d events about %d patients, generated %d about %d", ev, len(ps), wantEv, wantPat)
+			}
+			b.ReportMetric(float64(ev), "events/op")
+			b.ReportMetric(float64(len(ps)), "patients/op")
+		})
 	}
 
 	// The patient's history: the newest page, and the oldest, found by
