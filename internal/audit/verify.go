@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"iter"
+	"math"
 	"runtime"
 	"sync"
 	"time"
@@ -37,7 +38,17 @@ func (l *Log) Verify(ctx context.Context, external []auditlog.Checkpoint, progre
 		case !confidant.IsKind(err, confidant.KindNotFound):
 			return err
 		}
-		return auditlog.Verify(ctx, newSource(ctx, l, ltx), cps, progress)
+		src := newSource(ctx, l, ltx)
+		src.view = func(ctx context.Context, fn func(confidant.LogTx) error) error {
+			return l.backend.View(ctx, func(tx confidant.SealedTx) error {
+				ltx, err := logTx(tx)
+				if err != nil {
+					return err
+				}
+				return fn(ltx)
+			})
+		}
+		return auditlog.Verify(ctx, src, cps, progress)
 	})
 }
 
@@ -51,6 +62,9 @@ type source struct {
 	ctx   context.Context
 	mu    *sync.Mutex
 	ahead *tilesAhead
+	// view, if not nil, runs fn in a second read transaction, in which
+	// Events reads pages of events alongside tx (see Events).
+	view func(ctx context.Context, fn func(confidant.LogTx) error) error
 }
 
 // tilesAhead holds the level-0 hash tiles and entry bundles that the
@@ -137,11 +151,37 @@ func (s source) WriteEntryBundle(ctx context.Context, index uint64, width int, d
 	return s.tiles().WriteEntryBundle(ctx, index, width, data)
 }
 
-// Reading events for Verify is a pipeline: one goroutine reads pages of
-// rows (LogTx.ScanEvents), copying each into the page; decoders decrypt the
+// Reading events for Verify is a pipeline: readers read pages of rows
+// (LogTx.ScanEvents), copying each into the page; decoders decrypt the
 // rows' sealed free text and rebuild their canonical encodings, a page at a
 // time, in parallel; Events yields the pages in order. At most pagesAhead
-// pages exist, so the reader stays that far ahead at most.
+// pages exist, so the readers stay that far ahead at most.
+//
+// Page k holds the rows from index k*pageRows on, at most pageRows of them
+// (more than the page's own indexes only where indexes are missing). The
+// readers take the pages in turn, each the next page not taken, so that
+// they read concurrently: one in the transaction of Verify, and one in a
+// second read transaction (source.view) if one can be had. Both run
+// statements on connections of their own; reading rows is most of the work
+// of Verify (SQLite's rows especially), and so it is shared.
+//
+// Reading part of the events in a second snapshot is sound. The log is
+// append-only, and Verify checks the indexes below the tree size N read in
+// the first transaction: the second is begun after the first has fixed N,
+// so it must hold at least the first N events, and the second reader reads
+// only pages wholly below N (the pages from N on, where an event beyond the
+// stored tree would be, are read in the first transaction). Each index is
+// yielded once, from one snapshot or the other, and every event yielded is
+// recomputed and checked against the tiles and the signed checkpoints
+// (read in the first transaction) exactly as if it came from the first: an
+// event changed between the two snapshots is checked as it is in the one
+// it was read from, and a change that does not match is reported at its
+// index. If the second snapshot holds fewer events (they were deleted, or
+// the database was rolled back, while Verify ran), its pages are short, and
+// Verify reports the first missing index: a fault, never ignored. Level-0
+// tiles and entry bundles read ahead in the second transaction are only
+// full ones (of indexes below N), which never change once written; any
+// stored tile is checked against the recomputed tree in any case.
 const (
 	pageRows   = 1024 // rows read with one statement, holding the transaction
 	pagesAhead = 8
@@ -222,12 +262,28 @@ func (s source) decode(p *page, ad *[]byte) {
 	}
 }
 
+// pages hands out the pages to the readers, in order.
+type pages struct {
+	size    uint64 // the stored tree size, in the first transaction
+	stop    <-chan struct{}
+	free    chan *page
+	work    chan<- *page
+	ordered chan<- *page
+
+	mu    sync.Mutex
+	next  uint64 // the next page to read
+	ended bool   // a page read was the last
+}
+
 // Events yields the stored events in index order, rebuilding each canonical
 // encoding from the stored columns and the decrypted free text. A row whose
 // sealed text does not decrypt is yielded with an empty canonical encoding,
 // so Verify reports it at its index. A read error is yielded after the
 // events read before it. When the caller stops early, Events stops the
-// reader (after the page it is reading) and the decoders before it returns.
+// readers (after the page each is reading) and the decoders before it
+// returns; the second transaction, if any, has ended by then too (and if
+// it could not begin by then, for want of a free connection, it never
+// does: the first reader reads every page).
 func (s source) Events(ctx context.Context) iter.Seq2[auditlog.StoredEvent, error] {
 	return func(yield func(auditlog.StoredEvent, error) bool) {
 		stop := make(chan struct{})
@@ -237,10 +293,34 @@ func (s source) Events(ctx context.Context) iter.Seq2[auditlog.StoredEvent, erro
 		}
 		// Neither ever blocks a sender: no more than pagesAhead pages exist.
 		work, ordered := make(chan *page, pagesAhead), make(chan *page, pagesAhead)
-		var wg sync.WaitGroup
+		s.mu.Lock()
+		size, err := s.tx.LogSize(ctx)
+		s.mu.Unlock()
+		if err != nil {
+			size = 0 // nothing read ahead, and no second reader
+		}
+		ps := &pages{size: size, stop: stop, free: free, work: work, ordered: ordered}
+		var wg, readers sync.WaitGroup
 		defer wg.Wait()
+		ctx2, cancel := context.WithCancel(ctx)
+		defer cancel()
 		defer close(stop)
-		wg.Go(func() { s.read(ctx, stop, free, work, ordered) })
+		readers.Go(func() { s.read(ctx, s.tx, s.mu, ps, math.MaxUint64) })
+		if s.view != nil && size/pageRows > 1 {
+			// The second transaction begins now, after the first fixed
+			// size; it reads only pages wholly below size.
+			readers.Go(func() {
+				_ = s.view(ctx2, func(tx confidant.LogTx) error {
+					s.read(ctx2, tx, nil, ps, size/pageRows)
+					return nil
+				})
+			})
+		}
+		wg.Go(func() {
+			readers.Wait()
+			close(work)
+			close(ordered)
+		})
 		for range max(1, min(runtime.GOMAXPROCS(0), 4)) {
 			wg.Go(func() {
 				var ad []byte
@@ -254,10 +334,17 @@ func (s source) Events(ctx context.Context) iter.Seq2[auditlog.StoredEvent, erro
 				}
 			})
 		}
+		var next uint64 // the index after the last yielded
 		for p := range ordered {
 			<-p.done
 			for i := range p.rows {
 				r := &p.rows[i]
+				if r.index < next {
+					// Read with the page before, where indexes are
+					// missing (a page holds pageRows rows).
+					continue
+				}
+				next = r.index + 1
 				out := auditlog.StoredEvent{Index: r.index, Event: p.canon[i]}
 				copy(out.Nonce[:], p.field(r, fNonce))
 				copy(out.Commitment[:], p.field(r, fLeaf))
@@ -269,63 +356,83 @@ func (s source) Events(ctx context.Context) iter.Seq2[auditlog.StoredEvent, erro
 				yield(auditlog.StoredEvent{}, p.err)
 				return
 			}
+			if p.last {
+				return
+			}
 			free <- p
 		}
 	}
 }
 
 // readAhead reads level-0 tile index and its entry bundle, of the given
-// width, into s.ahead; s.mu must be held. What fails to read is left for
-// Verify to read (and fail on) itself.
-func (s source) readAhead(ctx context.Context, index uint64, width int) {
-	if b, err := s.tx.Tile(ctx, 0, index, width); err == nil {
+// width, from tx into s.ahead. What fails to read is left for Verify to
+// read (and fail on) itself.
+func (s source) readAhead(ctx context.Context, tx confidant.LogTx, index uint64, width int) {
+	if b, err := tx.Tile(ctx, 0, index, width); err == nil {
 		s.ahead.put(s.ahead.tiles, tileKey{index, width}, b)
 	}
-	if b, err := s.tx.EntryBundle(ctx, index, width); err == nil {
+	if b, err := tx.EntryBundle(ctx, index, width); err == nil {
 		s.ahead.put(s.ahead.bundles, tileKey{index, width}, b)
 	}
 }
 
-// read reads pages of rows from the start of the log until a short page or
-// an error, sending each to the decoders (work) and to Events (ordered),
-// and reads ahead the level-0 tiles and entry bundles of the rows' indexes.
-// It stops when stop is closed, after the page it is reading.
-func (s source) read(ctx context.Context, stop <-chan struct{}, free <-chan *page, work, ordered chan<- *page) {
-	defer close(ordered)
-	defer close(work)
-	s.mu.Lock()
-	size, err := s.tx.LogSize(ctx)
-	s.mu.Unlock()
-	if err != nil {
-		size = 0 // nothing read ahead
+// read reads pages of rows in tx, each the next page not yet taken, below
+// page limit, until a page is the last (short, or an error) or stop is
+// closed; it sends each to the decoders (work), having put it in order for
+// Events (ordered) when it took it. It reads ahead the level-0 tiles and
+// entry bundles of each page's own indexes within the stored tree. mu, if
+// not nil, is held for every use of tx.
+func (s source) read(ctx context.Context, tx confidant.LogTx, mu *sync.Mutex, ps *pages, limit uint64) {
+	lock := func() {
+		if mu != nil {
+			mu.Lock()
+		}
 	}
-	var from, nextTile uint64
+	unlock := func() {
+		if mu != nil {
+			mu.Unlock()
+		}
+	}
 	for {
 		var p *page
 		select {
-		case p = <-free:
-		case <-stop:
+		case p = <-ps.free:
+		case <-ps.stop:
 			return
 		}
-		p.rows, p.arena, p.canon, p.err = p.rows[:0], p.arena[:0], p.canon[:0], nil
-		s.mu.Lock()
-		err := s.tx.ScanEvents(ctx, from, pageRows, p.add)
-		if n := len(p.rows); n > 0 {
-			from = p.rows[n-1].index + 1
-			// The tiles of the page's indexes within the stored tree; no
-			// more than a page's worth (indexes with gaps are a fault at
-			// the first gap: Verify reads no further).
-			nextTile = max(nextTile, p.rows[0].index/auditlog.TileWidth)
-			for k := 0; k <= pageRows/auditlog.TileWidth && nextTile*auditlog.TileWidth < min(from, size) && err == nil; k++ {
-				s.readAhead(ctx, nextTile, int(min(size-nextTile*auditlog.TileWidth, auditlog.TileWidth)))
-				nextTile++
+		ps.mu.Lock()
+		k := ps.next
+		if ps.ended || k >= limit {
+			ps.mu.Unlock()
+			ps.free <- p
+			return
+		}
+		ps.next++
+		p.rows, p.arena, p.canon, p.err, p.last = p.rows[:0], p.arena[:0], p.canon[:0], nil, false
+		p.done = make(chan struct{})
+		ps.ordered <- p
+		ps.mu.Unlock()
+
+		from, end := k*pageRows, (k+1)*pageRows
+		lock()
+		err := tx.ScanEvents(ctx, from, pageRows, p.add)
+		if n := len(p.rows); n > 0 && err == nil {
+			// The tiles of the page's own indexes within the stored tree:
+			// no more than a page's worth (indexes with gaps are a fault
+			// at the first gap: Verify reads no further).
+			hi := min(p.rows[n-1].index+1, end, ps.size)
+			for t := p.rows[0].index / auditlog.TileWidth; t*auditlog.TileWidth < hi; t++ {
+				s.readAhead(ctx, tx, t, int(min(ps.size-t*auditlog.TileWidth, auditlog.TileWidth)))
 			}
 		}
-		s.mu.Unlock()
+		unlock()
 		p.err, p.last = err, err != nil || len(p.rows) < pageRows
-		p.done = make(chan struct{})
-		ordered <- p
-		work <- p
+		if p.last {
+			ps.mu.Lock()
+			ps.ended = true
+			ps.mu.Unlock()
+		}
+		ps.work <- p
 		if p.last {
 			return
 		}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"testing"
 	"time"
 
@@ -28,13 +29,21 @@ import (
 type scanTx struct {
 	confidant.LogTx
 	evs    []confidant.StoredEvent
+	size   uint64 // LogSize if not zero, else len(evs)
 	failAt int
 	passed int
+	delay  time.Duration // before each ScanEvents
+	froms  []uint64      // the from of each ScanEvents
 }
 
 var errScan = errors.New("scan failed")
 
-func (s *scanTx) LogSize(context.Context) (uint64, error) { return uint64(len(s.evs)), nil }
+func (s *scanTx) LogSize(context.Context) (uint64, error) {
+	if s.size != 0 {
+		return s.size, nil
+	}
+	return uint64(len(s.evs)), nil
+}
 
 func (s *scanTx) Tile(context.Context, uint64, uint64, int) ([]byte, error) {
 	return nil, confidant.ErrNotFound
@@ -45,7 +54,10 @@ func (s *scanTx) EntryBundle(context.Context, uint64, int) ([]byte, error) {
 }
 
 func (s *scanTx) ScanEvents(ctx context.Context, from uint64, limit int, fn func(*confidant.EventRow) error) error {
-	for i := from; i < uint64(len(s.evs)) && limit > 0; i, limit = i+1, limit-1 {
+	time.Sleep(s.delay)
+	s.froms = append(s.froms, from)
+	start := sort.Search(len(s.evs), func(i int) bool { return s.evs[i].Index >= from })
+	for i := start; i < len(s.evs) && limit > 0; i, limit = i+1, limit-1 {
 		if s.passed == s.failAt {
 			return errScan
 		}
