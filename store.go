@@ -141,7 +141,8 @@ type Tx interface {
 type UserFilter struct {
 	ClinicID string
 	Role     Role
-	Limit    int // 0: no limit
+	IDs      []string // only these users (nil: any; empty: none)
+	Limit    int      // 0: no limit
 }
 
 // PatientFilter selects patients. Zero fields do not filter. Identifying

@@ -107,6 +107,12 @@ func (t *tx) ListUsers(ctx context.Context, f confidant.UserFilter) ([]confidant
 	if f.Role != "" {
 		q.where(`u.role = ` + q.arg(string(f.Role)))
 	}
+	if f.IDs != nil {
+		if len(f.IDs) == 0 {
+			return nil, nil
+		}
+		q.where(`u.id = ANY(` + q.arg(f.IDs) + `)`)
+	}
 	sql := `SELECT ` + userCols + ` FROM users u` + q.whereSQL() + ` ORDER BY u.username, u.id` + q.limitSQL(f.Limit, 0)
 	rows, _ := t.tx.Query(ctx, sql, q.args...)
 	us, err := collect(rows, scanUser)

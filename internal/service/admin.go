@@ -512,23 +512,26 @@ func (s *Service) UserNames(ctx context.Context, ids []string) (map[string]strin
 		return nil, err
 	}
 	out := make(map[string]string, len(ids))
+	want := make([]string, 0, len(ids))
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if !seen[id] && confidant.ValidID(id) {
+			seen[id] = true
+			want = append(want, id)
+		}
+	}
+	if len(want) == 0 {
+		return out, nil
+	}
+	// One query for all of them (a page of the access log names dozens).
 	err := s.store.View(ctx, func(tx confidant.Tx) error {
-		for _, id := range ids {
-			if _, ok := out[id]; ok || !confidant.ValidID(id) {
-				continue
-			}
-			u, err := tx.User(ctx, id)
-			if confidant.IsKind(err, confidant.KindNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
+		us, err := tx.ListUsers(ctx, confidant.UserFilter{IDs: want})
+		for _, u := range us {
 			if u.Role != confidant.RolePatient {
-				out[id] = u.DisplayName
+				out[u.ID] = u.DisplayName
 			}
 		}
-		return nil
+		return err
 	})
 	return out, err
 }

@@ -154,6 +154,17 @@ func (t *tx) ListUsers(ctx context.Context, f confidant.UserFilter) ([]confidant
 	if f.ClinicID != "" {
 		w.add(`u.id IN (SELECT user_id FROM user_clinics WHERE clinic_id = ?)`, f.ClinicID)
 	}
+	if f.IDs != nil {
+		if len(f.IDs) == 0 {
+			return nil, nil
+		}
+		// One statement whatever the number of ids: a JSON array.
+		ids, err := json.Marshal(f.IDs)
+		if err != nil {
+			return nil, dbErr("list users", err)
+		}
+		w.add(`u.id IN (SELECT value FROM json_each(?))`, string(ids))
+	}
 	var out []confidant.User
 	err := t.list(ctx, "list users",
 		`SELECT `+userColumns+` FROM users u`+w.where()+` ORDER BY u.username`+limitOffset,

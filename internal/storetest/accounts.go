@@ -186,6 +186,9 @@ func testListUsers(t *testing.T, s confidant.SealedStore) {
 		{"role", confidant.UserFilter{Role: confidant.RoleTherapist}, []confidant.User{t1, t2, t3}},
 		{"clinic and role", confidant.UserFilter{ClinicID: c2.ID, Role: confidant.RoleTherapist}, []confidant.User{t2, t3}},
 		{"unknown clinic", confidant.UserFilter{ClinicID: confidant.NewID()}, nil},
+		{"ids", confidant.UserFilter{IDs: []string{t1.ID, sec.ID, confidant.NewID()}}, []confidant.User{t1, sec}},
+		{"ids and role", confidant.UserFilter{IDs: []string{t1.ID, sec.ID, m1.ID}, Role: confidant.RoleTherapist}, []confidant.User{t1}},
+		{"no ids", confidant.UserFilter{IDs: []string{}}, nil},
 	}
 	byID := sortByID[confidant.User](func(u confidant.User) string { return u.ID })
 	for _, tc := range tests {
