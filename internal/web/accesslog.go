@@ -229,6 +229,7 @@ type auditView struct {
 	Paged   bool   // not the newest page
 	Newest  string // URL of the newest page of this query
 	Older   string // URL of the next (older) page, "" if none
+	Scope   string // URL of the breach scope of the actor and period, "" unless both are given
 }
 
 // actionOptions lists the known actions for the form's select, by code.
@@ -279,6 +280,9 @@ func (s *server) accessLog(w http.ResponseWriter, r *http.Request) {
 		clinics[c.ID] = c.Name
 	}
 	v.Ran, v.Paged = true, q.Before != 0
+	if v.Form.Actor != "" && v.Form.From != "" && v.Form.To != "" {
+		v.Scope = "/access-log/scope?" + url.Values{"actor": {v.Form.Actor}, "from": {v.Form.From}, "to": {v.Form.To}}.Encode()
+	}
 	base := v.Form.values()
 	v.Newest = "/access-log"
 	if len(base) > 0 {
@@ -312,6 +316,67 @@ func (s *server) accessLog(w http.ResponseWriter, r *http.Request) {
 		v.Entries = append(v.Entries, ae)
 	}
 	s.render(w, r, http.StatusOK, "access-log", v)
+}
+
+// scopeView is the breach scope of an account: the patients it touched in
+// a period.
+type scopeView struct {
+	page
+	Form      auditForm
+	Zone      string
+	ActorName string
+	Patients  []scopeRow
+	Events    int
+	Back      string // the access-log search of the same actor and period
+}
+
+type scopeRow struct {
+	confidant.PatientAccess
+	EventsURL string // the access-log search of this patient in the period
+}
+
+// GET /access-log/scope?actor=&from=&to=: every patient an account accessed
+// in a period (security officers), one recorded question.
+func (s *server) accessScope(w http.ResponseWriter, r *http.Request) {
+	v := &scopeView{page: s.page(r, "Patients an account accessed"), Zone: s.loc.String()}
+	v.Section = "access-log"
+	q, err := s.auditQuery(r, &v.Form)
+	if err == nil && (q.ActorID == "" || q.From.IsZero() || q.To.IsZero()) {
+		err = invalid("invalid_scope", "Give an actor id and both dates.")
+	}
+	if err != nil {
+		if a, aerr := confidant.ActorFrom(r.Context()); aerr != nil || a.Role != confidant.RoleSecurity {
+			// As for the log itself: the service refuses (and records it).
+			if _, rerr := s.svc.BreachScope(r.Context(), "", time.Time{}, time.Time{}); rerr != nil {
+				err = rerr
+			}
+		}
+		s.formFail(w, r, err, "access-scope", v)
+		return
+	}
+	ps, err := s.svc.BreachScope(r.Context(), q.ActorID, q.From, q.To)
+	if err != nil {
+		s.formFail(w, r, err, "access-scope", v)
+		return
+	}
+	names, err := s.svc.UserNames(r.Context(), []string{q.ActorID})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v.ActorName = names[q.ActorID]
+	period := url.Values{"from": {v.Form.From}, "to": {v.Form.To}}
+	back := url.Values{"actor": {v.Form.Actor}, "from": {v.Form.From}, "to": {v.Form.To}}
+	v.Back = "/access-log?" + back.Encode()
+	for _, p := range ps {
+		pq := url.Values{"patient": {p.PatientID}}
+		for k, vs := range period {
+			pq[k] = vs
+		}
+		v.Patients = append(v.Patients, scopeRow{PatientAccess: p, EventsURL: "/access-log?" + pq.Encode()})
+		v.Events += p.Events
+	}
+	s.render(w, r, http.StatusOK, "access-scope", v)
 }
 
 // auditQuery reads the query form into f (as typed) and returns the

@@ -343,3 +343,54 @@ func helsinki(t *testing.T) *time.Location {
 	}
 	return loc
 }
+
+// The breach scope of an account in the web app: from the access log's
+// search by actor and dates, one page lists every patient the account
+// touched, with counts; only security officers may ask.
+func TestSecurityOfficerBreachScope(t *testing.T) {
+	e := newEnv(t)
+	pa, pb := e.w.PatientA, e.w.PatientB
+	th := e.as(e.w.Therapist)
+	th.get("/patients/" + pa.ID)
+	th.get("/patients/" + pa.ID)
+	th.get("/patients/" + pb.ID) // not in the therapist's care: refused
+	s := e.as(e.w.Security)
+	today := time.Now().In(helsinki(t)).Format("2006-01-02")
+	q := "actor=" + e.w.Therapist.ID + "&from=" + today + "&to=" + today
+
+	r := s.get("/access-log?" + q)
+	link := `href="/access-log/scope?actor=` + e.w.Therapist.ID + `&amp;from=` + today + `&amp;to=` + today + `"`
+	if r.status != http.StatusOK || !strings.Contains(r.body, link) {
+		t.Fatalf("the access log's search by actor and dates has no breach-scope link: %d\n%s", r.status, r.body)
+	}
+	r = s.get("/access-log/scope?" + q)
+	if r.status != http.StatusOK || !has(rows(r.body), pa.ID) || !has(rows(r.body), pb.ID) || !has(r.body, "2 patients") {
+		t.Fatalf("breach scope: %d\n%s", r.status, text(r.body))
+	}
+	if !strings.Contains(r.body, `class="badge badge-refused">1<`) {
+		t.Errorf("the refused access to patient B is not shown")
+	}
+	for _, never := range []string{"Aino", "Äijälä", "Bertta"} {
+		if has(r.body, never) {
+			t.Errorf("the breach scope shows %q", never)
+		}
+	}
+	// Bad or missing input: 400 next to the form.
+	for _, bad := range []string{"actor=" + e.w.Therapist.ID + "&from=" + today, "from=" + today + "&to=" + today, "actor=x&from=" + today + "&to=" + today} {
+		if r := s.get("/access-log/scope?" + bad); r.status != http.StatusBadRequest || !strings.Contains(r.body, `action="/access-log/scope"`) {
+			t.Errorf("?%s: %d, want 400\n%s", bad, r.status, text(r.body))
+		}
+	}
+	// Others are refused.
+	if r := th.get("/access-log/scope?" + q); r.status != http.StatusForbidden {
+		t.Errorf("a therapist asks for a breach scope: %d", r.status)
+	}
+	if r := e.as(e.w.Manager).get("/access-log/scope"); r.status != http.StatusForbidden {
+		t.Errorf("a manager opens the breach scope page: %d", r.status)
+	}
+	// The question is in the log.
+	r = s.get("/access-log?action=audit.scope")
+	if !has(rows(r.body), "breach scope: actor="+e.w.Therapist.ID) {
+		t.Errorf("the breach-scope question is not recorded:\n%s", text(r.body))
+	}
+}

@@ -75,6 +75,7 @@ func (s *server) routes() http.Handler {
 
 	// Security officer: the access log.
 	private("GET /access-log", s.accessLog)
+	private("GET /access-log/scope", s.accessScope)
 
 	return mux
 }
