@@ -4,11 +4,9 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -165,25 +163,9 @@ func TestPlainBaselineServe(t *testing.T) {
 		t.Fatalf("serve on 0.0.0.0: exit %d, %s", code, errOut)
 	}
 	cfg := resolve(t, "--data", data, "--log-level", "error")
-	a, err := openApp(t.Context(), cfg, io.Discard, openOptions{plainBaseline: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, cfg, a, ln, newLogger(io.Discard, cfg.LogLevel), func(u string) { ready <- u })
-	}()
-	base := <-ready
+	base, stop := startServer(t, cfg, openOptions{plainBaseline: true})
 	defer func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("serve: %v", err)
 		}
 	}()

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"io"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,26 +17,12 @@ func TestBench(t *testing.T) {
 		t.Fatal(errOut)
 	}
 	cfg := resolve(t, "--data", data, "--log-level", "error")
-	a, err := openApp(context.Background(), cfg, io.Discard, openOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, cfg, a, ln, newLogger(io.Discard, cfg.LogLevel), func(u string) { ready <- u })
-	}()
-	base := <-ready
+	base, stop := startServer(t, cfg, openOptions{})
 
 	code, out, errOut := runCmd(t, "bench", "--url", base, "--logins", logins, "--users", "8", "--duration", "2s", "--json")
-	cancel()
-	<-done
+	if err := stop(); err != nil {
+		t.Errorf("serve: %v", err)
+	}
 	if code != 0 {
 		t.Fatalf("bench: %d %s", code, errOut)
 	}

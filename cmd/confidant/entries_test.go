@@ -2,11 +2,9 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -27,20 +25,7 @@ func TestEntryBundlesForAuditors(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(data, demoLoginsFile))
 	json.Unmarshal(b, &li)
 	cfg := resolve(t, "--data", data, "--log-level", "error")
-	a, err := openApp(context.Background(), cfg, io.Discard, openOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	ready := make(chan string, 1)
-	go serve(ctx, cfg, a, ln, newLogger(io.Discard, cfg.LogLevel), func(u string) { ready <- u })
-	base := <-ready
+	base, _ := startServer(t, cfg, openOptions{})
 	login := func(role string) string {
 		body, _ := json.Marshal(li[role])
 		res, err := http.Post(base+"/api/v1/login", "application/json", bytes.NewReader(body))

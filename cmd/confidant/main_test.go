@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -162,22 +163,7 @@ func TestDemoAndServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := openApp(t.Context(), cfg, io.Discard, openOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, cfg, a, ln, newLogger(io.Discard, cfg.LogLevel), func(u string) { ready <- u })
-	}()
-	base := <-ready
+	base, stop := startServer(t, cfg, openOptions{})
 	resp, err := http.Get(base + "/healthz")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", err, resp)
@@ -209,8 +195,47 @@ func TestDemoAndServe(t *testing.T) {
 	if h := resp.Header.Get("Content-Security-Policy"); !strings.Contains(h, "default-src 'none'") {
 		t.Errorf("CSP missing: %q", h)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("serve: %v", err)
 	}
+}
+
+// startServer serves the installation of cfg in this process on a free
+// loopback port and returns its base URL, and stop, which shuts it down and
+// returns serve's error. Stopping and closing the installation also happen
+// when the test ends.
+func startServer(t *testing.T, cfg Config, opt openOptions) (base string, stop func() error) {
+	t.Helper()
+	a, err := openApp(t.Context(), cfg, io.Discard, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		a.Close()
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, cfg, a, ln, newLogger(io.Discard, cfg.LogLevel), func(u string) { ready <- u })
+	}()
+	var once sync.Once
+	var serr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			serr = <-done
+			a.Close()
+		})
+		return serr
+	}
+	t.Cleanup(func() { stop() })
+	select {
+	case base = <-ready:
+	case err := <-done:
+		t.Fatalf("serve did not start: %v", err)
+	}
+	return base, stop
 }
