@@ -80,6 +80,11 @@ func (l *Log) VerifierKey() string {
 // Checkpoint signs and stores a checkpoint of the committed tree if it grew
 // since the last one, and returns the latest checkpoint.
 func (l *Log) Checkpoint(ctx context.Context) (auditlog.Checkpoint, error) {
+	// One signer at a time (the checkpointer, /log/checkpoint, proof
+	// bundles): the later caller then finds the checkpoint the earlier one
+	// stored instead of failing to store an older one.
+	l.signMu.Lock()
+	defer l.signMu.Unlock()
 	l.mu.Lock()
 	size, root, signer, origin := l.size, l.root, l.signer, l.origin
 	l.mu.Unlock()

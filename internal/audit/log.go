@@ -61,6 +61,7 @@ type Log struct {
 	finished chan struct{} // closed when the sequencer has stopped
 	wg       sync.WaitGroup
 
+	signMu   sync.Mutex // serialises Checkpoint: concurrent signers would store out of order
 	mu       sync.Mutex // guards app, the published state and the signer
 	app      *auditlog.Appender
 	size     uint64

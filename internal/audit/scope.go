@@ -51,7 +51,8 @@ func (l *Log) AccessedBy(ctx context.Context, actorID string, from, to time.Time
 					pa.Last = e.Time
 				}
 			}
-			if len(evs) < page {
+			// Before 0 would mean "from the newest": stop at index 0.
+			if len(evs) < page || evs[len(evs)-1].Index == 0 {
 				break
 			}
 			before = evs[len(evs)-1].Index

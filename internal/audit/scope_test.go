@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -79,4 +80,38 @@ func TestAccessedBy(t *testing.T) {
 			t.Fatalf("empty period: %v %v", got, err)
 		}
 	})
+}
+
+// Concurrent Checkpoint calls while the tree grows (the checkpointer,
+// /log/checkpoint and proof bundles at once) all succeed with a checkpoint
+// covering what each caller had committed.
+func TestConcurrentCheckpoints(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for i := range 15 {
+				if err := e.log.Record(ctx, ev(g*100+i, confidant.NewID())); err != nil {
+					errs <- err
+					return
+				}
+				size, _ := e.log.Head()
+				cp, err := e.log.Checkpoint(ctx)
+				if err == nil && cp.Size < size {
+					err = fmt.Errorf("checkpoint of size %d, tree %d", cp.Size, size)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
 }
