@@ -42,6 +42,9 @@ type checkpointer struct {
 	done chan struct{}
 	once sync.Once
 	runs atomic.Int64 // checkpoints run by the goroutine, for tests
+	// mu: one checkpoint at a time from this process (another would fail
+	// with SQLITE_BUSY at once, and a truncation after an erasure must not).
+	mu sync.Mutex
 }
 
 func startCheckpointer(path string, opts Options) (*checkpointer, error) {
@@ -69,8 +72,13 @@ func (c *checkpointer) hook(db *sqlite3.Conn, schema string, pages int) error {
 	switch {
 	case pages >= walForcePages:
 		// Best effort, like SQLite's auto-checkpoint: the commit has
-		// happened whatever this returns.
-		db.WALCheckpoint(schema, sqlite3.CHECKPOINT_PASSIVE)
+		// happened whatever this returns. Skipped while another checkpoint
+		// runs (waiting here could deadlock with a truncation waiting for
+		// this writer).
+		if c.mu.TryLock() {
+			db.WALCheckpoint(schema, sqlite3.CHECKPOINT_PASSIVE)
+			c.mu.Unlock()
+		}
 	case pages >= walCheckpointPages:
 		select {
 		case c.kick <- struct{}{}:
@@ -90,7 +98,9 @@ func (c *checkpointer) run() {
 		}
 		// Errors (a reader holding an old snapshot leaves part of the log
 		// uncopied) are not failures: the next kick tries again.
+		c.mu.Lock()
 		c.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_PASSIVE)
+		c.mu.Unlock()
 		c.runs.Add(1)
 		// Each checkpoint fsyncs the database file; space them out so
 		// that they do not crowd the commits' own fsyncs.
@@ -100,6 +110,19 @@ func (c *checkpointer) run() {
 		case <-time.After(checkpointInterval):
 		}
 	}
+}
+
+// truncate copies the write-ahead log into the database file and truncates
+// it, so that pages overwritten by secure_delete (an erased patient's
+// wrapped key, deleted plaintext) no longer exist in older versions in the
+// log. It waits for a checkpoint in progress, then (busy_timeout) for
+// writers; it stays best effort: the log is not truncated while a reader
+// still uses an older snapshot, and is reused from the start and
+// checkpointed again later, and on Close.
+func (c *checkpointer) truncate() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_TRUNCATE)
 }
 
 func (c *checkpointer) close() error {

@@ -283,16 +283,19 @@ func (db *DB) Update(ctx context.Context, fn func(confidant.SealedTx) error) err
 
 // runWriter runs fn in a read-write transaction; see Update.
 func (db *DB) runWriter(ctx context.Context, fn func(*tx) error) error {
-	return run(ctx, db.writer, db.writerStmts, nil, fn)
+	return run(ctx, db.writer, db.writerStmts, nil, db.ckpt.truncate, fn)
 }
 
 // View runs fn in a read-only transaction with a consistent snapshot. Any
 // write inside fn fails.
 func (db *DB) View(ctx context.Context, fn func(confidant.SealedTx) error) error {
-	return run(ctx, db.reader, db.readerStmts, &sql.TxOptions{ReadOnly: true}, func(t *tx) error { return fn(t) })
+	return run(ctx, db.reader, db.readerStmts, &sql.TxOptions{ReadOnly: true}, nil, func(t *tx) error { return fn(t) })
 }
 
-func run(ctx context.Context, pool *sql.DB, cache *stmtCache, opts *sql.TxOptions, fn func(*tx) error) error {
+// run runs fn in a transaction of pool. After a committed transaction that
+// overwrote deleted content (t.shred), it calls shredded to truncate the
+// write-ahead log.
+func run(ctx context.Context, pool *sql.DB, cache *stmtCache, opts *sql.TxOptions, shredded func(), fn func(*tx) error) error {
 	stx, err := pool.BeginTx(ctx, opts)
 	if err != nil {
 		return dbErr("begin transaction", err)
@@ -320,21 +323,11 @@ func run(ctx context.Context, pool *sql.DB, cache *stmtCache, opts *sql.TxOption
 	if err := stx.Commit(); err != nil {
 		return dbErr("commit", err)
 	}
-	if t.shred {
-		checkpoint(ctx, pool)
+	if t.shred && shredded != nil {
+		shredded()
 	}
 	t.learn(ctx)
 	return nil
-}
-
-// checkpoint copies the write-ahead log into the database file and
-// truncates it, so that pages overwritten by secure_delete (an erased
-// patient's wrapped key, deleted plaintext) no longer exist in older
-// versions in the log. It is best effort: the log stays as it is while a
-// reader still uses an older snapshot; it is reused from the start and
-// checkpointed again later, and on Close.
-func checkpoint(ctx context.Context, pool *sql.DB) {
-	pool.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
 }
 
 // Errors. Messages name the kind of record, never a value.

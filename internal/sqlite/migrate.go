@@ -173,7 +173,7 @@ func (db *DB) migrateTo(ctx context.Context, target int, progress func(applied, 
 		if m.version == dropsLegacy {
 			// The plaintext tables are gone; move the pages SQLite
 			// overwrote (secure_delete) out of the write-ahead log too.
-			checkpoint(ctx, db.writer)
+			db.ckpt.truncate()
 		}
 	}
 	return nil
