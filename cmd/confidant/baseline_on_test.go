@@ -241,3 +241,26 @@ func TestPlainBaselineServe(t *testing.T) {
 		t.Errorf("no chart opened: %s", out)
 	}
 }
+
+// demo --fresh with the baseline deletes only the baseline's own data: over
+// the product's data it refuses and leaves the database in place.
+func TestPlainBaselineDemoFreshKeepsProductData(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	if code, _, errOut := runCmd(t, "demo", "--data", data, "--patients", "5", "--no-serve"); code != 0 {
+		t.Fatalf("demo: %s", errOut)
+	}
+	code, _, errOut := runCmd(t, "demo", "--insecure-plain-baseline", "--fresh", "--data", data, "--patients", "5", "--no-serve")
+	if code == 0 || !strings.Contains(errOut, "refuses to delete") {
+		t.Fatalf("plain demo --fresh over the product's data: exit %d, %s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(data, "confidant.db")); err != nil {
+		t.Fatalf("the product's database is gone: %v", err)
+	}
+	// Its own data it may renew.
+	plain := filepath.Join(t.TempDir(), "plain")
+	for range 2 {
+		if code, _, errOut := runCmd(t, "demo", "--insecure-plain-baseline", "--fresh", "--data", plain, "--patients", "5", "--no-serve"); code != 0 {
+			t.Fatalf("plain demo --fresh over its own data: %s", errOut)
+		}
+	}
+}

@@ -47,6 +47,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("creating data directory: %w", err)
 	}
 	loginsPath := filepath.Join(cfg.Data, demoLoginsFile)
+	if *fresh && *plain {
+		// The baseline deletes only its own data, never the product's.
+		if _, err := os.Stat(sqlitePath(cfg)); err == nil {
+			if _, err := os.Stat(filepath.Join(cfg.Data, plainMarkerFile)); err != nil {
+				return fmt.Errorf("%s holds data not written by the plain baseline: --fresh with --insecure-plain-baseline refuses to delete it", cfg.Data)
+			}
+		}
+	}
 	if *fresh {
 		for _, suffix := range []string{"", "-wal", "-shm"} {
 			if err := os.Remove(sqlitePath(cfg) + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
