@@ -19,6 +19,7 @@
 #   DURATION   length of each bench run [30s]
 #   BASE       working directory: data sets, bench JSON, machine.txt [/tmp/confidant-scaling]
 #   OUT        the SVG plot [docs/bench-scaling.svg in the repository]
+#   PLOT_FLAGS more cmd/benchplot flags, e.g. -ylog []
 #   TITLE      the plot's title
 #   CONFIDANT  the confidant binary [built from ./cmd/confidant into BASE/confidant]
 #   PLAIN_BIN  optional: a binary built with -tags baseline; if set, every
@@ -185,5 +186,6 @@ done
 machine end
 
 mkdir -p "$(dirname "$OUT")"
-(cd "$ROOT" && go run ./cmd/benchplot -o "$OUT" -title "$TITLE" "${ARGS[@]}")
+# PLOT_FLAGS: more benchplot flags, e.g. -ylog.
+(cd "$ROOT" && go run ./cmd/benchplot ${PLOT_FLAGS:-} -o "$OUT" -title "$TITLE" "${ARGS[@]}")
 echo "plot: $OUT; bench results and machine.txt in $BASE" >&2

@@ -26,7 +26,7 @@ import (
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench", "bench --url URL --logins FILE [--users N] [--duration D] [--mix realistic] [--json]", stderr)
 	target := fs.String("url", "http://127.0.0.1:8080", "server to drive")
-	logins := fs.String("logins", "", "demo sign-ins as written by `confidant demo --logins FILE` (required)")
+	logins := fs.String("logins", "", "sign-ins JSON: DATA/seed-logins.json (confidant seed) or the file of confidant demo --logins FILE (required)")
 	users := fs.Int("users", 50, "concurrent simulated users")
 	duration := fs.Duration("duration", 30*time.Second, "how long to run")
 	mix := fs.String("mix", "realistic", "operation mix: realistic (therapists, patients, security officers) or reads")
