@@ -29,14 +29,15 @@ const NonceSize = 32
 // nonce must come from a cryptographically secure source (NewNonce) and must
 // never be reused: it hides the event from anyone who sees only the tree.
 func LeafHash(nonce [NonceSize]byte, canonical []byte) [32]byte {
-	h := sha256.New()
-	h.Write([]byte(LeafDomain))
-	h.Write([]byte{0})
-	h.Write(nonce[:])
-	h.Write(canonical)
-	var out [32]byte
-	h.Sum(out[:0])
-	return out
+	var b []byte
+	return leafHash(&b, nonce, canonical)
+}
+
+// leafHash is LeafHash framing the input in *scratch, which it reuses, so
+// that a verifier hashing millions of events allocates nothing per event.
+func leafHash(scratch *[]byte, nonce [NonceSize]byte, canonical []byte) [32]byte {
+	*scratch = append(append(append(append((*scratch)[:0], LeafDomain...), 0), nonce[:]...), canonical...)
+	return sha256.Sum256(*scratch)
 }
 
 // MerkleLeafHash returns the RFC 6962 leaf hash of a commitment,

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"iter"
@@ -255,8 +254,8 @@ func (r *record) hash(scratch *[]byte) {
 			r.plong = string(pid)
 		}
 	}
-	*scratch = append(append(append(append((*scratch)[:0], LeafDomain...), 0), r.nonce[:]...), r.event...)
-	r.c = sha256.Sum256(*scratch)
+	r.c = leafHash(scratch, r.nonce, r.event) // LeafHash's framing, as the appender's
+	// MerkleLeafHash(r.c), without copying r.c to a slice that escapes.
 	r.leaf = [32]byte(rfc6962.DefaultHasher.HashLeaf(r.c[:]))
 }
 
