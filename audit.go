@@ -146,6 +146,10 @@ type AuditEvent struct {
 }
 
 // Outcomes of an audited action.
+// ActionKeyUnwrap is the action of the events internal/audit records when a
+// patient's key (or a system key) is unwrapped with the key-encryption key.
+const ActionKeyUnwrap = "key.unwrap"
+
 const (
 	OutcomeOK     = "ok"
 	OutcomeDenied = "denied"

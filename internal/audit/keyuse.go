@@ -20,7 +20,7 @@ const keyUses = 8192
 // lifetime).
 func (l *Log) KeyUse(owner, kekID string) {
 	ev := confidant.AuditEvent{
-		Time: time.Now().UTC().Truncate(time.Microsecond), Role: "system", Action: "key.unwrap",
+		Time: time.Now().UTC().Truncate(time.Microsecond), Role: "system", Action: confidant.ActionKeyUnwrap,
 		Outcome: confidant.OutcomeOK, Purpose: "unwrapped " + owner + " with " + kekID,
 	}
 	if confidant.ValidID(owner) {

@@ -56,6 +56,7 @@ const (
 	ActCareEnd         = "care.end"
 	ActAuditQuery      = "audit.query"
 	ActAuditScope      = "audit.scope"
+	ActKeyUnwrap       = "key.unwrap" // recorded by internal/audit (confidant.ActionKeyUnwrap)
 )
 
 // event builds an event for the actor of ctx (or the zero actor).

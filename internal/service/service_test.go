@@ -405,3 +405,10 @@ func TestChartRecentNotes(t *testing.T) {
 		t.Fatalf("exactly %d notes: %v %d %v", service.ChartNotes, err, len(c.Notes), c.MoreNotes)
 	}
 }
+
+// The key-unwrap action internal/audit records is the one the service names.
+func TestKeyUnwrapAction(t *testing.T) {
+	if service.ActKeyUnwrap != confidant.ActionKeyUnwrap {
+		t.Fatalf("service.ActKeyUnwrap %q, confidant.ActionKeyUnwrap %q", service.ActKeyUnwrap, confidant.ActionKeyUnwrap)
+	}
+}

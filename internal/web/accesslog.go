@@ -64,6 +64,7 @@ var actionTexts = map[string]actionText{
 	service.ActCareEnd:         {"Ended your care with a therapist", "Ended a care relationship"},
 	service.ActAuditQuery:      {"Looked at your access history", "Searched the access log"},
 	service.ActAuditScope:      {"Listed the patients an account accessed", "Listed the patients an account accessed"},
+	service.ActKeyUnwrap:       {"Opened the key of your record to serve a request", "Unwrapped a key"},
 }
 
 func patientAction(code string) string {
@@ -134,6 +135,8 @@ func (s *server) myAccessLog(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case e.ActorID != "" && e.ActorID == a.UserID:
 			m.Who, m.Role = "You", ""
+		case e.ActorID == "" && e.Action == service.ActKeyUnwrap:
+			m.Who, m.Role = "Confidant (automatic)", ""
 		case e.ActorID == "":
 			m.Who, m.Role = "Someone not signed in", ""
 		case m.Who == "":
