@@ -65,24 +65,20 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "%s\n", cp.Note)
 		fmt.Fprintf(stderr, "Verifier key (publish it to whoever keeps checkpoints):\n%s\n", a.log.VerifierKey())
 	case "verify":
-		v, err := auditlog.NewVerifier(a.log.VerifierKey())
-		if err != nil {
-			return err
-		}
 		var external []auditlog.Checkpoint
 		for _, f := range checkpoints {
 			b, err := os.ReadFile(f)
 			if err != nil {
 				return fmt.Errorf("reading checkpoint: %w", err)
 			}
-			cp, err := auditlog.ParseCheckpoint(b, note.VerifierList(v))
+			cp, err := a.log.ParseOwn(b)
 			if err != nil {
 				return fmt.Errorf("checkpoint %s does not verify with this log's key: %w", f, err)
 			}
 			external = append(external, cp)
 		}
 		var bar *progress.Bar
-		err = a.log.Verify(ctx, external, func(done, total uint64) {
+		err := a.log.Verify(ctx, external, func(done, total uint64) {
 			if bar == nil {
 				bar = progress.New(stderr, "verifying", int64(total))
 			}
