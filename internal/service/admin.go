@@ -487,16 +487,14 @@ func (s *Service) MyRecord(ctx context.Context) (confidant.Patient, []confidant.
 		if _, p, err = s.authorizePatient(ctx, tx, a.PatientID, policy.ReadDemographics); err != nil {
 			return err
 		}
+		// The notes are a second kind of read, with its own rule.
+		if _, _, err = s.authorizePatient(ctx, tx, a.PatientID, policy.ReadOwnReleased); err != nil {
+			return err
+		}
 		if ns, err = tx.ListNotes(ctx, a.PatientID, confidant.NoteFilter{ReleasedOnly: true}); err != nil {
 			return err
 		}
-		out := ns[:0]
-		for _, n := range ns {
-			if n, ok := patientView(n); ok {
-				out = append(out, n)
-			}
-		}
-		ns = out
+		ns = releasedView(ns)
 		return nil
 	})
 	if err := s.done(ctx, ActPortalRead, a.PatientID, "", err); err != nil {

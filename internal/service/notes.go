@@ -87,15 +87,21 @@ func (s *Service) Notes(ctx context.Context, patientID string) ([]confidant.Note
 		return nil, err
 	}
 	if act == policy.ReadOwnReleased {
-		out := ns[:0]
-		for _, n := range ns {
-			if n, ok := patientView(n); ok {
-				out = append(out, n)
-			}
-		}
-		ns = out
+		ns = releasedView(ns)
 	}
 	return ns, nil
+}
+
+// releasedView keeps, in place, what a patient may see of their notes (see
+// patientView).
+func releasedView(ns []confidant.Note) []confidant.Note {
+	out := ns[:0]
+	for _, n := range ns {
+		if n, ok := patientView(n); ok {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // patientView strips what a patient must not see from a released note:
