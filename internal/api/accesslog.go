@@ -80,6 +80,9 @@ func (h *handler) myAccessLog(w http.ResponseWriter, r *http.Request) error {
 // breachScope: GET /api/v1/audit/scope?actor=ID&from=&to= (security
 // officers): every patient the account accessed in the period.
 func (h *handler) breachScope(w http.ResponseWriter, r *http.Request) error {
+	if err := h.svc.MayQueryAudit(r.Context(), service.ActAuditScope); err != nil {
+		return err
+	}
 	q := r.URL.Query()
 	var from, to time.Time
 	for name, dst := range map[string]*time.Time{"from": &from, "to": &to} {
@@ -134,6 +137,9 @@ func (h *handler) accessProof(w http.ResponseWriter, r *http.Request) error {
 // GET /api/v1/audit/events?patient=&actor=&action=&from=&to=&before=&limit=
 // (security officers).
 func (h *handler) auditEvents(w http.ResponseWriter, r *http.Request) error {
+	if err := h.svc.MayQueryAudit(r.Context(), service.ActAuditQuery); err != nil {
+		return err
+	}
 	before, limit, err := paging(r)
 	if err != nil {
 		return err

@@ -132,4 +132,16 @@ func TestBreachScope(t *testing.T) {
 	if len(log.Events) != 1 || log.Events[0].Outcome != "denied" {
 		t.Fatalf("a refused breach-scope question is not recorded: %+v", log.Events)
 	}
+	// A refused caller's probe with bad parameters is refused, not
+	// corrected, and recorded all the same.
+	e.call(t, http.StatusForbidden, "GET", "/api/v1/audit/scope?from=yesterday", ther, nil)
+	e.call(t, http.StatusForbidden, "GET", "/api/v1/audit/events?limit=0", ther, nil)
+	e.call(t, 200, "GET", "/api/v1/audit/events?actor="+e.Therapist.ID+"&action=audit.scope", sec, nil).decode(t, &log)
+	if len(log.Events) != 2 || log.Events[0].Outcome != "denied" {
+		t.Fatalf("the therapist's refused breach-scope questions: %+v", log.Events)
+	}
+	e.call(t, 200, "GET", "/api/v1/audit/events?actor="+e.Therapist.ID+"&action=audit.query", sec, nil).decode(t, &log)
+	if len(log.Events) != 1 || log.Events[0].Outcome != "denied" {
+		t.Fatalf("the therapist's refused query with a bad limit: %+v", log.Events)
+	}
 }

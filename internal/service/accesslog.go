@@ -125,6 +125,16 @@ type AuditQuery struct {
 	Limit                      int
 }
 
+// MayQueryAudit refuses, and records the refusal as action, an actor who
+// may not query the access log. Handlers call it before they read a query's
+// parameters, so that a refused caller's probe is recorded whatever it sent.
+func (s *Service) MayQueryAudit(ctx context.Context, action string) error {
+	if _, err := need(ctx, policy.QueryAudit); err != nil {
+		return s.wrote(ctx, action, "", "", err)
+	}
+	return nil
+}
+
 // AuditEvents answers a security officer's query of the access log: ids and
 // metadata (and the sealed purpose and client address), never clinical
 // content. The query itself is recorded.

@@ -247,8 +247,9 @@ var actionOptions = func() []actionOption {
 
 // GET /access-log?patient=&actor=&action=&from=&to=&before=
 func (s *server) accessLog(w http.ResponseWriter, r *http.Request) {
-	a, err := confidant.ActorFrom(r.Context())
-	if err != nil {
+	// Whoever may not query the log is refused (and recorded) before the
+	// form is read.
+	if err := s.svc.MayQueryAudit(r.Context(), service.ActAuditQuery); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -256,15 +257,6 @@ func (s *server) accessLog(w http.ResponseWriter, r *http.Request) {
 	v.Section = "access-log"
 	q, err := s.auditQuery(r, &v.Form)
 	if err != nil {
-		if a.Role != confidant.RoleSecurity {
-			// Whoever may not query the log is refused by the service
-			// (which records the refusal), not told about the form.
-			if _, rerr := s.svc.AuditEvents(r.Context(), service.AuditQuery{}); rerr != nil {
-				err = rerr
-			}
-			s.fail(w, r, err)
-			return
-		}
 		s.formFail(w, r, err, "access-log", v)
 		return
 	}
@@ -341,6 +333,10 @@ type scopeRow struct {
 // GET /access-log/scope?actor=&from=&to=: every patient an account accessed
 // in a period (security officers), one recorded question.
 func (s *server) accessScope(w http.ResponseWriter, r *http.Request) {
+	if err := s.svc.MayQueryAudit(r.Context(), service.ActAuditScope); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	v := &scopeView{page: s.page(r, "Patients an account accessed"), Zone: s.loc.String()}
 	v.Section = "access-log"
 	q, err := s.auditQuery(r, &v.Form)
@@ -348,12 +344,6 @@ func (s *server) accessScope(w http.ResponseWriter, r *http.Request) {
 		err = invalid("invalid_scope", "Give an actor id and both dates.")
 	}
 	if err != nil {
-		if a, aerr := confidant.ActorFrom(r.Context()); aerr != nil || a.Role != confidant.RoleSecurity {
-			// As for the log itself: the service refuses (and records it).
-			if _, rerr := s.svc.BreachScope(r.Context(), "", time.Time{}, time.Time{}); rerr != nil {
-				err = rerr
-			}
-		}
 		s.formFail(w, r, err, "access-scope", v)
 		return
 	}
