@@ -24,6 +24,18 @@ func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	return code, out.String(), errb.String()
 }
 
+// runCmdWithin runs the command like runCmd but ends it after d (a server
+// that should have refused to start then returns instead of hanging the
+// test until go test's own timeout).
+func runCmdWithin(t *testing.T, d time.Duration, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	defer cancel()
+	var out, errb bytes.Buffer
+	code = run(ctx, args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
 func TestHelp(t *testing.T) {
 	if code, _, errOut := runCmd(t, "--help"); code != 0 || !strings.Contains(errOut, "Commands:") {
 		t.Fatalf("--help: %d %q", code, errOut)
