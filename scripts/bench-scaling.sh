@@ -6,7 +6,8 @@
 # one seeded before: `confidant seed` is resumable), starts `confidant serve`
 # on a free loopback port, drives it with `confidant bench --json`, stops the
 # server, and at the end draws latency against data size with
-# `go run ./cmd/benchplot` and prints the same numbers as a Markdown table.
+# `go run ./cmd/benchplot` and prints the same numbers as a Markdown table,
+# with the server's CPU per request in a second one.
 #
 #   scripts/bench-scaling.sh
 #   SIZES="1000 4000 12000 36000" scripts/bench-scaling.sh
