@@ -29,13 +29,13 @@ import (
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench", "bench --url URL [--url URL ...] --logins FILE [--users N] [--duration D] [--mix realistic] [--spread] [--server-pid PID ...] [--json]", stderr)
 	var targets, pidArgs listFlag
-	fs.Var(&targets, "url", "server to drive (default http://127.0.0.1:8080); repeat it or separate URLs with commas to drive several servers of one database, the users spread over them round-robin")
+	fs.Var(&targets, "url", "server `URL` to drive (default http://127.0.0.1:8080); repeat it or separate URLs with commas to drive several servers of one database, the users spread over them round-robin")
 	logins := fs.String("logins", "", "sign-ins JSON: DATA/seed-logins.json (confidant seed) or the file of confidant demo --logins FILE (required)")
 	users := fs.Int("users", 50, "concurrent simulated users")
 	duration := fs.Duration("duration", 30*time.Second, "how long to run")
 	mix := fs.String("mix", "realistic", "operation mix: realistic (therapists, patients, security officers) or reads")
 	spread := fs.Bool("spread", false, "every user signs in as a different therapist of the logins file (therapists with no patients skipped; refused if there are fewer than --users) and works on that therapist's whole caseload; default: all users work on the demo therapist's patients")
-	fs.Var(&pidArgs, "server-pid", "process id of a server on this machine (Linux; repeat it or separate ids with commas): its CPU time over the run (/proc/PID/stat) is reported per request")
+	fs.Var(&pidArgs, "server-pid", "process id (`PID`) of a server on this machine (Linux; repeat it or separate ids with commas): its CPU time over the run (/proc/PID/stat) is reported per request")
 	asJSON := fs.Bool("json", false, "print results as JSON")
 	maxReq := fs.Int("max-requests", 1_000_000, "stop after this many requests in all")
 	remote := fs.Bool("allow-remote", false, "allow a target that is not on this machine's loopback interface")
