@@ -397,15 +397,11 @@ func (l *Log) append(ctx context.Context, ltx confidant.LogTx, pending []pending
 			e.PatientSeq, e.PatientPrev = h.Seq+1, h.Index
 			heads[e.PatientID] = confidant.ChainHead{Seq: e.PatientSeq, Index: int64(e.Index)}
 		}
-		canon, err := e.MarshalCanonical()
-		if err != nil {
-			return 0, [32]byte{}, fmt.Errorf("encoding event: %w", err)
-		}
-		nonce, err := auditlog.NewNonce(rand.Reader)
+		canon, sealed, err := l.encode(e)
 		if err != nil {
 			return 0, [32]byte{}, err
 		}
-		sealed, err := l.sealFree(e)
+		nonce, err := auditlog.NewNonce(rand.Reader)
 		if err != nil {
 			return 0, [32]byte{}, err
 		}
