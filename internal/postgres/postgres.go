@@ -35,10 +35,12 @@
 //     in fn sees the same snapshot.
 //
 // Errors are *confidant.Error: KindNotFound for unknown ids, KindConflict for
-// unique violations and broken state rules, KindInternal otherwise. Server
-// error messages and details can quote values (a blind index or a
-// username, say), so they never reach an error string; only SQLSTATE,
-// constraint, table and column names do.
+// unique violations and broken state rules, KindUnavailable with code
+// "database_unavailable" when the database cannot be reached or used (a
+// broken connection, a shutdown, insufficient resources), KindInternal
+// otherwise. Server error messages and details can quote values (a blind
+// index or a username, say), so they never reach an error string; only
+// SQLSTATE, constraint, table and column names do.
 package postgres
 
 import (
@@ -177,9 +179,7 @@ func (db *DB) run(ctx context.Context, opts pgx.TxOptions, fn func(confidant.Sea
 		if attempt == beginAttempts || !pgconn.SafeToRetry(err) || ctx.Err() != nil {
 			// Nothing ran: the database is unreachable, overloaded or
 			// shutting down (or ctx ended), so the caller may retry.
-			return &confidant.Error{Kind: confidant.KindUnavailable, Code: "database_unavailable",
-				Message: "The database is not available. Please try again later.",
-				Err:     fmt.Errorf("postgres: begin transaction: %w", redact(err))}
+			return unavailable("begin transaction", err)
 		}
 	}
 	done := false
