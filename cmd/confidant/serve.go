@@ -35,8 +35,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, cfg.LogLevel)
-	a, err := openApp(ctx, cfg, stderr, openOptions{plainBaseline: *plain})
+	log := newServerLogger(ctx, stderr, cfg.LogLevel)
+	a, err := openApp(ctx, cfg, stderr, openOptions{plainBaseline: *plain, logger: log})
 	if err != nil {
 		return err
 	}
