@@ -56,7 +56,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	a, err := openApp(ctx, cfg, stderr, openOptions{})
+	a, err := openApp(ctx, cfg, stderr, openOptions{logger: warnLogger(stderr)})
 	if err != nil {
 		return err
 	}
