@@ -1,0 +1,112 @@
+package faultproxy
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Codes of the untyped requests a client may send before its startup
+// message (PostgreSQL protocol 3.0, "Message Formats").
+const (
+	codeSSLRequest    = 80877103
+	codeGSSENCRequest = 80877104
+	codeCancelRequest = 80877102
+)
+
+// Limits on a frontend message's declared length. PostgreSQL refuses a
+// startup packet over 10000 bytes; other messages are bounded by its 1 GiB
+// allocation limit.
+const (
+	minStartupLen = 8
+	maxStartupLen = 10000
+	maxMessageLen = 1 << 30
+)
+
+// message is one frontend message as read from the wire.
+type message struct {
+	typ byte   // 0 for the untyped messages of the startup phase
+	raw []byte // the whole message as sent: type byte (if any), length, body
+}
+
+// body returns the message without its type byte and length.
+func (m message) body() []byte {
+	if m.typ == 0 {
+		return m.raw[4:]
+	}
+	return m.raw[5:]
+}
+
+// startupCode returns the request code of an untyped message (the protocol
+// version for a startup message).
+func (m message) startupCode() uint32 {
+	if m.typ != 0 {
+		return 0
+	}
+	return binary.BigEndian.Uint32(m.raw[4:8])
+}
+
+// isCommit reports whether m is a simple query whose whole text is COMMIT
+// (or END), as pgx sends for Tx.Commit ("commit").
+func (m message) isCommit() bool {
+	if m.typ != 'Q' {
+		return false
+	}
+	text, _, _ := bytes.Cut(m.body(), []byte{0})
+	text = bytes.TrimSpace(text)
+	text = bytes.TrimSpace(bytes.TrimSuffix(text, []byte(";")))
+	return bytes.EqualFold(text, []byte("commit")) || bytes.EqualFold(text, []byte("end"))
+}
+
+// endsQuery reports whether m completes a query the server will now run: a
+// simple query, or the Sync that ends an extended-protocol batch.
+func (m message) endsQuery() bool { return m.typ == 'Q' || m.typ == 'S' }
+
+var errMalformed = errors.New("faultproxy: malformed frontend message")
+
+// readMessage reads one frontend message from r: untyped (int32 length,
+// then the body whose first int32 is the request code) in the startup
+// phase, typed (one type byte, int32 length including itself, body)
+// afterwards. It never allocates more than the bytes actually read plus a
+// small buffer, whatever length a message declares.
+func readMessage(r io.Reader, startup bool) (message, error) {
+	var hdr [5]byte
+	h := hdr[:5]
+	if startup {
+		h = hdr[:4]
+	}
+	if _, err := io.ReadFull(r, h); err != nil {
+		return message{}, err
+	}
+	var m message
+	var n uint32
+	if startup {
+		n = binary.BigEndian.Uint32(h)
+		if n < minStartupLen || n > maxStartupLen {
+			return message{}, fmt.Errorf("%w: startup length %d", errMalformed, n)
+		}
+	} else {
+		m.typ = h[0]
+		if m.typ == 0 {
+			return message{}, fmt.Errorf("%w: type byte 0", errMalformed)
+		}
+		n = binary.BigEndian.Uint32(h[1:])
+		if n < 4 || n > maxMessageLen {
+			return message{}, fmt.Errorf("%w: length %d", errMalformed, n)
+		}
+	}
+	rest := int64(n) - 4
+	var buf bytes.Buffer
+	buf.Grow(len(h) + int(min(rest, 4096)))
+	buf.Write(h)
+	if got, err := io.CopyN(&buf, r, rest); err != nil {
+		if err == io.EOF && got < rest {
+			err = io.ErrUnexpectedEOF
+		}
+		return message{}, err
+	}
+	m.raw = buf.Bytes()
+	return m, nil
+}
