@@ -88,11 +88,22 @@ type LogCheckpoint struct {
 }
 
 // LogTx is the part of SealedTx that keeps the access log: events, the
-// Merkle tree as C2SP tlog-tiles, and checkpoints. internal/auditlog is its
-// only writer, through one sequencer.
+// Merkle tree as C2SP tlog-tiles, and checkpoints. internal/audit is its
+// only writer: one sequencer per process, any number of processes, which
+// serialise at LockLog.
 type LogTx interface {
 	// LogSize is the number of events in the log.
 	LogSize(ctx context.Context) (uint64, error)
+	// LockLog takes the log's append lock for the rest of a read-write
+	// transaction and returns the number of events in the log, read under
+	// the lock: until the transaction ends, no other transaction of any
+	// process can append, so the size cannot change except by this
+	// transaction's own appends. Every appender calls it before reading
+	// anything it appends after (patient heads, tiles). It waits for a
+	// transaction of another writer that holds the lock (PostgreSQL: a
+	// row lock on the log's head; SQLite: the write lock every read-write
+	// transaction already holds).
+	LockLog(ctx context.Context) (uint64, error)
 	// AppendEvents stores events whose indexes continue the log exactly
 	// (the first equals LogSize, the rest follow); else KindConflict.
 	AppendEvents(ctx context.Context, evs []StoredEvent) error

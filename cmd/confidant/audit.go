@@ -92,7 +92,10 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		size, root := a.log.Head()
+		size, root, err := a.log.Head(ctx)
+		if err != nil {
+			return err
+		}
 		fmt.Fprintf(stdout, "The access log is intact: %d events, root %x, consistent with %d external checkpoint(s).\n", size, root, len(external))
 	default:
 		fmt.Fprintf(stderr, "unknown audit subcommand %q\n\nUsage: confidant %s\n", sub, auditUsage)

@@ -95,6 +95,10 @@ func serve(ctx context.Context, cfg Config, a *app, ln net.Listener, log *slog.L
 		ln.Close()
 		return err
 	}
+	if err := checkStoredTree(ctx, a); err != nil {
+		ln.Close()
+		return err
+	}
 	witnesses := witnessClients(cfg)
 	if err := checkWitnesses(ctx, a, witnesses, log); err != nil {
 		ln.Close()
@@ -231,6 +235,25 @@ func checkRollback(ctx context.Context, cfg Config, a *app) error {
 	if err := a.log.CheckExternal(ctx, cp); err != nil {
 		return fmt.Errorf("REFUSING TO SERVE: the access log does not match the checkpoint published at size %d "+
 			"(a restored older copy of the database, or tampering); investigate before serving: %w", cp.Size, err)
+	}
+	return nil
+}
+
+// checkStoredTree refuses to serve a log whose stored tree does not check
+// against its stored events and latest signed checkpoint (Log.Checkpoint
+// signs a checkpoint of the stored tree only if it does): a server must
+// not record accesses into a tree it cannot sign.
+func checkStoredTree(ctx context.Context, a *app) error {
+	if a.plain || a.log == nil {
+		return nil
+	}
+	if _, err := a.log.Checkpoint(ctx); err != nil {
+		var f *auditlog.Fault
+		if errors.As(err, &f) {
+			return fmt.Errorf("REFUSING TO SERVE: the access log's stored tree does not check at index %d (%s: %s); "+
+				"run `confidant audit verify`, and `confidant audit rebuild-tiles` if only the tiles are damaged: %w", f.Index, f.Kind, f.Detail, err)
+		}
+		return fmt.Errorf("checking the access log's stored tree: %w", err)
 	}
 	return nil
 }

@@ -74,7 +74,7 @@ func TestWitness(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("serve: %v", err)
 	}
-	start, _ := a.log.Head()
+	start, _, _ := a.log.Head(t.Context())
 	if w.Size() != start {
 		t.Fatalf("at start the witness holds size %d, the log %d", w.Size(), start)
 	}
@@ -82,7 +82,7 @@ func TestWitness(t *testing.T) {
 		t.Fatalf("log size %d at start", start)
 	}
 	recordEvents(t, a, 5)
-	size, _ := a.log.Head()
+	size, _, _ := a.log.Head(t.Context())
 	for deadline := time.Now().Add(10 * time.Second); w.Size() != size; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the witness holds size %d, the log %d", w.Size(), size)

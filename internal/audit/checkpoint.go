@@ -77,38 +77,42 @@ func (l *Log) VerifierKey() string {
 	return l.vkey
 }
 
-// Checkpoint signs and stores a checkpoint of the committed tree if it grew
-// since the last one, and returns the latest checkpoint.
+// Checkpoint signs and stores a checkpoint of the stored tree if it grew
+// since the latest stored checkpoint, and returns the latest checkpoint.
+//
+// It never signs what it has not checked against storage: the root it signs
+// is recomputed from the leaf commitments stored with the events since the
+// latest checkpoint, as an extension of that checkpoint's tree (whose
+// compact range, read from the tiles, must give its signed root), and it
+// must equal the root of the stored tiles. If either check fails it signs
+// nothing and returns a *auditlog.Fault (run `confidant audit verify`).
+// Several servers may call it at once: a checkpoint another one stored
+// first is returned instead.
 func (l *Log) Checkpoint(ctx context.Context) (auditlog.Checkpoint, error) {
-	// One signer at a time (the checkpointer, /log/checkpoint, proof
-	// bundles): the later caller then finds the checkpoint the earlier one
-	// stored instead of failing to store an older one.
+	// One signer at a time in this process (the checkpointer,
+	// /log/checkpoint, proof bundles).
 	l.signMu.Lock()
 	defer l.signMu.Unlock()
 	l.mu.Lock()
-	size, root, signer, origin := l.size, l.root, l.signer, l.origin
+	signer, origin := l.signer, l.origin
 	l.mu.Unlock()
 	if signer == nil {
 		return auditlog.Checkpoint{}, confidant.ErrNoAccessLog
 	}
-	var latest confidant.LogCheckpoint
-	err := l.backend.View(ctx, func(tx confidant.SealedTx) error {
-		ltx, err := logTx(tx)
-		if err != nil {
-			return err
-		}
-		latest, err = ltx.LatestCheckpoint(ctx)
-		if confidant.IsKind(err, confidant.KindNotFound) {
-			return nil
-		}
-		return err
-	})
+	latest, size, root, err := l.checkedHead(ctx)
 	if err != nil {
 		return auditlog.Checkpoint{}, err
 	}
-	if latest.Note != nil && latest.Size >= size {
-		return l.parse(latest.Note)
+	if latest != nil && latest.Size >= size {
+		return *latest, nil
 	}
+	l.mu.Lock()
+	if l.st != nil && l.st.Size() == size && l.st.Root() != root {
+		// The cache disagrees with storage: never use it again.
+		l.st = nil
+		l.log.Error("the access log's tree in memory differs from the stored one; dropped", slog.Uint64("size", size))
+	}
+	l.mu.Unlock()
 	cp, err := auditlog.SignCheckpoint(signer, origin, size, root)
 	if err != nil {
 		return auditlog.Checkpoint{}, err
@@ -120,10 +124,82 @@ func (l *Log) Checkpoint(ctx context.Context) (auditlog.Checkpoint, error) {
 		}
 		return ltx.PutCheckpoint(ctx, confidant.LogCheckpoint{Size: cp.Size, Root: cp.Root[:], Note: cp.Note, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)})
 	})
+	if confidant.IsKind(err, confidant.KindConflict) && confidant.CodeOf(err) != "checkpoint_fork" {
+		// Another writer stored a larger checkpoint meanwhile.
+		if latest, _, _, lerr := l.checkedHead(ctx); lerr == nil && latest != nil && latest.Size >= cp.Size {
+			return *latest, nil
+		}
+	}
 	if err != nil {
 		return auditlog.Checkpoint{}, err
 	}
 	return cp, nil
+}
+
+// checkedHead reads, in one snapshot, the latest stored checkpoint (nil if
+// none) and the stored log's size, and, if the log is larger, the root of
+// the stored tree recomputed and checked as Checkpoint documents.
+func (l *Log) checkedHead(ctx context.Context) (latest *auditlog.Checkpoint, size uint64, root [32]byte, err error) {
+	err = l.backend.View(ctx, func(tx confidant.SealedTx) error {
+		ltx, err := logTx(tx)
+		if err != nil {
+			return err
+		}
+		stored, err := ltx.LatestCheckpoint(ctx)
+		switch {
+		case err == nil:
+			cp, err := l.parse(stored.Note)
+			if err != nil {
+				return &auditlog.Fault{Index: stored.Size, Kind: "checkpoint", Detail: "the stored checkpoint does not verify: " + err.Error()}
+			}
+			latest = &cp
+		case !confidant.IsKind(err, confidant.KindNotFound):
+			return err
+		}
+		if size, err = ltx.LogSize(ctx); err != nil {
+			return err
+		}
+		if latest != nil && latest.Size >= size {
+			return nil
+		}
+		from, fromRoot := uint64(0), auditlog.EmptyRoot()
+		if latest != nil {
+			from, fromRoot = latest.Size, latest.Root
+		}
+		ts := tiles{ctx, ltx}
+		ext, err := auditlog.ExtendFrom(ctx, ts, size, from, fromRoot)
+		if err != nil {
+			return err
+		}
+		for next := from; next < size; {
+			err := ltx.ScanEvents(ctx, next, int(min(size-next, 4096)), func(e *confidant.EventRow) error {
+				if e.Index != next || len(e.Leaf) != auditlog.HashSize {
+					return &auditlog.Fault{Index: next, Kind: auditlog.FaultDeleted, Detail: "the stored events do not continue the log here"}
+				}
+				next++
+				return ext.Append([32]byte(e.Leaf))
+			})
+			if err != nil {
+				return err
+			}
+			if ext.Size() != next {
+				return &auditlog.Fault{Index: next, Kind: auditlog.FaultTruncated, Detail: "the events end before the stored log's size"}
+			}
+		}
+		if root, err = ext.Root(); err != nil {
+			return err
+		}
+		st, err := auditlog.LoadState(ctx, ts, size)
+		if err != nil {
+			return &auditlog.Fault{Index: from, Kind: auditlog.FaultTile, Detail: "loading the stored tree: " + err.Error()}
+		}
+		if st.Root() != root {
+			return &auditlog.Fault{Index: from, Kind: auditlog.FaultTile,
+				Detail: fmt.Sprintf("the stored tiles of size %d differ from the tree of the stored leaves", size)}
+		}
+		return nil
+	})
+	return latest, size, root, err
 }
 
 // parse verifies a checkpoint signed by this log.
@@ -147,13 +223,12 @@ func (l *Log) RunCheckpointer(ctx context.Context, every time.Duration, publish 
 			return
 		case <-t.C:
 		}
-		size, _ := l.Head()
-		if size == last {
-			continue
-		}
 		cp, err := l.Checkpoint(ctx)
 		if err != nil {
 			l.log.Error("signing a checkpoint failed", slog.String("err", err.Error()))
+			continue
+		}
+		if cp.Size == last {
 			continue
 		}
 		last = cp.Size

@@ -1,24 +1,30 @@
 package audit
 
 import (
-	"context"
-	"log/slog"
 	"time"
 
 	confidant "github.com/confidanthealth/confidant"
 )
 
-// keyUses is the capacity of the queue of key-use events.
+// keyUses is the capacity of the queue of key-use events, and the most
+// key-use events one batch takes.
 const keyUses = 8192
+
+// errKeyUseRefused refuses an unwrap whose key-use event cannot be queued.
+var errKeyUseRefused = confidant.Errorf(confidant.KindUnavailable, "audit_unavailable",
+	"The access log cannot record the use of a key right now, so the key was not used. Try again shortly.")
 
 // KeyUse records that a keyset was unwrapped by the KEK (internal/keys calls
 // it on every cache miss: keys.Keyring.OnUnwrap). Unwraps happen inside
 // transactions, possibly inside the sequencer's own batch, so KeyUse never
-// blocks: it queues the event and a goroutine records it in the next batch.
-// If the queue is full the event is dropped and the drop is logged; under
-// normal load it never fills (a few events per patient opened per cache
-// lifetime).
-func (l *Log) KeyUse(owner, kekID string) {
+// blocks: it queues the event for the sequencer, which commits it in the
+// next batch, ahead of that batch's own events. A read records its own
+// event (Record) after the unwrap, so the read's answer waits for the
+// key-use event too; a write's unwrap inside a batch commits with it.
+//
+// KeyUse fails closed: if the event cannot be queued (the queue is full,
+// or the log is closing), it returns an error and the unwrap is refused.
+func (l *Log) KeyUse(owner, kekID string) error {
 	ev := confidant.AuditEvent{
 		Time: time.Now().UTC().Truncate(time.Microsecond), Role: "system", Action: confidant.ActionKeyUnwrap,
 		Outcome: confidant.OutcomeOK, Purpose: "unwrapped " + owner + " with " + kekID,
@@ -26,37 +32,28 @@ func (l *Log) KeyUse(owner, kekID string) {
 	if confidant.ValidID(owner) {
 		ev.PatientID = owner
 	}
+	l.keyMu.RLock()
+	defer l.keyMu.RUnlock()
+	if l.closed {
+		return errClosed
+	}
 	select {
 	case l.keyUse <- ev:
+		return nil
 	default:
-		l.log.Warn("key-use event dropped: queue full", slog.String("kek", kekID))
+		return errKeyUseRefused
 	}
 }
 
-// recordKeyUse drains the key-use queue into the log until stop.
-func (l *Log) recordKeyUse() {
-	defer l.wg.Done()
-	for {
-		var evs []confidant.AuditEvent
+// takeKeyUse moves the queued key-use events to keyPending, up to twice
+// the queue's capacity (beyond that the queue fills and KeyUse refuses).
+func (l *Log) takeKeyUse() {
+	for len(l.keyPending) < 2*keyUses {
 		select {
 		case ev := <-l.keyUse:
-			evs = append(evs, ev)
-		case <-l.stop:
+			l.keyPending = append(l.keyPending, ev)
+		default:
 			return
 		}
-	more:
-		for len(evs) < 256 {
-			select {
-			case ev := <-l.keyUse:
-				evs = append(evs, ev)
-			default:
-				break more
-			}
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if err := l.Record(ctx, evs...); err != nil {
-			l.log.Error("recording key use failed", slog.Int("events", len(evs)), slog.String("err", err.Error()))
-		}
-		cancel()
 	}
 }

@@ -11,6 +11,17 @@
 // together or not at all, and a read's event (Record) is committed before
 // Record returns. If the log cannot be written, every request of the batch
 // fails: no audit, no answer.
+//
+// Storage is the single source of truth. Any number of writers append to
+// one log: this process's sequencer, operator commands run beside a
+// server, and several servers on one PostgreSQL database. Each batch locks
+// the log's head in its own transaction (LogTx.LockLog) and reads the
+// log's size there; the tree held in memory is only a cache of the stored
+// tiles at one size, used when the stored size is still that size and
+// reloaded from the tiles otherwise, and dropped after every failed batch
+// (whose commit may or may not have happened). Checkpoints are signed over
+// a root recomputed from the stored leaves as an extension of the last
+// signed checkpoint, never over the cache.
 package audit
 
 import (
@@ -56,16 +67,25 @@ type Log struct {
 	max     int
 
 	reqs     chan *request
-	keyUse   chan confidant.AuditEvent
 	stop     chan struct{}
 	finished chan struct{} // closed when the sequencer has stopped
 	wg       sync.WaitGroup
 
-	signMu   sync.Mutex // serialises Checkpoint: concurrent signers would store out of order
-	mu       sync.Mutex // guards app, the published state and the signer
-	app      *auditlog.Appender
-	size     uint64
-	root     [32]byte
+	// keyUse queues key-use events (KeyUse) for the sequencer; keyMu and
+	// closed keep KeyUse from queueing after the sequencer's last look.
+	keyUse chan confidant.AuditEvent
+	keyMu  sync.RWMutex
+	closed bool
+	// keyPending holds key-use events taken from keyUse and not yet
+	// committed (the sequencer's own: no lock).
+	keyPending []confidant.AuditEvent
+
+	signMu sync.Mutex // serialises Checkpoint: concurrent signers would store out of order
+	mu     sync.Mutex // guards st and the signer
+	// st is the tree as this process last committed or loaded it: a cache
+	// of the stored tiles, used only while the stored log has its size, nil
+	// when it must be loaded from storage before the next append.
+	st       *auditlog.State
 	origin   string
 	signer   auditlog.Signer
 	vkey     string
@@ -81,8 +101,11 @@ type request struct {
 	done   chan struct{}
 }
 
-// Open starts the log over backend: it creates the audit keyset on first use,
-// loads the tree state from the stored tiles and starts the sequencer.
+// Open starts the log over backend: it creates the audit keyset and the
+// checkpoint key on first use and starts the sequencer. It reads no tile:
+// the tree is loaded from storage by the first append (so that `audit
+// verify` can examine a log whose tiles are damaged); call Checkpoint to
+// check the stored tree against the last signed checkpoint before serving.
 func Open(ctx context.Context, backend confidant.SealedStore, k Keys, cfg Config) (*Log, error) {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 64
@@ -113,22 +136,20 @@ func Open(ctx context.Context, backend confidant.SealedStore, k Keys, cfg Config
 	if l.aead, err = k.PatientAEAD(wk); err != nil {
 		return nil, fmt.Errorf("audit key: %w", err)
 	}
-	if err := l.load(ctx); err != nil {
-		return nil, err
-	}
 	if err := l.loadSigner(ctx, cfg.Origin); err != nil {
 		return nil, err
 	}
 	l.keyUse = make(chan confidant.AuditEvent, keyUses)
-	l.wg.Add(2)
+	l.wg.Add(1)
 	go l.run()
-	go l.recordKeyUse()
 	return l, nil
 }
 
-// load reads the tree state from the database.
-func (l *Log) load(ctx context.Context) error {
-	return l.backend.View(ctx, func(tx confidant.SealedTx) error {
+// Head returns the size and root of the stored tree, read from storage
+// (the root from the stored tiles, which Verify and Checkpoint check).
+func (l *Log) Head(ctx context.Context) (uint64, [32]byte, error) {
+	var st *auditlog.State
+	err := l.backend.View(ctx, func(tx confidant.SealedTx) error {
 		ltx, err := logTx(tx)
 		if err != nil {
 			return err
@@ -137,28 +158,22 @@ func (l *Log) load(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		st, err := auditlog.LoadState(ctx, tiles{ctx, ltx}, size)
-		if err != nil {
-			return fmt.Errorf("loading the access log's tree: %w", err)
-		}
-		l.mu.Lock()
-		l.app = auditlog.NewAppender(st)
-		l.size, l.root = st.Size(), st.Root()
-		l.mu.Unlock()
-		return nil
+		st, err = auditlog.LoadState(ctx, tiles{ctx, ltx}, size)
+		return err
 	})
+	if err != nil {
+		return 0, [32]byte{}, err
+	}
+	return st.Size(), st.Root(), nil
 }
 
-// Size and root of the committed tree.
-func (l *Log) Head() (uint64, [32]byte) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.size, l.root
-}
-
-// Close stops the sequencer; requests still queued are refused. It does not
-// close the backend, which the caller opened and closes.
+// Close stops the sequencer: requests still queued are refused, key-use
+// events already queued are committed first (or their loss logged). It does
+// not close the backend, which the caller opened and closes.
 func (l *Log) Close() error {
+	l.keyMu.Lock()
+	l.closed = true
+	l.keyMu.Unlock()
 	select {
 	case <-l.stop:
 	default:
@@ -248,27 +263,22 @@ func (l *Log) View(ctx context.Context, fn func(confidant.SealedTx) error) error
 }
 
 // run is the sequencer: it takes whatever requests are waiting (at most
-// MaxBatch) and commits them in one transaction.
+// MaxBatch) and commits them, with the key-use events queued, in one
+// transaction.
 func (l *Log) run() {
 	defer l.wg.Done()
 	defer close(l.finished)
 	for {
-		var first *request
+		var batch []*request
 		select {
-		case first = <-l.reqs:
+		case r := <-l.reqs:
+			batch = append(batch, r)
+		case ev := <-l.keyUse:
+			l.keyPending = append(l.keyPending, ev)
 		case <-l.stop:
-			// Answer what is still queued, then stop.
-			for {
-				select {
-				case r := <-l.reqs:
-					r.err = errClosed
-					close(r.done)
-				default:
-					return
-				}
-			}
+			l.shutdown()
+			return
 		}
-		batch := []*request{first}
 	fill:
 		for len(batch) < l.max {
 			select {
@@ -289,14 +299,44 @@ func errLog(cause error) error {
 		"The access log could not be written, so nothing was read or changed. Try again shortly.")
 }
 
-// commit runs one batch in one transaction.
+// shutdown answers the requests still queued, commits the key-use events
+// (Close has stopped KeyUse from queueing more) and logs any it could not.
+func (l *Log) shutdown() {
+	for {
+		select {
+		case r := <-l.reqs:
+			r.err = errClosed
+			close(r.done)
+			continue
+		default:
+		}
+		break
+	}
+	l.takeKeyUse()
+	if len(l.keyPending) > 0 {
+		l.commit(nil)
+	}
+	if n := len(l.keyPending); n > 0 {
+		l.log.Error("key-use events lost at shutdown: the access log could not be written", slog.Int("events", n))
+	}
+}
+
+// errUnknown is what every request of a batch gets when the batch's commit
+// was sent but its answer lost: its writes and events may be stored.
+func errUnknown(cause error) error {
+	return confidant.ErrOutcomeUnknown(cause)
+}
+
+// commit runs one batch, with the key-use events pending, in one
+// transaction.
 func (l *Log) commit(batch []*request) {
 	ctx := context.Background()
 	l.mu.Lock()
-	before := l.app.State()
+	st := l.st
 	l.mu.Unlock()
-	var size uint64
-	var root [32]byte
+	var next *auditlog.State
+	sent := false // the batch's work is done; only the commit remains
+	nKeys := 0    // key-use events in this batch
 	err := l.backend.Update(ctx, func(tx confidant.SealedTx) error {
 		ltx, err := logTx(tx)
 		if err != nil {
@@ -325,31 +365,72 @@ func (l *Log) commit(batch []*request) {
 				pending = append(pending, pendingEvent{ev, r})
 			}
 		}
+		// Keys unwrapped before this batch, or by its requests, come first:
+		// a read's key-use event commits no later than the read's own.
+		l.takeKeyUse()
+		nKeys = min(len(l.keyPending), keyUses)
+		keys := make([]pendingEvent, 0, nKeys+len(pending))
+		for _, ev := range l.keyPending[:nKeys] {
+			keys = append(keys, pendingEvent{ev: ev})
+		}
+		pending = append(keys, pending...)
 		if len(pending) == 0 {
-			l.mu.Lock()
-			size, root = l.size, l.root
-			l.mu.Unlock()
+			sent = true
 			return nil
 		}
-		size, root, err = l.append(ctx, ltx, pending)
-		return err
+		size, err := ltx.LockLog(ctx)
+		if err != nil {
+			return err
+		}
+		if st == nil || st.Size() != size {
+			if st != nil {
+				l.log.Info("the access log grew in another process; loading its tree from storage",
+					slog.Uint64("cached_size", st.Size()), slog.Uint64("stored_size", size))
+			}
+			if st, err = auditlog.LoadState(ctx, tiles{ctx, ltx}, size); err != nil {
+				return confidant.Wrap(err, confidant.KindUnavailable, "audit_tree",
+					"The access log's stored tree cannot be read, so nothing can be recorded (run `confidant audit verify`).")
+			}
+		}
+		if next, err = l.append(ctx, ltx, st, size, pending); err != nil {
+			return err
+		}
+		sent = true
+		return nil
 	})
 	if err != nil {
+		// Whatever happened, this process no longer knows the stored tree.
 		l.mu.Lock()
-		l.app.Reset(before)
+		l.st = nil
 		l.mu.Unlock()
-		l.log.Error("access log batch failed; every request in it was refused", slog.Int("requests", len(batch)), slog.String("err", err.Error()))
+		unknown := sent && confidant.CodeOf(err) == confidant.CodeOutcomeUnknown
+		if unknown {
+			// The key-use events stay pending: recording one twice is
+			// better than losing it.
+			l.log.Error("access log batch: commit sent but its outcome is unknown; the tree will be reloaded from storage",
+				slog.Int("requests", len(batch)), slog.String("err", err.Error()))
+		} else {
+			l.log.Error("access log batch failed; every request in it was refused",
+				slog.Int("requests", len(batch)), slog.String("err", err.Error()))
+		}
 		for _, r := range batch {
 			if r.err == nil {
-				r.err = errLog(err)
+				if unknown {
+					r.err = errUnknown(err)
+				} else {
+					r.err = errLog(err)
+				}
 			}
 			close(r.done)
 		}
 		return
 	}
-	l.mu.Lock()
-	l.size, l.root = size, root
-	l.mu.Unlock()
+	l.keyPending = l.keyPending[nKeys:]
+	if next != nil {
+		l.mu.Lock()
+		l.st = next
+		l.mu.Unlock()
+	}
 	for _, r := range batch {
 		close(r.done)
 	}
@@ -357,16 +438,13 @@ func (l *Log) commit(batch []*request) {
 
 type pendingEvent struct {
 	ev confidant.AuditEvent
-	r  *request
+	r  *request // nil for a key-use event
 }
 
-// append stores the batch's events and extends the tree, inside the
-// transaction.
-func (l *Log) append(ctx context.Context, ltx confidant.LogTx, pending []pendingEvent) (uint64, [32]byte, error) {
-	start, err := ltx.LogSize(ctx)
-	if err != nil {
-		return 0, [32]byte{}, err
-	}
+// append stores the batch's events at start (the log's size, read under
+// LockLog) and extends st, the tree of that size, inside the transaction.
+// It returns the new tree.
+func (l *Log) append(ctx context.Context, ltx confidant.LogTx, st *auditlog.State, start uint64, pending []pendingEvent) (*auditlog.State, error) {
 	var ids []string
 	for _, p := range pending {
 		if p.ev.PatientID != "" {
@@ -375,7 +453,7 @@ func (l *Log) append(ctx context.Context, ltx confidant.LogTx, pending []pending
 	}
 	heads, err := ltx.PatientHeads(ctx, ids)
 	if err != nil {
-		return 0, [32]byte{}, err
+		return nil, err
 	}
 	stored := make([]confidant.StoredEvent, len(pending))
 	leaves := make([][32]byte, len(pending))
@@ -399,15 +477,15 @@ func (l *Log) append(ctx context.Context, ltx confidant.LogTx, pending []pending
 		}
 		canon, err := e.MarshalCanonical()
 		if err != nil {
-			return 0, [32]byte{}, fmt.Errorf("encoding event: %w", err)
+			return nil, fmt.Errorf("encoding event: %w", err)
 		}
 		nonce, err := auditlog.NewNonce(rand.Reader)
 		if err != nil {
-			return 0, [32]byte{}, err
+			return nil, err
 		}
 		sealed, err := l.sealFree(e)
 		if err != nil {
-			return 0, [32]byte{}, err
+			return nil, err
 		}
 		leaves[i] = auditlog.LeafHash(nonce, canon)
 		stored[i] = confidant.StoredEvent{
@@ -418,11 +496,13 @@ func (l *Log) append(ctx context.Context, ltx confidant.LogTx, pending []pending
 		}
 	}
 	if err := ltx.AppendEvents(ctx, stored); err != nil {
-		return 0, [32]byte{}, err
+		return nil, err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.app.Append(ctx, tiles{ctx, ltx}, leaves)
+	a := auditlog.NewAppender(st)
+	if _, _, err := a.Append(ctx, tiles{ctx, ltx}, leaves); err != nil {
+		return nil, err
+	}
+	return a.State(), nil
 }
 
 // safely runs fn, turning a panic into an error so that one request cannot
@@ -450,6 +530,10 @@ func (t *recTx) Audit(ev confidant.AuditEvent) error {
 	return nil
 }
 
+// entrySize is the size of one framed entry of an entry bundle: a 2-byte
+// length and the 32-byte commitment.
+const entrySize = 2 + auditlog.HashSize
+
 // logTx returns the log part of a store transaction.
 func logTx(tx confidant.SealedTx) (confidant.LogTx, error) {
 	ltx, ok := tx.(confidant.LogTx)
@@ -465,8 +549,17 @@ type tiles struct {
 	tx  confidant.LogTx
 }
 
+// ReadTile reads a hash tile. A partial tile that is no longer stored (a
+// store may drop the partial widths once the full tile is written) is read
+// as the prefix of the full one: a tile of a smaller tree is a prefix of
+// the same tile of a larger tree.
 func (t tiles) ReadTile(ctx context.Context, level, index uint64, width int) ([]byte, error) {
 	b, err := t.tx.Tile(ctx, level, index, width)
+	if confidant.IsKind(err, confidant.KindNotFound) && width < auditlog.TileWidth {
+		if full, ferr := t.tx.Tile(ctx, level, index, auditlog.TileWidth); ferr == nil && len(full) >= width*auditlog.HashSize {
+			return full[:width*auditlog.HashSize], nil
+		}
+	}
 	if confidant.IsKind(err, confidant.KindNotFound) {
 		return nil, fmt.Errorf("tile %d/%d/%d: %w", level, index, width, auditlog.ErrNotFound)
 	}
@@ -477,8 +570,15 @@ func (t tiles) WriteTile(ctx context.Context, level, index uint64, width int, da
 	return t.tx.PutTile(ctx, level, index, width, data)
 }
 
+// ReadEntryBundle reads an entry bundle, a partial one that is no longer
+// stored as the prefix of the full one (see ReadTile).
 func (t tiles) ReadEntryBundle(ctx context.Context, index uint64, width int) ([]byte, error) {
 	b, err := t.tx.EntryBundle(ctx, index, width)
+	if confidant.IsKind(err, confidant.KindNotFound) && width < auditlog.TileWidth {
+		if full, ferr := t.tx.EntryBundle(ctx, index, auditlog.TileWidth); ferr == nil && len(full) >= width*entrySize {
+			return full[:width*entrySize], nil
+		}
+	}
 	if confidant.IsKind(err, confidant.KindNotFound) {
 		return nil, fmt.Errorf("entry bundle %d/%d: %w", index, width, auditlog.ErrNotFound)
 	}

@@ -96,7 +96,7 @@ func TestConcurrentCheckpoints(t *testing.T) {
 					errs <- err
 					return
 				}
-				size, _ := e.log.Head()
+				size, _, _ := e.log.Head(t.Context())
 				cp, err := e.log.Checkpoint(ctx)
 				if err == nil && cp.Size < size {
 					err = fmt.Errorf("checkpoint of size %d, tree %d", cp.Size, size)

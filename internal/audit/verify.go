@@ -505,8 +505,15 @@ func (l *Log) CheckExternal(ctx context.Context, cp auditlog.Checkpoint) error {
 		if err != nil {
 			return err
 		}
-		size, root := l.Head()
-		return auditlog.CheckExternal(ctx, tiles{ctx, ltx}, size, root, cp)
+		size, err := ltx.LogSize(ctx)
+		if err != nil {
+			return err
+		}
+		st, err := auditlog.LoadState(ctx, tiles{ctx, ltx}, size)
+		if err != nil {
+			return &auditlog.Fault{Index: 0, Kind: auditlog.FaultTile, Detail: "loading the stored tree: " + err.Error()}
+		}
+		return auditlog.CheckExternal(ctx, tiles{ctx, ltx}, size, st.Root(), cp)
 	})
 }
 

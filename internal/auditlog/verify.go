@@ -293,7 +293,8 @@ type chain struct {
 
 type cachedTile struct {
 	index uint64
-	data  []byte // nil: not read yet
+	data  []byte // nil: not read yet, or bad
+	bad   bool   // index was read and is missing or malformed
 }
 
 type verifier struct {
@@ -310,8 +311,14 @@ type verifier struct {
 	tiles    []cachedTile     // by tile level
 	bundle   cachedTile
 	visitErr *Fault
-	pending  *suspect // a fault waiting for the next event to be classified
-	progress func(done, total uint64)
+	// tileFault is the first damaged tile or bundle (missing, malformed,
+	// or differing from the tree of the events where the events cannot be
+	// at fault). The check goes on without it, so that a fault of the
+	// events themselves is still found and named; tileFault is reported
+	// only if the events are intact (then `audit rebuild-tiles` repairs it).
+	tileFault *Fault
+	pending   *suspect // a fault waiting for the next event to be classified
+	progress  func(done, total uint64)
 }
 
 // suspect is an anomaly at one index whose kind depends on the next event.
@@ -372,7 +379,7 @@ func (v *verifier) step(r *record) (*Fault, *suspect, error) {
 	if f != nil || err != nil {
 		return f, nil, err
 	}
-	if !bytes.Equal(r.leaf[:], stored) {
+	if stored != nil && !bytes.Equal(r.leaf[:], stored) {
 		return nil, v.notInTree(p, stored), nil
 	}
 	if f, err := v.entry(p, r.c); f != nil || err != nil {
@@ -462,14 +469,24 @@ func (v *verifier) visit(id compact.NodeID, hash []byte) {
 	first := id.Index << id.Level
 	stored, f, err := v.node(uint64(id.Level/TileHeight), id.Index, first)
 	if err != nil {
-		f = fault(first, FaultTile, "%v", err)
+		v.visitErr = fault(first, FaultTile, "%v", err)
+		return
 	}
-	if f == nil && !bytes.Equal(stored, hash) {
+	if f == nil && stored != nil && !bytes.Equal(stored, hash) {
+		// The leaves below agree with the level-0 tiles, so the events
+		// are not at fault here: the tile is.
 		l := uint64(id.Level / TileHeight)
-		f = fault(first, FaultTile, "tile %s entry %d differs from the tree recomputed from the events",
-			TilePath(l, id.Index/TileWidth, v.width(l, id.Index/TileWidth)), id.Index%TileWidth)
+		v.badTile(fault(first, FaultTile, "tile %s entry %d differs from the tree recomputed from the events",
+			TilePath(l, id.Index/TileWidth, v.width(l, id.Index/TileWidth)), id.Index%TileWidth))
 	}
-	v.visitErr = f
+}
+
+// badTile notes a damaged tile or bundle; the first is reported at the end
+// if the events are intact.
+func (v *verifier) badTile(f *Fault) {
+	if v.tileFault == nil {
+		v.tileFault = f
+	}
 }
 
 // width returns the width of tile (level, index) in the stored tree.
@@ -478,18 +495,25 @@ func (v *verifier) width(level, index uint64) int {
 }
 
 // node returns the stored hash of node index at tile level (tree level
-// TileHeight*level); first is the first leaf it covers, for faults.
+// TileHeight*level); first is the first leaf it covers, for faults. It
+// returns no hash and no fault for a missing or malformed tile, which it
+// notes with badTile.
 func (v *verifier) node(level, index, first uint64) ([]byte, *Fault, error) {
 	for uint64(len(v.tiles)) <= level {
 		v.tiles = append(v.tiles, cachedTile{})
 	}
 	t := &v.tiles[level]
 	ti := index / TileWidth
+	if t.bad && t.index == ti {
+		return nil, nil, nil
+	}
 	if t.data == nil || t.index != ti {
 		w := v.width(level, ti)
 		d, err := v.src.ReadTile(v.ctx, level, ti, w)
 		if errors.Is(err, ErrNotFound) {
-			return nil, fault(first, FaultTile, "tile %s is missing", TilePath(level, ti, w)), nil
+			*t = cachedTile{index: ti, bad: true}
+			v.badTile(fault(first, FaultTile, "tile %s is missing", TilePath(level, ti, w)))
+			return nil, nil, nil
 		}
 		if err != nil {
 			if cerr := v.ctx.Err(); cerr != nil {
@@ -498,9 +522,11 @@ func (v *verifier) node(level, index, first uint64) ([]byte, *Fault, error) {
 			return nil, nil, fmt.Errorf("auditlog: verify: reading tile %s: %w", TilePath(level, ti, w), err)
 		}
 		if len(d) != w*HashSize {
-			return nil, fault(first, FaultTile, "tile %s has %d bytes, want %d", TilePath(level, ti, w), len(d), w*HashSize), nil
+			*t = cachedTile{index: ti, bad: true}
+			v.badTile(fault(first, FaultTile, "tile %s has %d bytes, want %d", TilePath(level, ti, w), len(d), w*HashSize))
+			return nil, nil, nil
 		}
-		t.index, t.data = ti, d
+		*t = cachedTile{index: ti, data: d}
 	}
 	j := index % TileWidth
 	return t.data[j*HashSize : (j+1)*HashSize], nil, nil
@@ -510,10 +536,15 @@ func (v *verifier) node(level, index, first uint64) ([]byte, *Fault, error) {
 func (v *verifier) entry(p uint64, c [32]byte) (*Fault, error) {
 	bi := p / TileWidth
 	w := v.width(0, bi)
+	if v.bundle.bad && v.bundle.index == bi {
+		return nil, nil
+	}
 	if v.bundle.data == nil || v.bundle.index != bi {
 		d, err := v.src.ReadEntryBundle(v.ctx, bi, w)
 		if errors.Is(err, ErrNotFound) {
-			return fault(p, FaultTile, "entry bundle %s is missing", EntriesPath(bi, w)), nil
+			v.bundle = cachedTile{index: bi, bad: true}
+			v.badTile(fault(p, FaultTile, "entry bundle %s is missing", EntriesPath(bi, w)))
+			return nil, nil
 		}
 		if err != nil {
 			if cerr := v.ctx.Err(); cerr != nil {
@@ -522,14 +553,18 @@ func (v *verifier) entry(p uint64, c [32]byte) (*Fault, error) {
 			return nil, fmt.Errorf("auditlog: verify: reading entry bundle %s: %w", EntriesPath(bi, w), err)
 		}
 		if len(d) != w*entrySize {
-			return fault(p, FaultTile, "entry bundle %s has %d bytes, want %d", EntriesPath(bi, w), len(d), w*entrySize), nil
+			v.bundle = cachedTile{index: bi, bad: true}
+			v.badTile(fault(p, FaultTile, "entry bundle %s has %d bytes, want %d", EntriesPath(bi, w), len(d), w*entrySize))
+			return nil, nil
 		}
-		v.bundle.index, v.bundle.data = bi, d
+		v.bundle = cachedTile{index: bi, data: d}
 	}
 	off := int(p%TileWidth) * entrySize
 	e := v.bundle.data[off : off+entrySize]
 	if e[0] != 0 || e[1] != HashSize || !bytes.Equal(e[2:], c[:]) {
-		return fault(p, FaultTile, "entry bundle %s entry %d differs from the event's commitment", EntriesPath(bi, w), p%TileWidth), nil
+		// The event matches its commitment (checked before): the bundle
+		// is at fault.
+		v.badTile(fault(p, FaultTile, "entry bundle %s entry %d differs from the event's commitment", EntriesPath(bi, w), p%TileWidth))
 	}
 	return nil, nil
 }
@@ -586,6 +621,9 @@ func (v *verifier) end() error {
 	}
 	if ext != nil {
 		return fault(n, FaultRollback, "the log has %d events but an external checkpoint has size %d: the database is older than what outsiders saw", n, ext.Size)
+	}
+	if v.tileFault != nil {
+		return v.tileFault
 	}
 	return nil
 }

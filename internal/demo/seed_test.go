@@ -81,7 +81,7 @@ func seedStateOf(t *testing.T, s *Seeder, st confidant.Store) seedState {
 	for _, ns := range d.notes {
 		notes += len(ns)
 	}
-	size, _ := testfix.Log(st).Head()
+	size, _, _ := testfix.Log(st).Head(t.Context())
 	return seedState{Summary: summary(t, st), IDs: ids, Done: done, LogSize: size, Notes: notes, Patients: len(d.patients)}
 }
 

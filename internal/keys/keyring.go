@@ -55,15 +55,17 @@ type Keyring struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	onUnwrap atomic.Pointer[func(owner, kekID string)]
+	onUnwrap atomic.Pointer[func(owner, kekID string) error]
 }
 
 // OnUnwrap sets a function called after every unwrap of a keyset by the KEK
 // (a cache miss), with the keyset's owner (a patient id, or a system key's
-// name) and the KEK key used. The access log uses it to record key use. It
-// is called synchronously, possibly inside a database transaction, so it
-// must not block.
-func (k *Keyring) OnUnwrap(f func(owner, kekID string)) {
+// name) and the KEK key used, before the keyset is used or cached. The
+// access log uses it to record key use. It is called synchronously,
+// possibly inside a database transaction, so it must not block. If it
+// returns an error, the unwrap fails with that error and nothing is cached:
+// a key whose use cannot be recorded is not used.
+func (k *Keyring) OnUnwrap(f func(owner, kekID string) error) {
 	k.onUnwrap.Store(&f)
 }
 

@@ -191,7 +191,9 @@ func (k *Keyring) unwrapPatient(wk confidant.WrappedKey) (*cacheEntry, error) {
 		return nil, integrity("patient key", err)
 	}
 	if f := k.onUnwrap.Load(); f != nil {
-		(*f)(wk.Owner, wk.KEKID)
+		if err := (*f)(wk.Owner, wk.KEKID); err != nil {
+			return nil, err
+		}
 	}
 	return k.cache.put(ck, h, a), nil
 }

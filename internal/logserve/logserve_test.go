@@ -167,7 +167,10 @@ func TestCheckpointAndKey(t *testing.T) {
 	f := newFixture(t)
 	f.record(3)
 	cp := f.checkpoint()
-	size, root := f.log.Head()
+	size, root, err := f.log.Head(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if cp.Size != size || cp.Root != root || cp.Origin != "confidant/access-log" {
 		t.Errorf("checkpoint %d %x %q, log head %d %x", cp.Size, cp.Root, cp.Origin, size, root)
 	}

@@ -64,6 +64,19 @@ func (t *tx) LogSize(ctx context.Context) (uint64, error) {
 	return uint64(n), nil
 }
 
+// LockLog implements confidant.LogTx with a row lock on the log's head
+// (SELECT ... FOR UPDATE): appenders in every process and server queue
+// there, each reading the size the previous one committed (READ
+// COMMITTED: each statement sees what committed before it began). The
+// lock is held until the transaction ends.
+func (t *tx) LockLog(ctx context.Context) (uint64, error) {
+	var n int64
+	if err := t.tx.QueryRow(ctx, `SELECT size FROM audit_log_head FOR UPDATE`).Scan(&n); err != nil {
+		return 0, mapErr(err, "lock log", "Log head")
+	}
+	return uint64(n), nil
+}
+
 // appendEventsSQL moves the head and inserts the events in one statement.
 // The data-modifying CTE runs exactly once; the INSERT inserts nothing
 // unless it moved the head. The events come as one array per column

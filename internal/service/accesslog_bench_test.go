@@ -263,7 +263,7 @@ func buildAccessWorld(b *testing.B, st confidant.Store, n int) *accessWorld {
 		b.Fatal(err)
 	}
 	build := time.Since(t0)
-	w.size, _ = l.Head()
+	w.size, _, _ = l.Head(b.Context())
 	fmt.Printf("%s: built a log of %d events (%d generated: %d staff, %d patients, %d of the therapist, %d of the heavy account, %d about the portal patient) in %v (%.0f events/s, %.1f s process CPU); load average %s\n",
 		b.Name(), w.size, n, benchStaff, benchPatients, len(w.byActor[w.therapist]), len(w.byActor[w.heavy]), w.patEvs,
 		build.Round(time.Millisecond), float64(n)/build.Seconds(), cpuSince(ru0).Seconds(), loadAvg())

@@ -81,6 +81,14 @@ func (t *tx) LogSize(ctx context.Context) (uint64, error) {
 	return uint64(n), nil
 }
 
+// LockLog implements confidant.LogTx. Every read-write transaction is
+// BEGIN IMMEDIATE and so already holds SQLite's write lock, which every
+// other writer, in this process or another, waits for (busy_timeout): the
+// log's size read here stays the size until this transaction ends.
+func (t *tx) LockLog(ctx context.Context) (uint64, error) {
+	return t.LogSize(ctx)
+}
+
 // AppendEvents implements confidant.LogTx. Contiguity is checked against
 // the log's size read in the same transaction; on the single writer
 // connection nothing can append in between (and the schema's trigger

@@ -53,6 +53,7 @@ func RunLog(t *testing.T, open func(t *testing.T) confidant.SealedStore) {
 		{"AppendConflict", testLogAppendConflict},
 		{"AppendInvalid", testLogAppendInvalid},
 		{"AppendConcurrent", testLogAppendConcurrent},
+		{"LockLog", testLockLog},
 		{"RoundTrip", testLogRoundTrip},
 		{"Events", testLogEvents},
 		{"ScanEvents", testLogScanEvents},
@@ -413,6 +414,63 @@ func testLogAppendConcurrent(t *testing.T, s confidant.SealedStore) {
 		t.Fatalf("no writer appended")
 	}
 	logDiff(t, "Events", evs[won], allEvents(t, s))
+}
+
+// testLockLog runs writers that each lock the log, append at the size they
+// read under the lock and commit: LockLog must serialise them, so none
+// conflicts and the log holds every batch, contiguously.
+func testLockLog(t *testing.T, s confidant.SealedStore) {
+	const writers, rounds = 6, 4
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	for i := range writers {
+		wg.Go(func() {
+			b := newLogBuilder()
+			for range rounds {
+				err := s.Update(t.Context(), func(tx confidant.SealedTx) error {
+					l, ok := tx.(confidant.LogTx)
+					if !ok {
+						return errors.New("not a LogTx")
+					}
+					size, err := l.LockLog(t.Context())
+					if err != nil {
+						return fmt.Errorf("LockLog: %w", err)
+					}
+					// Let the other writers queue behind the lock.
+					time.Sleep(time.Millisecond)
+					evs := b.batch(3)
+					for j := range evs {
+						evs[j].Index = size + uint64(j)
+						evs[j].PatientSeq, evs[j].PatientPrev = 0, -1
+						evs[j].PatientID = ""
+					}
+					if got, err := l.LogSize(t.Context()); err != nil || got != size {
+						return fmt.Errorf("LogSize under the lock = %d, %v; want %d", got, err, size)
+					}
+					return l.AppendEvents(t.Context(), evs)
+				})
+				if err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("writer %d: %v", i, err)
+		}
+	}
+	evs := allEvents(t, s)
+	if len(evs) != writers*rounds*3 {
+		t.Fatalf("the log holds %d events, want %d", len(evs), writers*rounds*3)
+	}
+	for i, e := range evs {
+		if e.Index != uint64(i) {
+			t.Fatalf("event %d has index %d", i, e.Index)
+		}
+	}
 }
 
 func testLogRoundTrip(t *testing.T, s confidant.SealedStore) {

@@ -1,0 +1,312 @@
+package audit_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/audit"
+	"github.com/confidanthealth/confidant/internal/auditlog"
+	"github.com/confidanthealth/confidant/internal/postgres"
+	"github.com/confidanthealth/confidant/internal/sqlite"
+)
+
+// openAnother opens a second handle on e's database and a second Log over
+// it: another writer, as a second server or an operator command would be.
+func (e *env) openAnother(t *testing.T) *audit.Log {
+	t.Helper()
+	var db confidant.SealedStore
+	var err error
+	if e.kind == "sqlite" {
+		db, err = sqlite.Open(context.Background(), e.path, sqlite.Options{})
+	} else {
+		db, err = postgres.Open(context.Background(), e.dsn, postgres.Options{Schema: e.schema})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := audit.Open(context.Background(), db, e.k, audit.Config{Origin: "test.example/log", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close(); db.Close() })
+	return l
+}
+
+// TestSeveralWriters: three sequencers on one database (as three servers,
+// or a server and operator commands) append concurrently and sign
+// checkpoints; every event is stored once, the log verifies against every
+// checkpoint any of them signed, and each can go on appending.
+func TestSeveralWriters(t *testing.T) {
+	backends(t, func(t *testing.T, kind string) {
+		ctx := t.Context()
+		e := newEnvOn(t, kind)
+		logs := []*audit.Log{e.log, e.openAnother(t), e.openAnother(t)}
+		var mu sync.Mutex
+		var cps []auditlog.Checkpoint
+		var wg sync.WaitGroup
+		const perWriter = 30
+		for w, l := range logs {
+			for g := range 3 {
+				wg.Go(func() {
+					for i := range perWriter {
+						if err := l.Record(ctx, ev(1000*w+100*g+i, fmt.Sprintf("p%d", i%5))); err != nil {
+							t.Errorf("writer %d: record: %v", w, err)
+							return
+						}
+						if i%10 == 9 {
+							cp, err := l.Checkpoint(ctx)
+							if err != nil {
+								t.Errorf("writer %d: checkpoint: %v", w, err)
+								return
+							}
+							cp.External = true
+							mu.Lock()
+							cps = append(cps, cp)
+							mu.Unlock()
+						}
+					}
+				})
+			}
+		}
+		wg.Wait()
+		if t.Failed() {
+			t.FailNow()
+		}
+		size, _, err := e.log.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := uint64(len(logs) * 3 * perWriter); size != want {
+			t.Fatalf("the log holds %d events, want %d", size, want)
+		}
+		if err := e.log.Verify(ctx, cps, nil); err != nil {
+			t.Fatalf("verify against %d checkpoints signed by three writers: %v", len(cps), err)
+		}
+		for i, l := range logs {
+			if err := l.Record(ctx, ev(i, "")); err != nil {
+				t.Fatalf("writer %d after the others: %v", i, err)
+			}
+		}
+		if err := e.log.Verify(ctx, cps, nil); err != nil {
+			t.Fatalf("verify at the end: %v", err)
+		}
+	})
+}
+
+// lossyStore is a SealedStore whose Update, when armed, answers as if the
+// commit's reply were lost: it commits (or, with rollback, does not) and
+// returns an outcome_unknown error either way.
+type lossyStore struct {
+	confidant.SealedStore
+	cuts     atomic.Int32
+	rollback bool
+}
+
+var errRollback = errors.New("rolled back by the test")
+
+func (s *lossyStore) Update(ctx context.Context, fn func(confidant.SealedTx) error) error {
+	if s.cuts.Add(-1) < 0 {
+		return s.SealedStore.Update(ctx, fn)
+	}
+	err := s.SealedStore.Update(ctx, func(tx confidant.SealedTx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if s.rollback {
+			return errRollback
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errRollback) {
+		return err
+	}
+	return confidant.ErrOutcomeUnknown(errors.New("the reply to COMMIT was lost (test)"))
+}
+
+// TestOutcomeUnknown: when a batch's commit answer is lost, its requests
+// get 503 outcome_unknown (not a claim that nothing changed), the log
+// keeps appending at the right place whether the commit happened or not,
+// and it verifies.
+func TestOutcomeUnknown(t *testing.T) {
+	for _, rollback := range []bool{false, true} {
+		t.Run(fmt.Sprintf("committed=%v", !rollback), func(t *testing.T) {
+			backends(t, func(t *testing.T, kind string) {
+				ctx := t.Context()
+				e := newEnvOn(t, kind)
+				e.log.Close()
+				lossy := &lossyStore{SealedStore: e.db, rollback: rollback}
+				l, err := audit.Open(ctx, lossy, e.k, audit.Config{Origin: "test.example/log", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer l.Close()
+				var acked, unknown int
+				for round := range 5 {
+					for i := range 7 {
+						if err := l.Record(ctx, ev(100*round+i, "p1")); err != nil {
+							t.Fatal(err)
+						}
+						acked++
+					}
+					lossy.cuts.Store(1)
+					err := l.Record(ctx, ev(100*round+50, "p1"))
+					if confidant.CodeOf(err) != confidant.CodeOutcomeUnknown || confidant.KindOf(err) != confidant.KindUnavailable {
+						t.Fatalf("a lost commit reply gave %v, want outcome_unknown", err)
+					}
+					unknown++
+					if _, err := l.Checkpoint(ctx); err != nil {
+						t.Fatalf("checkpoint after a lost reply: %v", err)
+					}
+				}
+				size, _, err := l.Head(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := uint64(acked)
+				if !rollback {
+					want += uint64(unknown)
+				}
+				if size != want {
+					t.Fatalf("the log holds %d events, want %d", size, want)
+				}
+				if err := l.Verify(ctx, nil, nil); err != nil {
+					t.Fatalf("verify: %v", err)
+				}
+			})
+		})
+	}
+}
+
+// TestKeyUseFailsClosed: a key-use event is committed no later than the
+// read that follows the unwrap; when it cannot be queued the unwrap is
+// refused; what is queued at Close is committed.
+func TestKeyUseFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	t.Run("before the read's event", func(t *testing.T) {
+		e := newEnv(t)
+		p := confidant.NewID()
+		if err := e.log.KeyUse(p, "file:7"); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.log.Record(ctx, ev(1, p)); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := e.log.Query(ctx, confidant.EventFilter{PatientID: p, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 2 || evs[1].Action != confidant.ActionKeyUnwrap || evs[0].Action != "chart.read" {
+			t.Fatalf("after Record returned, the patient's events are %v; want the key use, then the read", actions(evs))
+		}
+	})
+	t.Run("queue full", func(t *testing.T) {
+		e := newEnv(t)
+		// Hold the sequencer inside a batch, so that nothing drains.
+		hold, held := make(chan struct{}), make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			done <- e.log.Update(ctx, func(confidant.SealedTx) error { close(held); <-hold; return nil })
+		}()
+		<-held
+		var refused error
+		n := 0
+		for n = 0; n < 20000; n++ {
+			if refused = e.log.KeyUse("~audit", "file:1"); refused != nil {
+				break
+			}
+		}
+		close(hold)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if refused == nil || confidant.KindOf(refused) != confidant.KindUnavailable {
+			t.Fatalf("%d queued key uses and no refusal (%v)", n, refused)
+		}
+		// Every accepted one is committed by the next batch.
+		if err := e.log.Record(ctx, ev(1, "")); err != nil {
+			t.Fatal(err)
+		}
+		size, _, err := e.log.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if size != uint64(n)+1 {
+			t.Fatalf("the log holds %d events after %d accepted key uses and one record", size, n)
+		}
+	})
+	t.Run("drained at close", func(t *testing.T) {
+		e := newEnv(t)
+		for range 50 {
+			if err := e.log.KeyUse("~audit", "file:1"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.close()
+		if err := e.log.KeyUse("~audit", "file:1"); err == nil {
+			t.Fatal("KeyUse after Close was accepted")
+		}
+		e.open(t)
+		size, _, err := e.log.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if size != 50 {
+			t.Fatalf("after Close the log holds %d of the 50 queued key uses", size)
+		}
+	})
+}
+
+func actions(evs []confidant.StoredEvent) []string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.Action)
+	}
+	return out
+}
+
+// TestDamagedTiles: with a tile gone, the log refuses to sign a checkpoint
+// (it must not sign a tree it cannot check) and Verify names the tile;
+// with an event forged as well, Verify names the event.
+func TestDamagedTiles(t *testing.T) {
+	ctx := context.Background()
+	backends(t, func(t *testing.T, kind string) {
+		e := newEnvOn(t, kind)
+		for i := range 300 {
+			if err := e.log.Record(ctx, ev(i, "p"+fmt.Sprint(i%4))); err != nil {
+				t.Fatal(err)
+			}
+			if i == 150 {
+				if _, err := e.log.Checkpoint(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		e.close()
+		e.tamper(t, `DELETE FROM audit_tiles WHERE level = 0 AND idx = 0`)
+		e.open(t)
+		_, err := e.log.Checkpoint(ctx)
+		var f *auditlog.Fault
+		if !errors.As(err, &f) || f.Kind != auditlog.FaultTile {
+			t.Fatalf("checkpoint over a damaged tree: %v, want a tile fault", err)
+		}
+		err = e.log.Verify(ctx, nil, nil)
+		if !errors.As(err, &f) || f.Kind != auditlog.FaultTile || f.Index != 0 {
+			t.Fatalf("verify with a tile gone: %v, want a tile fault at 0", err)
+		}
+		e.close()
+		e.tamper(t, `UPDATE audit_events SET actor_id = 'someone-else' WHERE idx = 77`)
+		e.open(t)
+		err = e.log.Verify(ctx, nil, nil)
+		if !errors.As(err, &f) || f.Kind != auditlog.FaultEdited || f.Index != 77 {
+			t.Fatalf("verify with a tile gone and event 77 edited: %v, want an edit at 77", err)
+		}
+	})
+}
