@@ -115,7 +115,7 @@ func (l *load) run(ctx context.Context, writers int) (wait func()) {
 			cp, err := l.s.log.Checkpoint(cctx)
 			cancel()
 			if err != nil {
-				l.fail(err)
+				l.fail("checkpoint", err)
 				continue
 			}
 			l.cpMu.Lock()
@@ -142,7 +142,7 @@ func (l *load) step(parent context.Context, w, i int) bool {
 			panic(err)
 		}
 		p, err := world.Service.CreatePatient(as(world.Therapist), service.PatientInput{GivenName: "Fault", FamilyName: family, IdentityCode: code})
-		if l.fail(err) {
+		if l.fail("patient.create", err) {
 			return false
 		}
 		l.mu.Lock()
@@ -158,12 +158,12 @@ func (l *load) step(parent context.Context, w, i int) bool {
 		l.mu.Unlock()
 		if id != "" {
 			_, err := world.Service.Note(as(world.Therapist), id)
-			return !l.fail(err)
+			return !l.fail("note.read", err)
 		}
 	default: // a session note
 		body := fmt.Sprintf("fault-test note %d/%d", w, i)
 		n, err := world.Service.CreateNote(as(world.Therapist), world.PatientA.ID, service.NoteInput{Body: body})
-		if l.fail(err) {
+		if l.fail("note.create", err) {
 			return false
 		}
 		l.mu.Lock()
@@ -174,13 +174,14 @@ func (l *load) step(parent context.Context, w, i int) bool {
 	return true
 }
 
-// fail records err, if any, and reports whether there was one. Only the
-// kind and code are kept: never a message, which might quote data.
-func (l *load) fail(err error) bool {
+// fail records err of operation op, if any, and reports whether there was
+// one. Only the kind and code are kept: never a message, which might quote
+// data.
+func (l *load) fail(op string, err error) bool {
 	if err == nil {
 		return false
 	}
-	key := confidant.KindOf(err).String() + "/" + confidant.CodeOf(err)
+	key := op + " " + confidant.KindOf(err).String() + "/" + confidant.CodeOf(err)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.failures[key]++
@@ -250,9 +251,9 @@ func (l *load) check(t *testing.T, directDSN string) {
 	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	t.Logf("%d notes and %d patients acknowledged; failures during the faults (kind/code: count): %v", len(l.notes), len(l.patients), l.failures)
+	t.Logf("%d notes and %d patients acknowledged; failures during the faults (operation kind/code: count): %v", len(l.notes), len(l.patients), l.failures)
 	if len(l.bad) > 0 {
-		t.Errorf("failures other than unavailable (503) during the faults (kind/code: count): %v", l.bad)
+		t.Errorf("failures other than unavailable (503) during the faults (operation kind/code: count): %v", l.bad)
 	}
 	if len(l.notes) < 20 {
 		t.Errorf("only %d notes were acknowledged; the load did not exercise much", len(l.notes))
@@ -387,6 +388,7 @@ func TestFaultsThroughProxy(t *testing.T) {
 
 	s := newFaultStack(t, pu.String(), dsn)
 	l := newLoad(s)
+	lostReplies(t, proxy, l)
 	ctx, stop := context.WithCancel(context.Background())
 	wait := l.run(ctx, 10)
 	faults := func() {
@@ -426,6 +428,54 @@ func TestFaultsThroughProxy(t *testing.T) {
 	t.Logf("%d COMMIT replies dropped, %d connections through the proxy", proxy.DroppedCommits(), proxy.Accepted())
 	l.serving(t)
 	l.check(t, dsn)
+}
+
+// lostReplies drops the reply to a note's COMMIT, one writer alone, a few
+// times: the writer must be told 503 outcome_unknown (not that nothing
+// changed), and the note must in fact be stored, once (the proxy cuts only
+// after the server has answered the COMMIT).
+func lostReplies(t *testing.T, proxy *faultproxy.Proxy, l *load) {
+	t.Helper()
+	world := l.s.w
+	for i := range 3 {
+		body := fmt.Sprintf("fault-test note, lost reply %d", i)
+		done := proxy.DropNextCommitReply()
+		ctx, cancel := context.WithTimeout(world.As(world.Therapist), opTimeout)
+		_, err := world.Service.CreateNote(ctx, world.PatientA.ID, service.NoteInput{Body: body})
+		cancel()
+		if !awaitFault(t, done, "dropping the COMMIT reply of a note") {
+			return
+		}
+		if !confidant.IsKind(err, confidant.KindUnavailable) || confidant.CodeOf(err) != confidant.CodeOutcomeUnknown {
+			t.Errorf("a note whose COMMIT reply was lost: %s/%s, want unavailable/%s", confidant.KindOf(err), confidant.CodeOf(err), confidant.CodeOutcomeUnknown)
+		}
+		var ids []string
+		deadline := time.Now().Add(opTimeout)
+		for {
+			ctx, cancel := context.WithTimeout(world.As(world.Therapist), opTimeout)
+			notes, err := world.Service.Notes(ctx, world.PatientA.ID)
+			cancel()
+			if err == nil {
+				for _, n := range notes {
+					if n.Current().Body == body {
+						ids = append(ids, n.ID)
+					}
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("reading the notes after a lost COMMIT reply: %s/%s", confidant.KindOf(err), confidant.CodeOf(err))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if len(ids) != 1 {
+			t.Errorf("a note whose COMMIT reached the database is stored %d times, want once", len(ids))
+			continue
+		}
+		l.mu.Lock()
+		l.notes[ids[0]] = body // stored: it must stay readable
+		l.mu.Unlock()
+	}
 }
 
 // TestFaultsDatabaseRestart runs the load on a throwaway cluster and stops

@@ -54,10 +54,31 @@ func (m message) isCommit() bool {
 	if m.typ != 'Q' {
 		return false
 	}
+	text := m.queryText()
+	return bytes.EqualFold(text, []byte("commit")) || bytes.EqualFold(text, []byte("end"))
+}
+
+// queryText is the text of a simple query, without its terminating NUL,
+// trimmed of spaces and a final semicolon.
+func (m message) queryText() []byte {
 	text, _, _ := bytes.Cut(m.body(), []byte{0})
 	text = bytes.TrimSpace(text)
-	text = bytes.TrimSpace(bytes.TrimSuffix(text, []byte(";")))
-	return bytes.EqualFold(text, []byte("commit")) || bytes.EqualFold(text, []byte("end"))
+	return bytes.TrimSpace(bytes.TrimSuffix(text, []byte(";")))
+}
+
+// isBegin reports whether m is a simple query starting a transaction (pgx
+// sends "begin", with the isolation level and access mode, if any).
+func (m message) isBegin() bool {
+	if m.typ != 'Q' {
+		return false
+	}
+	t := m.queryText()
+	return len(t) >= 5 && bytes.EqualFold(t[:5], []byte("begin")) && (len(t) == 5 || t[5] == ' ')
+}
+
+// isReadOnlyBegin reports whether m begins a READ ONLY transaction.
+func (m message) isReadOnlyBegin() bool {
+	return m.isBegin() && bytes.Contains(bytes.ToLower(m.queryText()), []byte("read only"))
 }
 
 // endsQuery reports whether m completes a query the server will now run: a

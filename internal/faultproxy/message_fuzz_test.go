@@ -34,6 +34,7 @@ func FuzzReadMessage(f *testing.F) {
 				t.Fatalf("typed message %q", m.raw)
 			}
 			_ = m.isCommit()
+			_ = m.isReadOnlyBegin()
 			_ = m.body()
 			out = append(out, m.raw...)
 		}

@@ -76,7 +76,8 @@ func (p *Proxy) Close() error {
 }
 
 // DropNextCommitReply arms the proxy: the next COMMIT a client sends on any
-// connection is forwarded, and as soon as the server starts to answer, both
+// connection, of a transaction not begun READ ONLY (a read's commit has
+// nothing to lose), is forwarded, and as soon as the server starts to answer, both
 // sides of that connection are closed without forwarding the answer. The
 // server has then finished the commit (its answer proves it) and the client
 // does not know. The returned channel is closed when that has happened.
@@ -230,8 +231,11 @@ func (p *Proxy) frontend(c *conn) {
 			}
 			startup = false
 		}
+		if m.isBegin() {
+			c.readOnly = m.isReadOnlyBegin()
+		}
 		var dropped, cut chan struct{}
-		if m.isCommit() {
+		if m.isCommit() && !c.readOnly {
 			if dropped = p.take(&p.dropCommit); dropped != nil {
 				c.dropReply(dropped, &p.dropped)
 			}
@@ -291,6 +295,7 @@ type conn struct {
 	client, server net.Conn
 	once           sync.Once
 	done           chan struct{}
+	readOnly       bool // the current transaction began READ ONLY (frontend goroutine only)
 
 	mu      sync.Mutex
 	drop    chan struct{} // set when the next server bytes are a COMMIT reply to drop

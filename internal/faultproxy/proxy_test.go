@@ -155,6 +155,15 @@ func TestDropCommitReply(t *testing.T) {
 	c.Write(query("select 1")) // not a commit: answered
 	recv(t, s)
 	expectReply(t, c)
+	c.Write(query("begin isolation level repeatable read read only"))
+	recv(t, s)
+	expectReply(t, c)
+	c.Write(query("commit")) // a read's commit: answered
+	recv(t, s)
+	expectReply(t, c)
+	c.Write(query("begin isolation level read committed read write"))
+	recv(t, s)
+	expectReply(t, c)
 	c.Write(query("commit"))
 	if m := recv(t, s); !m.isCommit() {
 		t.Fatalf("the server got %q, not the COMMIT", m.raw)
@@ -173,6 +182,23 @@ func TestDropCommitReply(t *testing.T) {
 	c2.Write(query("COMMIT;"))
 	recv(t, s)
 	expectReply(t, c2)
+}
+
+func TestIsBegin(t *testing.T) {
+	for text, want := range map[string][2]bool{
+		"begin": {true, false}, "BEGIN;": {true, false},
+		"begin isolation level repeatable read read only": {true, true},
+		"begin isolation level read committed read write": {true, false},
+		"beginning": {false, false}, "select 'begin read only'": {false, false},
+	} {
+		m, err := readMessage(bytes.NewReader(query(text)), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := [2]bool{m.isBegin(), m.isReadOnlyBegin()}; got != want {
+			t.Errorf("%q: isBegin, isReadOnlyBegin = %v, want %v", text, got, want)
+		}
+	}
 }
 
 func TestResetNextQuery(t *testing.T) {
