@@ -342,6 +342,26 @@ func readLogins(t *testing.T, path string) demo.Logins {
 	return li
 }
 
+// runProcess runs a confidant command as its own process, as an operator
+// would from the shell, and returns its exit code and stderr.
+func runProcess(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*faultTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "CONFIDANT_TEST_AS_MAIN=1")
+	var errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &errb
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Errorf("confidant %s did not finish within %s", args[0], 2*faultTimeout)
+	}
+	if err != nil && cmd.ProcessState == nil {
+		t.Fatalf("confidant %s: %v", args[0], err)
+	}
+	return cmd.ProcessState.ExitCode(), errb.String()
+}
+
 // auditVerify runs `confidant audit verify` on the installation.
 func auditVerify(t *testing.T, cfg ...string) {
 	t.Helper()
@@ -394,8 +414,8 @@ func TestFaultsSeveralServers(t *testing.T) {
 }
 
 // TestFaultsOperatorCommands runs the operator commands that write to the
-// database (keys rotate-kek, keys verify, user disable, patient erase) from
-// the shell while a server serves writes, on SQLite and on PostgreSQL,
+// database (keys rotate-kek, keys verify, user disable, patient erase), each
+// as its own process as from the shell, while a server serves writes, on SQLite and on PostgreSQL,
 // then restarts the server: it starts, the acknowledged writes are there
 // and the log verifies.
 func TestFaultsOperatorCommands(t *testing.T) {
@@ -443,7 +463,7 @@ func operatorCommands(t *testing.T, li demo.Logins, cfg ...string) {
 		{[]string{"keys", "rotate-kek"}, []string{"keys", "rotate-kek"}, nil, false},
 	} {
 		args := append(append(append([]string{}, c.pre...), cfg...), c.post...) // flags before the username
-		if code, _, errOut := runCmd(t, args...); code != 0 {
+		if code, errOut := runProcess(t, args...); code != 0 {
 			t.Errorf("confidant %s %s while serving: exit %d\n%s", c.name[0], c.name[1], code, lastBytes(errOut, 2000))
 		}
 		if serving && c.serves {
