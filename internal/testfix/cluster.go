@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -93,6 +92,9 @@ func NewCluster(t testing.TB) *Cluster {
 		if _, err := user.Lookup(c.owner); err != nil {
 			SkipFaults(t, "running as root and there is no OS user postgres to run a throwaway cluster as")
 		}
+		if _, err := exec.LookPath("runuser"); err != nil {
+			SkipFaults(t, "running as root and there is no runuser (util-linux) to start a throwaway cluster as the postgres user")
+		}
 	}
 	// Not t.TempDir: its parents are private to the current user, and
 	// the server may run as another.
@@ -120,9 +122,16 @@ func NewCluster(t testing.TB) *Cluster {
 	c.port = freeTCPPort(t)
 	conf := fmt.Sprintf("\nlisten_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\n"+
 		"fsync = off\nshared_buffers = 32MB\nmax_connections = 200\nlogging_collector = off\n", c.port, c.dir)
-	if out, err := c.command("sh", "-c", "cat >> "+filepath.Join(c.data, "postgresql.conf")).
-		WithStdin(conf).CombinedOutput(); err != nil {
-		t.Fatalf("configuring the cluster: %v\n%s", err, out)
+	// Appending keeps the file's owner.
+	f, err := os.OpenFile(filepath.Join(c.data, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err == nil {
+		_, err = f.WriteString(conf)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		t.Fatalf("configuring the cluster: %v", err)
 	}
 	c.Start(t)
 	return c
@@ -179,16 +188,8 @@ func (c *Cluster) pgctl(args ...string) ([]byte, error) {
 	return c.command(filepath.Join(c.bin, "pg_ctl"), append([]string{"-D", c.data}, args...)...).CombinedOutput()
 }
 
-// clusterCmd is a command run as the cluster's owner.
-type clusterCmd struct{ *exec.Cmd }
-
-func (c clusterCmd) WithStdin(s string) clusterCmd {
-	c.Stdin = strings.NewReader(s)
-	return c
-}
-
 // command runs name as the cluster's owner, in its directory.
-func (c *Cluster) command(name string, args ...string) clusterCmd {
+func (c *Cluster) command(name string, args ...string) *exec.Cmd {
 	var cmd *exec.Cmd
 	if c.owner != "" {
 		cmd = exec.Command("runuser", append([]string{"-u", c.owner, "--", name}, args...)...)
@@ -196,7 +197,7 @@ func (c *Cluster) command(name string, args ...string) clusterCmd {
 		cmd = exec.Command(name, args...)
 	}
 	cmd.Dir = c.dir
-	return clusterCmd{cmd}
+	return cmd
 }
 
 func freeTCPPort(t testing.TB) int {
