@@ -6,17 +6,21 @@
 # one seeded before: `confidant seed` is resumable), starts `confidant serve`
 # on a free loopback port, drives it with `confidant bench --json`, stops the
 # server, and at the end draws latency against data size with
-# `go run ./cmd/benchplot` and prints the same numbers as a Markdown table.
+# `go run ./cmd/benchplot` and prints the same numbers as a Markdown table,
+# with the server's CPU per request in a second one.
 #
 #   scripts/bench-scaling.sh
 #   SIZES="1000 4000 12000 36000" scripts/bench-scaling.sh
 #   SIZES="500 2000" NOTES=5 USERS=10 DURATION=10s OUT=/tmp/s.svg scripts/bench-scaling.sh
+#   SIZES=36000 BENCH_FLAGS=--spread PLAIN_BIN=./confidant-baseline scripts/bench-scaling.sh
 #
 # Environment (defaults in brackets):
 #   SIZES      patients per data set, space-separated ["1000 4000 12000"]
 #   NOTES      session notes per patient [28]
 #   USERS      concurrent simulated users of `confidant bench` [50]
 #   DURATION   length of each bench run [30s]
+#   BENCH_FLAGS more `confidant bench` flags, e.g. --spread (every user a
+#              different therapist, on that therapist's whole caseload) []
 #   BASE       working directory: data sets, bench JSON, machine.txt [/tmp/confidant-scaling]
 #   OUT        the SVG plot [docs/bench-scaling.svg in the repository]
 #   PLOT_FLAGS more cmd/benchplot flags, e.g. -ylog []
@@ -30,7 +34,8 @@
 # Files under BASE: SIZE/ and SIZE-keys/ (a data set and its KEK),
 # plain-SIZE/, SIZE.params and plain-SIZE.params (the seed parameters, so
 # that a reused data set is known to match), bench-SIZE.json and bench-plain-SIZE.json (the
-# bench results), serve-*.log, machine.txt. The data sets are synthetic;
+# bench results, with the server's CPU per request: bench is given the
+# server's process id), serve-*.log, machine.txt. The data sets are synthetic;
 # delete BASE to start over. Uses SQLite: CONFIDANT_* settings of the calling
 # environment are ignored so that a stray CONFIDANT_DATABASE_URL cannot point
 # a seed at a real database.
@@ -97,7 +102,7 @@ machine() { # machine WHEN: append the machine's state to BASE/machine.txt
 }
 
 {
-	echo "bench-scaling.sh SIZES=\"$SIZES\" NOTES=$NOTES USERS=$USERS DURATION=$DURATION PLAIN_BIN=${PLAIN_BIN:-none}"
+	echo "bench-scaling.sh SIZES=\"$SIZES\" NOTES=$NOTES USERS=$USERS DURATION=$DURATION BENCH_FLAGS=\"${BENCH_FLAGS:-}\" PLAIN_BIN=${PLAIN_BIN:-none}"
 	echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || echo ' (with local changes)')"
 	echo "kernel: $(uname -srm)"
 	echo "cpu: $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || echo unknown)"
@@ -167,7 +172,9 @@ bench() {
 	}
 	echo "serving $dir at $url; bench: $USERS users for $DURATION" >&2
 	machine "before bench of $dir"
-	"$CONFIDANT" bench --url "$url" --logins "$dir/seed-logins.json" --users "$USERS" --duration "$DURATION" --json >"$out.tmp"
+	# shellcheck disable=SC2086 # BENCH_FLAGS: words on purpose
+	"$CONFIDANT" bench --url "$url" --server-pid "$SERVER_PID" --logins "$dir/seed-logins.json" --users "$USERS" \
+		--duration "$DURATION" ${BENCH_FLAGS:-} --json >"$out.tmp"
 	mv "$out.tmp" "$out"
 	stop_server
 }

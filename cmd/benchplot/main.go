@@ -1,6 +1,8 @@
 // Command benchplot draws `confidant bench --json` results, one per data
 // size, as an SVG line chart of latency against the number of patients and
-// prints the same numbers as a Markdown table (for docs/BENCHMARKS.md).
+// prints the same numbers as a Markdown table (for docs/BENCHMARKS.md),
+// followed by a table of the servers' CPU per request for the runs that
+// measured it (bench --server-pid).
 //
 //	go run ./cmd/benchplot -o docs/bench-scaling.svg [-title T] [-metric p50_ms,p99_ms] [-ops chart_open,note_save] [-ylog] \
 //	    1000=a.json 4000=b.json 12000=c.json 36000=d.json [plain:1000=pa.json ...]
@@ -121,7 +123,7 @@ func runErr(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprintf(stderr, "benchplot: wrote %s (%d series)\n", *out, len(c.series))
-	_, err = io.WriteString(stdout, markdownTable(runs, c.ops))
+	_, err = io.WriteString(stdout, markdownTable(runs, c.ops)+cpuTable(runs))
 	return err
 }
 
@@ -197,6 +199,14 @@ func (r opResult) metric(m string) float64 {
 type result struct {
 	spec
 	Ops map[string]opResult
+	CPU *cpuFigures // nil: the run did not measure the server's CPU
+}
+
+// cpuFigures are the CPU figures of a bench run with --server-pid.
+type cpuFigures struct {
+	Requests     int
+	Server, Load float64 // ms per request, of the servers and of the load generator
+	Of           string  // what a request is: "all operations, mixed" or one operation
 }
 
 // Label is the argument's label, for messages.
@@ -275,6 +285,39 @@ func checkOpName(op string) error {
 // maxFile bounds a result file (bench writes about a kilobyte).
 const maxFile = 4 << 20
 
+// parseCPU reads the CPU figures of a result parseResult accepted; nil
+// when it has none.
+func parseCPU(b []byte) (*cpuFigures, error) {
+	type perRequest struct {
+		MS float64 `json:"ms_per_request"`
+		Of string  `json:"per_request_of"`
+	}
+	var doc struct {
+		Requests  int         `json:"requests"`
+		ServerCPU *perRequest `json:"server_cpu"`
+		BenchCPU  *perRequest `json:"bench_cpu"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("CPU figures: %w", err)
+	}
+	if doc.ServerCPU == nil {
+		return nil, nil
+	}
+	c := &cpuFigures{Requests: doc.Requests, Server: doc.ServerCPU.MS, Of: doc.ServerCPU.Of}
+	if doc.BenchCPU != nil {
+		c.Load = doc.BenchCPU.MS
+	}
+	if c.Requests < 0 || c.Server < 0 || c.Server > maxMS || c.Load < 0 || c.Load > maxMS {
+		return nil, errors.New("CPU figures out of range")
+	}
+	if c.Of != "all operations, mixed" {
+		if err := checkOpName(c.Of); err != nil {
+			return nil, fmt.Errorf("server_cpu: per_request_of: %w", err)
+		}
+	}
+	return c, nil
+}
+
 // loadRuns parses the arguments and reads their files, in argument order.
 func loadRuns(args []string) ([]result, error) {
 	var runs []result
@@ -297,7 +340,11 @@ func loadRuns(args []string) ([]result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("argument %q: %s: %w", a, sp.File, err)
 		}
-		runs = append(runs, result{spec: sp, Ops: ops})
+		cpu, err := parseCPU(b)
+		if err != nil {
+			return nil, fmt.Errorf("argument %q: %s: %w", a, sp.File, err)
+		}
+		runs = append(runs, result{spec: sp, Ops: ops, CPU: cpu})
 	}
 	slices.SortStableFunc(runs, func(a, b result) int {
 		if a.Size != b.Size {
@@ -405,6 +452,22 @@ func markdownTable(runs []result, ops []string) string {
 			}
 		}
 		i = j
+	}
+	return b.String()
+}
+
+// cpuTable renders the CPU figures of the runs that have them, in the order
+// of markdownTable; "" when none has.
+func cpuTable(runs []result) string {
+	if !slices.ContainsFunc(runs, func(r result) bool { return r.CPU != nil }) {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\n| patients | variant | requests | server CPU ms per request | load generator CPU ms per request | a request is |\n|---:|---|---:|---:|---:|---|\n")
+	for _, r := range runs {
+		if c := r.CPU; c != nil {
+			fmt.Fprintf(&b, "| %s | %s | %s | %.3f | %.3f | %s |\n", thousands(r.Size), variantName(r.Variant), thousands(c.Requests), c.Server, c.Load, mdEscape(c.Of))
+		}
 	}
 	return b.String()
 }

@@ -206,6 +206,24 @@ func TestRun(t *testing.T) {
 		t.Errorf("no warning about errors: %s", stderr.String())
 	}
 
+	// Runs with the server's CPU (bench --server-pid) get a second table.
+	withCPU := func(server string) string {
+		return strings.Replace(sample, `"seconds": 10.003`, `"seconds": 10.003, "requests": 2407,
+  "server_cpu": {"pids": [7], "seconds": 1.2, "ms_per_request": `+server+`, "per_request_of": "all operations, mixed"},
+  "bench_cpu": {"seconds": 0.6, "ms_per_request": 0.25, "per_request_of": "all operations, mixed"}`, 1)
+	}
+	cpu := write("cpu.json", withCPU("0.5"))
+	stdout.Reset()
+	if code := run([]string{"-o", out, "1000=" + a, "plain:1000=" + cpu}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	table = stdout.String()
+	if want := "\n| patients | variant | requests | server CPU ms per request | load generator CPU ms per request | a request is |\n|---:|---|---:|---:|---:|---|\n" +
+		"| 1,000 | plain | 2,407 | 0.500 | 0.250 | all operations, mixed |\n"; !strings.HasSuffix(table, want) {
+		t.Errorf("table does not end with the CPU table %q:\n%s", want, table)
+	}
+	badCPU := write("badcpu.json", withCPU("-1"))
+
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -216,6 +234,7 @@ func TestRun(t *testing.T) {
 		{[]string{"-o", out}, 2, "usage"},
 		{[]string{"-o", out, "1000=" + filepath.Join(dir, "missing.json")}, 1, "missing.json"},
 		{[]string{"-o", out, "1000=" + bad}, 1, "not JSON"},
+		{[]string{"-o", out, "1000=" + badCPU}, 1, "CPU figures out of range"},
 		{[]string{"-o", out, "big=" + a}, 1, `size "big"`},
 		{[]string{"-o", out, "1000=" + a, "1000=" + b}, 1, "same label"},
 		{[]string{"-o", out, "-metric", "p42_ms", "1000=" + a}, 1, "p42_ms"},

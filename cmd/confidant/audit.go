@@ -21,6 +21,11 @@ Subcommands:
                                    against the stored checkpoint and externally held ones (files
                                    with signed checkpoints, e.g. from the board or a witness);
                                    names the first bad index and exits non-zero on any fault
+  rebuild-tiles [--checkpoint FILE ...]
+                                   recompute the hash tiles and entry bundles (derived data) from
+                                   the leaves stored with the events, after checking the events
+                                   alone against the stored and external checkpoints; refuses if
+                                   anything but the tiles is wrong. Stop the servers first.
   checkpoint                       sign (if the log grew) and print the latest checkpoint, and the
                                    public key that verifies it
   check-proof --key VKEY|--key-file F FILE
@@ -56,16 +61,8 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer a.Close()
-	switch sub {
-	case "checkpoint":
-		cp, err := a.log.Checkpoint(ctx)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "%s\n", cp.Note)
-		fmt.Fprintf(stderr, "Verifier key (publish it to whoever keeps checkpoints):\n%s\n", a.log.VerifierKey())
-	case "verify":
-		var external []auditlog.Checkpoint
+	var external []auditlog.Checkpoint
+	if sub == "verify" || sub == "rebuild-tiles" {
 		for _, f := range checkpoints {
 			b, err := os.ReadFile(f)
 			if err != nil {
@@ -77,6 +74,35 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			external = append(external, cp)
 		}
+	}
+	switch sub {
+	case "rebuild-tiles":
+		var bar *progress.Bar
+		var phase string
+		size, root, err := a.log.RebuildTiles(ctx, external, func(p string, done, total uint64) {
+			if p != phase {
+				bar.Finish()
+				bar, phase = progress.New(stderr, p, int64(total)), p
+			}
+			bar.Set(int64(done))
+		})
+		bar.Finish()
+		var f *auditlog.Fault
+		if errors.As(err, &f) {
+			return fmt.Errorf("the access log is NOT intact apart from its tiles, so they were not rebuilt: first bad index %d: %s (%s)", f.Index, f.Kind, f.Detail)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Rebuilt the access log's tiles from its %d events: root %x, consistent with the stored checkpoint and %d external checkpoint(s).\n", size, root, len(external))
+	case "checkpoint":
+		cp, err := a.log.Checkpoint(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s\n", cp.Note)
+		fmt.Fprintf(stderr, "Verifier key (publish it to whoever keeps checkpoints):\n%s\n", a.log.VerifierKey())
+	case "verify":
 		var bar *progress.Bar
 		err := a.log.Verify(ctx, external, func(done, total uint64) {
 			if bar == nil {

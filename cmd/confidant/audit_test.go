@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	confidant "github.com/confidanthealth/confidant"
+	_ "github.com/ncruces/go-sqlite3/driver"
 )
 
 func copyFile(t *testing.T, from, to string) {
@@ -105,12 +108,86 @@ func TestAuditCommands(t *testing.T) {
 		os.Remove(db + s)
 	}
 	copyFile(t, filepath.Join(dir, "old.db"), db)
-	code, _, errOut = run("serve", "--addr", "127.0.0.1:0", "--checkpoint-dir", cps)
+	// Under a deadline: if the refusal broke, serve would serve, and the
+	// test would hang until go test's timeout instead of failing.
+	code, _, errOut = runCmdWithin(t, 20*time.Second, "serve", "--addr", "127.0.0.1:0", "--checkpoint-dir", cps, "--data", data)
 	if code != 1 || !strings.Contains(errOut, "REFUSING TO SERVE") || !strings.Contains(errOut, "rollback") {
 		t.Fatalf("serve after rollback: %d %s", code, errOut)
 	}
 	code, _, errOut = run("audit", "verify", "--checkpoint", filepath.Join(cps, "latest.checkpoint"))
 	if code != 1 || !strings.Contains(errOut, "NOT intact") {
 		t.Fatalf("verify after rollback: %d %s", code, errOut)
+	}
+}
+
+// TestRebuildTilesCommand: with hash tiles and an entry bundle deleted from
+// the database, serve refuses to start (naming rebuild-tiles), verify names
+// the damage, rebuild-tiles recomputes them from the leaves, and then
+// verify passes and serve starts.
+func TestRebuildTilesCommand(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if code, _, errOut := runCmd(t, "demo", "--data", data, "--patients", "20", "--no-serve"); code != 0 {
+		t.Fatal(errOut)
+	}
+	cfg := resolve(t, "--data", data)
+	a, err := openApp(context.Background(), cfg, io.Discard, openOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 600 {
+		if err := a.log.Record(context.Background(), confidant.AuditEvent{
+			Time: time.Now(), ActorID: "someone", Role: confidant.RoleTherapist, Action: "chart.read",
+			PatientID: confidant.NewID(), Outcome: confidant.OutcomeOK, Purpose: fmt.Sprint("test ", i),
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = a.log.Checkpoint(context.Background())
+	a.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite3", "file:"+sqlitePath(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Tile 0/0 (an old one, which only verify reads), the partial level-0
+	// tile at the log's end (which every append and checkpoint reads) and
+	// an entry bundle.
+	res, err := raw.Exec(`DELETE FROM audit_tiles WHERE level = 0 AND idx IN (0, 2)`)
+	if err == nil {
+		_, err = raw.Exec(`DELETE FROM audit_entries WHERE idx = 1`)
+	}
+	raw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n < 2 {
+		t.Fatalf("deleted %d of the level-0 tiles 0 and 2", n)
+	}
+	run := func(args ...string) (int, string, string) {
+		return runCmdWithin(t, 60*time.Second, append(args, "--data", data)...)
+	}
+	code, _, errOut := run("serve", "--addr", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(errOut, "REFUSING TO SERVE") || !strings.Contains(errOut, "rebuild-tiles") {
+		t.Fatalf("serve with damaged tiles: %d %s", code, errOut)
+	}
+	code, _, errOut = run("audit", "verify")
+	if code != 1 || !strings.Contains(errOut, "first bad index 0: tile") {
+		t.Fatalf("verify with damaged tiles: %d %s", code, errOut)
+	}
+	code, out, errOut := run("audit", "rebuild-tiles")
+	if code != 0 || !strings.Contains(out, "Rebuilt the access log's tiles") {
+		t.Fatalf("rebuild-tiles: %d %s %s", code, out, errOut)
+	}
+	code, out, errOut = run("audit", "verify")
+	if code != 0 || !strings.Contains(out, "The access log is intact") {
+		t.Fatalf("verify after rebuild-tiles: %d %s %s", code, out, errOut)
+	}
+	// serve now starts; the deadline ends it, gracefully.
+	code, _, errOut = runCmdWithin(t, 3*time.Second, "serve", "--addr", "127.0.0.1:0", "--data", data)
+	if code != 0 || strings.Contains(errOut, "REFUSING") {
+		t.Fatalf("serve after rebuild-tiles: %d %s", code, errOut)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/confidanthealth/confidant/internal/demo"
 )
 
 // TestEntryBundlesForAuditors: the access log's entry bundles are served to
@@ -21,13 +23,16 @@ func TestEntryBundlesForAuditors(t *testing.T) {
 	if code, _, errOut := runCmd(t, "demo", "--data", data, "--patients", "20", "--no-serve"); code != 0 {
 		t.Fatal(errOut)
 	}
-	var li map[string]map[string]string
+	var li demo.Logins
 	b, _ := os.ReadFile(filepath.Join(data, demoLoginsFile))
-	json.Unmarshal(b, &li)
+	if err := json.Unmarshal(b, &li); err != nil {
+		t.Fatal(err)
+	}
+	creds := map[string]demo.Credential{"security": li.Security, "therapist": li.Therapist}
 	cfg := resolve(t, "--data", data, "--log-level", "error")
 	base, _ := startServer(t, cfg, openOptions{})
 	login := func(role string) string {
-		body, _ := json.Marshal(li[role])
+		body, _ := json.Marshal(creds[role])
 		res, err := http.Post(base+"/api/v1/login", "application/json", bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)

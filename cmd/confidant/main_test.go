@@ -15,12 +15,25 @@ import (
 	"time"
 
 	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/demo"
 )
 
 func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code = run(t.Context(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// runCmdWithin runs the command like runCmd but ends it after d (a server
+// that should have refused to start then returns instead of hanging the
+// test until go test's own timeout).
+func runCmdWithin(t *testing.T, d time.Duration, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	defer cancel()
+	var out, errb bytes.Buffer
+	code = run(ctx, args, &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -136,7 +149,7 @@ func TestDemoAndServe(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("demo: %d %s %s", code, out, errOut)
 	}
-	var li map[string]map[string]string
+	var li demo.Logins
 	b, err := os.ReadFile(logins)
 	if err != nil {
 		t.Fatal(err)
@@ -144,14 +157,17 @@ func TestDemoAndServe(t *testing.T) {
 	if err := json.Unmarshal(b, &li); err != nil {
 		t.Fatal(err)
 	}
-	for _, role := range []string{"therapist", "patient", "manager", "security"} {
-		if li[role]["username"] == "" || li[role]["password"] == "" {
+	for role, c := range map[string]demo.Credential{"therapist": li.Therapist, "patient": li.Patient, "manager": li.Manager, "security": li.Security} {
+		if c.Username == "" || c.Password == "" {
 			t.Errorf("logins lack %s: %s", role, b)
 		}
 	}
+	if len(li.Therapists) < 2 || li.Therapists[0] != li.Therapist.Username {
+		t.Errorf("logins list therapists %q, want the demo therapist first", li.Therapists)
+	}
 	// A second run reuses the data and the same sign-ins.
 	code, out, _ = runCmd(t, "demo", "--data", dir, "--no-serve")
-	if code != 0 || !strings.Contains(out, "Using the existing demo data") || !strings.Contains(out, li["therapist"]["password"]) {
+	if code != 0 || !strings.Contains(out, "Using the existing demo data") || !strings.Contains(out, li.Therapist.Password) {
 		t.Fatalf("second demo run: %d %s", code, out)
 	}
 
@@ -169,7 +185,7 @@ func TestDemoAndServe(t *testing.T) {
 		t.Fatalf("healthz: %v %v", err, resp)
 	}
 	resp.Body.Close()
-	body, _ := json.Marshal(li["therapist"])
+	body, _ := json.Marshal(li.Therapist)
 	resp, err = http.Post(base+"/api/v1/login", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)

@@ -240,14 +240,13 @@ func checkRollback(ctx context.Context, cfg Config, a *app) error {
 }
 
 // checkStoredTree refuses to serve a log whose stored tree does not check
-// against its stored events and latest signed checkpoint (Log.Checkpoint
-// signs a checkpoint of the stored tree only if it does): a server must
-// not record accesses into a tree it cannot sign.
+// against its stored events and latest signed checkpoint (Log.CheckStored):
+// a server must not record accesses into a tree it cannot sign.
 func checkStoredTree(ctx context.Context, a *app) error {
 	if a.plain || a.log == nil {
 		return nil
 	}
-	if _, err := a.log.Checkpoint(ctx); err != nil {
+	if err := a.log.CheckStored(ctx); err != nil {
 		var f *auditlog.Fault
 		if errors.As(err, &f) {
 			return fmt.Errorf("REFUSING TO SERVE: the access log's stored tree does not check at index %d (%s: %s); "+

@@ -237,3 +237,34 @@ func (l *Log) RunCheckpointer(ctx context.Context, every time.Duration, publish 
 		}
 	}
 }
+
+// CheckStored checks the stored tree as Checkpoint does before signing,
+// whether or not the log grew since the latest checkpoint: the leaves
+// stored since it must extend it to the stored tiles' root, or, if it
+// covers the whole log, the stored tiles must give its root. A server runs
+// it before serving. It returns a *auditlog.Fault if the check fails.
+func (l *Log) CheckStored(ctx context.Context) error {
+	latest, size, _, err := l.checkedHead(ctx)
+	if err != nil || latest == nil || latest.Size < size {
+		return err
+	}
+	if latest.Size > size {
+		return &auditlog.Fault{Index: size, Kind: auditlog.FaultTruncated,
+			Detail: fmt.Sprintf("the log has %d events but its latest stored checkpoint has size %d", size, latest.Size)}
+	}
+	return l.backend.View(ctx, func(tx confidant.SealedTx) error {
+		ltx, err := logTx(tx)
+		if err != nil {
+			return err
+		}
+		st, err := auditlog.LoadState(ctx, tiles{ctx, ltx}, size)
+		if err != nil {
+			return &auditlog.Fault{Index: 0, Kind: auditlog.FaultTile, Detail: "loading the stored tree: " + err.Error()}
+		}
+		if st.Root() != latest.Root {
+			return &auditlog.Fault{Index: 0, Kind: auditlog.FaultTile,
+				Detail: fmt.Sprintf("the stored tiles of size %d give another root than the latest checkpoint's", size)}
+		}
+		return nil
+	})
+}

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"fmt"
 	"iter"
 	"math"
 	"runtime"
@@ -18,6 +19,13 @@ import (
 // checkpoints given (held by witnesses, the board, the regulator). It
 // returns a *auditlog.Fault naming the first bad index, or nil.
 func (l *Log) Verify(ctx context.Context, external []auditlog.Checkpoint, progress func(done, total uint64)) error {
+	return l.verify(ctx, external, false, progress)
+}
+
+// verify is Verify; with noTiles it reads no tile or entry bundle (each is
+// reported missing), so that it checks the events alone and reports a
+// tile fault only if they are intact.
+func (l *Log) verify(ctx context.Context, external []auditlog.Checkpoint, noTiles bool, progress func(done, total uint64)) error {
 	return l.backend.View(ctx, func(tx confidant.SealedTx) error {
 		ltx, err := logTx(tx)
 		if err != nil {
@@ -39,6 +47,7 @@ func (l *Log) Verify(ctx context.Context, external []auditlog.Checkpoint, progre
 			return err
 		}
 		src := newSource(ctx, l, ltx)
+		src.noTiles = noTiles
 		src.view = func(ctx context.Context, fn func(confidant.LogTx) error) error {
 			return l.backend.View(ctx, func(tx confidant.SealedTx) error {
 				ltx, err := logTx(tx)
@@ -65,7 +74,12 @@ type source struct {
 	// view, if not nil, runs fn in a second read transaction, in which
 	// Events reads pages of events alongside tx (see Events).
 	view func(ctx context.Context, fn func(confidant.LogTx) error) error
+	// noTiles hides every tile and entry bundle (RebuildTiles).
+	noTiles bool
 }
+
+// errHidden is what a source with noTiles answers for every tile.
+var errHidden = fmt.Errorf("not read (the check of the events alone): %w", auditlog.ErrNotFound)
 
 // tilesAhead holds the level-0 hash tiles and entry bundles that the
 // reader read with each page of events, until Verify asks for them: else
@@ -120,6 +134,9 @@ func (s source) TreeSize(ctx context.Context) (uint64, error) {
 }
 
 func (s source) ReadTile(ctx context.Context, level, index uint64, width int) ([]byte, error) {
+	if s.noTiles {
+		return nil, errHidden
+	}
 	if level == 0 {
 		if b, ok := s.ahead.take(s.ahead.tiles, tileKey{index, width}); ok {
 			return b, nil
@@ -137,6 +154,9 @@ func (s source) WriteTile(ctx context.Context, level, index uint64, width int, d
 }
 
 func (s source) ReadEntryBundle(ctx context.Context, index uint64, width int) ([]byte, error) {
+	if s.noTiles {
+		return nil, errHidden
+	}
 	if b, ok := s.ahead.take(s.ahead.bundles, tileKey{index, width}); ok {
 		return b, nil
 	}
@@ -368,6 +388,9 @@ func (s source) Events(ctx context.Context) iter.Seq2[auditlog.StoredEvent, erro
 // width, from tx into s.ahead. What fails to read is left for Verify to
 // read (and fail on) itself.
 func (s source) readAhead(ctx context.Context, tx confidant.LogTx, index uint64, width int) {
+	if s.noTiles {
+		return
+	}
 	if b, err := tx.Tile(ctx, 0, index, width); err == nil {
 		s.ahead.put(s.ahead.tiles, tileKey{index, width}, b)
 	}

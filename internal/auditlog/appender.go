@@ -38,6 +38,10 @@ func (s *State) Size() uint64 { return s.size }
 // string for size 0).
 func (s *State) Root() [32]byte { return s.root }
 
+// NewState returns the State of the empty tree, for an Appender that
+// builds a tree from its first leaf.
+func NewState() *State { return emptyState() }
+
 // emptyState is the state of the empty tree.
 func emptyState() *State {
 	return &State{root: [32]byte(rfc6962.DefaultHasher.EmptyRoot())}

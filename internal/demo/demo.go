@@ -118,6 +118,11 @@ type Logins struct {
 	Patient   Credential `json:"patient"`
 	Manager   Credential `json:"manager"`
 	Security  Credential `json:"security"`
+	// Therapists are the usernames of every generated therapist, the demo
+	// therapist first, in the order they were generated. They all sign in
+	// with Therapist.Password (see Options.Passwords); some may have no
+	// patients in active care.
+	Therapists []string `json:"therapists,omitempty"`
 }
 
 // Usernames of the demo accounts.
@@ -199,12 +204,22 @@ func Generate(ctx context.Context, st confidant.Store, opt Options, progress fun
 			progress(end, opt.Patients)
 		}
 	}
-	return Logins{
+	return g.logins(pw), nil
+}
+
+// logins returns the sign-ins of the demo accounts with the passwords pw
+// and the usernames of all therapists.
+func (g *generator) logins(pw map[confidant.Role]string) Logins {
+	li := Logins{
 		Therapist: Credential{TherapistUsername, pw[confidant.RoleTherapist]},
 		Patient:   Credential{PatientUsername, pw[confidant.RolePatient]},
 		Manager:   Credential{ManagerUsername, pw[confidant.RoleManager]},
 		Security:  Credential{SecurityUsername, pw[confidant.RoleSecurity]},
-	}, nil
+	}
+	for _, t := range g.therapists {
+		li.Therapists = append(li.Therapists, t.user.Username)
+	}
+	return li
 }
 
 // randomPassword returns 20 random base32 characters in groups of four

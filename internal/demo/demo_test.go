@@ -464,13 +464,14 @@ func TestGivenPasswordsAndTinySet(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Logins{
-		Therapist: Credential{"therapist", "therapist password 1"},
-		Patient:   Credential{"patient", "patient password 2"},
-		Manager:   Credential{"manager", "manager password 3"},
-		Security:  Credential{"security", "security password 4"},
+		Therapist:  Credential{"therapist", "therapist password 1"},
+		Patient:    Credential{"patient", "patient password 2"},
+		Manager:    Credential{"manager", "manager password 3"},
+		Security:   Credential{"security", "security password 4"},
+		Therapists: []string{"therapist"},
 	}
-	if li != want {
-		t.Errorf("logins = %+v, want %+v", li, want)
+	if diff := cmp.Diff(want, li); diff != "" {
+		t.Errorf("logins (-want +got):\n%s", diff)
 	}
 	d := readBack(t, st)
 	if len(d.patients) != 3 {
@@ -482,17 +483,18 @@ func TestLoginsJSON(t *testing.T) {
 	li := Logins{
 		Therapist: Credential{"therapist", "a"}, Patient: Credential{"patient", "b"},
 		Manager: Credential{"manager", "c"}, Security: Credential{"security", "d"},
+		Therapists: []string{"therapist", "t.korhonen"},
 	}
 	b, err := json.Marshal(li)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"therapist":{"username":"therapist","password":"a"},"patient":{"username":"patient","password":"b"},"manager":{"username":"manager","password":"c"},"security":{"username":"security","password":"d"}}`
+	want := `{"therapist":{"username":"therapist","password":"a"},"patient":{"username":"patient","password":"b"},"manager":{"username":"manager","password":"c"},"security":{"username":"security","password":"d"},"therapists":["therapist","t.korhonen"]}`
 	if string(b) != want {
 		t.Errorf("json = %s\nwant   %s", b, want)
 	}
 	var back Logins
-	if err := json.Unmarshal(b, &back); err != nil || back != li {
+	if err := json.Unmarshal(b, &back); err != nil || !cmp.Equal(back, li) {
 		t.Errorf("round trip = %+v, %v", back, err)
 	}
 }

@@ -178,10 +178,10 @@ func (s *Seeder) Run(ctx context.Context, st confidant.Store, progress func(Prog
 	if err != nil {
 		return Logins{}, Progress{}, fmt.Errorf("seed: %w", err)
 	}
-	var li Logins
+	var pw map[confidant.Role]string
 	hashes := map[confidant.Role]string{}
 	if !hasOrg {
-		pw := map[confidant.Role]string{
+		pw = map[confidant.Role]string{
 			confidant.RoleTherapist: cmp.Or(s.opt.Passwords.Therapist, randomPassword()),
 			confidant.RolePatient:   cmp.Or(s.opt.Passwords.Patient, randomPassword()),
 			confidant.RoleManager:   cmp.Or(s.opt.Passwords.Manager, randomPassword()),
@@ -196,15 +196,11 @@ func (s *Seeder) Run(ctx context.Context, st confidant.Store, progress func(Prog
 				return Logins{}, Progress{}, fmt.Errorf("seed: hash: %w", err)
 			}
 		}
-		li = Logins{
-			Therapist: Credential{TherapistUsername, pw[confidant.RoleTherapist]},
-			Patient:   Credential{PatientUsername, pw[confidant.RolePatient]},
-			Manager:   Credential{ManagerUsername, pw[confidant.RoleManager]},
-			Security:  Credential{SecurityUsername, pw[confidant.RoleSecurity]},
-		}
 	}
 	g := s.generator(hashes)
+	var li Logins
 	if !hasOrg {
+		li = g.logins(pw)
 		err := st.Update(context.WithoutCancel(ctx), func(tx confidant.Tx) error { return g.writeOrganisation(ctx, tx) })
 		if err != nil {
 			return Logins{}, Progress{}, fmt.Errorf("seed: organisation and staff: %w", err)

@@ -91,9 +91,11 @@ func TestSeedResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	full := openStore(t)
-	if _, pr, err := s.Run(t.Context(), full, nil); err != nil || pr.Patients != 30 {
+	li, pr, err := s.Run(t.Context(), full, nil)
+	if err != nil || pr.Patients != 30 {
 		t.Fatalf("run: %v %+v", err, pr)
 	}
+	checkTherapistLogins(t, full, li, 20-1-2) // 20 staff: a manager per five clinics, two security officers
 	want := seedStateOf(t, s, full)
 	if want.Patients != 30 || want.Notes != 120 || want.LogSize < 30*40 {
 		t.Fatalf("full run: %d patients, %d notes, %d events", want.Patients, want.Notes, want.LogSize)
@@ -101,7 +103,7 @@ func TestSeedResume(t *testing.T) {
 
 	st := openStore(t)
 	ctx, cancel := context.WithCancel(t.Context())
-	_, pr, err := s.Run(ctx, st, func(p Progress) {
+	_, pr, err = s.Run(ctx, st, func(p Progress) {
 		if p.Patients >= 12 {
 			cancel()
 		}
@@ -122,5 +124,31 @@ func TestSeedResume(t *testing.T) {
 	// A third run has nothing to do.
 	if _, pr, err := s.Run(t.Context(), st, nil); err != nil || pr.Notes != 0 {
 		t.Fatalf("rerun: %v %+v", err, pr)
+	}
+}
+
+// checkTherapistLogins checks that li lists n distinct therapist accounts of
+// st, the demo therapist first.
+func checkTherapistLogins(t *testing.T, st confidant.Store, li Logins, n int) {
+	t.Helper()
+	if len(li.Therapists) != n || li.Therapists[0] != TherapistUsername {
+		t.Fatalf("therapists in the logins: %q, want %d with %q first", li.Therapists, n, TherapistUsername)
+	}
+	seen := map[string]bool{}
+	err := st.View(t.Context(), func(tx confidant.Tx) error {
+		for _, name := range li.Therapists {
+			u, err := tx.UserByUsername(t.Context(), name)
+			if err != nil {
+				return err
+			}
+			if u.Role != confidant.RoleTherapist || seen[name] {
+				t.Errorf("%s: role %s, listed twice: %v", name, u.Role, seen[name])
+			}
+			seen[name] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
