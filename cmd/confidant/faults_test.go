@@ -443,10 +443,10 @@ func TestFaultsSeveralServers(t *testing.T) {
 }
 
 // TestFaultsOperatorCommands runs the operator commands that write to the
-// database (keys rotate-kek, keys verify, user disable, patient erase), each
-// as its own process as from the shell, while a server serves writes, on SQLite and on PostgreSQL,
-// then restarts the server: it starts, the acknowledged writes are there
-// and the log verifies.
+// database (keys rotate-kek, keys verify, user disable, patient erase),
+// each as a process of its own as from the shell, while a server serves
+// writes, on SQLite and on PostgreSQL, then restarts the server: it starts,
+// the acknowledged writes are there and the log verifies.
 func TestFaultsOperatorCommands(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fault-injection test skipped in -short mode")
