@@ -56,7 +56,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	a, err := openApp(ctx, cfg, stderr, openOptions{})
+	a, err := openApp(ctx, cfg, stderr, openOptions{logger: warnLogger(stderr)})
 	if err != nil {
 		return err
 	}
@@ -162,7 +162,7 @@ func checkProof(files []string, key, keyFile string, stdout io.Writer) error {
 		return fmt.Errorf("the proof does NOT check: %w", err)
 	}
 	out, _ := json.MarshalIndent(map[string]any{
-		"index": e.Index, "time": e.Time, "actor": e.ActorID, "role": e.Role, "clinic": e.ClinicID,
+		"version": e.Version, "index": e.Index, "time": e.Time, "actor": e.ActorID, "role": e.Role, "clinic": e.ClinicID,
 		"action": e.Action, "patient": e.PatientID, "record": e.RecordID, "purpose": e.Purpose, "outcome": e.Outcome,
 	}, "", "  ")
 	fmt.Fprintf(stdout, "The proof checks: this entry is in the log at index %d of %d, under a checkpoint signed by the log.\n%s\n", b.Index, b.Size, out)

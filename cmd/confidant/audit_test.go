@@ -49,6 +49,7 @@ func TestAuditCommands(t *testing.T) {
 			if err := a.log.Record(context.Background(), confidant.AuditEvent{
 				Time: time.Now(), ActorID: "someone", Role: confidant.RoleTherapist, Action: "chart.read",
 				PatientID: confidant.NewID(), Outcome: confidant.OutcomeOK, Purpose: "test " + string(rune('a'+i%26)),
+				SessionID: "sess-cmd-test", Client: "192.0.2.55",
 			}); err != nil {
 				t.Fatal(err)
 			}
@@ -83,7 +84,11 @@ func TestAuditCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := a.log.Bundle(context.Background(), 3)
+	size, _, err := a.log.Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := a.log.Bundle(context.Background(), size-1) // one recorded above
 	a.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -91,12 +96,20 @@ func TestAuditCommands(t *testing.T) {
 	bj, _ := json.Marshal(b)
 	bundle := filepath.Join(dir, "bundle.json")
 	os.WriteFile(bundle, bj, 0o600)
-	if code, out, errOut := runCmd(t, "audit", "check-proof", "--key", vkey, bundle); code != 0 || !strings.Contains(out, "The proof checks") {
+	code, out, errOut = runCmd(t, "audit", "check-proof", "--key", vkey, bundle)
+	if code != 0 || !strings.Contains(out, "The proof checks") || !strings.Contains(out, `"version": 2`) {
 		t.Fatalf("check-proof: %d %s %s", code, out, errOut)
+	}
+	// The bundle, and what checking it shows, hold neither the staff
+	// member's client address nor the session id (event version 2).
+	for _, s := range []string{"192.0.2.55", "sess-cmd-test"} {
+		if strings.Contains(out, s) || strings.Contains(string(bj), s) || strings.Contains(string(b.Event), s) {
+			t.Errorf("the proof bundle reveals %q", s)
+		}
 	}
 	var m map[string]any
 	json.Unmarshal(bj, &m)
-	m["index"] = 4
+	m["index"] = m["index"].(float64) - 1
 	bad, _ := json.Marshal(m)
 	os.WriteFile(bundle, bad, 0o600)
 	if code, _, errOut := runCmd(t, "audit", "check-proof", "--key", vkey, bundle); code != 1 || !strings.Contains(errOut, "does NOT check") {

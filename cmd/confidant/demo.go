@@ -63,8 +63,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		os.Remove(loginsPath)
 	}
-	log := newLogger(stderr, cfg.LogLevel)
-	a, err := openApp(ctx, cfg, stdout, openOptions{createKEK: true, plainBaseline: *plain})
+	log := newServerLogger(ctx, stderr, cfg.LogLevel)
+	a, err := openApp(ctx, cfg, stdout, openOptions{createKEK: true, plainBaseline: *plain, logger: log})
 	if err != nil {
 		return err
 	}

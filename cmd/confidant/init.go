@@ -34,7 +34,7 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	a, err := openApp(ctx, cfg, stdout, openOptions{createKEK: true})
+	a, err := openApp(ctx, cfg, stdout, openOptions{createKEK: true, logger: warnLogger(stderr)})
 	if err != nil {
 		return err
 	}

@@ -58,7 +58,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			cfg.PKCS11KeyLabel = *newLabel
 		}
 	}
-	a, err := openApp(ctx, cfg, stderr, openOptions{})
+	a, err := openApp(ctx, cfg, stderr, openOptions{logger: warnLogger(stderr)})
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "%s schema version %d\n", kind, before)
 		return nil
 	}
-	a, err := openApp(ctx, cfg, stdout, openOptions{})
+	a, err := openApp(ctx, cfg, stdout, openOptions{logger: warnLogger(stderr)})
 	if err != nil {
 		return err
 	}

@@ -9,10 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/audit"
 	"github.com/confidanthealth/confidant/internal/keys"
+	"github.com/confidanthealth/confidant/internal/logx"
 	"github.com/confidanthealth/confidant/internal/postgres"
 	"github.com/confidanthealth/confidant/internal/progress"
 	"github.com/confidanthealth/confidant/internal/seal"
@@ -110,8 +112,12 @@ func (a *app) Close() error {
 
 // openOptions tune openApp.
 type openOptions struct {
-	createKEK bool         // create the file KEK if it does not exist (init, demo)
-	logger    *slog.Logger // for the access log's sequencer; default discards
+	createKEK bool // create the file KEK if it does not exist (init, demo)
+	// logger receives the access log's own errors (a batch that could not
+	// be written, a checkpoint that could not be signed); nil means
+	// warnings and errors to os.Stderr. Servers pass their log, one-shot
+	// commands a warn-level logger on their stderr.
+	logger *slog.Logger
 	// plainBaseline opens the INSECURE plain baseline of the benchmarks
 	// instead (only in a binary built with -tags baseline; baseline_on.go).
 	plainBaseline bool
@@ -134,7 +140,7 @@ func openApp(ctx context.Context, c Config, w io.Writer, opt openOptions) (*app,
 		return nil, err
 	}
 	if opt.logger == nil {
-		opt.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		opt.logger = warnLogger(os.Stderr)
 	}
 	if opt.createKEK && kc.Provider == "pkcs11" {
 		err := keys.CreatePKCS11Key(kc.PKCS11)
@@ -251,6 +257,22 @@ func (l postgresLegacy) LegacyRecords(ctx context.Context, id string) (seal.Lega
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// warnLogger returns the log of a one-shot command: warnings and errors,
+// such as the access log's own, on w (stderr).
+func warnLogger(w io.Writer) *slog.Logger { return newLogger(w, slog.LevelWarn) }
+
+// newServerLogger returns the log of a server (serve, demo): as newLogger,
+// but repeated warnings and errors are rate-limited (logx.Limiter), so that
+// an outage in which every request fails alike writes a few lines and a
+// count instead of one line per request. The limiter reports its counts
+// until ctx is done.
+func newServerLogger(ctx context.Context, w io.Writer, level slog.Level) *slog.Logger {
+	l := logx.NewLimiter(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}),
+		logx.Options{Burst: 5, Interval: 10 * time.Second, Level: slog.LevelWarn})
+	go l.Run(ctx)
+	return slog.New(l)
 }
 
 // countOrganisations returns 1 when the database has been initialised.

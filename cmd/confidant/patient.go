@@ -44,7 +44,7 @@ func runPatient(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return errors.New("--deceased must be a date like 2020-05-31")
 		}
 	}
-	a, err := openApp(ctx, cfg, stderr, openOptions{})
+	a, err := openApp(ctx, cfg, stderr, openOptions{logger: warnLogger(stderr)})
 	if err != nil {
 		return err
 	}

@@ -71,7 +71,7 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	so = s.Options()
-	a, err := openApp(ctx, cfg, stdout, openOptions{createKEK: true, plainBaseline: *plain})
+	a, err := openApp(ctx, cfg, stdout, openOptions{createKEK: true, plainBaseline: *plain, logger: warnLogger(stderr)})
 	if err != nil {
 		return err
 	}

@@ -35,8 +35,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, cfg.LogLevel)
-	a, err := openApp(ctx, cfg, stderr, openOptions{plainBaseline: *plain})
+	log := newServerLogger(ctx, stderr, cfg.LogLevel)
+	a, err := openApp(ctx, cfg, stderr, openOptions{plainBaseline: *plain, logger: log})
 	if err != nil {
 		return err
 	}
@@ -69,7 +69,7 @@ func newHandler(cfg Config, a *app, log *slog.Logger) (http.Handler, *service.Se
 	if err != nil {
 		return nil, nil, err
 	}
-	mux := http.NewServeMux()
+	mux := httpx.NewServeMux()
 	mux.Handle("/api/v1/", api.New(svc, api.Config{Logger: log}))
 	if !a.plain { // the INSECURE plain baseline has no access log to serve
 		mux.Handle("/log/", logserve.New(a.log, logserve.WithLogger(log), logserve.WithAuditors(securityOfficer(svc))))

@@ -52,7 +52,7 @@ func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	a, err := openApp(ctx, cfg, io.Discard, openOptions{})
+	a, err := openApp(ctx, cfg, io.Discard, openOptions{logger: warnLogger(stderr)})
 	if err != nil {
 		return err
 	}

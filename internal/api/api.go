@@ -39,7 +39,7 @@ type Config struct {
 // with /api/v1/. Every route except POST /api/v1/login requires a bearer
 // token from that endpoint.
 func New(svc *service.Service, cfg Config) http.Handler {
-	h := &handler{svc: svc, log: cfg.Logger, mux: http.NewServeMux()}
+	h := &handler{svc: svc, log: cfg.Logger, mux: httpx.NewServeMux()}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -51,7 +51,7 @@ func New(svc *service.Service, cfg Config) http.Handler {
 type handler struct {
 	svc *service.Service
 	log *slog.Logger
-	mux *http.ServeMux
+	mux *httpx.ServeMux
 }
 
 // apiFunc is a handler that returns its error instead of writing it, so

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/httpx"
 	"github.com/confidanthealth/confidant/internal/testfix"
 )
@@ -25,7 +26,13 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	w := testfix.New(t, testfix.SQLite(t))
+	return newEnvOn(t, testfix.SQLite(t))
+}
+
+// newEnvOn is newEnv on a given (empty) store.
+func newEnvOn(t *testing.T, st confidant.Store) *env {
+	t.Helper()
+	w := testfix.New(t, st)
 	buf := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	return &env{World: w, h: httpx.Secure(httpx.Logged(log, New(w.Service, Config{Logger: log}))), log: buf}

@@ -475,15 +475,11 @@ func (l *Log) append(ctx context.Context, ltx confidant.LogTx, st *auditlog.Stat
 			e.PatientSeq, e.PatientPrev = h.Seq+1, h.Index
 			heads[e.PatientID] = confidant.ChainHead{Seq: e.PatientSeq, Index: int64(e.Index)}
 		}
-		canon, err := e.MarshalCanonical()
-		if err != nil {
-			return nil, fmt.Errorf("encoding event: %w", err)
-		}
-		nonce, err := auditlog.NewNonce(rand.Reader)
+		canon, sealed, err := l.encode(e)
 		if err != nil {
 			return nil, err
 		}
-		sealed, err := l.sealFree(e)
+		nonce, err := auditlog.NewNonce(rand.Reader)
 		if err != nil {
 			return nil, err
 		}

@@ -270,12 +270,12 @@ func (s source) decode(p *page, ad *[]byte) {
 			// them all, and each field is a substring of it.
 			text := string(p.arena[r.off[fActor]:r.off[fSession+1]])
 			field := func(f int) string { return text[r.off[f]-r.off[fActor] : r.off[f+1]-r.off[fActor]] }
-			e := auditlog.Event{
+			e := committed(auditlog.Event{
 				Index: r.index, Time: r.time, ActorID: field(fActor), Role: field(fRole), ClinicID: field(fClinic),
-				Action: field(fAction), PatientID: field(fPatient), RecordID: field(fRecord), Purpose: f.Purpose,
-				Outcome: field(fOutcome), SessionID: field(fSession), Client: f.Client,
+				Action: field(fAction), PatientID: field(fPatient), RecordID: field(fRecord),
+				Outcome: field(fOutcome), SessionID: field(fSession),
 				PatientSeq: r.seq, PatientPrev: r.prev,
-			}
+			}, f)
 			canon, _ = e.MarshalCanonical()
 		}
 		p.canon = append(p.canon, canon)

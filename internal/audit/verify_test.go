@@ -75,9 +75,11 @@ func (s *scanTx) ScanEvents(ctx context.Context, from uint64, limit int, fn func
 }
 
 // pipelineSource returns a source over n stored events (a few pages), the
-// canonical encoding each must yield, and its transaction. The event at
-// badIndex has sealed text that does not decrypt; every seventh event has
-// none.
+// canonical encoding each must yield, and its transaction. Even indexes
+// are events of version 1 (written before version 2), odd ones of version
+// 2. The event at badIndex has sealed text that does not decrypt; every
+// seventh event has no purpose or client address (and, in version 1, no
+// sealed text).
 func pipelineSource(t *testing.T, n, badIndex int) (source, [][]byte, *scanTx) {
 	t.Helper()
 	h, err := keyset.NewHandle(aead.AES256GCMKeyTemplate())
@@ -101,11 +103,17 @@ func pipelineSource(t *testing.T, n, badIndex int) (source, [][]byte, *scanTx) {
 		if i%3 == 0 {
 			e.PatientID, e.PatientSeq, e.PatientPrev = "patient", uint64(i/3+1), max(int64(i-3), -1)
 		}
-		sealed, err := l.sealFree(e)
-		if err != nil {
-			t.Fatal(err)
+		var canon, sealed []byte
+		if i%2 == 0 {
+			// As written before version 2.
+			e.Version = auditlog.EventV1
+			sealed, err = l.sealFree(e.Index, freeText{Purpose: e.Purpose, Client: e.Client})
+			if err == nil {
+				canon, err = e.MarshalCanonical()
+			}
+		} else {
+			canon, sealed, err = l.encode(e)
 		}
-		canon, err := e.MarshalCanonical()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,7 +8,11 @@
 // # From event to tree
 //
 // An Event has a canonical, versioned binary encoding (MarshalCanonical).
-// Its leaf commitment is
+// Version 1 holds every field; version 2, which the log writes now, holds
+// the staff member's session id and client address only as hashes under a
+// secret per-event salt (Conceal, HashSession, HashClient), so that a
+// patient's proof bundle shows no more than the patient's access history.
+// Both versions decode and verify. Its leaf commitment is
 //
 //	commitment = SHA-256("confidant/audit-leaf/v1" || 0x00 || nonce || canonical)
 //

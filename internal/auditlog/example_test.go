@@ -31,8 +31,16 @@ func Example() {
 			Index: i, Time: time.Date(2026, 3, 1, 9, 0, int(i), 0, time.UTC),
 			ActorID: "staff-1", Role: "therapist", Action: "note.read",
 			PatientID: "patient-1", PatientSeq: i + 1, PatientPrev: int64(i) - 1,
+			SessionID: "sess-1", Client: "192.0.2.1",
 		}
-		o, err := auditlog.NewOpening(e, nil)
+		// Version 2: the session and the client address only as salted
+		// hashes. The salt is kept secret (sealed with the event's free
+		// text) by whoever keeps the log.
+		salt, err := auditlog.NewSalt(nil)
+		if err != nil {
+			log.Fatal(err)
+		}
+		o, err := auditlog.NewOpening(e.Conceal(salt), nil)
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -71,6 +79,6 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(e.Index, e.Action, e.Time.Format(time.RFC3339), "in a log of", b.Size)
-	// Output: 1 note.read 2026-03-01T09:00:01Z in a log of 3
+	fmt.Println(e.Index, e.Action, e.Time.Format(time.RFC3339), "in a log of", b.Size, "client hidden:", e.Client == "")
+	// Output: 1 note.read 2026-03-01T09:00:01Z in a log of 3 client hidden: true
 }

@@ -2,6 +2,7 @@ package auditlog
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"iter"
 	"math/rand/v2"
@@ -47,7 +48,7 @@ func (s *synth) event(i uint64) Event {
 	}
 	if s.rnd.IntN(10) == 0 {
 		e.Action = "signin"
-		return e
+		return s.version(e)
 	}
 	e.PatientID = fmt.Sprintf("patient-%06d", s.rnd.IntN(s.patients))
 	e.RecordID = fmt.Sprintf("note-%08x", s.rnd.Uint32())
@@ -58,7 +59,21 @@ func (s *synth) event(i uint64) Event {
 		e.PatientSeq = 1
 	}
 	s.chains[e.PatientID] = synthChain{index: i, seq: e.PatientSeq}
-	return e
+	return s.version(e)
+}
+
+// version makes e a version 1 event (one in four, as in a log written
+// before version 2) or a version 2 one under a random salt.
+func (s *synth) version(e Event) Event {
+	if e.Index%4 == 0 {
+		e.Version = EventV1
+		return e
+	}
+	var salt [SaltSize]byte
+	for j := 0; j < SaltSize; j += 8 {
+		binary.LittleEndian.PutUint64(salt[j:], s.rnd.Uint64())
+	}
+	return e.Conceal(salt)
 }
 
 // memLog is an EventSource in memory.

@@ -4,6 +4,7 @@
 package httpx
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"net/http"
@@ -114,23 +115,76 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // path, which may hold ids a reader could correlate), status and duration.
 // It also recovers panics into a plain 500 without a stack trace in the
 // response; the panic value is not logged because it might hold data.
+//
+// The route is the pattern of the innermost ServeMux (this package's) that
+// routed the request, or else the Pattern an http.ServeMux set on the
+// request Logged passed on; a mux behind middleware that copies the request
+// (r.WithContext) sets the Pattern on a copy Logged never sees, so such a
+// mux must be a ServeMux.
 func Logged(log *slog.Logger, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
+		rt := &route{}
+		r = r.WithContext(context.WithValue(r.Context(), routeKey{}, rt))
 		start := time.Now()
 		defer func() {
+			pattern := rt.pattern
+			if pattern == "" {
+				pattern = r.Pattern // set by an http.ServeMux given r itself
+			}
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				log.Error("handler panicked", slog.String("method", r.Method), slog.String("route", r.Pattern))
+				log.Error("handler panicked", slog.String("method", r.Method), slog.String("route", pattern))
 				if sw.status == 0 {
 					http.Error(sw, "Internal error", http.StatusInternalServerError)
 				}
 			}
-			log.Info("request", slog.String("method", r.Method), slog.String("route", r.Pattern),
+			log.Info("request", slog.String("method", r.Method), slog.String("route", pattern),
 				slog.Int("status", sw.status), slog.Duration("dur", time.Since(start)))
 		}()
 		h.ServeHTTP(sw, r)
 	})
+}
+
+// route holds the pattern of the route that served a request, for Logged.
+type route struct{ pattern string }
+
+type routeKey struct{}
+
+// ServeMux is an http.ServeMux whose handlers record their pattern for
+// Logged, however many copies of the request middleware made between the
+// two. Nested muxes work: the innermost pattern is recorded last.
+type ServeMux struct {
+	mux http.ServeMux
+}
+
+// NewServeMux returns an empty ServeMux.
+func NewServeMux() *ServeMux { return &ServeMux{} }
+
+// Handle registers h for pattern, as http.ServeMux.Handle does.
+func (m *ServeMux) Handle(pattern string, h http.Handler) {
+	m.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt, ok := r.Context().Value(routeKey{}).(*route); ok {
+			rt.pattern = r.Pattern
+		}
+		h.ServeHTTP(w, r)
+	}))
+}
+
+// HandleFunc registers f for pattern, as http.ServeMux.HandleFunc does.
+func (m *ServeMux) HandleFunc(pattern string, f func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(f))
+}
+
+// Handler returns the handler and pattern for r, as http.ServeMux.Handler
+// does.
+func (m *ServeMux) Handler(r *http.Request) (h http.Handler, pattern string) {
+	return m.mux.Handler(r)
+}
+
+// ServeHTTP dispatches r to the handler whose pattern matches it best.
+func (m *ServeMux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	m.mux.ServeHTTP(w, r)
 }

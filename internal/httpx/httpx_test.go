@@ -2,7 +2,9 @@ package httpx
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -67,5 +69,49 @@ func TestLoggedRecoversWithoutLeaking(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "handler panicked") {
 		t.Errorf("panic not logged: %s", buf.String())
+	}
+}
+
+// TestLoggedRoute checks that the request line names the route pattern of
+// the innermost mux, through middleware that copies the request.
+func TestLoggedRoute(t *testing.T) {
+	copying := func(h http.Handler) http.Handler { // as Secure and sign-in middleware do
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), struct{}{}, "x")))
+		})
+	}
+	inner := NewServeMux()
+	inner.HandleFunc("GET /patients/{id}", func(w http.ResponseWriter, r *http.Request) {})
+	inner.HandleFunc("GET /boom", func(w http.ResponseWriter, r *http.Request) { panic("boom") })
+	outer := NewServeMux()
+	outer.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {})
+	outer.Handle("/", copying(inner))
+	plain := http.NewServeMux()
+	plain.HandleFunc("GET /plain/{id}", func(w http.ResponseWriter, r *http.Request) {})
+
+	tests := []struct {
+		name, path, want string
+		h                http.Handler
+	}{
+		{"nested behind copies", "/patients/abc", "GET /patients/{id}", Secure(copying(outer))},
+		{"outer route", "/healthz", "GET /healthz", Secure(outer)},
+		{"no inner route", "/nothing", "/", Secure(outer)},
+		{"panic", "/boom", "GET /boom", Secure(outer)},
+		{"http.ServeMux given the request", "/plain/abc", "GET /plain/{id}", plain},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			log := slog.New(slog.NewTextHandler(&buf, nil))
+			Logged(log, tc.h).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", tc.path, nil))
+			lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+			last := lines[len(lines)-1]
+			if !strings.Contains(last, "msg=request ") || !strings.Contains(last, fmt.Sprintf("route=%q ", tc.want)) && !strings.Contains(last, "route="+tc.want+" ") {
+				t.Errorf("request line %q, want route %q", last, tc.want)
+			}
+			if strings.Contains(buf.String(), "abc") {
+				t.Errorf("log holds the raw path: %s", buf.String())
+			}
+		})
 	}
 }

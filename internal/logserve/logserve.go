@@ -80,7 +80,7 @@ func newHandler(src source, opts ...Option) http.Handler {
 	for _, o := range opts {
 		o(s)
 	}
-	mux := http.NewServeMux()
+	mux := httpx.NewServeMux()
 	mux.HandleFunc("GET /log/checkpoint", s.checkpoint)
 	mux.HandleFunc("GET /log/key", s.key)
 	mux.HandleFunc("GET /log/tile/", s.tile)

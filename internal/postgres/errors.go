@@ -1,8 +1,11 @@
 package postgres
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -19,6 +22,7 @@ const (
 	codeDeadlock            = "40P01"
 	codeCharNotInRepertoire = "22021" // e.g. a NUL byte in text
 	codeUntranslatable      = "22P05"
+	codeQueryCanceled       = "57014" // cancelled by the client (ctx) or statement_timeout
 )
 
 // uniqueCodes maps unique constraints to stable error codes and messages.
@@ -77,9 +81,58 @@ func internal(op string, err error) error {
 	}
 }
 
+// unavailable wraps an error that says the database cannot be used right
+// now (see connectionFailed). op says what the store was doing.
+func unavailable(op string, err error) error {
+	return &confidant.Error{
+		Kind:    confidant.KindUnavailable,
+		Code:    "database_unavailable",
+		Message: "The database is not available. Please try again later.",
+		Err:     fmt.Errorf("postgres: %s: %w", op, redact(err)),
+	}
+}
+
+// canceled wraps the error of a statement cancelled because the request's
+// context ended (the client went away) or a statement timeout struck; code
+// and message are those of the SQLite store.
+func canceled(op string, err error) error {
+	return &confidant.Error{
+		Kind:    confidant.KindUnavailable,
+		Code:    "canceled",
+		Message: "The request was canceled or took too long.",
+		Err:     fmt.Errorf("postgres: %s: %w", op, redact(err)),
+	}
+}
+
+// connectionFailed reports whether err says that the database could not be
+// used, rather than that it refused the statement: the connection could not
+// be made, broke or timed out (network errors, EOF, a closed connection, a
+// deadline that ended while waiting for the server), or the server reported
+// a connection exception (SQLSTATE class 08), an administrator, crash or
+// startup shutdown (57P01, 57P02, 57P03), or insufficient resources (class
+// 53: disk full, out of memory, too many connections).
+func connectionFailed(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case strings.HasPrefix(pe.Code, "08"), strings.HasPrefix(pe.Code, "53"),
+			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03":
+			return true
+		}
+		return false
+	}
+	var ne net.Error
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ne) || errors.As(err, &ce) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, pgconn.ErrConnClosed) ||
+		pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded)
+}
+
 // mapErr turns an error from pgx into a *confidant.Error. op says what the
 // store was doing ("get patient"); thing names the record for KindNotFound
-// ("Patient").
+// ("Patient"). A failure of the connection or of the server as a whole
+// (connectionFailed) is KindUnavailable with code "database_unavailable".
 func mapErr(err error, op, thing string) error {
 	if err == nil {
 		return nil
@@ -87,6 +140,12 @@ func mapErr(err error, op, thing string) error {
 	var ce *confidant.Error
 	if errors.As(err, &ce) {
 		return err
+	}
+	if connectionFailed(err) {
+		return unavailable(op, err)
+	}
+	if errors.Is(err, context.Canceled) {
+		return canceled(op, err)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		if thing == "" {
@@ -114,6 +173,8 @@ func mapErr(err error, op, thing string) error {
 		case codeSerialization, codeDeadlock:
 			return &confidant.Error{Kind: confidant.KindUnavailable, Code: "try_again",
 				Message: "The database was busy with a conflicting change. Please try again.", Err: cause}
+		case codeQueryCanceled:
+			return canceled(op, err)
 		case codeCharNotInRepertoire, codeUntranslatable:
 			return &confidant.Error{Kind: confidant.KindInvalid, Code: "invalid_text",
 				Message: "The text contains characters that cannot be stored.", Err: cause}

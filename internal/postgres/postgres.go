@@ -30,15 +30,20 @@
 //     retried, and only when pgconn reports that nothing reached the server.
 //     A serialization failure or deadlock that reaches the caller, and a
 //     transaction that cannot be started at all, is a *confidant.Error of
-//     KindUnavailable: the caller may try again.
+//     KindUnavailable: the caller may try again. A COMMIT whose answer was
+//     lost (the connection broke after it was sent) is
+//     confidant.ErrOutcomeUnknown: the change may or may not be saved, and
+//     the caller must look before trying again.
 //   - View runs in a READ ONLY REPEATABLE READ transaction: every statement
 //     in fn sees the same snapshot.
 //
 // Errors are *confidant.Error: KindNotFound for unknown ids, KindConflict for
-// unique violations and broken state rules, KindInternal otherwise. Server
-// error messages and details can quote values (a blind index or a
-// username, say), so they never reach an error string; only SQLSTATE,
-// constraint, table and column names do.
+// unique violations and broken state rules, KindUnavailable with code
+// "database_unavailable" when the database cannot be reached or used (a
+// broken connection, a shutdown, insufficient resources), KindInternal
+// otherwise. Server error messages and details can quote values (a blind
+// index or a username, say), so they never reach an error string; only
+// SQLSTATE, constraint, table and column names do.
 package postgres
 
 import (
@@ -177,9 +182,7 @@ func (db *DB) run(ctx context.Context, opts pgx.TxOptions, fn func(confidant.Sea
 		if attempt == beginAttempts || !pgconn.SafeToRetry(err) || ctx.Err() != nil {
 			// Nothing ran: the database is unreachable, overloaded or
 			// shutting down (or ctx ended), so the caller may retry.
-			return &confidant.Error{Kind: confidant.KindUnavailable, Code: "database_unavailable",
-				Message: "The database is not available. Please try again later.",
-				Err:     fmt.Errorf("postgres: begin transaction: %w", redact(err))}
+			return unavailable("begin transaction", err)
 		}
 	}
 	done := false
@@ -196,11 +199,51 @@ func (db *DB) run(ctx context.Context, opts pgx.TxOptions, fn func(confidant.Sea
 	if err := fn(&tx{tx: ptx}); err != nil {
 		return err
 	}
-	done = true
-	if err := ptx.Commit(ctx); err != nil {
+	if err := ctx.Err(); err != nil {
+		// COMMIT would not be sent; the deferred rollback ends the
+		// transaction, so nothing was saved.
 		return mapErr(err, "commit", "")
 	}
-	return nil
+	done = true
+	return commitErr(ptx.Commit(ctx))
+}
+
+// commitErr maps the error of COMMIT. The outcome is known when the server
+// answered with an ordinary error (a deferred constraint, a serialization
+// failure: nothing was committed) and when pgx reports that the transaction
+// had already failed and COMMIT rolled it back (pgx.ErrTxCommitRollback);
+// those errors are mapped as usual. Otherwise COMMIT may have reached the
+// server and its answer was lost: the connection broke, was reset or timed
+// out, or the server ended the session with a FATAL or PANIC error (an
+// administrator or crash shutdown can strike after the commit record is
+// durable, while the backend waits for synchronous replication). Then
+// whether the transaction committed is unknown, and the error is
+// confidant.ErrOutcomeUnknown.
+//
+// pgconn.SafeToRetry cannot tell the cases apart here: when the answer to
+// COMMIT is lost, pgconn (v5.12) closes the connection and then reports
+// "conn closed", which claims that nothing was sent (TestCommitAnswerLost).
+// The one way COMMIT is known not to be sent, a context that has already
+// ended, is checked by run before calling Commit.
+func commitErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && !sessionEnded(pe) || errors.Is(err, pgx.ErrTxCommitRollback) {
+		return mapErr(err, "commit", "")
+	}
+	return confidant.ErrOutcomeUnknown(fmt.Errorf("postgres: commit: %w", redact(err)))
+}
+
+// sessionEnded reports whether pe ended the server session (severity FATAL
+// or PANIC) instead of failing only the statement.
+func sessionEnded(pe *pgconn.PgError) bool {
+	sev := pe.SeverityUnlocalized
+	if sev == "" {
+		sev = pe.Severity
+	}
+	return sev == "FATAL" || sev == "PANIC"
 }
 
 // tx implements confidant.SealedTx on a pgx.Tx.

@@ -24,7 +24,9 @@ const (
 	ActLogout          = "logout"
 	ActPassword        = "account.password"
 	ActPatientsList    = "patients.list"
-	ActPatientsSearch  = "patients.search"
+	ActPatientsSearch  = "patients.search" // before ActSearchByName and ActSearchByCode, with the query sealed in the purpose; no longer recorded
+	ActSearchByName    = "patients.search.name"
+	ActSearchByCode    = "patients.search.identity_code"
 	ActPatientsClinic  = "patients.list_clinic"
 	ActPatientCreate   = "patient.create"
 	ActPatientRead     = "patient.read"

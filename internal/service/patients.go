@@ -50,6 +50,13 @@ func (s *Service) MyPatients(ctx context.Context) ([]confidant.Patient, error) {
 // indexes, so both are exact matches (case and spacing do not matter).
 // Patients outside the therapist's active care relationships are never
 // found.
+//
+// The search is recorded as its kind (ActSearchByName or ActSearchByCode)
+// and whom it found, one event for each patient found, with that patient
+// as the subject (so it is in the patient's access history), or a single
+// event without a patient if it found nobody. What was typed identifies a
+// person and is recorded nowhere, not even sealed: security officers read
+// the sealed text too.
 func (s *Service) SearchPatients(ctx context.Context, q string) ([]confidant.Patient, error) {
 	a, err := need(ctx, policy.SearchPatients)
 	if err != nil {
@@ -65,13 +72,21 @@ func (s *Service) SearchPatients(ctx context.Context, q string) ([]confidant.Pat
 		ps, err = tx.ListPatientsForTherapist(ctx, a.UserID, s.clock(), f)
 		return err
 	})
-	// The query itself identifies a person: it goes into the sealed purpose.
-	ev := s.event(ctx, ActPatientsSearch, "", "", confidant.OutcomeOK)
-	ev.Purpose = "search: " + q
-	if err == nil {
-		err = s.record(ctx, ev)
-	}
 	if err != nil {
+		return nil, err
+	}
+	action := ActSearchByName
+	if f.IdentityCode != "" {
+		action = ActSearchByCode
+	}
+	evs := make([]confidant.AuditEvent, 0, max(1, len(ps)))
+	for _, p := range ps {
+		evs = append(evs, s.event(ctx, action, p.ID, "", confidant.OutcomeOK))
+	}
+	if len(evs) == 0 {
+		evs = append(evs, s.event(ctx, action, "", "", confidant.OutcomeOK))
+	}
+	if err := s.record(ctx, evs...); err != nil {
 		return nil, err
 	}
 	return ps, nil

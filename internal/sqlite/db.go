@@ -321,7 +321,7 @@ func run(ctx context.Context, pool *sql.DB, cache *stmtCache, opts *sql.TxOption
 	}
 	done = true // Commit rolls back itself if it fails
 	if err := stx.Commit(); err != nil {
-		return dbErr("commit", err)
+		return commitErr(err)
 	}
 	if t.shred && shredded != nil {
 		shredded()
@@ -341,20 +341,24 @@ func conflict(code, format string, args ...any) error {
 }
 
 // dbErr classifies an error from the database. sql.ErrNoRows must be
-// handled by the caller, which knows what was looked for.
+// handled by the caller, which knows what was looked for. A full disk
+// (SQLITE_FULL) and I/O errors (SQLITE_IOERR_*) are KindUnavailable with
+// code "database_unavailable", as the PostgreSQL store reports a full disk
+// or a lost connection; lock contention (SQLITE_BUSY, SQLITE_LOCKED) is
+// KindUnavailable with code "database_busy".
 func dbErr(op string, err error) error {
 	if err == nil {
 		return nil
 	}
 	cause := fmt.Errorf("sqlite: %s: %w", op, err)
-	var serr *sqlite3.Error
-	if !errors.As(err, &serr) {
+	var code sqlite3.ExtendedErrorCode // set from *sqlite3.Error and bare codes alike
+	if !errors.As(err, &code) {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return confidant.Wrap(cause, confidant.KindUnavailable, "canceled", "The request was canceled or took too long.")
 		}
 		return confidant.Wrap(cause, confidant.KindInternal, "internal", "Database error.")
 	}
-	switch serr.ExtendedCode() {
+	switch code {
 	case sqlite3.CONSTRAINT_UNIQUE, sqlite3.CONSTRAINT_PRIMARYKEY:
 		return confidant.Wrap(cause, confidant.KindConflict, "already_exists", "A record with the same identity already exists.")
 	case sqlite3.CONSTRAINT_FOREIGNKEY:
@@ -362,13 +366,26 @@ func dbErr(op string, err error) error {
 	case sqlite3.CONSTRAINT_NOTNULL, sqlite3.CONSTRAINT_CHECK:
 		return confidant.Wrap(cause, confidant.KindInvalid, "invalid_record", "The record is incomplete or has a value out of range.")
 	}
-	switch serr.Code() {
+	switch code.Code() {
 	case sqlite3.BUSY, sqlite3.LOCKED:
 		return confidant.Wrap(cause, confidant.KindUnavailable, "database_busy", "The database is busy; please try again.")
 	case sqlite3.INTERRUPT:
 		return confidant.Wrap(cause, confidant.KindUnavailable, "canceled", "The request was canceled or took too long.")
+	case sqlite3.FULL, sqlite3.IOERR:
+		return confidant.Wrap(cause, confidant.KindUnavailable, "database_unavailable", "The database is not available. Please try again later.")
 	}
 	return confidant.Wrap(cause, confidant.KindInternal, "internal", "Database error.")
+}
+
+// commitErr classifies an error of COMMIT. An I/O error there leaves the
+// outcome unknown: in WAL mode the commit frame may be in the log although
+// its sync failed, and a later recovery would then replay it. Other errors
+// (a full disk, a deferred constraint) mean nothing was committed.
+func commitErr(err error) error {
+	if errors.Is(err, sqlite3.IOERR) {
+		return confidant.ErrOutcomeUnknown(fmt.Errorf("sqlite: commit: %w", err))
+	}
+	return dbErr("commit", err)
 }
 
 // isUnique reports whether err is a violation of a UNIQUE index (not of a

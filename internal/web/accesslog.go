@@ -33,6 +33,8 @@ var actionTexts = map[string]actionText{
 	service.ActPassword:        {"Changed a password", "Changed a password"},
 	service.ActPatientsList:    {"Listed their patients", "Listed their patients"},
 	service.ActPatientsSearch:  {"Searched for patients", "Searched for patients"},
+	service.ActSearchByName:    {"Searched for you by name and found you", "Searched for patients by name"},
+	service.ActSearchByCode:    {"Searched for you by identity code and found you", "Searched for patients by identity code"},
 	service.ActPatientsClinic:  {"Listed a clinic's patients", "Listed a clinic's patients"},
 	service.ActPatientCreate:   {"Registered you as a patient", "Registered a patient"},
 	service.ActPatientRead:     {"Opened your details", "Opened a patient's details"},

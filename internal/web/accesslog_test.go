@@ -14,6 +14,7 @@ import (
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/audit"
 	"github.com/confidanthealth/confidant/internal/auditlog"
+	"github.com/confidanthealth/confidant/internal/service"
 	"github.com/confidanthealth/confidant/internal/testfix"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -392,5 +393,62 @@ func TestSecurityOfficerBreachScope(t *testing.T) {
 	r = s.get("/access-log?action=audit.scope")
 	if !has(rows(r.body), "breach scope: actor="+e.w.Therapist.ID) {
 		t.Errorf("the breach-scope question is not recorded:\n%s", text(r.body))
+	}
+}
+
+// TestPatientSeesSearchAndItsProofHidesTheClient: a therapist's search that
+// finds the patient is in the patient's access history in words, and its
+// proof, as the patient downloads it, holds neither the therapist's client
+// address nor their session id, yet checks with the log's public key (as
+// `confidant audit check-proof` checks it).
+func TestPatientSeesSearchAndItsProofHidesTheClient(t *testing.T) {
+	e := newEnv(t)
+	pa := e.w.PatientA
+	th := e.as(e.w.Therapist)
+	if r := th.post("/patients/search", url.Values{"q": {pa.IdentityCode}}); r.status != http.StatusOK {
+		t.Fatalf("search: %d", r.status)
+	}
+	search := e.lastEvent(confidant.EventFilter{PatientID: pa.ID, Action: service.ActSearchByCode})
+	_, client, err := e.accessLog().OpenFree(search)
+	if err != nil || client == "" || search.SessionID == "" || search.ActorID != e.w.Therapist.ID {
+		t.Fatalf("the search event has no client address or session id to hide (%v)", err)
+	}
+
+	pt := e.as(e.w.PatientUser)
+	r := pt.get("/record/access")
+	if !has(r.body, "Searched for you by identity code and found you") {
+		t.Errorf("the access history does not show the search in words")
+	}
+	if has(r.body, pa.IdentityCode) {
+		t.Errorf("the access history shows the search term")
+	}
+	if !slices.Contains(proofIndexes(t, r.body), search.Index) {
+		t.Fatalf("no proof link for the search (index %d)", search.Index)
+	}
+
+	r = pt.get("/record/access/" + strconv.FormatUint(search.Index, 10) + "/proof")
+	if r.status != http.StatusOK {
+		t.Fatalf("proof: %d", r.status)
+	}
+	b, err := auditlog.ParseBundle([]byte(r.body))
+	if err != nil {
+		t.Fatalf("the proof does not parse: %v", err)
+	}
+	for _, s := range []string{client, search.SessionID} {
+		if strings.Contains(r.body, s) || strings.Contains(string(b.Event), s) {
+			t.Errorf("the proof the patient downloads holds the client address or the session id")
+		}
+	}
+	v, err := auditlog.NewVerifier(e.accessLog().VerifierKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := auditlog.CheckBundle(b, note.VerifierList(v))
+	if err != nil {
+		t.Fatalf("the proof does not check: %v", err)
+	}
+	if ev.Version != auditlog.EventV2 || ev.Index != search.Index || ev.Action != service.ActSearchByCode ||
+		ev.PatientID != pa.ID || ev.ActorID != e.w.Therapist.ID || ev.Client != "" || ev.SessionID != "" {
+		t.Errorf("the proof is of another event, or not of version 2 (version %d)", ev.Version)
 	}
 }

@@ -32,7 +32,13 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	w := testfix.New(t, testfix.SQLite(t))
+	return newEnvOn(t, testfix.SQLite(t))
+}
+
+// newEnvOn is newEnv on a given (empty) store.
+func newEnvOn(t testing.TB, st confidant.Store) *env {
+	t.Helper()
+	w := testfix.New(t, st)
 	buf := &logBuffer{}
 	logger := slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h, err := web.New(w.Service, web.Config{Logger: logger})

@@ -195,6 +195,10 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		v.Heading = "Too many attempts"
 	case http.StatusServiceUnavailable:
 		v.Heading = "Temporarily unavailable"
+		if confidant.CodeOf(err) == confidant.CodeOutcomeUnknown {
+			// Not "failed": the change may have been saved.
+			v.Heading = "Not known whether it was saved"
+		}
 	default:
 		v.Heading = "Something went wrong"
 	}

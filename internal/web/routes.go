@@ -1,11 +1,15 @@
 package web
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/confidanthealth/confidant/internal/httpx"
+)
 
 // routes lists every page. Handlers wrapped in s.auth run with the signed-in
 // actor in their context; the service decides what that actor may do.
 func (s *server) routes() http.Handler {
-	mux := http.NewServeMux()
+	mux := httpx.NewServeMux()
 	public := func(pattern string, h http.HandlerFunc) { mux.HandleFunc(pattern, h) }
 	private := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.auth(h)) }
 

@@ -1,0 +1,324 @@
+package postgres
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/confidanthealth/confidant"
+)
+
+// retryable is an error that pgconn.SafeToRetry recognises: nothing was sent.
+type retryable struct{ err error }
+
+func (e retryable) Error() string     { return "nothing sent: " + e.err.Error() }
+func (e retryable) Unwrap() error     { return e.err }
+func (e retryable) SafeToRetry() bool { return true }
+
+// TestMapErrConnection checks that failures of the connection or of the
+// server as a whole are KindUnavailable, and that statement errors are not.
+func TestMapErrConnection(t *testing.T) {
+	t.Parallel()
+	reset := &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	tests := []struct {
+		name string
+		err  error
+		kind confidant.Kind
+		code string
+	}{
+		{"EOF", fmt.Errorf("receive message failed: %w", io.EOF), confidant.KindUnavailable, "database_unavailable"},
+		{"unexpected EOF", fmt.Errorf("receive message failed: %w", io.ErrUnexpectedEOF), confidant.KindUnavailable, "database_unavailable"},
+		{"connection reset", fmt.Errorf("write failed: %w", reset), confidant.KindUnavailable, "database_unavailable"},
+		{"use of closed connection", net.ErrClosed, confidant.KindUnavailable, "database_unavailable"},
+		{"conn closed", retryable{pgconn.ErrConnClosed}, confidant.KindUnavailable, "database_unavailable"},
+		{"deadline", fmt.Errorf("timeout: %w", context.DeadlineExceeded), confidant.KindUnavailable, "database_unavailable"},
+		{"connection failure", &pgconn.PgError{Code: "08006", Message: "connection failure"}, confidant.KindUnavailable, "database_unavailable"},
+		{"admin shutdown", &pgconn.PgError{Code: "57P01", Severity: "FATAL"}, confidant.KindUnavailable, "database_unavailable"},
+		{"crash shutdown", &pgconn.PgError{Code: "57P02", Severity: "FATAL"}, confidant.KindUnavailable, "database_unavailable"},
+		{"cannot connect now", &pgconn.PgError{Code: "57P03", Severity: "FATAL"}, confidant.KindUnavailable, "database_unavailable"},
+		{"disk full", &pgconn.PgError{Code: "53100"}, confidant.KindUnavailable, "database_unavailable"},
+		{"too many connections", &pgconn.PgError{Code: "53300", Severity: "FATAL"}, confidant.KindUnavailable, "database_unavailable"},
+		{"canceled", fmt.Errorf("receive: %w", context.Canceled), confidant.KindUnavailable, "canceled"},
+		{"statement timeout", &pgconn.PgError{Code: "57014"}, confidant.KindUnavailable, "canceled"},
+		{"syntax error", &pgconn.PgError{Code: "42601"}, confidant.KindInternal, "internal"},
+		{"other", errors.New("something else"), confidant.KindInternal, "internal"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := mapErr(tc.err, "test", "")
+			if confidant.KindOf(got) != tc.kind || confidant.CodeOf(got) != tc.code {
+				t.Errorf("mapErr(%v) = %v (kind %v, code %q), want kind %v, code %q",
+					tc.err, got, confidant.KindOf(got), confidant.CodeOf(got), tc.kind, tc.code)
+			}
+		})
+	}
+}
+
+// TestCommitErr checks the classification of COMMIT's errors: definite
+// failures are mapped as usual, a lost answer is outcome_unknown.
+func TestCommitErr(t *testing.T) {
+	t.Parallel()
+	const secret = "Secret value"
+	tests := []struct {
+		name string
+		err  error
+		code string // "" for nil
+	}{
+		{"committed", nil, ""},
+		{"deferred foreign key", &pgconn.PgError{Severity: "ERROR", Code: "23503", ConstraintName: "patient_keys_patient_fkey", Detail: secret}, "not_found"},
+		{"serialization failure", &pgconn.PgError{Severity: "ERROR", Code: "40001"}, "try_again"},
+		{"disk full at commit", &pgconn.PgError{Severity: "ERROR", Code: "53100"}, "database_unavailable"},
+		{"failed transaction rolled back", pgx.ErrTxCommitRollback, "internal"},
+		// pgconn reports "conn closed" as safe to retry when the answer
+		// to COMMIT was lost (TestCommitAnswerLost).
+		{"conn closed", retryable{pgconn.ErrConnClosed}, confidant.CodeOutcomeUnknown},
+		{"administrator shutdown", &pgconn.PgError{Severity: "FATAL", Code: "57P01", Message: "terminating connection due to administrator command"}, confidant.CodeOutcomeUnknown},
+		{"crash of another backend", &pgconn.PgError{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: "57P02"}, confidant.CodeOutcomeUnknown},
+		{"panic", &pgconn.PgError{Severity: "PANIK", SeverityUnlocalized: "PANIC", Code: "XX000", Message: secret}, confidant.CodeOutcomeUnknown},
+		{"connection reset", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, confidant.CodeOutcomeUnknown},
+		{"unexpected EOF", fmt.Errorf("receive message failed: %w", io.ErrUnexpectedEOF), confidant.CodeOutcomeUnknown},
+		{"deadline while waiting", fmt.Errorf("timeout: %w", context.DeadlineExceeded), confidant.CodeOutcomeUnknown},
+		{"canceled while waiting", context.Canceled, confidant.CodeOutcomeUnknown},
+		{"unknown", errors.New("something else"), confidant.CodeOutcomeUnknown},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := commitErr(tc.err)
+			if tc.code == "" {
+				if got != nil {
+					t.Fatalf("commitErr(nil) = %v", got)
+				}
+				return
+			}
+			if confidant.CodeOf(got) != tc.code {
+				t.Fatalf("commitErr(%v) = %v, want code %q", tc.err, got, tc.code)
+			}
+			if tc.code == confidant.CodeOutcomeUnknown {
+				if confidant.KindOf(got) != confidant.KindUnavailable || confidant.MessageOf(got) != confidant.MessageOf(confidant.ErrOutcomeUnknown(nil)) {
+					t.Errorf("commitErr(%v) = %v (kind %v), want ErrOutcomeUnknown", tc.err, got, confidant.KindOf(got))
+				}
+			}
+			if !errors.Is(got, tc.err) && !strings.Contains(got.Error(), "SQLSTATE") {
+				t.Errorf("commitErr(%v) = %v lost its cause", tc.err, got)
+			}
+			if strings.Contains(got.Error(), secret) {
+				t.Errorf("commitErr(%v) = %q contains data", tc.err, got)
+			}
+		})
+	}
+}
+
+// TestCommitAnswerLost runs an Update through a proxy that forwards COMMIT
+// to the server and then drops the connection instead of passing the answer
+// on: Update must say that the outcome is unknown, and the change is in fact
+// saved.
+func TestCommitAnswerLost(t *testing.T) {
+	t.Parallel()
+	dsn := testDSN(t)
+	schema := newSchema(t, dsn)
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startDropProxy(t, net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)))
+	db, err := Open(t.Context(), viaProxy(t, dsn, p.addr()), Options{Schema: schema})
+	if err != nil {
+		t.Fatalf("Open through the proxy: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ctx := t.Context()
+
+	clinic := confidant.Clinic{ID: confidant.NewID(), Name: "Saved"}
+	p.armed.Store(true)
+	err = db.Update(ctx, func(tx confidant.SealedTx) error { return tx.CreateClinic(ctx, clinic) })
+	if confidant.CodeOf(err) != confidant.CodeOutcomeUnknown || confidant.KindOf(err) != confidant.KindUnavailable {
+		t.Fatalf("Update whose COMMIT answer was lost = %v (kind %v), want %s", err, confidant.KindOf(err), confidant.CodeOutcomeUnknown)
+	}
+	if p.dropped.Load() != 1 {
+		t.Fatalf("proxy dropped %d connections after COMMIT, want 1", p.dropped.Load())
+	}
+	// The pool drops the broken connection; the next transaction works and
+	// finds the clinic that was committed.
+	err = db.View(ctx, func(tx confidant.SealedTx) error {
+		_, err := tx.Clinic(ctx, clinic.ID)
+		return err
+	})
+	if err != nil {
+		t.Errorf("the clinic whose COMMIT answer was lost: %v; want it saved", err)
+	}
+}
+
+// TestCommitNotSent checks that a transaction whose context ends before
+// COMMIT is rolled back and reported as cancelled, not as outcome_unknown.
+func TestCommitNotSent(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, Options{})
+	ctx, cancel := context.WithCancel(t.Context())
+	clinic := confidant.Clinic{ID: confidant.NewID(), Name: "Not saved"}
+	err := db.Update(ctx, func(tx confidant.SealedTx) error {
+		err := tx.CreateClinic(ctx, clinic)
+		cancel()
+		return err
+	})
+	if confidant.CodeOf(err) != "canceled" {
+		t.Fatalf("Update with a context ended before COMMIT = %v, want code canceled", err)
+	}
+	err = db.View(t.Context(), func(tx confidant.SealedTx) error {
+		_, err := tx.Clinic(t.Context(), clinic.ID)
+		return err
+	})
+	if !confidant.IsKind(err, confidant.KindNotFound) {
+		t.Errorf("clinic of a cancelled Update: %v, want not found", err)
+	}
+}
+
+// viaProxy returns dsn with host and port replaced by addr's, and TLS off
+// (the proxy reads the protocol).
+func viaProxy(t *testing.T, dsn, addr string) string {
+	t.Helper()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(dsn, "://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := u.Query()
+		q.Set("host", host)
+		q.Set("port", port)
+		q.Set("sslmode", "disable")
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	return dsn + " host=" + host + " port=" + port + " sslmode=disable"
+}
+
+// dropProxy forwards PostgreSQL connections to a server. While armed, the
+// first simple-protocol query "commit" a client sends is forwarded, the
+// server's answer (up to ReadyForQuery) is swallowed, and both connections
+// are closed: the client sees its connection break after COMMIT was sent,
+// and the server has finished the commit when it does.
+type dropProxy struct {
+	ln      net.Listener
+	server  string
+	armed   atomic.Bool
+	dropped atomic.Int32
+	wg      sync.WaitGroup
+}
+
+func startDropProxy(t *testing.T, server string) *dropProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &dropProxy{ln: ln, server: server}
+	p.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.wg.Go(func() { p.serve(c) })
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *dropProxy) addr() string { return p.ln.Addr().String() }
+
+func (p *dropProxy) serve(client net.Conn) {
+	defer client.Close()
+	server, err := net.Dial("tcp", p.server)
+	if err != nil {
+		return
+	}
+	defer server.Close()
+	var swallow atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer client.Close()
+		defer server.Close()
+		// Server to client: every message is typed (no TLS).
+		for {
+			typ, msg, err := readMessage(server, true)
+			if err != nil {
+				return
+			}
+			if swallow.Load() {
+				if typ == 'Z' { // ReadyForQuery: the commit is done
+					p.dropped.Add(1)
+					return
+				}
+				continue
+			}
+			if _, err := client.Write(msg); err != nil {
+				return
+			}
+		}
+	}()
+	// Client to server: the startup message has no type byte.
+	typed := false
+	for {
+		typ, msg, err := readMessage(client, typed)
+		if err != nil {
+			break
+		}
+		if typed && typ == 'Q' && strings.EqualFold(strings.TrimRight(string(msg[5:]), "\x00"), "commit") &&
+			p.armed.CompareAndSwap(true, false) {
+			swallow.Store(true)
+		}
+		typed = true
+		if _, err := server.Write(msg); err != nil {
+			break
+		}
+	}
+	server.Close()
+	<-done
+}
+
+// readMessage reads one protocol message (type byte if typed, then a
+// length that counts itself) and returns its type and all its bytes.
+func readMessage(r io.Reader, typed bool) (byte, []byte, error) {
+	head := 4
+	if typed {
+		head = 5
+	}
+	buf := make([]byte, head)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return 0, nil, err
+	}
+	n := int(binary.BigEndian.Uint32(buf[head-4:]))
+	if n < 4 || n > 1<<30 {
+		return 0, nil, errors.New("bad message length")
+	}
+	msg := make([]byte, head+n-4)
+	copy(msg, buf)
+	if _, err := io.ReadFull(r, msg[head:]); err != nil {
+		return 0, nil, err
+	}
+	var typ byte
+	if typed {
+		typ = buf[0]
+	}
+	return typ, msg, nil
+}
