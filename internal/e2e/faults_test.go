@@ -69,8 +69,9 @@ type load struct {
 	mu       sync.Mutex
 	notes    map[string]string // acknowledged note id -> body
 	patients map[string]string // acknowledged patient id -> family name
-	failures map[string]int    // kind/code -> count, during the faults
+	failures map[string]int    // operation kind/code -> count, during the faults
 	bad      map[string]int    // failures that were not KindUnavailable
+	badFirst map[string]string // the first error of each in bad
 	acks     atomic.Int64
 
 	cpMu sync.Mutex
@@ -79,7 +80,7 @@ type load struct {
 
 func newLoad(s *faultStack) *load {
 	return &load{s: s, notes: map[string]string{}, patients: map[string]string{},
-		failures: map[string]int{}, bad: map[string]int{}}
+		failures: map[string]int{}, bad: map[string]int{}, badFirst: map[string]string{}}
 }
 
 // run starts writers (and a checkpoint signer) until ctx ends; wait waits
@@ -175,8 +176,9 @@ func (l *load) step(parent context.Context, w, i int) bool {
 }
 
 // fail records err of operation op, if any, and reports whether there was
-// one. Only the kind and code are kept: never a message, which might quote
-// data.
+// one. The kind and code are counted; the whole error is kept only for the
+// first failure of each kind that must not happen, to explain it (errors
+// never hold patient data, and the load's data is synthetic).
 func (l *load) fail(op string, err error) bool {
 	if err == nil {
 		return false
@@ -186,6 +188,9 @@ func (l *load) fail(op string, err error) bool {
 	defer l.mu.Unlock()
 	l.failures[key]++
 	if !confidant.IsKind(err, confidant.KindUnavailable) {
+		if l.bad[key] == 0 {
+			l.badFirst[key] = err.Error()
+		}
 		l.bad[key]++
 	}
 	return true
@@ -254,6 +259,9 @@ func (l *load) check(t *testing.T, directDSN string) {
 	t.Logf("%d notes and %d patients acknowledged; failures during the faults (operation kind/code: count): %v", len(l.notes), len(l.patients), l.failures)
 	if len(l.bad) > 0 {
 		t.Errorf("failures other than unavailable (503) during the faults (operation kind/code: count): %v", l.bad)
+		for key, err := range l.badFirst {
+			t.Logf("the first %s: %s", key, err)
+		}
 	}
 	if len(l.notes) < 20 {
 		t.Errorf("only %d notes were acknowledged; the load did not exercise much", len(l.notes))
@@ -420,14 +428,58 @@ func TestFaultsThroughProxy(t *testing.T) {
 		proxy.Stall()
 		time.Sleep(300 * time.Millisecond)
 		proxy.Cut()
-		l.progress(t, 10, "a stall ended by cutting the connections")
+		if !l.progress(t, 10, "a stall ended by cutting the connections") {
+			return
+		}
+		// Resets in quick succession while checkpoints are signed back to
+		// back: some land in the middle of reading the stored tree.
+		cctx, cstop := context.WithCancel(context.Background())
+		signed := make(chan struct{})
+		go func() {
+			defer close(signed)
+			for cctx.Err() == nil {
+				ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+				_, err := s.log.Checkpoint(ctx)
+				cancel()
+				l.fail("checkpoint", err)
+			}
+		}()
+		for range 100 {
+			time.Sleep(5 * time.Millisecond)
+			proxy.ResetAll()
+		}
+		cstop()
+		<-signed
+		l.progress(t, 10, "resets during checkpoints")
 	}
 	faults()
 	stop()
 	wait()
 	t.Logf("%d COMMIT replies dropped, %d connections through the proxy", proxy.DroppedCommits(), proxy.Accepted())
-	l.serving(t)
+	for range 3 {
+		l.serving(t)
+		checkpointReset(t, proxy, l)
+	}
 	l.check(t, dsn)
+}
+
+// checkpointReset signs a checkpoint, alone, while the connection it reads
+// the stored tree on is reset in the middle of reading a tile: it must fail
+// as unavailable (the database went away), not as a damaged tree.
+func checkpointReset(t *testing.T, proxy *faultproxy.Proxy, l *load) {
+	t.Helper()
+	done := proxy.ResetNextQueryMatching("FROM audit_tiles")
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	_, err := l.s.log.Checkpoint(ctx)
+	if !awaitFault(t, done, "resetting a checkpoint's tile read") {
+		return
+	}
+	if err == nil {
+		t.Errorf("a checkpoint whose tile read was reset succeeded")
+		return
+	}
+	l.fail("checkpoint (tile read reset)", err)
 }
 
 // lostReplies drops the reply to a note's COMMIT, one writer alone, a few

@@ -81,6 +81,41 @@ func (m message) isReadOnlyBegin() bool {
 	return m.isBegin() && bytes.Contains(bytes.ToLower(m.queryText()), []byte("read only"))
 }
 
+// cstring splits a NUL-terminated string off the front of b.
+func cstring(b []byte) (s string, rest []byte, ok bool) {
+	i := bytes.IndexByte(b, 0)
+	if i < 0 {
+		return "", nil, false
+	}
+	return string(b[:i]), b[i+1:], true
+}
+
+// parse returns the statement name and query text of a Parse message.
+func (m message) parse() (name, text string, ok bool) {
+	if m.typ != 'P' {
+		return "", "", false
+	}
+	name, rest, ok := cstring(m.body())
+	if !ok {
+		return "", "", false
+	}
+	text, _, ok = cstring(rest)
+	return name, text, ok
+}
+
+// bindStatement returns the statement name a Bind message executes.
+func (m message) bindStatement() (string, bool) {
+	if m.typ != 'B' {
+		return "", false
+	}
+	_, rest, ok := cstring(m.body()) // the portal
+	if !ok {
+		return "", false
+	}
+	name, _, ok := cstring(rest)
+	return name, ok
+}
+
 // endsQuery reports whether m completes a query the server will now run: a
 // simple query, or the Sync that ends an extended-protocol batch.
 func (m message) endsQuery() bool { return m.typ == 'Q' || m.typ == 'S' }

@@ -13,6 +13,7 @@ func FuzzReadMessage(f *testing.F) {
 	f.Add(append(untyped(codeSSLRequest, ""), untyped(196608, "\x00")...))
 	f.Add(append(append(untyped(196608, "\x00"), typed('P', "\x00select 1\x00\x00\x00")...), typed('S', "")...))
 	f.Add([]byte{0, 0, 0, 8, 4, 210, 22, 47})
+	f.Add(append(append(untyped(196608, "\x00"), typed('P', "s1\x00select 1\x00\x00\x00")...), typed('B', "\x00s1\x00\x00\x00")...))
 	f.Add([]byte{'Q', 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		r := bytes.NewReader(in)
@@ -35,6 +36,8 @@ func FuzzReadMessage(f *testing.F) {
 			}
 			_ = m.isCommit()
 			_ = m.isReadOnlyBegin()
+			m.parse()
+			m.bindStatement()
 			_ = m.body()
 			out = append(out, m.raw...)
 		}

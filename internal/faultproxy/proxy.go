@@ -6,8 +6,9 @@
 //
 //   - forward the next COMMIT and drop its reply: the server commits, the
 //     client never learns it (DropNextCommitReply);
-//   - reset connections in the middle of a query, with a TCP RST
-//     (ResetNextQuery, ResetAll);
+//   - reset connections in the middle of a query, with a TCP RST: the
+//     next query, the next one whose text contains a string, or all of
+//     them (ResetNextQuery, ResetNextQueryMatching, ResetAll);
 //   - stall: hold every byte in both directions until Resume, or until Cut
 //     resets the connections (Stall).
 //
@@ -19,6 +20,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -35,6 +37,8 @@ type Proxy struct {
 	closed     bool
 	dropCommit chan struct{} // armed: closed when the next COMMIT's reply was dropped
 	resetQuery chan struct{} // armed: closed when the next query was cut by a reset
+	resetMatch chan struct{} // armed: closed when the next query matching matchText was cut
+	matchText  string
 	gate       chan struct{} // nil: flowing; else closed by Resume or Cut
 	accepted   atomic.Int64
 	dropped    atomic.Int64
@@ -102,6 +106,31 @@ func (p *Proxy) ResetNextQuery() <-chan struct{} {
 		p.resetQuery = make(chan struct{})
 	}
 	return p.resetQuery
+}
+
+// ResetNextQueryMatching is ResetNextQuery for the next query whose SQL
+// text contains substr: a simple Query, or an extended-protocol batch that
+// parses or binds (executes a prepared statement of) such a query. Clients
+// that cache prepared statements (pgx) send the text only once per
+// connection; the proxy remembers each connection's statements, so a later
+// execution matches too. Arming again before it happened returns the same
+// channel (and keeps the first substr).
+func (p *Proxy) ResetNextQueryMatching(substr string) <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.resetMatch == nil {
+		p.resetMatch = make(chan struct{})
+		p.matchText = substr
+	}
+	return p.resetMatch
+}
+
+// matches reports whether a query's text matches the armed
+// ResetNextQueryMatching.
+func (p *Proxy) matches(text string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.resetMatch != nil && strings.Contains(text, p.matchText)
 }
 
 // ResetAll resets (TCP RST) both sides of every open connection now. New
@@ -188,7 +217,7 @@ func (p *Proxy) accept() {
 			client.Close()
 			continue
 		}
-		c := &conn{client: client, server: server, done: make(chan struct{})}
+		c := &conn{client: client, server: server, done: make(chan struct{}), stmts: map[string]string{}}
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
@@ -234,6 +263,19 @@ func (p *Proxy) frontend(c *conn) {
 		if m.isBegin() {
 			c.readOnly = m.isReadOnlyBegin()
 		}
+		switch m.typ {
+		case 'Q':
+			c.matched = p.matches(string(m.queryText()))
+		case 'P':
+			if name, text, ok := m.parse(); ok {
+				c.stmts[name] = text
+				c.matched = c.matched || p.matches(text)
+			}
+		case 'B':
+			if name, ok := m.bindStatement(); ok {
+				c.matched = c.matched || p.matches(c.stmts[name])
+			}
+		}
 		var dropped, cut chan struct{}
 		if m.isCommit() && !c.readOnly {
 			if dropped = p.take(&p.dropCommit); dropped != nil {
@@ -241,7 +283,13 @@ func (p *Proxy) frontend(c *conn) {
 			}
 		}
 		if dropped == nil && m.endsQuery() {
-			cut = p.take(&p.resetQuery)
+			if c.matched {
+				cut = p.take(&p.resetMatch)
+			}
+			if cut == nil {
+				cut = p.take(&p.resetQuery)
+			}
+			c.matched = false
 		}
 		if _, err := c.server.Write(m.raw); err != nil {
 			c.close()
@@ -295,7 +343,10 @@ type conn struct {
 	client, server net.Conn
 	once           sync.Once
 	done           chan struct{}
-	readOnly       bool // the current transaction began READ ONLY (frontend goroutine only)
+	// Frontend goroutine only:
+	readOnly bool              // the current transaction began READ ONLY
+	stmts    map[string]string // prepared statement name -> query text
+	matched  bool              // the query being sent matches ResetNextQueryMatching
 
 	mu      sync.Mutex
 	drop    chan struct{} // set when the next server bytes are a COMMIT reply to drop

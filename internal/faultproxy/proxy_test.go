@@ -217,6 +217,35 @@ func TestResetNextQuery(t *testing.T) {
 	<-done
 }
 
+func TestResetNextQueryMatching(t *testing.T) {
+	s := newFakeServer(t)
+	p := newProxy(t, s)
+	c := client(t, p, s)
+	// Prepared before arming, as pgx does once per connection.
+	c.Write(typed('P', "stmt_1\x00select * from audit_tiles\x00\x00\x00"))
+	recv(t, s)
+	c.Write(typed('S', ""))
+	recv(t, s)
+	expectReply(t, c)
+	done := p.ResetNextQueryMatching("from audit_tiles")
+	c.Write(query("select 1")) // does not match
+	recv(t, s)
+	expectReply(t, c)
+	c.Write(typed('B', "\x00stmt_other\x00\x00\x00\x00\x00\x00\x00"))
+	recv(t, s)
+	c.Write(typed('S', "")) // nor does another statement
+	recv(t, s)
+	expectReply(t, c)
+	c.Write(typed('B', "\x00stmt_1\x00\x00\x00\x00\x00\x00\x00"))
+	recv(t, s)
+	c.Write(typed('E', "\x00\x00\x00\x00\x00"))
+	recv(t, s)
+	c.Write(typed('S', ""))
+	recv(t, s) // the execution reached the server, then the reset
+	expectClosed(t, c)
+	<-done
+}
+
 func TestStallResumeAndCut(t *testing.T) {
 	s := newFakeServer(t)
 	p := newProxy(t, s)
