@@ -122,11 +122,11 @@ func IsKind(err error, k Kind) bool {
 // whose commit was sent to the database but whose answer never came back
 // (the connection broke, the database crashed or failed over): the change
 // may or may not have been saved. Its message must not claim that nothing
-// changed; the client should reload and look before trying again.
+// changed; the client should look (not resubmit a form) before trying again.
 const CodeOutcomeUnknown = "outcome_unknown"
 
 // ErrOutcomeUnknown wraps cause as a CodeOutcomeUnknown error.
 func ErrOutcomeUnknown(cause error) *Error {
 	return Wrap(cause, KindUnavailable, CodeOutcomeUnknown,
-		"The database stopped answering while saving, so it is not known whether the change was saved. Reload to check before trying again.")
+		"The database stopped answering while saving, so it is not known whether the change was saved. Open the record again to check whether it was saved before trying again.")
 }
