@@ -373,7 +373,7 @@ func awaitFault(t *testing.T, done <-chan struct{}, what string) bool {
 
 // TestFaultsThroughProxy runs the load through a fault proxy and, under it,
 // drops COMMIT replies, resets connections mid-query and stalls the
-// network.
+// network; then, alone, resets a checkpoint's read of the stored tree.
 func TestFaultsThroughProxy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fault-injection test skipped in -short mode")
