@@ -27,6 +27,7 @@ package audit
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -540,20 +541,33 @@ func logTx(tx confidant.SealedTx) (confidant.LogTx, error) {
 }
 
 // tiles adapts a LogTx to the tree's storage interface.
+//
+// The partial level-0 tile and the partial entry bundle, which change with
+// every append, are not stored: they are derived, when read, from the leaf
+// commitments stored with the events (the level-0 tile's hashes are their
+// RFC 6962 leaf hashes, the bundle frames them). Every other tile, full or
+// partial, changes at most once per 256 appends and is stored. Logs written
+// before this kept their partial widths, which are still read as stored.
 type tiles struct {
 	ctx context.Context
 	tx  confidant.LogTx
 }
 
-// ReadTile reads a hash tile. A partial tile that is no longer stored (a
-// store may drop the partial widths once the full tile is written) is read
-// as the prefix of the full one: a tile of a smaller tree is a prefix of
-// the same tile of a larger tree.
+// ReadTile reads a hash tile: as stored; else, for a partial one, as the
+// prefix of the full tile (a store may drop the partial widths once it is
+// written: a tile of a smaller tree is a prefix of the same tile of a
+// larger tree), or derived from the events at level 0.
 func (t tiles) ReadTile(ctx context.Context, level, index uint64, width int) ([]byte, error) {
 	b, err := t.tx.Tile(ctx, level, index, width)
 	if confidant.IsKind(err, confidant.KindNotFound) && width < auditlog.TileWidth {
 		if full, ferr := t.tx.Tile(ctx, level, index, auditlog.TileWidth); ferr == nil && len(full) >= width*auditlog.HashSize {
 			return full[:width*auditlog.HashSize], nil
+		}
+		if level == 0 {
+			return t.derive(ctx, index, width, func(b []byte, c [32]byte) []byte {
+				h := auditlog.MerkleLeafHash(c)
+				return append(b, h[:]...)
+			})
 		}
 	}
 	if confidant.IsKind(err, confidant.KindNotFound) {
@@ -562,18 +576,27 @@ func (t tiles) ReadTile(ctx context.Context, level, index uint64, width int) ([]
 	return b, err
 }
 
+// WriteTile stores a hash tile, except a partial one at level 0 (derived
+// when read).
 func (t tiles) WriteTile(ctx context.Context, level, index uint64, width int, data []byte) error {
+	if level == 0 && width < auditlog.TileWidth {
+		return nil
+	}
 	return t.tx.PutTile(ctx, level, index, width, data)
 }
 
-// ReadEntryBundle reads an entry bundle, a partial one that is no longer
-// stored as the prefix of the full one (see ReadTile).
+// ReadEntryBundle reads an entry bundle: as stored; else, for a partial
+// one, as the prefix of the full one, or derived from the events.
 func (t tiles) ReadEntryBundle(ctx context.Context, index uint64, width int) ([]byte, error) {
 	b, err := t.tx.EntryBundle(ctx, index, width)
 	if confidant.IsKind(err, confidant.KindNotFound) && width < auditlog.TileWidth {
 		if full, ferr := t.tx.EntryBundle(ctx, index, auditlog.TileWidth); ferr == nil && len(full) >= width*entrySize {
 			return full[:width*entrySize], nil
 		}
+		return t.derive(ctx, index, width, func(b []byte, c [32]byte) []byte {
+			b = append(b, 0, auditlog.HashSize)
+			return append(b, c[:]...)
+		})
 	}
 	if confidant.IsKind(err, confidant.KindNotFound) {
 		return nil, fmt.Errorf("entry bundle %d/%d: %w", index, width, auditlog.ErrNotFound)
@@ -581,6 +604,39 @@ func (t tiles) ReadEntryBundle(ctx context.Context, index uint64, width int) ([]
 	return b, err
 }
 
+// WriteEntryBundle stores an entry bundle, except a partial one (derived
+// when read).
 func (t tiles) WriteEntryBundle(ctx context.Context, index uint64, width int, data []byte) error {
+	if width < auditlog.TileWidth {
+		return nil
+	}
 	return t.tx.PutEntryBundle(ctx, index, width, data)
 }
+
+// derive builds the partial level-0 tile or entry bundle index of the given
+// width from the leaf commitments stored with events index*256 to
+// index*256+width-1, each added by add. If any of them is missing (the log
+// is shorter, or has a gap) or malformed, the tile is not found.
+func (t tiles) derive(ctx context.Context, index uint64, width int, add func([]byte, [32]byte) []byte) ([]byte, error) {
+	first := index * auditlog.TileWidth
+	out := make([]byte, 0, width*entrySize)
+	next := first
+	err := t.tx.ScanEvents(ctx, first, width, func(e *confidant.EventRow) error {
+		if e.Index != next || len(e.Leaf) != auditlog.HashSize {
+			return errGap
+		}
+		next++
+		out = add(out, [32]byte(e.Leaf))
+		return nil
+	})
+	if err == nil && next != first+uint64(width) {
+		err = errGap
+	}
+	if errors.Is(err, errGap) {
+		return nil, fmt.Errorf("tile 0/%d/%d from the events: %w", index, width, auditlog.ErrNotFound)
+	}
+	return out, err
+}
+
+// errGap stops derive at a missing or malformed event.
+var errGap = errors.New("the events do not hold the tile's leaves")

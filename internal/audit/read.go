@@ -2,16 +2,18 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/auditlog"
 )
 
-// ReadTile returns the stored hash tile of the tree at level and index with
-// width hashes (1 to auditlog.TileWidth; C2SP tlog-tiles), for serving the
-// tree to outside verifiers (internal/logserve). It fails with an error of
-// kind NotFound if no such tile is stored. It only reads: withholding tiles
+// ReadTile returns the hash tile of the tree at level and index with width
+// hashes (1 to auditlog.TileWidth; C2SP tlog-tiles), for serving the tree
+// to outside verifiers (internal/logserve): as stored, or derived as the
+// tree's storage does (a partial level-0 tile from the stored leaves). It
+// fails with an error of kind NotFound if there is no such tile. It only reads: withholding tiles
 // beyond the latest signed checkpoint is the caller's business.
 func (l *Log) ReadTile(ctx context.Context, level, index uint64, width int) ([]byte, error) {
 	if width < 1 || width > auditlog.TileWidth {
@@ -23,8 +25,8 @@ func (l *Log) ReadTile(ctx context.Context, level, index uint64, width int) ([]b
 		if err != nil {
 			return err
 		}
-		data, err = ltx.Tile(ctx, level, index, width)
-		return err
+		data, err = tiles{ctx, ltx}.ReadTile(ctx, level, index, width)
+		return notFound(err)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading tile %d/%d/%d: %w", level, index, width, err)
@@ -44,11 +46,19 @@ func (l *Log) ReadEntryBundle(ctx context.Context, index uint64, width int) ([]b
 		if err != nil {
 			return err
 		}
-		data, err = ltx.EntryBundle(ctx, index, width)
-		return err
+		data, err = tiles{ctx, ltx}.ReadEntryBundle(ctx, index, width)
+		return notFound(err)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading entry bundle %d/%d: %w", index, width, err)
 	}
 	return data, nil
+}
+
+// notFound turns auditlog.ErrNotFound into confidant.ErrNotFound.
+func notFound(err error) error {
+	if errors.Is(err, auditlog.ErrNotFound) {
+		return confidant.Wrap(err, confidant.KindNotFound, "not_found", "Not found.")
+	}
+	return err
 }

@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"github.com/confidanthealth/confidant/internal/auditlog"
 	"github.com/confidanthealth/confidant/internal/postgres"
 	"github.com/confidanthealth/confidant/internal/sqlite"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // openAnother opens a second handle on e's database and a second Log over
@@ -450,5 +452,55 @@ func copyDB(t *testing.T, from, to string) {
 	}
 	if err := os.WriteFile(to, b, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPartialLevel0NotStored: appends store no partial level-0 tile and no
+// partial entry bundle (they change with every append); both are derived
+// from the stored leaves when read, for proofs, checkpoints and Verify.
+func TestPartialLevel0NotStored(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	for i := range 300 {
+		if err := e.log.Record(ctx, ev(i, "p"+fmt.Sprint(i%3))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cp, err := e.log.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.log.Bundle(ctx, 299)
+	if err != nil {
+		t.Fatalf("bundle of an event in the partial tile: %v", err)
+	}
+	v, err := auditlog.NewVerifier(e.log.VerifierKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := auditlog.CheckBundle(b, note.VerifierList(v)); err != nil || got.Index != 299 {
+		t.Fatalf("the bundle of event 299, in the partial tile, at size %d: %v %v", cp.Size, got.Index, err)
+	}
+	if err := e.log.Verify(ctx, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.close()
+	raw, err := sql.Open("sqlite3", "file:"+e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var tilesN, bundlesN, fullN int
+	if err := raw.QueryRow(`SELECT count(*) FROM audit_tiles WHERE level = 0 AND width < 256`).Scan(&tilesN); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.QueryRow(`SELECT count(*) FROM audit_entries WHERE width < 256`).Scan(&bundlesN); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.QueryRow(`SELECT count(*) FROM audit_tiles WHERE level = 0 AND width = 256`).Scan(&fullN); err != nil {
+		t.Fatal(err)
+	}
+	if tilesN != 0 || bundlesN != 0 || fullN != 1 {
+		t.Fatalf("stored: %d partial level-0 tiles, %d partial bundles, %d full level-0 tiles; want 0, 0, 1", tilesN, bundlesN, fullN)
 	}
 }

@@ -109,17 +109,17 @@ func canceled(op string, err error) error {
 // be made, broke or timed out (network errors, EOF, a closed connection, a
 // deadline that ended while waiting for the server), or the server reported
 // a connection exception (SQLSTATE class 08), an administrator, crash or
-// startup shutdown (57P01, 57P02, 57P03, 57P04: dropped database), a write
-// refused because the server is (now) a read-only standby (25006: a
-// fail-over in progress), or insufficient resources (class 53: disk full,
-// out of memory, too many connections).
+// startup shutdown (57P01, 57P02, 57P03, 57P04: dropped database), or
+// insufficient resources (class 53: disk full, out of memory, too many
+// connections). A read-write transaction begun on a server that has become
+// a read-only standby fails at BEGIN (25006), which is unavailable like any
+// failure to begin; a 25006 later is a write inside View, a bug (internal).
 func connectionFailed(err error) bool {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch {
 		case strings.HasPrefix(pe.Code, "08"), strings.HasPrefix(pe.Code, "53"),
-			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", pe.Code == "57P04",
-			pe.Code == "25006":
+			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", pe.Code == "57P04":
 			return true
 		}
 		return false

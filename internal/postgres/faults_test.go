@@ -48,7 +48,7 @@ func TestMapErrConnection(t *testing.T) {
 		{"admin shutdown", &pgconn.PgError{Code: "57P01", Severity: "FATAL"}, confidant.KindUnavailable, "database_unavailable"},
 		{"crash shutdown", &pgconn.PgError{Code: "57P02", Severity: "FATAL"}, confidant.KindUnavailable, "database_unavailable"},
 		{"cannot connect now", &pgconn.PgError{Code: "57P03", Severity: "FATAL"}, confidant.KindUnavailable, "database_unavailable"},
-		{"read-only standby after a fail-over", &pgconn.PgError{Code: "25006", Severity: "ERROR"}, confidant.KindUnavailable, "database_unavailable"},
+		{"database dropped", &pgconn.PgError{Code: "57P04", Severity: "FATAL"}, confidant.KindUnavailable, "database_unavailable"},
 		{"disk full", &pgconn.PgError{Code: "53100"}, confidant.KindUnavailable, "database_unavailable"},
 		{"too many connections", &pgconn.PgError{Code: "53300", Severity: "FATAL"}, confidant.KindUnavailable, "database_unavailable"},
 		{"canceled", fmt.Errorf("receive: %w", context.Canceled), confidant.KindUnavailable, "canceled"},
