@@ -191,7 +191,7 @@ func (l *Log) checkedHead(ctx context.Context) (latest *auditlog.Checkpoint, siz
 		}
 		st, err := auditlog.LoadState(ctx, ts, size)
 		if err != nil {
-			return &auditlog.Fault{Index: from, Kind: auditlog.FaultTile, Detail: "loading the stored tree: " + err.Error()}
+			return treeFault(err, from)
 		}
 		if st.Root() != root {
 			return &auditlog.Fault{Index: from, Kind: auditlog.FaultTile,
@@ -259,7 +259,7 @@ func (l *Log) CheckStored(ctx context.Context) error {
 		}
 		st, err := auditlog.LoadState(ctx, tiles{ctx, ltx}, size)
 		if err != nil {
-			return &auditlog.Fault{Index: 0, Kind: auditlog.FaultTile, Detail: "loading the stored tree: " + err.Error()}
+			return treeFault(err, 0)
 		}
 		if st.Root() != latest.Root {
 			return &auditlog.Fault{Index: 0, Kind: auditlog.FaultTile,
@@ -267,4 +267,15 @@ func (l *Log) CheckStored(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// treeFault turns an error loading the stored tree into a *auditlog.Fault
+// of kind tile at index if it says the tree is damaged (a tile missing or
+// malformed), and returns any other error (the database failed: that is no
+// evidence about the tree) unchanged.
+func treeFault(err error, index uint64) error {
+	if !auditlog.IsDamage(err) {
+		return err
+	}
+	return &auditlog.Fault{Index: index, Kind: auditlog.FaultTile, Detail: "loading the stored tree: " + err.Error()}
 }

@@ -389,8 +389,11 @@ func (l *Log) commit(batch []*request) {
 					slog.Uint64("cached_size", st.Size()), slog.Uint64("stored_size", size))
 			}
 			if st, err = auditlog.LoadState(ctx, tiles{ctx, ltx}, size); err != nil {
+				if !auditlog.IsDamage(err) {
+					return err
+				}
 				return confidant.Wrap(err, confidant.KindUnavailable, "audit_tree",
-					"The access log's stored tree cannot be read, so nothing can be recorded (run `confidant audit verify`).")
+					"The access log's stored tree is damaged, so nothing can be recorded (run `confidant audit verify`).")
 			}
 		}
 		if next, err = l.append(ctx, ltx, st, size, pending); err != nil {

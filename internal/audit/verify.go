@@ -534,7 +534,7 @@ func (l *Log) CheckExternal(ctx context.Context, cp auditlog.Checkpoint) error {
 		}
 		st, err := auditlog.LoadState(ctx, tiles{ctx, ltx}, size)
 		if err != nil {
-			return &auditlog.Fault{Index: 0, Kind: auditlog.FaultTile, Detail: "loading the stored tree: " + err.Error()}
+			return treeFault(err, 0)
 		}
 		return auditlog.CheckExternal(ctx, tiles{ctx, ltx}, size, st.Root(), cp)
 	})

@@ -67,11 +67,11 @@ func LoadState(ctx context.Context, s Store, size uint64) (*State, error) {
 	}
 	r, err := rangeFactory.NewRange(0, size, hashes)
 	if err != nil {
-		return nil, fmt.Errorf("auditlog: loading state at size %d: %w", size, err)
+		return nil, fmt.Errorf("auditlog: loading state at size %d: %v: %w", size, err, ErrMalformed)
 	}
 	root, err := r.GetRootHash(nil)
 	if err != nil {
-		return nil, fmt.Errorf("auditlog: loading state at size %d: %w", size, err)
+		return nil, fmt.Errorf("auditlog: loading state at size %d: %v: %w", size, err, ErrMalformed)
 	}
 	st.size, st.rng, st.root = size, hashes, [32]byte(root)
 	for level := uint64(0); size>>(TileHeight*level) > 0; level++ {
@@ -92,7 +92,7 @@ func LoadState(ctx context.Context, s Store, size uint64) (*State, error) {
 		}
 		for i, c := range entries {
 			if l := MerkleLeafHash(c); !bytes.Equal(l[:], st.edges[0][i*HashSize:(i+1)*HashSize]) {
-				return nil, fmt.Errorf("auditlog: entry bundle %d disagrees with its level-0 tile at entry %d", size/TileWidth, i)
+				return nil, fmt.Errorf("auditlog: entry bundle %d disagrees with its level-0 tile at entry %d: %w", size/TileWidth, i, ErrMalformed)
 			}
 			st.bundle = appendEntry(st.bundle, c)
 		}
@@ -263,7 +263,7 @@ func readTile(ctx context.Context, ts TileStore, level, index uint64, width int)
 		return nil, fmt.Errorf("auditlog: reading tile %s: %w", TilePath(level, index, width), err)
 	}
 	if len(d) != width*HashSize {
-		return nil, fmt.Errorf("auditlog: tile %s has %d bytes, want %d", TilePath(level, index, width), len(d), width*HashSize)
+		return nil, fmt.Errorf("auditlog: tile %s has %d bytes, want %d: %w", TilePath(level, index, width), len(d), width*HashSize, ErrMalformed)
 	}
 	return d, nil
 }
@@ -282,15 +282,15 @@ func readBundle(ctx context.Context, bs BundleStore, index uint64, width int) ([
 func parseBundle(d []byte, index uint64, width int) ([][32]byte, error) {
 	var b api.EntryBundle
 	if err := b.UnmarshalText(d); err != nil {
-		return nil, fmt.Errorf("auditlog: %s: %w", EntriesPath(index, width), err)
+		return nil, fmt.Errorf("auditlog: %s: %v: %w", EntriesPath(index, width), err, ErrMalformed)
 	}
 	if len(b.Entries) != width {
-		return nil, fmt.Errorf("auditlog: %s has %d entries, want %d", EntriesPath(index, width), len(b.Entries), width)
+		return nil, fmt.Errorf("auditlog: %s has %d entries, want %d: %w", EntriesPath(index, width), len(b.Entries), width, ErrMalformed)
 	}
 	out := make([][32]byte, width)
 	for i, e := range b.Entries {
 		if len(e) != HashSize {
-			return nil, fmt.Errorf("auditlog: %s entry %d has %d bytes, want %d", EntriesPath(index, width), i, len(e), HashSize)
+			return nil, fmt.Errorf("auditlog: %s entry %d has %d bytes, want %d: %w", EntriesPath(index, width), i, len(e), HashSize, ErrMalformed)
 		}
 		out[i] = [32]byte(e)
 	}

@@ -26,7 +26,7 @@ type Extension struct {
 // tile of a larger one, so no partial tile of the old size need still be
 // stored. It fails with a *Fault of kind FaultTile if the range's root is
 // not oldRoot (a damaged or forged tile), and with FaultTile too if a tile
-// is missing.
+// is missing or malformed (IsDamage); a failure to read returns that error.
 func ExtendFrom(ctx context.Context, ts TileStore, storedSize, oldSize uint64, oldRoot [32]byte) (*Extension, error) {
 	if oldSize > storedSize {
 		return nil, fault(storedSize, FaultTruncated, "the stored tree has %d leaves, fewer than the checked tree's %d", storedSize, oldSize)
@@ -60,6 +60,9 @@ func ExtendFrom(ctx context.Context, ts TileStore, storedSize, oldSize uint64, o
 		}
 		if first != nil {
 			err = first
+		}
+		if !IsDamage(err) {
+			return nil, err // the store failed: no evidence about the tree
 		}
 		return nil, fault(0, FaultTile, "reading the compact range of size %d: %v", oldSize, err)
 	}

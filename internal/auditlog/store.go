@@ -23,6 +23,18 @@ const HashSize = 32
 // that holds no tile or bundle of the requested level, index and width.
 var ErrNotFound = errors.New("auditlog: tile not found")
 
+// ErrMalformed is wrapped by the errors for a tile or entry bundle that is
+// stored but has the wrong length or cannot be parsed.
+var ErrMalformed = errors.New("auditlog: malformed tile")
+
+// IsDamage reports whether err says that a tile or entry bundle is missing
+// or malformed (the stored tree is damaged), as opposed to a failure to
+// read it at all (the database is unavailable), which is no evidence about
+// the tree.
+func IsDamage(err error) bool {
+	return errors.Is(err, ErrNotFound) || errors.Is(err, ErrMalformed)
+}
+
 // TileStore holds the hash tiles of the tree (C2SP tlog-tiles).
 //
 // A tile is named by its level, its index within the level, and its width,
