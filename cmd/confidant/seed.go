@@ -107,6 +107,13 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "Interrupted after patient %d; run the same command again to continue.\n", pr.Patients)
 		return err
 	}
+	if err == nil && a.log != nil {
+		// Sign the seeded log, so that the first server start checks the
+		// tree from here rather than from the first event.
+		if _, err = a.log.Checkpoint(ctx); err != nil {
+			return fmt.Errorf("signing a checkpoint of the seeded access log: %w", err)
+		}
+	}
 	return err
 }
 

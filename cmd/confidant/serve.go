@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -28,12 +29,24 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlagSet("serve", "serve [flags]", stderr)
 	config := configFlags(fs)
 	plain := plainBaselineFlag(fs) // registered only with -tags baseline (baseline_on.go)
+	cpuProfile := fs.String("cpu-profile", "", "write a CPU profile of the server to this file until it stops (for docs/BENCHMARKS.md; holds no data, only code locations)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	cfg, err := config()
 	if err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	log := newServerLogger(ctx, stderr, cfg.LogLevel)
 	a, err := openApp(ctx, cfg, stderr, openOptions{plainBaseline: *plain, logger: log})

@@ -239,29 +239,38 @@ func (l *Log) RunCheckpointer(ctx context.Context, every time.Duration, publish 
 }
 
 // CheckStored checks the stored tree as Checkpoint does before signing,
-// whether or not the log grew since the latest checkpoint: the leaves
-// stored since it must extend it to the stored tiles' root, or, if it
-// covers the whole log, the stored tiles must give its root. A server runs
-// it before serving. It returns a *auditlog.Fault if the check fails.
+// whether or not the log grew since the latest checkpoint: if it grew, the
+// leaves stored since must extend that checkpoint to the stored tiles'
+// root, and a checkpoint of it is signed and stored (so the next check
+// starts from there); if not, the stored tiles must give the latest
+// checkpoint's root. A server runs it before serving. It returns a
+// *auditlog.Fault if the check fails.
 func (l *Log) CheckStored(ctx context.Context) error {
-	latest, size, _, err := l.checkedHead(ctx)
-	if err != nil || latest == nil || latest.Size < size {
+	cp, err := l.Checkpoint(ctx)
+	if err != nil {
 		return err
-	}
-	if latest.Size > size {
-		return &auditlog.Fault{Index: size, Kind: auditlog.FaultTruncated,
-			Detail: fmt.Sprintf("the log has %d events but its latest stored checkpoint has size %d", size, latest.Size)}
 	}
 	return l.backend.View(ctx, func(tx confidant.SealedTx) error {
 		ltx, err := logTx(tx)
 		if err != nil {
 			return err
 		}
+		size, err := ltx.LogSize(ctx)
+		if err != nil {
+			return err
+		}
+		switch {
+		case cp.Size > size:
+			return &auditlog.Fault{Index: size, Kind: auditlog.FaultTruncated,
+				Detail: fmt.Sprintf("the log has %d events but its latest stored checkpoint has size %d", size, cp.Size)}
+		case cp.Size < size:
+			return nil // it grew after the checkpoint just checked and signed
+		}
 		st, err := auditlog.LoadState(ctx, tiles{ctx, ltx}, size)
 		if err != nil {
 			return treeFault(err, 0)
 		}
-		if st.Root() != latest.Root {
+		if st.Root() != cp.Root {
 			return &auditlog.Fault{Index: 0, Kind: auditlog.FaultTile,
 				Detail: fmt.Sprintf("the stored tiles of size %d give another root than the latest checkpoint's", size)}
 		}
