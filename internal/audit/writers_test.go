@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/audit"
@@ -503,4 +504,55 @@ func TestPartialLevel0NotStored(t *testing.T) {
 	if tilesN != 0 || bundlesN != 0 || fullN != 1 {
 		t.Fatalf("stored: %d partial level-0 tiles, %d partial bundles, %d full level-0 tiles; want 0, 0, 1", tilesN, bundlesN, fullN)
 	}
+}
+
+// TestCanceledRequestInBatch: a request whose client goes away while its
+// function runs inside a batch does not fail the other requests of the
+// batch (on PostgreSQL a statement whose context ends closes the shared
+// connection, so write transactions run statements without cancellation).
+func TestCanceledRequestInBatch(t *testing.T) {
+	backends(t, func(t *testing.T, kind string) {
+		e := newEnvOn(t, kind)
+		ctx := t.Context()
+		release, held := make(chan struct{}), make(chan struct{})
+		holdErr := make(chan error, 1)
+		go func() {
+			holdErr <- e.log.Update(ctx, func(confidant.SealedTx) error { close(held); <-release; return nil })
+		}()
+		<-held
+		// Both queue behind the held batch and go in the next one.
+		cctx, cancel := context.WithCancel(ctx)
+		errA, errB := make(chan error, 1), make(chan error, 1)
+		go func() {
+			errA <- e.log.Update(cctx, func(tx confidant.SealedTx) error {
+				cancel() // the client goes away mid-request
+				_, err := tx.ListClinics(cctx)
+				return err
+			})
+		}()
+		go func() { errB <- e.log.Record(ctx, ev(1, "p1")) }()
+		time.Sleep(100 * time.Millisecond) // let both reach the queue
+		close(release)
+		if err := <-holdErr; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-errB; err != nil {
+			t.Fatalf("another request of the batch failed because one was canceled: %v", err)
+		}
+		// On PostgreSQL, once begun, a request's statements run to their
+		// end (a canceled statement in flight would close the batch's
+		// connection): the request that lost its client completes. SQLite
+		// interrupts the statement without harm to the connection, so
+		// there the request may fail alone.
+		err := <-errA
+		if kind == "postgres" && err != nil || err != nil && confidant.CodeOf(err) != "canceled" {
+			t.Fatalf("a request canceled mid-function: %v", err)
+		}
+		if err := e.log.Record(ctx, ev(2, "p1")); err != nil {
+			t.Fatalf("the log after a canceled request: %v", err)
+		}
+		if err := e.log.Verify(ctx, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -58,7 +58,7 @@ func scanEvent(row pgx.CollectableRow) (confidant.StoredEvent, error) {
 // LogSize returns the number of events in the log.
 func (t *tx) LogSize(ctx context.Context) (uint64, error) {
 	var n int64
-	if err := t.tx.QueryRow(ctx, `SELECT size FROM audit_log_head`).Scan(&n); err != nil {
+	if err := t.tx.QueryRow(t.c(ctx), `SELECT size FROM audit_log_head`).Scan(&n); err != nil {
 		return 0, mapErr(err, "log size", "Log head")
 	}
 	return uint64(n), nil
@@ -71,7 +71,7 @@ func (t *tx) LogSize(ctx context.Context) (uint64, error) {
 // lock is held until the transaction ends.
 func (t *tx) LockLog(ctx context.Context) (uint64, error) {
 	var n int64
-	if err := t.tx.QueryRow(ctx, `SELECT size FROM audit_log_head FOR UPDATE`).Scan(&n); err != nil {
+	if err := t.tx.QueryRow(t.c(ctx), `SELECT size FROM audit_log_head FOR UPDATE`).Scan(&n); err != nil {
 		return 0, mapErr(err, "lock log", "Log head")
 	}
 	return uint64(n), nil
@@ -176,7 +176,7 @@ func (t *tx) AppendEvents(ctx context.Context, evs []confidant.StoredEvent) erro
 		patient[i], record[i], outcome[i], session[i] = e.PatientID, e.RecordID, e.Outcome, e.SessionID
 		nonce[i], sealedBs[i], leaf[i] = nonNil(e.Nonce), nonNil(e.Sealed), nonNil(e.Leaf)
 	}
-	tag, err := t.tx.Exec(ctx, appendEventsSQL, first, idx, times, actor, role, clinic, action,
+	tag, err := t.tx.Exec(t.c(ctx), appendEventsSQL, first, idx, times, actor, role, clinic, action,
 		patient, record, outcome, session, seq, prev, nonce, sealedBs, leaf, late, earliest, latest)
 	if err != nil {
 		return mapErr(err, "append events", "Event")
@@ -198,7 +198,7 @@ func (t *tx) Events(ctx context.Context, from uint64, limit int) ([]confidant.St
 	if !ok {
 		return nil, nil
 	}
-	rows, _ := t.tx.Query(ctx, `SELECT `+eventCols+` FROM audit_events WHERE idx >= $1 ORDER BY idx LIMIT $2`, f, limit)
+	rows, _ := t.tx.Query(t.c(ctx), `SELECT `+eventCols+` FROM audit_events WHERE idx >= $1 ORDER BY idx LIMIT $2`, f, limit)
 	es, err := collect(rows, scanEvent)
 	return es, mapErr(err, "read events", "")
 }
@@ -214,7 +214,7 @@ func (t *tx) ScanEvents(ctx context.Context, from uint64, limit int, fn func(*co
 	if !ok {
 		return nil
 	}
-	rows, err := t.tx.Query(ctx, `SELECT `+eventCols+` FROM audit_events WHERE idx >= $1 ORDER BY idx LIMIT $2`, f, limit)
+	rows, err := t.tx.Query(t.c(ctx), `SELECT `+eventCols+` FROM audit_events WHERE idx >= $1 ORDER BY idx LIMIT $2`, f, limit)
 	if err != nil {
 		return mapErr(err, "read events", "")
 	}
@@ -271,7 +271,7 @@ func (t *tx) QueryEvents(ctx context.Context, f confidant.EventFilter) ([]confid
 		q.where("idx < " + q.arg(b))
 	}
 	sql := `SELECT ` + eventCols + ` FROM audit_events` + q.whereSQL() + ` ORDER BY idx DESC` + q.limitSQL(f.Limit, 0)
-	rows, _ := t.tx.Query(ctx, sql, q.args...)
+	rows, _ := t.tx.Query(t.c(ctx), sql, q.args...)
 	es, err := collect(rows, scanEvent)
 	return es, mapErr(err, "query events", "")
 }
@@ -290,7 +290,7 @@ func (t *tx) PatientHeads(ctx context.Context, patientIDs []string) (map[string]
 	if len(ids) == 0 {
 		return heads, nil
 	}
-	rows, _ := t.tx.Query(ctx, `
+	rows, _ := t.tx.Query(t.c(ctx), `
 		SELECT p.id, e.patient_seq, e.idx
 		FROM (SELECT DISTINCT unnest($1::text[]) AS id) p
 		CROSS JOIN LATERAL (
@@ -337,7 +337,7 @@ func (t *tx) PutTile(ctx context.Context, level, index uint64, width int, data [
 	if !ok1 || !ok2 {
 		return invalidIndex()
 	}
-	_, err := t.tx.Exec(ctx, `
+	_, err := t.tx.Exec(t.c(ctx), `
 		WITH partial AS (
 			DELETE FROM audit_tiles WHERE $3 = 256 AND level = $1 AND idx = $2 AND width < 256
 		)
@@ -359,7 +359,7 @@ func (t *tx) Tile(ctx context.Context, level, index uint64, width int) ([]byte, 
 		return nil, notFound("Tile")
 	}
 	var data []byte
-	err := t.tx.QueryRow(ctx, `SELECT data FROM audit_tiles WHERE level = $1 AND idx = $2 AND width = $3`, l, i, width).Scan(&data)
+	err := t.tx.QueryRow(t.c(ctx), `SELECT data FROM audit_tiles WHERE level = $1 AND idx = $2 AND width = $3`, l, i, width).Scan(&data)
 	if err != nil {
 		return nil, mapErr(err, "get tile", "Tile")
 	}
@@ -376,7 +376,7 @@ func (t *tx) PutEntryBundle(ctx context.Context, index uint64, width int, data [
 	if !ok {
 		return invalidIndex()
 	}
-	_, err := t.tx.Exec(ctx, `
+	_, err := t.tx.Exec(t.c(ctx), `
 		WITH partial AS (
 			DELETE FROM audit_entries WHERE $2 = 256 AND idx = $1 AND width < 256
 		)
@@ -395,7 +395,7 @@ func (t *tx) EntryBundle(ctx context.Context, index uint64, width int) ([]byte, 
 		return nil, notFound("Entry bundle")
 	}
 	var data []byte
-	err := t.tx.QueryRow(ctx, `SELECT data FROM audit_entries WHERE idx = $1 AND width = $2`, i, width).Scan(&data)
+	err := t.tx.QueryRow(t.c(ctx), `SELECT data FROM audit_entries WHERE idx = $1 AND width = $2`, i, width).Scan(&data)
 	if err != nil {
 		return nil, mapErr(err, "get entry bundle", "Entry bundle")
 	}
@@ -426,7 +426,7 @@ func (t *tx) PutCheckpoint(ctx context.Context, c confidant.LogCheckpoint) error
 	if !ok {
 		return invalidIndex()
 	}
-	tag, err := t.tx.Exec(ctx, putCheckpointSQL, size, nonNil(c.Root), nonNil(c.Note), ts(c.CreatedAt))
+	tag, err := t.tx.Exec(t.c(ctx), putCheckpointSQL, size, nonNil(c.Root), nonNil(c.Note), ts(c.CreatedAt))
 	if err != nil {
 		return mapErr(err, "put checkpoint", "Checkpoint")
 	}
@@ -434,7 +434,7 @@ func (t *tx) PutCheckpoint(ctx context.Context, c confidant.LogCheckpoint) error
 		return nil
 	}
 	var latest int64
-	if err := t.tx.QueryRow(ctx, `SELECT size FROM audit_checkpoint_head`).Scan(&latest); err != nil {
+	if err := t.tx.QueryRow(t.c(ctx), `SELECT size FROM audit_checkpoint_head`).Scan(&latest); err != nil {
 		return mapErr(err, "put checkpoint", "Checkpoint")
 	}
 	if size < latest {
@@ -448,7 +448,7 @@ func (t *tx) PutCheckpoint(ctx context.Context, c confidant.LogCheckpoint) error
 func (t *tx) LatestCheckpoint(ctx context.Context) (confidant.LogCheckpoint, error) {
 	var c confidant.LogCheckpoint
 	var size int64
-	err := t.tx.QueryRow(ctx, `SELECT size, root, note, created_at FROM audit_checkpoints ORDER BY size DESC LIMIT 1`).
+	err := t.tx.QueryRow(t.c(ctx), `SELECT size, root, note, created_at FROM audit_checkpoints ORDER BY size DESC LIMIT 1`).
 		Scan(&size, &c.Root, &c.Note, tm(&c.CreatedAt))
 	if err != nil {
 		return confidant.LogCheckpoint{}, mapErr(err, "latest checkpoint", "Checkpoint")
@@ -470,7 +470,7 @@ func (t *tx) LatestCheckpoint(ctx context.Context) (confidant.LogCheckpoint, err
 func (t *tx) Savepoint(ctx context.Context, fn func() error) (err error) {
 	t.savepoints++
 	name := pgx.Identifier{"confidant_sp_" + strconv.Itoa(t.savepoints)}.Sanitize()
-	if _, err := t.tx.Exec(ctx, `SAVEPOINT `+name); err != nil {
+	if _, err := t.tx.Exec(t.c(ctx), `SAVEPOINT `+name); err != nil {
 		return mapErr(err, "savepoint", "")
 	}
 	// undo rolls back to the savepoint and releases it, so that failed
@@ -495,7 +495,7 @@ func (t *tx) Savepoint(ctx context.Context, fn func() error) (err error) {
 		}
 		return ferr
 	}
-	if _, err := t.tx.Exec(ctx, `RELEASE SAVEPOINT `+name); err != nil {
+	if _, err := t.tx.Exec(t.c(ctx), `RELEASE SAVEPOINT `+name); err != nil {
 		return mapErr(err, "release savepoint", "")
 	}
 	return nil

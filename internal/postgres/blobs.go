@@ -42,7 +42,7 @@ var blobKinds = map[string]confidant.BlobKind{
 // nothing for an unknown patient. The order is fixed: by kind in that order,
 // then id, then Sub.
 func (t *tx) PatientBlobs(ctx context.Context, patientID string) ([]confidant.Blob, error) {
-	rows, _ := t.tx.Query(ctx, patientBlobsSQL, patientID)
+	rows, _ := t.tx.Query(t.c(ctx), patientBlobsSQL, patientID)
 	bs, err := collect(rows, func(row pgx.CollectableRow) (confidant.Blob, error) {
 		var kind string
 		b := confidant.Blob{PatientID: patientID}
@@ -78,7 +78,7 @@ func (t *tx) RewriteBlob(ctx context.Context, b confidant.Blob) error {
 	if b.Kind == confidant.BlobAttachmentChunk && len(b.Data) > maxSealedChunk {
 		return tooLargeChunk()
 	}
-	tag, err := t.tx.Exec(ctx, sql, b.PatientID, b.ID, b.Sub, nonNil(b.Data))
+	tag, err := t.tx.Exec(t.c(ctx), sql, b.PatientID, b.ID, b.Sub, nonNil(b.Data))
 	if err != nil {
 		return mapErr(err, "rewrite blob", "Blob")
 	}

@@ -22,7 +22,7 @@ func scanKey(row pgx.CollectableRow) (confidant.WrappedKey, error) {
 // PatientKey returns a patient's wrapped keyset; KindNotFound if there is
 // none (never stored, or erased).
 func (t *tx) PatientKey(ctx context.Context, patientID string) (confidant.WrappedKey, error) {
-	rows, _ := t.tx.Query(ctx, `SELECT patient_id, kek_id, wrapped, updated_at FROM patient_keys WHERE patient_id = $1`, patientID)
+	rows, _ := t.tx.Query(t.c(ctx), `SELECT patient_id, kek_id, wrapped, updated_at FROM patient_keys WHERE patient_id = $1`, patientID)
 	k, err := pgx.CollectExactlyOneRow(rows, scanKey)
 	return k, mapErr(err, "get patient key", "Patient key")
 }
@@ -38,7 +38,7 @@ func (t *tx) PutPatientKey(ctx context.Context, k confidant.WrappedKey) error {
 		return invalid("invalid_key", "The key's owner is required.")
 	}
 	var erased bool
-	err := t.tx.QueryRow(ctx, `SELECT erased_at IS NOT NULL FROM patients WHERE id = $1 FOR SHARE`, k.Owner).Scan(&erased)
+	err := t.tx.QueryRow(t.c(ctx), `SELECT erased_at IS NOT NULL FROM patients WHERE id = $1 FOR SHARE`, k.Owner).Scan(&erased)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		// Not created yet; the deferred foreign key checks at commit.
@@ -47,7 +47,7 @@ func (t *tx) PutPatientKey(ctx context.Context, k confidant.WrappedKey) error {
 	case erased:
 		return conflict("patient_erased", "The patient's records have been erased.")
 	}
-	_, err = t.tx.Exec(ctx, `
+	_, err = t.tx.Exec(t.c(ctx), `
 		INSERT INTO patient_keys (patient_id, kek_id, wrapped, updated_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (patient_id) DO UPDATE SET kek_id = excluded.kek_id, wrapped = excluded.wrapped, updated_at = excluded.updated_at`,
 		k.Owner, k.KEKID, nonNil(k.Wrapped), ts(k.UpdatedAt))
@@ -70,7 +70,7 @@ func (t *tx) ListPatientKeys(ctx context.Context, f confidant.KeyFilter) ([]conf
 	}
 	sql := `SELECT patient_id, kek_id, wrapped, updated_at FROM patient_keys` + q.whereSQL() +
 		` ORDER BY patient_id` + q.limitSQL(f.Limit, 0)
-	rows, _ := t.tx.Query(ctx, sql, q.args...)
+	rows, _ := t.tx.Query(t.c(ctx), sql, q.args...)
 	ks, err := collect(rows, scanKey)
 	return ks, mapErr(err, "list patient keys", "")
 }
@@ -79,7 +79,7 @@ func (t *tx) ListPatientKeys(ctx context.Context, f confidant.KeyFilter) ([]conf
 // differs from notKEK (all of them when notKEK is empty, as in
 // ListPatientKeys).
 func (t *tx) CountPatientKeys(ctx context.Context, notKEK string) (total, other int, err error) {
-	err = t.tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE $1 = '' OR kek_id <> $1) FROM patient_keys`,
+	err = t.tx.QueryRow(t.c(ctx), `SELECT count(*), count(*) FILTER (WHERE $1 = '' OR kek_id <> $1) FROM patient_keys`,
 		notKEK).Scan(&total, &other)
 	if err != nil {
 		return 0, 0, mapErr(err, "count patient keys", "")
@@ -90,7 +90,7 @@ func (t *tx) CountPatientKeys(ctx context.Context, notKEK string) (total, other 
 // SystemKey returns the wrapped system key called name; KindNotFound if
 // there is none.
 func (t *tx) SystemKey(ctx context.Context, name string) (confidant.WrappedKey, error) {
-	rows, _ := t.tx.Query(ctx, `SELECT name, kek_id, wrapped, updated_at FROM system_keys WHERE name = $1`, name)
+	rows, _ := t.tx.Query(t.c(ctx), `SELECT name, kek_id, wrapped, updated_at FROM system_keys WHERE name = $1`, name)
 	k, err := pgx.CollectExactlyOneRow(rows, scanKey)
 	return k, mapErr(err, "get system key", "System key")
 }
@@ -100,7 +100,7 @@ func (t *tx) PutSystemKey(ctx context.Context, k confidant.WrappedKey) error {
 	if k.Owner == "" {
 		return invalid("invalid_key", "The key's name is required.")
 	}
-	_, err := t.tx.Exec(ctx, `
+	_, err := t.tx.Exec(t.c(ctx), `
 		INSERT INTO system_keys (name, kek_id, wrapped, updated_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (name) DO UPDATE SET kek_id = excluded.kek_id, wrapped = excluded.wrapped, updated_at = excluded.updated_at`,
 		k.Owner, k.KEKID, nonNil(k.Wrapped), ts(k.UpdatedAt))

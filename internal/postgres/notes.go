@@ -52,7 +52,7 @@ func (t *tx) CreateNote(ctx context.Context, n confidant.SealedNote) error {
 			return invalid("invalid_note", "Only the last version of a note may be a draft.")
 		}
 	}
-	_, err := t.tx.Exec(ctx, `
+	_, err := t.tx.Exec(t.c(ctx), `
 		INSERT INTO notes (id, patient_id, author_id, session_at, created_at, released_at, released_by)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		n.ID, n.PatientID, n.AuthorID, ts(n.SessionAt), ts(n.CreatedAt), ts(n.ReleasedAt), n.ReleasedBy)
@@ -71,7 +71,7 @@ func (t *tx) insertVersion(ctx context.Context, patientID, noteID string, versio
 	if v.Status == "" {
 		v.Status = confidant.NoteDraft
 	}
-	_, err := t.tx.Exec(ctx, `
+	_, err := t.tx.Exec(t.c(ctx), `
 		INSERT INTO note_versions (patient_id, note_id, version, template, status, author_id,
 		                           created_at, updated_at, signed_at, signed_by, data)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
@@ -82,7 +82,7 @@ func (t *tx) insertVersion(ctx context.Context, patientID, noteID string, versio
 
 // Note returns a note with all its versions, oldest first.
 func (t *tx) Note(ctx context.Context, id string) (confidant.SealedNote, error) {
-	rows, _ := t.tx.Query(ctx, `SELECT `+noteCols+` FROM notes n WHERE n.id = $1`, id)
+	rows, _ := t.tx.Query(t.c(ctx), `SELECT `+noteCols+` FROM notes n WHERE n.id = $1`, id)
 	n, err := pgx.CollectExactlyOneRow(rows, scanNote)
 	if err != nil {
 		return confidant.SealedNote{}, mapErr(err, "get note", "Note")
@@ -106,7 +106,7 @@ func (t *tx) loadVersions(ctx context.Context, patientID string, notes []confida
 		ids[i] = notes[i].ID
 		byID[notes[i].ID] = &notes[i]
 	}
-	rows, _ := t.tx.Query(ctx, `SELECT `+versionCols+` FROM note_versions v
+	rows, _ := t.tx.Query(t.c(ctx), `SELECT `+versionCols+` FROM note_versions v
 		WHERE v.patient_id = $1 AND v.note_id = ANY($2) ORDER BY v.note_id, v.version`, patientID, ids)
 	vs, err := collect(rows, scanVersion)
 	if err != nil {
@@ -133,7 +133,7 @@ func (t *tx) ListNotes(ctx context.Context, patientID string, f confidant.NoteFi
 	}
 	sql := `SELECT ` + noteCols + ` FROM notes n` + q.whereSQL() +
 		` ORDER BY n.session_at DESC NULLS LAST, n.created_at DESC NULLS LAST, n.id` + q.limitSQL(f.Limit, 0)
-	rows, _ := t.tx.Query(ctx, sql, q.args...)
+	rows, _ := t.tx.Query(t.c(ctx), sql, q.args...)
 	notes, err := collect(rows, scanNote)
 	if err != nil {
 		return nil, mapErr(err, "list notes", "")
@@ -147,12 +147,12 @@ func (t *tx) ListNotes(ctx context.Context, patientID string, f confidant.NoteFi
 // current locks the note (so that concurrent changes to it queue up behind
 // this transaction) and returns its patient and current version.
 func (t *tx) current(ctx context.Context, noteID string) (patientID string, version int, status confidant.NoteStatus, err error) {
-	err = t.tx.QueryRow(ctx, `SELECT patient_id FROM notes WHERE id = $1 FOR UPDATE`, noteID).Scan(&patientID)
+	err = t.tx.QueryRow(t.c(ctx), `SELECT patient_id FROM notes WHERE id = $1 FOR UPDATE`, noteID).Scan(&patientID)
 	if err != nil {
 		return "", 0, "", mapErr(err, "lock note", "Note")
 	}
 	var s string
-	err = t.tx.QueryRow(ctx, `SELECT version, status FROM note_versions
+	err = t.tx.QueryRow(t.c(ctx), `SELECT version, status FROM note_versions
 		WHERE patient_id = $1 AND note_id = $2 ORDER BY version DESC LIMIT 1`, patientID, noteID).Scan(&version, &s)
 	if err != nil {
 		return "", 0, "", mapErr(err, "get current note version", "Note version")
@@ -182,7 +182,7 @@ func (t *tx) UpdateDraft(ctx context.Context, noteID string, version int, templa
 	if err := checkDraft(version, cur, status); err != nil {
 		return err
 	}
-	_, err = t.tx.Exec(ctx, `UPDATE note_versions SET template = $4, data = $5, updated_at = $6
+	_, err = t.tx.Exec(t.c(ctx), `UPDATE note_versions SET template = $4, data = $5, updated_at = $6
 		WHERE patient_id = $1 AND note_id = $2 AND version = $3`,
 		patientID, noteID, version, string(template), nonNil(data), ts(at))
 	return mapErr(err, "update draft", "Note")
@@ -197,7 +197,7 @@ func (t *tx) SignNote(ctx context.Context, noteID string, version int, by string
 	if err := checkDraft(version, cur, status); err != nil {
 		return err
 	}
-	_, err = t.tx.Exec(ctx, `UPDATE note_versions SET status = 'signed', signed_by = $4, signed_at = $5
+	_, err = t.tx.Exec(t.c(ctx), `UPDATE note_versions SET status = 'signed', signed_by = $4, signed_at = $5
 		WHERE patient_id = $1 AND note_id = $2 AND version = $3`,
 		patientID, noteID, version, by, ts(at))
 	return mapErr(err, "sign note", "Note")
@@ -225,7 +225,7 @@ func (t *tx) ReleaseNote(ctx context.Context, noteID, by string, at time.Time) e
 	if at.IsZero() {
 		return invalid("invalid_release", "The release time is required.")
 	}
-	tag, err := t.tx.Exec(ctx, `UPDATE notes SET released_at = $2, released_by = $3 WHERE id = $1 AND released_at IS NULL`,
+	tag, err := t.tx.Exec(t.c(ctx), `UPDATE notes SET released_at = $2, released_by = $3 WHERE id = $1 AND released_at IS NULL`,
 		noteID, at.UTC(), by)
 	if err != nil {
 		return mapErr(err, "release note", "Note")
@@ -234,7 +234,7 @@ func (t *tx) ReleaseNote(ctx context.Context, noteID, by string, at time.Time) e
 		return nil
 	}
 	var exists bool
-	if err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM notes WHERE id = $1)`, noteID).Scan(&exists); err != nil {
+	if err := t.tx.QueryRow(t.c(ctx), `SELECT EXISTS (SELECT 1 FROM notes WHERE id = $1)`, noteID).Scan(&exists); err != nil {
 		return mapErr(err, "release note", "Note")
 	}
 	if !exists {

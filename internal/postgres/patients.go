@@ -22,7 +22,7 @@ func scanPatient(row pgx.CollectableRow) (confidant.SealedPatient, error) {
 // CreatePatient stores p. Blind indexes are not unique; an empty index is
 // stored as absent (NULL) and matches no filter.
 func (t *tx) CreatePatient(ctx context.Context, p confidant.SealedPatient) error {
-	_, err := t.tx.Exec(ctx, `
+	_, err := t.tx.Exec(t.c(ctx), `
 		INSERT INTO patients (id, clinic_id, created_at, erased_at, data,
 		                      identity_index, surname_index, surname_year_index)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
@@ -35,7 +35,7 @@ func (t *tx) CreatePatient(ctx context.Context, p confidant.SealedPatient) error
 // CreatedAt and ErasedAt are kept. An erased patient cannot be updated
 // (KindConflict, code "patient_erased"): its indexes stay cleared.
 func (t *tx) UpdatePatient(ctx context.Context, p confidant.SealedPatient) error {
-	tag, err := t.tx.Exec(ctx, `
+	tag, err := t.tx.Exec(t.c(ctx), `
 		UPDATE patients SET clinic_id = $2, data = $3, identity_index = $4, surname_index = $5, surname_year_index = $6
 		WHERE id = $1 AND erased_at IS NULL`,
 		p.ID, p.ClinicID, nonNil(p.Data), nullBytes(p.IdentityIndex), nullBytes(p.SurnameIndex), nullBytes(p.SurnameYearIndex))
@@ -52,7 +52,7 @@ func (t *tx) UpdatePatient(ctx context.Context, p confidant.SealedPatient) error
 // nothing: KindNotFound, or KindConflict (code "patient_erased").
 func (t *tx) erasedOrMissing(ctx context.Context, id string) error {
 	var exists bool
-	if err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM patients WHERE id = $1)`, id).Scan(&exists); err != nil {
+	if err := t.tx.QueryRow(t.c(ctx), `SELECT EXISTS (SELECT 1 FROM patients WHERE id = $1)`, id).Scan(&exists); err != nil {
 		return mapErr(err, "check patient", "Patient")
 	}
 	if !exists {
@@ -63,7 +63,7 @@ func (t *tx) erasedOrMissing(ctx context.Context, id string) error {
 
 // Patient returns a patient, erased or not.
 func (t *tx) Patient(ctx context.Context, id string) (confidant.SealedPatient, error) {
-	rows, _ := t.tx.Query(ctx, `SELECT `+patientCols+` FROM patients p WHERE p.id = $1`, id)
+	rows, _ := t.tx.Query(t.c(ctx), `SELECT `+patientCols+` FROM patients p WHERE p.id = $1`, id)
 	p, err := pgx.CollectExactlyOneRow(rows, scanPatient)
 	return p, mapErr(err, "get patient", "Patient")
 }
@@ -123,7 +123,7 @@ func (t *tx) listPatients(ctx context.Context, scope func(*query), f confidant.S
 	}
 	sql := `SELECT ` + patientCols + ` FROM patients p` + q.whereSQL() +
 		` ORDER BY p.created_at NULLS FIRST, p.id` + q.limitSQL(f.Limit, f.Offset)
-	rows, _ := t.tx.Query(ctx, sql, q.args...)
+	rows, _ := t.tx.Query(t.c(ctx), sql, q.args...)
 	ps, err := collect(rows, scanPatient)
 	return ps, mapErr(err, "list patients", "")
 }
@@ -136,7 +136,7 @@ func (t *tx) ErasePatient(ctx context.Context, id string, at time.Time) error {
 	if at.IsZero() {
 		return invalid("invalid_erasure", "The erasure time is required.")
 	}
-	tag, err := t.tx.Exec(ctx, `
+	tag, err := t.tx.Exec(t.c(ctx), `
 		UPDATE patients SET erased_at = $2, identity_index = NULL, surname_index = NULL, surname_year_index = NULL
 		WHERE id = $1 AND erased_at IS NULL`, id, at.UTC())
 	if err != nil {
@@ -145,7 +145,7 @@ func (t *tx) ErasePatient(ctx context.Context, id string, at time.Time) error {
 	if tag.RowsAffected() == 0 {
 		return t.erasedOrMissing(ctx, id)
 	}
-	if _, err := t.tx.Exec(ctx, `DELETE FROM patient_keys WHERE patient_id = $1`, id); err != nil {
+	if _, err := t.tx.Exec(t.c(ctx), `DELETE FROM patient_keys WHERE patient_id = $1`, id); err != nil {
 		return mapErr(err, "erase patient key", "")
 	}
 	return nil
@@ -164,7 +164,7 @@ func scanCare(row pgx.CollectableRow) (confidant.CareRelationship, error) {
 }
 
 func (t *tx) CreateCare(ctx context.Context, c confidant.CareRelationship) error {
-	_, err := t.tx.Exec(ctx, `
+	_, err := t.tx.Exec(t.c(ctx), `
 		INSERT INTO care_relationships (id, patient_id, therapist_id, clinic_id, from_at, to_at,
 		                                created_by, created_at, ended_by)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
@@ -178,7 +178,7 @@ func (t *tx) EndCare(ctx context.Context, id string, to time.Time, by string) er
 	if to.IsZero() {
 		return invalid("invalid_end", "The end time of the care relationship is required.")
 	}
-	tag, err := t.tx.Exec(ctx, `UPDATE care_relationships SET to_at = $2, ended_by = $3 WHERE id = $1 AND to_at IS NULL`,
+	tag, err := t.tx.Exec(t.c(ctx), `UPDATE care_relationships SET to_at = $2, ended_by = $3 WHERE id = $1 AND to_at IS NULL`,
 		id, to.UTC(), by)
 	if err != nil {
 		return mapErr(err, "end care relationship", "Care relationship")
@@ -193,7 +193,7 @@ func (t *tx) EndCare(ctx context.Context, id string, to time.Time, by string) er
 }
 
 func (t *tx) Care(ctx context.Context, id string) (confidant.CareRelationship, error) {
-	rows, _ := t.tx.Query(ctx, `SELECT `+careCols+` FROM care_relationships c WHERE c.id = $1`, id)
+	rows, _ := t.tx.Query(t.c(ctx), `SELECT `+careCols+` FROM care_relationships c WHERE c.id = $1`, id)
 	c, err := pgx.CollectExactlyOneRow(rows, scanCare)
 	return c, mapErr(err, "get care relationship", "Care relationship")
 }
@@ -215,14 +215,14 @@ func (t *tx) ListCare(ctx context.Context, f confidant.CareFilter) ([]confidant.
 	}
 	sql := `SELECT ` + careCols + ` FROM care_relationships c` + q.whereSQL() +
 		` ORDER BY c.from_at NULLS FIRST, c.created_at NULLS FIRST, c.id`
-	rows, _ := t.tx.Query(ctx, sql, q.args...)
+	rows, _ := t.tx.Query(t.c(ctx), sql, q.args...)
 	cs, err := collect(rows, scanCare)
 	return cs, mapErr(err, "list care relationships", "")
 }
 
 func (t *tx) HasActiveCare(ctx context.Context, therapistID, patientID string, at time.Time) (bool, error) {
 	var ok bool
-	err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM care_relationships c
+	err := t.tx.QueryRow(t.c(ctx), `SELECT EXISTS (SELECT 1 FROM care_relationships c
 		WHERE c.therapist_id = $1 AND c.patient_id = $2 AND `+activeAt("c", "$3")+`)`,
 		therapistID, patientID, at.UTC()).Scan(&ok)
 	return ok, mapErr(err, "check care relationship", "")

@@ -196,7 +196,7 @@ func (db *DB) run(ctx context.Context, opts pgx.TxOptions, fn func(confidant.Sea
 		defer cancel()
 		_ = ptx.Rollback(rctx)
 	}()
-	if err := fn(&tx{tx: ptx}); err != nil {
+	if err := fn(&tx{tx: ptx, write: opts.AccessMode == pgx.ReadWrite}); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -249,7 +249,22 @@ func sessionEnded(pe *pgconn.PgError) bool {
 // tx implements confidant.SealedTx on a pgx.Tx.
 type tx struct {
 	tx         pgx.Tx
-	savepoints int // savepoints begun, to name the next one (Savepoint)
+	savepoints int  // savepoints begun, to name the next one (Savepoint)
+	write      bool // a read-write transaction (Update)
+}
+
+// c returns the context for a statement of t: in a read-write transaction,
+// ctx without its cancellation. A write transaction may be shared by many
+// requests (the access log's sequencer runs a batch of them in one
+// transaction, each in a savepoint), and pgx closes the connection when a
+// statement's context ends, which would fail every request of the batch
+// because one client went away. The sequencer checks each request's
+// context before running it; a statement, once started, runs to its end.
+func (t *tx) c(ctx context.Context) context.Context {
+	if t.write {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 var _ confidant.SealedTx = (*tx)(nil)

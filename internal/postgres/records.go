@@ -11,7 +11,7 @@ import (
 // Process notes.
 
 func (t *tx) CreateProcessNote(ctx context.Context, n confidant.SealedProcessNote) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO process_notes (id, patient_id, author_id, created_at, data)
+	_, err := t.tx.Exec(t.c(ctx), `INSERT INTO process_notes (id, patient_id, author_id, created_at, data)
 		VALUES ($1, $2, $3, $4, $5)`, n.ID, n.PatientID, n.AuthorID, ts(n.CreatedAt), nonNil(n.Data))
 	return mapErr(err, "create process note", "Process note")
 }
@@ -19,7 +19,7 @@ func (t *tx) CreateProcessNote(ctx context.Context, n confidant.SealedProcessNot
 // ListProcessNotes returns authorID's process notes about patientID, newest
 // first. Notes by other authors are never returned.
 func (t *tx) ListProcessNotes(ctx context.Context, patientID, authorID string) ([]confidant.SealedProcessNote, error) {
-	rows, _ := t.tx.Query(ctx, `SELECT id, patient_id, author_id, created_at, data FROM process_notes
+	rows, _ := t.tx.Query(t.c(ctx), `SELECT id, patient_id, author_id, created_at, data FROM process_notes
 		WHERE patient_id = $1 AND author_id = $2 ORDER BY created_at DESC NULLS LAST, id`, patientID, authorID)
 	ns, err := collect(rows, func(row pgx.CollectableRow) (confidant.SealedProcessNote, error) {
 		var n confidant.SealedProcessNote
@@ -46,7 +46,7 @@ func (t *tx) CreateDiagnosis(ctx context.Context, d confidant.SealedDiagnosis) e
 	if d.Status == "" {
 		d.Status = confidant.DiagnosisActive
 	}
-	_, err := t.tx.Exec(ctx, `INSERT INTO diagnoses (`+diagnosisCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+	_, err := t.tx.Exec(t.c(ctx), `INSERT INTO diagnoses (`+diagnosisCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
 		d.ID, d.PatientID, string(d.Status), d.RecordedBy, ts(d.RecordedAt), nonNil(d.Data))
 	return mapErr(err, "create diagnosis", "Diagnosis")
 }
@@ -55,7 +55,7 @@ func (t *tx) SetDiagnosisStatus(ctx context.Context, id string, s confidant.Diag
 	if s != confidant.DiagnosisActive && s != confidant.DiagnosisResolved {
 		return invalid("invalid_status", "Unknown diagnosis status.")
 	}
-	tag, err := t.tx.Exec(ctx, `UPDATE diagnoses SET status = $2 WHERE id = $1`, id, string(s))
+	tag, err := t.tx.Exec(t.c(ctx), `UPDATE diagnoses SET status = $2 WHERE id = $1`, id, string(s))
 	if err != nil {
 		return mapErr(err, "set diagnosis status", "Diagnosis")
 	}
@@ -66,14 +66,14 @@ func (t *tx) SetDiagnosisStatus(ctx context.Context, id string, s confidant.Diag
 }
 
 func (t *tx) Diagnosis(ctx context.Context, id string) (confidant.SealedDiagnosis, error) {
-	rows, _ := t.tx.Query(ctx, `SELECT `+diagnosisCols+` FROM diagnoses WHERE id = $1`, id)
+	rows, _ := t.tx.Query(t.c(ctx), `SELECT `+diagnosisCols+` FROM diagnoses WHERE id = $1`, id)
 	d, err := pgx.CollectExactlyOneRow(rows, scanDiagnosis)
 	return d, mapErr(err, "get diagnosis", "Diagnosis")
 }
 
 // ListDiagnoses returns a patient's diagnoses, newest first.
 func (t *tx) ListDiagnoses(ctx context.Context, patientID string) ([]confidant.SealedDiagnosis, error) {
-	rows, _ := t.tx.Query(ctx, `SELECT `+diagnosisCols+` FROM diagnoses WHERE patient_id = $1
+	rows, _ := t.tx.Query(t.c(ctx), `SELECT `+diagnosisCols+` FROM diagnoses WHERE patient_id = $1
 		ORDER BY recorded_at DESC NULLS LAST, id`, patientID)
 	ds, err := collect(rows, scanDiagnosis)
 	return ds, mapErr(err, "list diagnoses", "")
@@ -82,7 +82,7 @@ func (t *tx) ListDiagnoses(ctx context.Context, patientID string) ([]confidant.S
 // Treatment plans.
 
 func (t *tx) CreatePlan(ctx context.Context, p confidant.SealedPlan) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO treatment_plans (id, patient_id, author_id, created_at, data)
+	_, err := t.tx.Exec(t.c(ctx), `INSERT INTO treatment_plans (id, patient_id, author_id, created_at, data)
 		VALUES ($1, $2, $3, $4, $5)`,
 		p.ID, p.PatientID, p.AuthorID, ts(p.CreatedAt), nonNil(p.Data))
 	return mapErr(err, "create treatment plan", "Treatment plan")
@@ -90,7 +90,7 @@ func (t *tx) CreatePlan(ctx context.Context, p confidant.SealedPlan) error {
 
 // ListPlans returns a patient's treatment plan versions, newest first.
 func (t *tx) ListPlans(ctx context.Context, patientID string) ([]confidant.SealedPlan, error) {
-	rows, _ := t.tx.Query(ctx, `SELECT id, patient_id, author_id, created_at, data
+	rows, _ := t.tx.Query(t.c(ctx), `SELECT id, patient_id, author_id, created_at, data
 		FROM treatment_plans WHERE patient_id = $1 ORDER BY created_at DESC NULLS LAST, id`, patientID)
 	ps, err := collect(rows, func(row pgx.CollectableRow) (confidant.SealedPlan, error) {
 		var p confidant.SealedPlan
@@ -103,7 +103,7 @@ func (t *tx) ListPlans(ctx context.Context, patientID string) ([]confidant.Seale
 // Outcome measures.
 
 func (t *tx) CreateMeasure(ctx context.Context, m confidant.SealedMeasure) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO measures (id, patient_id, instrument, recorded_by, taken_at, data)
+	_, err := t.tx.Exec(t.c(ctx), `INSERT INTO measures (id, patient_id, instrument, recorded_by, taken_at, data)
 		VALUES ($1, $2, $3, $4, $5, $6)`,
 		m.ID, m.PatientID, string(m.Instrument), m.RecordedBy, ts(m.TakenAt), nonNil(m.Data))
 	return mapErr(err, "create measure", "Measure")
@@ -111,7 +111,7 @@ func (t *tx) CreateMeasure(ctx context.Context, m confidant.SealedMeasure) error
 
 // ListMeasures returns a patient's measures, oldest first (for trends).
 func (t *tx) ListMeasures(ctx context.Context, patientID string) ([]confidant.SealedMeasure, error) {
-	rows, _ := t.tx.Query(ctx, `SELECT id, patient_id, instrument, recorded_by, taken_at, data
+	rows, _ := t.tx.Query(t.c(ctx), `SELECT id, patient_id, instrument, recorded_by, taken_at, data
 		FROM measures WHERE patient_id = $1 ORDER BY taken_at NULLS FIRST, id`, patientID)
 	ms, err := collect(rows, func(row pgx.CollectableRow) (confidant.SealedMeasure, error) {
 		var m confidant.SealedMeasure
@@ -146,7 +146,7 @@ func (t *tx) PutAttachmentChunk(ctx context.Context, attachmentID string, index 
 	if len(data) > maxSealedChunk {
 		return tooLargeChunk()
 	}
-	_, err := t.tx.Exec(ctx, `INSERT INTO attachment_chunks (attachment_id, idx, data) VALUES ($1, $2, $3)`,
+	_, err := t.tx.Exec(t.c(ctx), `INSERT INTO attachment_chunks (attachment_id, idx, data) VALUES ($1, $2, $3)`,
 		attachmentID, index, nonNil(data))
 	return mapErr(err, "put attachment chunk", "Attachment chunk")
 }
@@ -160,7 +160,7 @@ func (t *tx) CreateAttachment(ctx context.Context, a confidant.SealedAttachment)
 	if a.Chunks < 0 || a.Size < 0 {
 		return invalid("attachment_incomplete", "The attachment's size and number of chunks must not be negative.")
 	}
-	_, err := t.tx.Exec(ctx, `
+	_, err := t.tx.Exec(t.c(ctx), `
 		INSERT INTO attachments (id, patient_id, content_type, size, chunks, uploaded_by, created_at, data)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		a.ID, a.PatientID, a.ContentType, a.Size, a.Chunks, a.UploadedBy, ts(a.CreatedAt), nonNil(a.Data))
@@ -168,7 +168,7 @@ func (t *tx) CreateAttachment(ctx context.Context, a confidant.SealedAttachment)
 		return mapErr(err, "create attachment", "Attachment")
 	}
 	var n, last int
-	err = t.tx.QueryRow(ctx, `
+	err = t.tx.QueryRow(t.c(ctx), `
 		WITH c AS (UPDATE attachment_chunks SET patient_id = $2 WHERE attachment_id = $1 RETURNING idx)
 		SELECT count(*), coalesce(max(idx), -1) FROM c`, a.ID, a.PatientID).Scan(&n, &last)
 	if err != nil {
@@ -189,14 +189,14 @@ func scanAttachment(row pgx.CollectableRow) (confidant.SealedAttachment, error) 
 }
 
 func (t *tx) Attachment(ctx context.Context, id string) (confidant.SealedAttachment, error) {
-	rows, _ := t.tx.Query(ctx, `SELECT `+attachmentCols+` FROM attachments WHERE id = $1`, id)
+	rows, _ := t.tx.Query(t.c(ctx), `SELECT `+attachmentCols+` FROM attachments WHERE id = $1`, id)
 	a, err := pgx.CollectExactlyOneRow(rows, scanAttachment)
 	return a, mapErr(err, "get attachment", "Attachment")
 }
 
 func (t *tx) AttachmentChunk(ctx context.Context, attachmentID string, index int) ([]byte, error) {
 	var data []byte
-	err := t.tx.QueryRow(ctx, `SELECT data FROM attachment_chunks WHERE attachment_id = $1 AND idx = $2`,
+	err := t.tx.QueryRow(t.c(ctx), `SELECT data FROM attachment_chunks WHERE attachment_id = $1 AND idx = $2`,
 		attachmentID, index).Scan(&data)
 	if err != nil {
 		return nil, mapErr(err, "get attachment chunk", "Attachment chunk")
@@ -206,7 +206,7 @@ func (t *tx) AttachmentChunk(ctx context.Context, attachmentID string, index int
 
 // ListAttachments returns a patient's attachments, newest first.
 func (t *tx) ListAttachments(ctx context.Context, patientID string) ([]confidant.SealedAttachment, error) {
-	rows, _ := t.tx.Query(ctx, `SELECT `+attachmentCols+` FROM attachments WHERE patient_id = $1
+	rows, _ := t.tx.Query(t.c(ctx), `SELECT `+attachmentCols+` FROM attachments WHERE patient_id = $1
 		ORDER BY created_at DESC NULLS LAST, id`, patientID)
 	as, err := collect(rows, scanAttachment)
 	return as, mapErr(err, "list attachments", "")

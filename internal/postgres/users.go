@@ -30,7 +30,7 @@ func scanUser(row pgx.CollectableRow) (confidant.User, error) {
 // are stored once). It returns KindConflict with code "username_taken" if
 // the username is in use.
 func (t *tx) CreateUser(ctx context.Context, u confidant.User) error {
-	_, err := t.tx.Exec(ctx, `
+	_, err := t.tx.Exec(t.c(ctx), `
 		INSERT INTO users (id, username, display_name, role, patient_id, password_hash,
 		                   disabled, failed_logins, locked_until, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
@@ -55,7 +55,7 @@ func (t *tx) addClinics(ctx context.Context, userID string, clinicIDs []string) 
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := t.tx.Exec(ctx, `
+	_, err := t.tx.Exec(t.c(ctx), `
 		INSERT INTO user_clinics (user_id, clinic_id, position)
 		SELECT $1, c.id, c.pos FROM unnest($2::text[]) WITH ORDINALITY AS c (id, pos)`,
 		userID, ids)
@@ -65,7 +65,7 @@ func (t *tx) addClinics(ctx context.Context, userID string, clinicIDs []string) 
 // UpdateUser changes display name, role, clinic memberships and the disabled
 // flag. Username, password and login state have their own methods.
 func (t *tx) UpdateUser(ctx context.Context, u confidant.User) error {
-	tag, err := t.tx.Exec(ctx, `UPDATE users SET display_name = $2, role = $3, disabled = $4 WHERE id = $1`,
+	tag, err := t.tx.Exec(t.c(ctx), `UPDATE users SET display_name = $2, role = $3, disabled = $4 WHERE id = $1`,
 		u.ID, u.DisplayName, string(u.Role), u.Disabled)
 	if err != nil {
 		return mapErr(err, "update user", "User")
@@ -75,14 +75,14 @@ func (t *tx) UpdateUser(ctx context.Context, u confidant.User) error {
 	}
 	// The UPDATE above locks the user row, so concurrent updates of the same
 	// user replace the memberships one after the other.
-	if _, err := t.tx.Exec(ctx, `DELETE FROM user_clinics WHERE user_id = $1`, u.ID); err != nil {
+	if _, err := t.tx.Exec(t.c(ctx), `DELETE FROM user_clinics WHERE user_id = $1`, u.ID); err != nil {
 		return mapErr(err, "update user clinics", "")
 	}
 	return t.addClinics(ctx, u.ID, u.ClinicIDs)
 }
 
 func (t *tx) User(ctx context.Context, id string) (confidant.User, error) {
-	rows, _ := t.tx.Query(ctx, `SELECT `+userCols+` FROM users u WHERE u.id = $1`, id)
+	rows, _ := t.tx.Query(t.c(ctx), `SELECT `+userCols+` FROM users u WHERE u.id = $1`, id)
 	u, err := pgx.CollectExactlyOneRow(rows, scanUser)
 	return u, mapErr(err, "get user", "User")
 }
@@ -90,7 +90,7 @@ func (t *tx) User(ctx context.Context, id string) (confidant.User, error) {
 // UserByUsername looks a user up by exact username (usernames are stored in
 // lower case by the service layer).
 func (t *tx) UserByUsername(ctx context.Context, username string) (confidant.User, error) {
-	rows, _ := t.tx.Query(ctx, `SELECT `+userCols+` FROM users u WHERE u.username = $1`, username)
+	rows, _ := t.tx.Query(t.c(ctx), `SELECT `+userCols+` FROM users u WHERE u.username = $1`, username)
 	u, err := pgx.CollectExactlyOneRow(rows, scanUser)
 	return u, mapErr(err, "get user by username", "User")
 }
@@ -114,13 +114,13 @@ func (t *tx) ListUsers(ctx context.Context, f confidant.UserFilter) ([]confidant
 		q.where(`u.id = ANY(` + q.arg(f.IDs) + `)`)
 	}
 	sql := `SELECT ` + userCols + ` FROM users u` + q.whereSQL() + ` ORDER BY u.username, u.id` + q.limitSQL(f.Limit, 0)
-	rows, _ := t.tx.Query(ctx, sql, q.args...)
+	rows, _ := t.tx.Query(t.c(ctx), sql, q.args...)
 	us, err := collect(rows, scanUser)
 	return us, mapErr(err, "list users", "")
 }
 
 func (t *tx) SetPassword(ctx context.Context, userID, hash string) error {
-	tag, err := t.tx.Exec(ctx, `UPDATE users SET password_hash = $2 WHERE id = $1`, userID, hash)
+	tag, err := t.tx.Exec(t.c(ctx), `UPDATE users SET password_hash = $2 WHERE id = $1`, userID, hash)
 	if err != nil {
 		return mapErr(err, "set password", "User")
 	}
@@ -144,7 +144,7 @@ func (t *tx) RecordLogin(ctx context.Context, userID string, ok bool, lockedUnti
 		       locked_until = GREATEST(locked_until, $2) WHERE id = $1`
 		args = []any{userID, ts(lockedUntil)}
 	}
-	tag, err := t.tx.Exec(ctx, sql, args...)
+	tag, err := t.tx.Exec(t.c(ctx), sql, args...)
 	if err != nil {
 		return mapErr(err, "record login", "User")
 	}
@@ -157,7 +157,7 @@ func (t *tx) RecordLogin(ctx context.Context, userID string, ok bool, lockedUnti
 // Sessions.
 
 func (t *tx) CreateSession(ctx context.Context, s confidant.Session) error {
-	_, err := t.tx.Exec(ctx, `
+	_, err := t.tx.Exec(t.c(ctx), `
 		INSERT INTO sessions (id, token_hash, user_id, kind, created_at, last_seen, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		s.ID, nonNil(s.TokenHash), s.UserID, s.Kind, ts(s.CreatedAt), ts(s.LastSeen), ts(s.ExpiresAt))
@@ -175,7 +175,7 @@ func nonNil(b []byte) []byte {
 // or not; the caller checks ExpiresAt.
 func (t *tx) SessionByTokenHash(ctx context.Context, hash []byte) (confidant.Session, error) {
 	var s confidant.Session
-	err := t.tx.QueryRow(ctx, `
+	err := t.tx.QueryRow(t.c(ctx), `
 		SELECT id, token_hash, user_id, kind, created_at, last_seen, expires_at
 		FROM sessions WHERE token_hash = $1`, nonNil(hash)).
 		Scan(&s.ID, &s.TokenHash, &s.UserID, &s.Kind, tm(&s.CreatedAt), tm(&s.LastSeen), tm(&s.ExpiresAt))
@@ -184,7 +184,7 @@ func (t *tx) SessionByTokenHash(ctx context.Context, hash []byte) (confidant.Ses
 
 // TouchSession sets LastSeen.
 func (t *tx) TouchSession(ctx context.Context, id string, at time.Time) error {
-	tag, err := t.tx.Exec(ctx, `UPDATE sessions SET last_seen = $2 WHERE id = $1`, id, ts(at))
+	tag, err := t.tx.Exec(t.c(ctx), `UPDATE sessions SET last_seen = $2 WHERE id = $1`, id, ts(at))
 	if err != nil {
 		return mapErr(err, "touch session", "Session")
 	}
@@ -197,19 +197,19 @@ func (t *tx) TouchSession(ctx context.Context, id string, at time.Time) error {
 // DeleteSession removes a session. Deleting a session that does not exist
 // (signing out twice) is not an error.
 func (t *tx) DeleteSession(ctx context.Context, id string) error {
-	_, err := t.tx.Exec(ctx, `DELETE FROM sessions WHERE id = $1`, id)
+	_, err := t.tx.Exec(t.c(ctx), `DELETE FROM sessions WHERE id = $1`, id)
 	return mapErr(err, "delete session", "")
 }
 
 func (t *tx) DeleteUserSessions(ctx context.Context, userID string) error {
-	_, err := t.tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID)
+	_, err := t.tx.Exec(t.c(ctx), `DELETE FROM sessions WHERE user_id = $1`, userID)
 	return mapErr(err, "delete user sessions", "")
 }
 
 // DeleteExpiredSessions removes sessions with ExpiresAt at or before now and
 // returns how many it removed.
 func (t *tx) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
-	tag, err := t.tx.Exec(ctx, `DELETE FROM sessions WHERE expires_at <= $1`, now.UTC())
+	tag, err := t.tx.Exec(t.c(ctx), `DELETE FROM sessions WHERE expires_at <= $1`, now.UTC())
 	if err != nil {
 		return 0, mapErr(err, "delete expired sessions", "")
 	}
