@@ -250,25 +250,20 @@ func (l *Log) CheckStored(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return l.backend.View(ctx, func(tx confidant.SealedTx) error {
-		ltx, err := logTx(tx)
-		if err != nil {
-			return err
-		}
+	return l.viewLog(ctx, func(ltx confidant.LogTx) error {
 		size, err := ltx.LogSize(ctx)
-		if err != nil {
-			return err
-		}
 		switch {
+		case err != nil:
+			return err
 		case cp.Size > size:
 			return &auditlog.Fault{Index: size, Kind: auditlog.FaultTruncated,
 				Detail: fmt.Sprintf("the log has %d events but its latest stored checkpoint has size %d", size, cp.Size)}
 		case cp.Size < size:
 			return nil // it grew after the checkpoint just checked and signed
 		}
-		st, err := auditlog.LoadState(ctx, tiles{ctx, ltx}, size)
+		st, err := storedTree(ctx, ltx)
 		if err != nil {
-			return treeFault(err, 0)
+			return err
 		}
 		if st.Root() != cp.Root {
 			return &auditlog.Fault{Index: 0, Kind: auditlog.FaultTile,

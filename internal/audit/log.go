@@ -150,22 +150,39 @@ func Open(ctx context.Context, backend confidant.SealedStore, k Keys, cfg Config
 // (the root from the stored tiles, which Verify and Checkpoint check).
 func (l *Log) Head(ctx context.Context) (uint64, [32]byte, error) {
 	var st *auditlog.State
-	err := l.backend.View(ctx, func(tx confidant.SealedTx) error {
-		ltx, err := logTx(tx)
-		if err != nil {
-			return err
-		}
-		size, err := ltx.LogSize(ctx)
-		if err != nil {
-			return err
-		}
-		st, err = auditlog.LoadState(ctx, tiles{ctx, ltx}, size)
+	err := l.viewLog(ctx, func(ltx confidant.LogTx) (err error) {
+		st, err = storedTree(ctx, ltx)
 		return err
 	})
 	if err != nil {
 		return 0, [32]byte{}, err
 	}
 	return st.Size(), st.Root(), nil
+}
+
+// viewLog runs fn with the log part of a read-only transaction.
+func (l *Log) viewLog(ctx context.Context, fn func(confidant.LogTx) error) error {
+	return l.backend.View(ctx, func(tx confidant.SealedTx) error {
+		ltx, err := logTx(tx)
+		if err != nil {
+			return err
+		}
+		return fn(ltx)
+	})
+}
+
+// storedTree loads the stored tree at the log's stored size from its
+// tiles; a damaged tree is a *auditlog.Fault (treeFault).
+func storedTree(ctx context.Context, ltx confidant.LogTx) (*auditlog.State, error) {
+	size, err := ltx.LogSize(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := auditlog.LoadState(ctx, tiles{ctx, ltx}, size)
+	if err != nil {
+		return nil, treeFault(err, 0)
+	}
+	return st, nil
 }
 
 // Close stops the sequencer: requests still queued are refused, key-use

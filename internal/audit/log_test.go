@@ -71,6 +71,18 @@ func (e *env) open(t *testing.T) {
 // tryOpen opens the database and the log, returning the log's refusal.
 func (e *env) tryOpen(t *testing.T) error {
 	t.Helper()
+	db, l, err := e.openHandle(t)
+	if err != nil {
+		return err
+	}
+	e.db, e.log = db, l
+	return nil
+}
+
+// openHandle opens a new handle on e's database and a Log over it, closed
+// when the test ends; it returns the log's refusal.
+func (e *env) openHandle(t *testing.T) (confidant.SealedStore, *audit.Log, error) {
+	t.Helper()
 	var db confidant.SealedStore
 	var err error
 	if e.kind == "sqlite" {
@@ -84,11 +96,10 @@ func (e *env) tryOpen(t *testing.T) error {
 	l, err := audit.Open(context.Background(), db, e.k, audit.Config{Origin: "test.example/log", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		db.Close()
-		return err
+		return nil, nil, err
 	}
-	e.db, e.log = db, l
 	t.Cleanup(func() { l.Close(); db.Close() })
-	return nil
+	return db, l, nil
 }
 
 func (e *env) close() { e.log.Close(); e.db.Close() }

@@ -523,20 +523,12 @@ func (l *Log) Query(ctx context.Context, f confidant.EventFilter) ([]confidant.S
 // copy of the database), and of another kind if it is inconsistent with it.
 // The server refuses to start on such an error.
 func (l *Log) CheckExternal(ctx context.Context, cp auditlog.Checkpoint) error {
-	return l.backend.View(ctx, func(tx confidant.SealedTx) error {
-		ltx, err := logTx(tx)
+	return l.viewLog(ctx, func(ltx confidant.LogTx) error {
+		st, err := storedTree(ctx, ltx)
 		if err != nil {
 			return err
 		}
-		size, err := ltx.LogSize(ctx)
-		if err != nil {
-			return err
-		}
-		st, err := auditlog.LoadState(ctx, tiles{ctx, ltx}, size)
-		if err != nil {
-			return treeFault(err, 0)
-		}
-		return auditlog.CheckExternal(ctx, tiles{ctx, ltx}, size, st.Root(), cp)
+		return auditlog.CheckExternal(ctx, tiles{ctx, ltx}, st.Size(), st.Root(), cp)
 	})
 }
 

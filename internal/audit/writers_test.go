@@ -16,8 +16,6 @@ import (
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/audit"
 	"github.com/confidanthealth/confidant/internal/auditlog"
-	"github.com/confidanthealth/confidant/internal/postgres"
-	"github.com/confidanthealth/confidant/internal/sqlite"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -25,22 +23,10 @@ import (
 // it: another writer, as a second server or an operator command would be.
 func (e *env) openAnother(t *testing.T) *audit.Log {
 	t.Helper()
-	var db confidant.SealedStore
-	var err error
-	if e.kind == "sqlite" {
-		db, err = sqlite.Open(context.Background(), e.path, sqlite.Options{})
-	} else {
-		db, err = postgres.Open(context.Background(), e.dsn, postgres.Options{Schema: e.schema})
-	}
+	_, l, err := e.openHandle(t)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := audit.Open(context.Background(), db, e.k, audit.Config{Origin: "test.example/log", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		db.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close(); db.Close() })
 	return l
 }
 
