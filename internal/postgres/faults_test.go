@@ -2,15 +2,12 @@ package postgres
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/url"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -18,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/faultproxy"
 )
 
 // retryable is an error that pgconn.SafeToRetry recognises: nothing was sent.
@@ -133,8 +131,12 @@ func TestCommitAnswerLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startDropProxy(t, net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)))
-	db, err := Open(t.Context(), viaProxy(t, dsn, p.addr()), Options{Schema: schema})
+	p, err := faultproxy.New(net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	db, err := Open(t.Context(), viaProxy(t, dsn, p.Addr()), Options{Schema: schema})
 	if err != nil {
 		t.Fatalf("Open through the proxy: %v", err)
 	}
@@ -142,13 +144,18 @@ func TestCommitAnswerLost(t *testing.T) {
 	ctx := t.Context()
 
 	clinic := confidant.Clinic{ID: confidant.NewID(), Name: "Saved"}
-	p.armed.Store(true)
+	dropped := p.DropNextCommitReply()
 	err = db.Update(ctx, func(tx confidant.SealedTx) error { return tx.CreateClinic(ctx, clinic) })
 	if confidant.CodeOf(err) != confidant.CodeOutcomeUnknown || confidant.KindOf(err) != confidant.KindUnavailable {
 		t.Fatalf("Update whose COMMIT answer was lost = %v (kind %v), want %s", err, confidant.KindOf(err), confidant.CodeOutcomeUnknown)
 	}
-	if p.dropped.Load() != 1 {
-		t.Fatalf("proxy dropped %d connections after COMMIT, want 1", p.dropped.Load())
+	select {
+	case <-dropped:
+	default:
+		t.Fatal("the proxy did not drop a COMMIT's answer")
+	}
+	if n := p.DroppedCommits(); n != 1 {
+		t.Fatalf("proxy dropped %d COMMIT answers, want 1", n)
 	}
 	// The pool drops the broken connection; the next transaction works and
 	// finds the clinic that was committed.
@@ -206,120 +213,4 @@ func viaProxy(t *testing.T, dsn, addr string) string {
 		return u.String()
 	}
 	return dsn + " host=" + host + " port=" + port + " sslmode=disable"
-}
-
-// dropProxy forwards PostgreSQL connections to a server. While armed, the
-// first simple-protocol query "commit" a client sends is forwarded, the
-// server's answer (up to ReadyForQuery) is swallowed, and both connections
-// are closed: the client sees its connection break after COMMIT was sent,
-// and the server has finished the commit when it does.
-type dropProxy struct {
-	ln      net.Listener
-	server  string
-	armed   atomic.Bool
-	dropped atomic.Int32
-	wg      sync.WaitGroup
-}
-
-func startDropProxy(t *testing.T, server string) *dropProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &dropProxy{ln: ln, server: server}
-	p.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.wg.Go(func() { p.serve(c) })
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *dropProxy) addr() string { return p.ln.Addr().String() }
-
-func (p *dropProxy) serve(client net.Conn) {
-	defer client.Close()
-	server, err := net.Dial("tcp", p.server)
-	if err != nil {
-		return
-	}
-	defer server.Close()
-	var swallow atomic.Bool
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer client.Close()
-		defer server.Close()
-		// Server to client: every message is typed (no TLS).
-		for {
-			typ, msg, err := readMessage(server, true)
-			if err != nil {
-				return
-			}
-			if swallow.Load() {
-				if typ == 'Z' { // ReadyForQuery: the commit is done
-					p.dropped.Add(1)
-					return
-				}
-				continue
-			}
-			if _, err := client.Write(msg); err != nil {
-				return
-			}
-		}
-	}()
-	// Client to server: the startup message has no type byte.
-	typed := false
-	for {
-		typ, msg, err := readMessage(client, typed)
-		if err != nil {
-			break
-		}
-		if typed && typ == 'Q' && strings.EqualFold(strings.TrimRight(string(msg[5:]), "\x00"), "commit") &&
-			p.armed.CompareAndSwap(true, false) {
-			swallow.Store(true)
-		}
-		typed = true
-		if _, err := server.Write(msg); err != nil {
-			break
-		}
-	}
-	server.Close()
-	<-done
-}
-
-// readMessage reads one protocol message (type byte if typed, then a
-// length that counts itself) and returns its type and all its bytes.
-func readMessage(r io.Reader, typed bool) (byte, []byte, error) {
-	head := 4
-	if typed {
-		head = 5
-	}
-	buf := make([]byte, head)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return 0, nil, err
-	}
-	n := int(binary.BigEndian.Uint32(buf[head-4:]))
-	if n < 4 || n > 1<<30 {
-		return 0, nil, errors.New("bad message length")
-	}
-	msg := make([]byte, head+n-4)
-	copy(msg, buf)
-	if _, err := io.ReadFull(r, msg[head:]); err != nil {
-		return 0, nil, err
-	}
-	var typ byte
-	if typed {
-		typ = buf[0]
-	}
-	return typ, msg, nil
 }
