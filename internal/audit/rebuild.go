@@ -58,7 +58,7 @@ func (l *Log) RebuildTiles(ctx context.Context, external []auditlog.Checkpoint, 
 			return confidant.Errorf(confidant.KindConflict, "log_grew",
 				"The access log grew from %d to %d events while it was being checked; stop every server and run the rebuild again.", size, n)
 		}
-		ts := tiles{ctx, ltx}
+		ts := everyTile{tiles{ctx, ltx}}
 		a := auditlog.NewAppender(auditlog.NewState())
 		leaves := make([][32]byte, 0, rebuildChunk)
 		flush := func() error {
@@ -99,4 +99,18 @@ func (l *Log) RebuildTiles(ctx context.Context, external []auditlog.Checkpoint, 
 		return 0, [32]byte{}, err
 	}
 	return st.Size(), st.Root(), nil
+}
+
+// everyTile is tiles that also stores the partial level-0 tile and entry
+// bundle, which appends leave to be derived: a log written before they
+// were derived may hold a damaged one, which the reader would prefer, so
+// the rebuild overwrites it.
+type everyTile struct{ tiles }
+
+func (t everyTile) WriteTile(ctx context.Context, level, index uint64, width int, data []byte) error {
+	return t.tx.PutTile(ctx, level, index, width, data)
+}
+
+func (t everyTile) WriteEntryBundle(ctx context.Context, index uint64, width int, data []byte) error {
+	return t.tx.PutEntryBundle(ctx, index, width, data)
 }

@@ -324,7 +324,11 @@ func TestRebuildTiles(t *testing.T) {
 			e := newEnvOn(t, kind)
 			fill(e)
 			e.close()
-			e.tamper(t, `DELETE FROM audit_tiles WHERE level = 0 AND idx = 1;UPDATE audit_tiles SET data = `+zeroBlob(kind, 32*2)+` WHERE level = 1 AND idx = 0;DELETE FROM audit_entries WHERE idx = 0`)
+			// Tile 0/1 gone, the partial level-1 tile zeroed, bundle 0
+			// gone, and a stored partial level-0 tile at the log's width
+			// (as a log written before they were derived holds) zeroed.
+			e.tamper(t, `DELETE FROM audit_tiles WHERE level = 0 AND idx = 1;UPDATE audit_tiles SET data = `+zeroBlob(kind, 32*2)+` WHERE level = 1 AND idx = 0;DELETE FROM audit_entries WHERE idx = 0;`+
+				`INSERT INTO audit_tiles (level, idx, width, data) VALUES (0, 2, 188, `+zeroBlob(kind, 32*188)+`)`)
 			e.open(t)
 			if _, err := e.log.Checkpoint(ctx); err == nil {
 				t.Fatal("signed a checkpoint over damaged tiles")
