@@ -214,3 +214,19 @@ func viaProxy(t *testing.T, dsn, addr string) string {
 	}
 	return dsn + " host=" + host + " port=" + port + " sslmode=disable"
 }
+
+// TestCanceledIsNotUnavailable: a transaction whose caller has gone away
+// before it began is "canceled", not "the database is not available" (a
+// client hanging up must not read as an outage in the server's log).
+func TestCanceledIsNotUnavailable(t *testing.T) {
+	t.Parallel()
+	db := openTest(t, Options{})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	for name, run := range map[string]func(context.Context, func(confidant.SealedTx) error) error{"View": db.View, "Update": db.Update} {
+		err := run(ctx, func(confidant.SealedTx) error { return nil })
+		if confidant.CodeOf(err) != "canceled" {
+			t.Errorf("%s with a canceled context = %v, want code canceled", name, err)
+		}
+	}
+}

@@ -179,9 +179,12 @@ func (db *DB) run(ctx context.Context, opts pgx.TxOptions, fn func(confidant.Sea
 		if err == nil {
 			break
 		}
-		if attempt == beginAttempts || !pgconn.SafeToRetry(err) || ctx.Err() != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return mapErr(cerr, "begin transaction", "") // the caller went away: canceled
+		}
+		if attempt == beginAttempts || !pgconn.SafeToRetry(err) {
 			// Nothing ran: the database is unreachable, overloaded or
-			// shutting down (or ctx ended), so the caller may retry.
+			// shutting down, so the caller may retry.
 			return unavailable("begin transaction", err)
 		}
 	}
@@ -205,7 +208,13 @@ func (db *DB) run(ctx context.Context, opts pgx.TxOptions, fn func(confidant.Sea
 		return mapErr(err, "commit", "")
 	}
 	done = true
-	return commitErr(ptx.Commit(ctx))
+	err = ptx.Commit(ctx)
+	if opts.AccessMode == pgx.ReadOnly && err != nil {
+		// A read-only transaction changed nothing: its outcome is never
+		// in doubt (a client that hung up is canceled, not unknown).
+		return mapErr(err, "commit", "")
+	}
+	return commitErr(err)
 }
 
 // commitErr maps the error of COMMIT. The outcome is known when the server
