@@ -133,6 +133,10 @@ type LogTx interface {
 	// one with the largest size (KindNotFound before the first).
 	PutCheckpoint(ctx context.Context, c LogCheckpoint) error
 	LatestCheckpoint(ctx context.Context) (LogCheckpoint, error)
+	// Checkpoints returns at most limit (1 to 1000) stored checkpoints with
+	// a size larger than after, in ascending order of size (KindInvalid
+	// for another limit).
+	Checkpoints(ctx context.Context, after uint64, limit int) ([]LogCheckpoint, error)
 	// Savepoint runs fn inside a nested savepoint of the transaction: if fn
 	// returns an error, what it wrote is undone and the transaction goes on.
 	// The sequencer uses it to commit many requests in one transaction.

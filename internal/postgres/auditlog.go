@@ -457,6 +457,31 @@ func (t *tx) LatestCheckpoint(ctx context.Context) (confidant.LogCheckpoint, err
 	return c, nil
 }
 
+// Checkpoints implements confidant.LogTx.
+func (t *tx) Checkpoints(ctx context.Context, after uint64, limit int) ([]confidant.LogCheckpoint, error) {
+	if limit < 1 || limit > MaxEventQuery {
+		return nil, invalid("invalid_limit", "The number of checkpoints to return must be between 1 and 1000.")
+	}
+	a, ok := u64(after)
+	if !ok {
+		return nil, nil
+	}
+	rows, _ := t.tx.Query(t.c(ctx), `SELECT size, root, note, created_at FROM audit_checkpoints WHERE size > $1 ORDER BY size LIMIT $2`, a, limit)
+	var out []confidant.LogCheckpoint
+	var c confidant.LogCheckpoint
+	var size int64
+	_, err := pgx.ForEachRow(rows, []any{&size, &c.Root, &c.Note, tm(&c.CreatedAt)}, func() error {
+		c.Size = uint64(size)
+		out = append(out, c)
+		c = confidant.LogCheckpoint{}
+		return nil
+	})
+	if err != nil {
+		return nil, mapErr(err, "list checkpoints", "Checkpoint")
+	}
+	return out, nil
+}
+
 // Savepoint runs fn inside a savepoint: if fn returns an error, what it
 // wrote is rolled back and the transaction goes on (fn's error is
 // returned). If fn panics, its writes are rolled back too and the panic

@@ -475,6 +475,30 @@ func (t *tx) LatestCheckpoint(ctx context.Context) (confidant.LogCheckpoint, err
 	return c, err
 }
 
+// Checkpoints implements confidant.LogTx.
+func (t *tx) Checkpoints(ctx context.Context, after uint64, limit int) ([]confidant.LogCheckpoint, error) {
+	if limit < 1 || limit > maxQueryLimit {
+		return nil, invalid("invalid_limit", "The number of checkpoints to return must be between 1 and %d.", maxQueryLimit)
+	}
+	if after >= math.MaxInt64 {
+		return nil, nil
+	}
+	var out []confidant.LogCheckpoint
+	err := t.list(ctx, "list checkpoints",
+		`SELECT size, root, note, created_at FROM audit_checkpoints WHERE size > ? ORDER BY size LIMIT ?`, []any{int64(after), limit},
+		func(rows *sql.Rows) error {
+			var c confidant.LogCheckpoint
+			var size int64
+			if err := rows.Scan(&size, &c.Root, &c.Note, tm(&c.CreatedAt)); err != nil {
+				return err
+			}
+			c.Size = uint64(size)
+			out = append(out, c)
+			return nil
+		})
+	return out, err
+}
+
 // Savepoint implements confidant.LogTx with SAVEPOINT sp_N, N the nesting
 // depth. If fn returns an error, ROLLBACK TO and RELEASE undo what it wrote
 // and its error is returned unchanged. If fn panics, the same happens and

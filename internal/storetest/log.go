@@ -1114,6 +1114,34 @@ func testCheckpoints(t *testing.T, s confidant.SealedStore) {
 		return nil
 	})
 	wantLatest("after 21", c21)
+
+	// Every stored checkpoint, in order of size, paged; the one of size 20
+	// with the note that replaced its first.
+	list := func(after uint64, limit int) ([]confidant.LogCheckpoint, error) {
+		var out []confidant.LogCheckpoint
+		err := s.View(t.Context(), func(tx confidant.SealedTx) (err error) {
+			out, err = logTx(t, tx).Checkpoints(t.Context(), after, limit)
+			return err
+		})
+		return out, err
+	}
+	all, err := list(0, 1000)
+	if err != nil {
+		t.Fatalf("Checkpoints: %v", err)
+	}
+	logDiff(t, "Checkpoints after 0", []confidant.LogCheckpoint{c10, cosigned, c21}, all)
+	page, err := list(10, 1)
+	if err != nil {
+		t.Fatalf("Checkpoints: %v", err)
+	}
+	logDiff(t, "Checkpoints after 10, one", []confidant.LogCheckpoint{cosigned}, page)
+	if none, err := list(21, 10); err != nil || len(none) != 0 {
+		t.Errorf("Checkpoints after the latest = %d, %v; want none", len(none), err)
+	}
+	for _, limit := range []int{0, -1, 1001} {
+		_, err := list(0, limit)
+		wantKind(t, fmt.Sprintf("Checkpoints with limit %d", limit), err, confidant.KindInvalid)
+	}
 }
 
 var errSavepoint = errors.New("storetest: savepoint fails")
