@@ -22,8 +22,9 @@ const rebuildChunk = auditlog.TileWidth * auditlog.TileWidth
 // the size of the latest stored checkpoint and of every external one), and
 // refuses with that *auditlog.Fault if anything but the tiles is wrong;
 // only then, in one transaction holding the log's append lock, it rewrites
-// the tiles from the same leaves and checks that the log has not grown
-// meanwhile. It returns the size and root of the rebuilt tree. progress,
+// the tiles from the same leaves, checks the rebuilt tree against every
+// stored checkpoint (each signature, and the root at its size; a mismatch
+// writes nothing) and checks that the log has not grown meanwhile. It returns the size and root of the rebuilt tree. progress,
 // if not nil, is called with the events done in each phase ("verifying",
 // "rebuilding").
 //
@@ -60,31 +61,59 @@ func (l *Log) RebuildTiles(ctx context.Context, external []auditlog.Checkpoint, 
 		}
 		ts := everyTile{tiles{ctx, ltx}}
 		a := auditlog.NewAppender(auditlog.NewState())
-		leaves := make([][32]byte, 0, rebuildChunk)
-		flush := func() error {
-			if _, _, err := a.Append(ctx, ts, leaves); err != nil {
+		leaves := make([][32]byte, 0, rebuildChunk+4096)
+		// flush appends the leaves gathered, all of them at the end, else
+		// up to the last whole level-0 tile (so that only the final
+		// partial tile is written).
+		flush := func(final bool) error {
+			n := len(leaves)
+			if !final {
+				n -= int((a.State().Size() + uint64(n)) % auditlog.TileWidth)
+			}
+			if _, _, err := a.Append(ctx, ts, leaves[:n]); err != nil {
 				return err
 			}
-			leaves = leaves[:0]
+			leaves = append(leaves[:0], leaves[n:]...)
 			if progress != nil {
 				progress("rebuilding", a.State().Size(), size)
 			}
 			return nil
 		}
+		// The rebuilt tree must give every stored checkpoint's root at its
+		// size (the verification above compared only the latest): a
+		// compact range of the same leaves checks each one.
+		ext, err := auditlog.ExtendFrom(ctx, ts, 0, 0, auditlog.EmptyRoot())
+		if err != nil {
+			return err
+		}
+		cps := &storedCheckpoints{ltx: ltx}
 		for next := uint64(0); next < size; {
-			err := ltx.ScanEvents(ctx, next, int(min(size-next, 4096)), func(e *confidant.EventRow) error {
+			limit := min(size-next, 4096)
+			cp, err := cps.next(ctx, next)
+			if err != nil {
+				return err
+			}
+			if cp != nil {
+				limit = min(limit, cp.Size-next)
+			}
+			err = ltx.ScanEvents(ctx, next, int(limit), func(e *confidant.EventRow) error {
 				if e.Index != next || len(e.Leaf) != auditlog.HashSize {
 					return &auditlog.Fault{Index: next, Kind: auditlog.FaultDeleted, Detail: "the stored events changed during the rebuild"}
 				}
 				next++
 				leaves = append(leaves, [32]byte(e.Leaf))
-				return nil
+				return ext.Append([32]byte(e.Leaf))
 			})
 			if err != nil {
 				return err
 			}
+			if cp != nil && next == cp.Size {
+				if err := l.checkRebuilt(ext, *cp); err != nil {
+					return err
+				}
+			}
 			if len(leaves) >= rebuildChunk || next == size {
-				if err := flush(); err != nil {
+				if err := flush(next == size); err != nil {
 					return err
 				}
 			}
@@ -113,4 +142,49 @@ func (t everyTile) WriteTile(ctx context.Context, level, index uint64, width int
 
 func (t everyTile) WriteEntryBundle(ctx context.Context, index uint64, width int, data []byte) error {
 	return t.tx.PutEntryBundle(ctx, index, width, data)
+}
+
+// storedCheckpoints reads the stored checkpoints in order of size, a page
+// at a time.
+type storedCheckpoints struct {
+	ltx  confidant.LogTx
+	page []confidant.LogCheckpoint
+	done bool
+}
+
+// next returns the first stored checkpoint of a size larger than at, or
+// nil if there is none.
+func (c *storedCheckpoints) next(ctx context.Context, at uint64) (*confidant.LogCheckpoint, error) {
+	for len(c.page) > 0 && c.page[0].Size <= at {
+		c.page = c.page[1:]
+	}
+	if len(c.page) == 0 && !c.done {
+		var err error
+		if c.page, err = c.ltx.Checkpoints(ctx, at, 1000); err != nil {
+			return nil, err
+		}
+		c.done = len(c.page) < 1000
+	}
+	if len(c.page) == 0 {
+		return nil, nil
+	}
+	return &c.page[0], nil
+}
+
+// checkRebuilt compares the rebuilt tree, at a stored checkpoint's size,
+// with that checkpoint, whose signature it checks first.
+func (l *Log) checkRebuilt(ext *auditlog.Extension, stored confidant.LogCheckpoint) error {
+	cp, err := l.parse(stored.Note)
+	if err != nil || cp.Size != stored.Size {
+		return &auditlog.Fault{Index: stored.Size, Kind: "checkpoint", Detail: fmt.Sprintf("the stored checkpoint of size %d does not verify", stored.Size)}
+	}
+	root, err := ext.Root()
+	if err != nil {
+		return err
+	}
+	if root != cp.Root {
+		return &auditlog.Fault{Index: 0, Kind: auditlog.FaultRootMismatch,
+			Detail: fmt.Sprintf("the tree of the stored leaves differs from the stored checkpoint of size %d", stored.Size)}
+	}
+	return nil
 }

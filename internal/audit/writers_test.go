@@ -546,3 +546,63 @@ func TestCanceledRequestInBatch(t *testing.T) {
 		}
 	})
 }
+
+// TestRebuildTilesChecksEveryCheckpoint: a stored checkpoint of an earlier
+// size that the stored leaves contradict (here one signed by a copy of the
+// database that went its own way, slipped into the checkpoint table) makes
+// the rebuild refuse, although Verify, which compares only the latest
+// stored checkpoint, passes.
+func TestRebuildTilesChecksEveryCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	for i := range 50 {
+		if err := e.log.Record(ctx, ev(i, "p1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.close()
+	fork := &env{kind: "sqlite", path: e.path + ".fork", k: e.k}
+	copyDB(t, e.path, fork.path)
+	e.open(t)
+	fork.open(t)
+	for i := range 50 {
+		if err := e.log.Record(ctx, ev(100+i, "p1")); err != nil {
+			t.Fatal(err)
+		}
+		if err := fork.log.Record(ctx, ev(200+i, "p2")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	theirs, err := fork.log.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if err := e.log.Record(ctx, ev(300+i, "p1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cp, err := e.log.Checkpoint(ctx); err != nil || cp.Size != 120 {
+		t.Fatalf("checkpoint: %d %v", cp.Size, err)
+	}
+	e.close()
+	raw, err := sql.Open("sqlite3", "file:"+e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = raw.Exec(`INSERT INTO audit_checkpoints (size, root, note, created_at) VALUES (?, ?, ?, ?)`,
+		int64(theirs.Size), theirs.Root[:], theirs.Note, time.Now().UnixMicro())
+	raw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.open(t)
+	if err := e.log.Verify(ctx, nil, nil); err != nil {
+		t.Fatalf("verify (latest checkpoint only): %v", err)
+	}
+	_, _, err = e.log.RebuildTiles(ctx, nil, nil)
+	var f *auditlog.Fault
+	if !errors.As(err, &f) || f.Kind != auditlog.FaultRootMismatch {
+		t.Fatalf("rebuild with a contradicting stored checkpoint of size %d: %v, want a root mismatch", theirs.Size, err)
+	}
+}
