@@ -113,6 +113,10 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		bar.Finish()
 		var f *auditlog.Fault
 		if errors.As(err, &f) {
+			if f.Kind == auditlog.FaultTile {
+				return fmt.Errorf("the access log's events are intact but its tiles are NOT: first bad index %d: %s (%s); "+
+					"stop the servers and run `confidant audit rebuild-tiles` to recompute them from the events", f.Index, f.Kind, f.Detail)
+			}
 			return fmt.Errorf("the access log is NOT intact: first bad index %d: %s (%s)", f.Index, f.Kind, f.Detail)
 		}
 		if err != nil {

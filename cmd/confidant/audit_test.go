@@ -187,7 +187,7 @@ func TestRebuildTilesCommand(t *testing.T) {
 		t.Fatalf("serve with damaged tiles: %d %s", code, errOut)
 	}
 	code, _, errOut = run("audit", "verify")
-	if code != 1 || !strings.Contains(errOut, "first bad index 0: tile") {
+	if code != 1 || !strings.Contains(errOut, "first bad index 0: tile") || !strings.Contains(errOut, "audit rebuild-tiles") {
 		t.Fatalf("verify with damaged tiles: %d %s", code, errOut)
 	}
 	code, out, errOut := run("audit", "rebuild-tiles")
