@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -122,6 +121,25 @@ func expectClosed(t *testing.T, c net.Conn) {
 	}
 }
 
+// expectEnd reads until the connection ends, and fails if it does not
+// (the deadline passes). A reset forwards the query, so the server's answer
+// may race ahead of it to the client: what comes before the end is
+// ignored.
+func expectEnd(t *testing.T, c net.Conn) {
+	t.Helper()
+	b := make([]byte, 64)
+	for {
+		_, err := c.Read(b)
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("the connection was not reset: %v", err)
+		}
+		return
+	}
+}
+
 func newProxy(t *testing.T, s *fakeServer) *Proxy {
 	t.Helper()
 	p, err := New(s.ln.Addr().String())
@@ -210,10 +228,7 @@ func TestResetNextQuery(t *testing.T) {
 	recv(t, s)
 	c.Write(typed('S', ""))
 	recv(t, s) // the query reached the server ...
-	_, err := c.Read(make([]byte, 16))
-	if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, io.EOF) {
-		t.Fatalf("client read: %v, want a reset", err)
-	}
+	expectEnd(t, c)
 	<-done
 }
 
@@ -242,7 +257,7 @@ func TestResetNextQueryMatching(t *testing.T) {
 	recv(t, s)
 	c.Write(typed('S', ""))
 	recv(t, s) // the execution reached the server, then the reset
-	expectClosed(t, c)
+	expectEnd(t, c)
 	<-done
 }
 
