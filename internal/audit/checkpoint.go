@@ -171,20 +171,8 @@ func (l *Log) checkedHead(ctx context.Context) (latest *auditlog.Checkpoint, siz
 		if err != nil {
 			return err
 		}
-		for next := from; next < size; {
-			err := ltx.ScanEvents(ctx, next, int(min(size-next, 4096)), func(e *confidant.EventRow) error {
-				if e.Index != next || len(e.Leaf) != auditlog.HashSize {
-					return &auditlog.Fault{Index: next, Kind: auditlog.FaultDeleted, Detail: "the stored events do not continue the log here"}
-				}
-				next++
-				return ext.Append([32]byte(e.Leaf))
-			})
-			if err != nil {
-				return err
-			}
-			if ext.Size() != next {
-				return &auditlog.Fault{Index: next, Kind: auditlog.FaultTruncated, Detail: "the events end before the stored log's size"}
-			}
+		if err := scanLeaves(ctx, ltx, from, size, func(_ uint64, leaf [32]byte) error { return ext.Append(leaf) }); err != nil {
+			return err
 		}
 		if root, err = ext.Root(); err != nil {
 			return err

@@ -27,7 +27,6 @@ package audit
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -339,12 +338,6 @@ func (l *Log) shutdown() {
 	}
 }
 
-// errUnknown is what every request of a batch gets when the batch's commit
-// was sent but its answer lost: its writes and events may be stored.
-func errUnknown(cause error) error {
-	return confidant.ErrOutcomeUnknown(cause)
-}
-
 // commit runs one batch, with the key-use events pending, in one
 // transaction.
 func (l *Log) commit(batch []*request) {
@@ -386,12 +379,13 @@ func (l *Log) commit(batch []*request) {
 		// Keys unwrapped before this batch, or by its requests, come first:
 		// a read's key-use event commits no later than the read's own.
 		l.takeKeyUse()
-		nKeys = min(len(l.keyPending), keyUses)
-		keys := make([]pendingEvent, 0, nKeys+len(pending))
-		for _, ev := range l.keyPending[:nKeys] {
-			keys = append(keys, pendingEvent{ev: ev})
+		if nKeys = min(len(l.keyPending), keyUses); nKeys > 0 {
+			keys := make([]pendingEvent, 0, nKeys+len(pending))
+			for _, ev := range l.keyPending[:nKeys] {
+				keys = append(keys, pendingEvent{ev: ev})
+			}
+			pending = append(keys, pending...)
 		}
-		pending = append(keys, pending...)
 		if len(pending) == 0 {
 			sent = true
 			return nil
@@ -437,7 +431,8 @@ func (l *Log) commit(batch []*request) {
 		for _, r := range batch {
 			if r.err == nil {
 				if unknown {
-					r.err = errUnknown(err)
+					// Its writes and events may be stored: say so.
+					r.err = confidant.ErrOutcomeUnknown(err)
 				} else {
 					r.err = errLog(err)
 				}
@@ -636,27 +631,17 @@ func (t tiles) WriteEntryBundle(ctx context.Context, index uint64, width int, da
 // derive builds the partial level-0 tile or entry bundle index of the given
 // width from the leaf commitments stored with events index*256 to
 // index*256+width-1, each added by add. If any of them is missing (the log
-// is shorter, or has a gap) or malformed, the tile is not found.
+// is shorter, or has a gap) or malformed, it fails with the
+// *auditlog.Fault naming that event: the events are at fault, not a tile.
 func (t tiles) derive(ctx context.Context, index uint64, width int, add func([]byte, [32]byte) []byte) ([]byte, error) {
 	first := index * auditlog.TileWidth
 	out := make([]byte, 0, width*entrySize)
-	next := first
-	err := t.tx.ScanEvents(ctx, first, width, func(e *confidant.EventRow) error {
-		if e.Index != next || len(e.Leaf) != auditlog.HashSize {
-			return errGap
-		}
-		next++
-		out = add(out, [32]byte(e.Leaf))
+	err := scanLeaves(ctx, t.tx, first, first+uint64(width), func(_ uint64, leaf [32]byte) error {
+		out = add(out, leaf)
 		return nil
 	})
-	if err == nil && next != first+uint64(width) {
-		err = errGap
+	if err != nil {
+		return nil, fmt.Errorf("tile 0/%d/%d from the events: %w", index, width, err)
 	}
-	if errors.Is(err, errGap) {
-		return nil, fmt.Errorf("tile 0/%d/%d from the events: %w", index, width, auditlog.ErrNotFound)
-	}
-	return out, err
+	return out, nil
 }
-
-// errGap stops derive at a missing or malformed event.
-var errGap = errors.New("the events do not hold the tile's leaves")

@@ -55,9 +55,11 @@ func (l *Log) ReadEntryBundle(ctx context.Context, index uint64, width int) ([]b
 	return data, nil
 }
 
-// notFound turns auditlog.ErrNotFound into confidant.ErrNotFound.
+// notFound turns auditlog.ErrNotFound, and a tile that cannot be derived
+// from the events (a *auditlog.Fault), into confidant.ErrNotFound.
 func notFound(err error) error {
-	if errors.Is(err, auditlog.ErrNotFound) {
+	var f *auditlog.Fault
+	if errors.Is(err, auditlog.ErrNotFound) || errors.As(err, &f) {
 		return confidant.Wrap(err, confidant.KindNotFound, "not_found", "Not found.")
 	}
 	return err

@@ -30,13 +30,11 @@ const rebuildChunk = auditlog.TileWidth * auditlog.TileWidth
 //
 // Stop the servers first: appends wait for the rebuild's transaction.
 func (l *Log) RebuildTiles(ctx context.Context, external []auditlog.Checkpoint, progress func(phase string, done, total uint64)) (uint64, [32]byte, error) {
-	var size uint64
-	err := l.verify(ctx, external, true, func(done, total uint64) {
-		size = total
-		if progress != nil {
-			progress("verifying", done, total)
-		}
-	})
+	var verifying func(done, total uint64)
+	if progress != nil {
+		verifying = func(done, total uint64) { progress("verifying", done, total) }
+	}
+	size, err := l.verify(ctx, external, true, verifying)
 	var f *auditlog.Fault
 	switch {
 	case err == nil:
@@ -61,7 +59,7 @@ func (l *Log) RebuildTiles(ctx context.Context, external []auditlog.Checkpoint, 
 		}
 		ts := everyTile{tiles{ctx, ltx}}
 		a := auditlog.NewAppender(auditlog.NewState())
-		leaves := make([][32]byte, 0, rebuildChunk+4096)
+		leaves := make([][32]byte, 0, 2*rebuildChunk)
 		// flush appends the leaves gathered, all of them at the end, else
 		// up to the last whole level-0 tile (so that only the final
 		// partial tile is written).
@@ -88,25 +86,23 @@ func (l *Log) RebuildTiles(ctx context.Context, external []auditlog.Checkpoint, 
 		}
 		cps := &storedCheckpoints{ltx: ltx}
 		for next := uint64(0); next < size; {
-			limit := min(size-next, 4096)
+			// Up to the next stored checkpoint or a chunk's worth of leaves.
+			stop := min(size, next+rebuildChunk)
 			cp, err := cps.next(ctx, next)
 			if err != nil {
 				return err
 			}
 			if cp != nil {
-				limit = min(limit, cp.Size-next)
+				stop = min(stop, cp.Size)
 			}
-			err = ltx.ScanEvents(ctx, next, int(limit), func(e *confidant.EventRow) error {
-				if e.Index != next || len(e.Leaf) != auditlog.HashSize {
-					return &auditlog.Fault{Index: next, Kind: auditlog.FaultDeleted, Detail: "the stored events changed during the rebuild"}
-				}
-				next++
-				leaves = append(leaves, [32]byte(e.Leaf))
-				return ext.Append([32]byte(e.Leaf))
+			err = scanLeaves(ctx, ltx, next, stop, func(_ uint64, leaf [32]byte) error {
+				leaves = append(leaves, leaf)
+				return ext.Append(leaf)
 			})
 			if err != nil {
 				return err
 			}
+			next = stop
 			if cp != nil && next == cp.Size {
 				if err := l.checkRebuilt(ext, *cp); err != nil {
 					return err

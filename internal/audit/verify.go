@@ -19,16 +19,21 @@ import (
 // checkpoints given (held by witnesses, the board, the regulator). It
 // returns a *auditlog.Fault naming the first bad index, or nil.
 func (l *Log) Verify(ctx context.Context, external []auditlog.Checkpoint, progress func(done, total uint64)) error {
-	return l.verify(ctx, external, false, progress)
+	_, err := l.verify(ctx, external, false, progress)
+	return err
 }
 
-// verify is Verify; with noTiles it reads no tile or entry bundle (each is
-// reported missing), so that it checks the events alone and reports a
-// tile fault only if they are intact.
-func (l *Log) verify(ctx context.Context, external []auditlog.Checkpoint, noTiles bool, progress func(done, total uint64)) error {
-	return l.backend.View(ctx, func(tx confidant.SealedTx) error {
+// verify is Verify, returning also the size of the log it checked; with
+// noTiles it reads no tile or entry bundle (each is reported missing), so
+// that it checks the events alone and reports a tile fault only if they
+// are intact.
+func (l *Log) verify(ctx context.Context, external []auditlog.Checkpoint, noTiles bool, progress func(done, total uint64)) (size uint64, err error) {
+	err = l.backend.View(ctx, func(tx confidant.SealedTx) error {
 		ltx, err := logTx(tx)
 		if err != nil {
+			return err
+		}
+		if size, err = ltx.LogSize(ctx); err != nil { // the size auditlog.Verify reads in this snapshot
 			return err
 		}
 		cps := append([]auditlog.Checkpoint(nil), external...)
@@ -59,6 +64,7 @@ func (l *Log) verify(ctx context.Context, external []auditlog.Checkpoint, noTile
 		}
 		return auditlog.Verify(ctx, src, cps, progress)
 	})
+	return size, err
 }
 
 // source is the stored log as auditlog.Verify reads it. Its Events reads

@@ -16,6 +16,7 @@ import (
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/audit"
 	"github.com/confidanthealth/confidant/internal/auditlog"
+	"github.com/confidanthealth/confidant/internal/testfix"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -604,5 +605,39 @@ func TestRebuildTilesChecksEveryCheckpoint(t *testing.T) {
 	var f *auditlog.Fault
 	if !errors.As(err, &f) || f.Kind != auditlog.FaultRootMismatch {
 		t.Fatalf("rebuild with a contradicting stored checkpoint of size %d: %v, want a root mismatch", theirs.Size, err)
+	}
+}
+
+// TestCheckpointOverTruncatedEvents: on PostgreSQL the log's size is kept
+// in its head row; with the last events deleted behind it, signing a
+// checkpoint fails with a fault naming the first missing index (it looped
+// for ever on a short page before).
+func TestCheckpointOverTruncatedEvents(t *testing.T) {
+	testfix.PostgresDSN(t, "the PostgreSQL access-log tests")
+	e := newEnvOn(t, "postgres")
+	ctx := t.Context()
+	for i := range 100 {
+		if err := e.log.Record(ctx, ev(i, "p1")); err != nil {
+			t.Fatal(err)
+		}
+		if i == 49 {
+			if _, err := e.log.Checkpoint(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	e.close()
+	e.tamper(t, `DELETE FROM audit_events WHERE idx >= 90`)
+	e.open(t)
+	done := make(chan error, 1)
+	go func() { _, err := e.log.Checkpoint(ctx); done <- err }()
+	select {
+	case err := <-done:
+		var f *auditlog.Fault
+		if !errors.As(err, &f) || f.Index != 90 || f.Kind != auditlog.FaultTruncated {
+			t.Fatalf("checkpoint with events 90-99 deleted: %v, want truncated at 90", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("checkpoint over a truncated log did not return")
 	}
 }

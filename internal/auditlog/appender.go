@@ -106,9 +106,13 @@ func LoadState(ctx context.Context, s Store, size uint64) (*State, error) {
 // no clock or randomness, and is deterministic: the same State and batch
 // always produce the same writes, in the same order.
 //
-// An Appender is meant for a single sequencer with group commit: one Append
-// per batch, inside the transaction that also stores the batch's events.
-// It is not safe for concurrent use.
+// An Appender is meant for a sequencer with group commit: one Append per
+// batch, inside the transaction that also stores the batch's events. Its
+// State is a copy of what storage holds only while nothing else appends
+// and every transaction's outcome is known: internal/audit makes a new
+// Appender from the State of the stored tree's size for each batch, and
+// loads that State again (LoadState) whenever it cannot be sure. It is not
+// safe for concurrent use.
 type Appender struct {
 	st *State
 }
@@ -118,10 +122,6 @@ func NewAppender(s *State) *Appender { return &Appender{st: s} }
 
 // State returns the current state.
 func (a *Appender) State() *State { return a.st }
-
-// Reset sets the current state, for example back to the State from before
-// an Append whose transaction was rolled back.
-func (a *Appender) Reset(s *State) { a.st = s }
 
 // Append adds the commitments, in order, as leaves st.Size() to
 // st.Size()+len(commitments)-1. It writes, through s, the entry bundles and
@@ -133,8 +133,9 @@ func (a *Appender) Reset(s *State) { a.st = s }
 // previous state; the writes already made belong to a tree that was not
 // committed and must be rolled back with the transaction (or they are
 // overwritten when the same positions are appended again). If the
-// transaction fails after Append returned, call Reset with the State
-// obtained before Append.
+// transaction fails after Append returned, the new State may or may not be
+// what storage holds (a lost COMMIT reply): discard it and load the State
+// from storage again.
 func (a *Appender) Append(ctx context.Context, s Store, commitments [][32]byte) (size uint64, root [32]byte, err error) {
 	next, err := a.st.next(ctx, s, commitments)
 	if err != nil {

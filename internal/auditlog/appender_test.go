@@ -362,7 +362,8 @@ func (f *failing) WriteTile(ctx context.Context, level, index uint64, width int,
 }
 
 // TestAppendFailureKeepsState checks that a failed Append leaves the
-// appender where it was, and Reset rolls back a committed-then-aborted one.
+// appender where it was, and that appending again from the State before a
+// rolled-back Append gives the tree of a clean run.
 func TestAppendFailureKeepsState(t *testing.T) {
 	ctx := t.Context()
 	store := NewMemStore()
@@ -382,12 +383,13 @@ func TestAppendFailureKeepsState(t *testing.T) {
 	if a.State() != before {
 		t.Fatal("a failed Append changed the state")
 	}
-	// A transaction rolled back after a successful Append: Reset, then the
-	// same batch again gives the same tree as a clean run.
+	// A transaction rolled back after a successful Append: a new Appender
+	// from the State before it, given the same batch again, gives the same
+	// tree as a clean run.
 	if _, _, err := a.Append(ctx, store, leaves[300:400]); err != nil {
 		t.Fatal(err)
 	}
-	a.Reset(before)
+	a = NewAppender(before)
 	size, root, err := a.Append(ctx, store, leaves[300:])
 	if err != nil {
 		t.Fatal(err)
@@ -397,7 +399,7 @@ func TestAppendFailureKeepsState(t *testing.T) {
 	ca := NewAppender(cs)
 	wantSize, wantRoot, _ := ca.Append(ctx, clean, leaves)
 	if size != wantSize || root != wantRoot {
-		t.Fatalf("after Reset: size %d root %x, want %d %x", size, root, wantSize, wantRoot)
+		t.Fatalf("appending again from the State before: size %d root %x, want %d %x", size, root, wantSize, wantRoot)
 	}
 }
 
