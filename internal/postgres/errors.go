@@ -106,8 +106,8 @@ func canceled(op string, err error) error {
 
 // connectionFailed reports whether err says that the database could not be
 // used, rather than that it refused the statement: the connection could not
-// be made, broke or timed out (network errors, EOF, a closed connection, a
-// deadline that ended while waiting for the server), or the server reported
+// be made, broke or timed out (network errors, EOF, a closed connection),
+// or the server reported
 // a connection exception (SQLSTATE class 08), an administrator, crash or
 // startup shutdown (57P01, 57P02, 57P03, 57P04: dropped database), or
 // insufficient resources (class 53: disk full, out of memory, too many
@@ -129,7 +129,7 @@ func connectionFailed(err error) bool {
 	return errors.As(err, &ne) || errors.As(err, &ce) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, net.ErrClosed) || errors.Is(err, pgconn.ErrConnClosed) ||
-		pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded)
+		pgconn.Timeout(err)
 }
 
 // mapErr turns an error from pgx into a *confidant.Error. op says what the
@@ -144,11 +144,13 @@ func mapErr(err error, op, thing string) error {
 	if errors.As(err, &ce) {
 		return err
 	}
+	// The caller's context ended (the client went away, or its deadline
+	// passed): "canceled", as the SQLite store says, not an outage.
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return canceled(op, err)
+	}
 	if connectionFailed(err) {
 		return unavailable(op, err)
-	}
-	if errors.Is(err, context.Canceled) {
-		return canceled(op, err)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		if thing == "" {

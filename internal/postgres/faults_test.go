@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -42,7 +43,8 @@ func TestMapErrConnection(t *testing.T) {
 		{"connection reset", fmt.Errorf("write failed: %w", reset), confidant.KindUnavailable, "database_unavailable"},
 		{"use of closed connection", net.ErrClosed, confidant.KindUnavailable, "database_unavailable"},
 		{"conn closed", retryable{pgconn.ErrConnClosed}, confidant.KindUnavailable, "database_unavailable"},
-		{"deadline", fmt.Errorf("timeout: %w", context.DeadlineExceeded), confidant.KindUnavailable, "database_unavailable"},
+		{"network timeout", &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}, confidant.KindUnavailable, "database_unavailable"},
+		{"the caller's deadline", fmt.Errorf("timeout: %w", context.DeadlineExceeded), confidant.KindUnavailable, "canceled"},
 		{"connection failure", &pgconn.PgError{Code: "08006", Message: "connection failure"}, confidant.KindUnavailable, "database_unavailable"},
 		{"admin shutdown", &pgconn.PgError{Code: "57P01", Severity: "FATAL"}, confidant.KindUnavailable, "database_unavailable"},
 		{"crash shutdown", &pgconn.PgError{Code: "57P02", Severity: "FATAL"}, confidant.KindUnavailable, "database_unavailable"},
