@@ -316,16 +316,7 @@ func TestTamperDetected(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				e := newEnvOn(t, kind)
-				for i := range 100 {
-					if err := e.log.Record(ctx, ev(i, "p"+fmt.Sprint(i%4))); err != nil {
-						t.Fatal(err)
-					}
-					if i == 95 {
-						if _, err := e.log.Checkpoint(ctx); err != nil {
-							t.Fatal(err)
-						}
-					}
-				}
+				fill(t, e.log, 0, 100, 95)
 				if err := e.log.Verify(ctx, nil, nil); err != nil {
 					t.Fatalf("verify before tampering: %v", err)
 				}

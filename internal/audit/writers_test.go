@@ -270,16 +270,7 @@ func TestDamagedTiles(t *testing.T) {
 	ctx := context.Background()
 	backends(t, func(t *testing.T, kind string) {
 		e := newEnvOn(t, kind)
-		for i := range 300 {
-			if err := e.log.Record(ctx, ev(i, "p"+fmt.Sprint(i%4))); err != nil {
-				t.Fatal(err)
-			}
-			if i == 150 {
-				if _, err := e.log.Checkpoint(ctx); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
+		fill(t, e.log, 0, 300, 150)
 		e.close()
 		e.tamper(t, `DELETE FROM audit_tiles WHERE level = 0 AND idx = 0`)
 		e.open(t)
@@ -309,21 +300,10 @@ func TestDamagedTiles(t *testing.T) {
 func TestRebuildTiles(t *testing.T) {
 	ctx := context.Background()
 	backends(t, func(t *testing.T, kind string) {
-		fill := func(e *env) {
-			for i := range 700 {
-				if err := e.log.Record(ctx, ev(i, "p"+fmt.Sprint(i%4))); err != nil {
-					t.Fatal(err)
-				}
-				if i == 400 {
-					if _, err := e.log.Checkpoint(ctx); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-		}
+
 		t.Run("damaged tiles", func(t *testing.T) {
 			e := newEnvOn(t, kind)
-			fill(e)
+			fill(t, e.log, 0, 700, 400)
 			e.close()
 			// Tile 0/1 gone, the partial level-1 tile zeroed, bundle 0
 			// gone, and a stored partial level-0 tile at the log's width
@@ -356,7 +336,7 @@ func TestRebuildTiles(t *testing.T) {
 		})
 		t.Run("tampered events", func(t *testing.T) {
 			e := newEnvOn(t, kind)
-			fill(e)
+			fill(t, e.log, 0, 700, 400)
 			e.close()
 			e.tamper(t, `DELETE FROM audit_tiles WHERE level = 0 AND idx = 0;UPDATE audit_events SET actor_id = 'someone-else' WHERE idx = 123`)
 			e.open(t)
@@ -388,25 +368,7 @@ func zeroBlob(kind string, n int) string {
 // checkpoint.
 func TestSameSizeFork(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t)
-	for i := range 50 {
-		if err := e.log.Record(ctx, ev(i, "p1")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	e.close()
-	fork := &env{kind: "sqlite", path: e.path + ".fork", k: e.k}
-	copyDB(t, e.path, fork.path)
-	e.open(t)
-	fork.open(t)
-	for i := range 50 {
-		if err := e.log.Record(ctx, ev(100+i, "p1")); err != nil {
-			t.Fatal(err)
-		}
-		if err := fork.log.Record(ctx, ev(200+i, "p2")); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e, fork := forked(t)
 	mine, err := e.log.Checkpoint(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -453,11 +415,7 @@ func copyDB(t *testing.T, from, to string) {
 func TestPartialLevel0NotStored(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	for i := range 300 {
-		if err := e.log.Record(ctx, ev(i, "p"+fmt.Sprint(i%3))); err != nil {
-			t.Fatal(err)
-		}
-	}
+	fill(t, e.log, 0, 300, -1)
 	cp, err := e.log.Checkpoint(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -555,34 +513,12 @@ func TestCanceledRequestInBatch(t *testing.T) {
 // stored checkpoint, passes.
 func TestRebuildTilesChecksEveryCheckpoint(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t)
-	for i := range 50 {
-		if err := e.log.Record(ctx, ev(i, "p1")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	e.close()
-	fork := &env{kind: "sqlite", path: e.path + ".fork", k: e.k}
-	copyDB(t, e.path, fork.path)
-	e.open(t)
-	fork.open(t)
-	for i := range 50 {
-		if err := e.log.Record(ctx, ev(100+i, "p1")); err != nil {
-			t.Fatal(err)
-		}
-		if err := fork.log.Record(ctx, ev(200+i, "p2")); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e, fork := forked(t)
 	theirs, err := fork.log.Checkpoint(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range 20 {
-		if err := e.log.Record(ctx, ev(300+i, "p1")); err != nil {
-			t.Fatal(err)
-		}
-	}
+	fill(t, e.log, 300, 20, -1)
 	if cp, err := e.log.Checkpoint(ctx); err != nil || cp.Size != 120 {
 		t.Fatalf("checkpoint: %d %v", cp.Size, err)
 	}
@@ -616,16 +552,7 @@ func TestCheckpointOverTruncatedEvents(t *testing.T) {
 	testfix.PostgresDSN(t, "the PostgreSQL access-log tests")
 	e := newEnvOn(t, "postgres")
 	ctx := t.Context()
-	for i := range 100 {
-		if err := e.log.Record(ctx, ev(i, "p1")); err != nil {
-			t.Fatal(err)
-		}
-		if i == 49 {
-			if _, err := e.log.Checkpoint(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	fill(t, e.log, 0, 100, 49)
 	e.close()
 	e.tamper(t, `DELETE FROM audit_events WHERE idx >= 90`)
 	e.open(t)
@@ -640,4 +567,38 @@ func TestCheckpointOverTruncatedEvents(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("checkpoint over a truncated log did not return")
 	}
+}
+
+// fill records events first to first+n-1 on l (about patients p0 to p3)
+// and signs a checkpoint after event checkpointAt (none if negative).
+func fill(t *testing.T, l *audit.Log, first, n, checkpointAt int) {
+	t.Helper()
+	ctx := context.Background()
+	for i := range n {
+		if err := l.Record(ctx, ev(first+i, "p"+fmt.Sprint(i%4))); err != nil {
+			t.Fatal(err)
+		}
+		if i == checkpointAt {
+			if _, err := l.Checkpoint(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// forked returns e's log of 100 events and a copy of its database that
+// went its own way after the first 50 (both open, both signed with the same
+// key): a same-size fork.
+func forked(t *testing.T) (e, fork *env) {
+	t.Helper()
+	e = newEnv(t)
+	fill(t, e.log, 0, 50, -1)
+	e.close()
+	fork = &env{kind: "sqlite", path: e.path + ".fork", k: e.k}
+	copyDB(t, e.path, fork.path)
+	e.open(t)
+	fork.open(t)
+	fill(t, e.log, 100, 50, -1)
+	fill(t, fork.log, 200, 50, -1)
+	return e, fork
 }
