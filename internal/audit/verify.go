@@ -461,8 +461,11 @@ func (s source) read(ctx context.Context, tx confidant.LogTx, mu *sync.Mutex, ps
 			ps.ended = true
 			ps.mu.Unlock()
 		}
+		// p belongs to the decoders and Events once sent (and may come
+		// back through free to another reader): nothing reads it after.
+		last := p.last
 		ps.work <- p
-		if p.last {
+		if last {
 			return
 		}
 	}
