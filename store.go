@@ -18,7 +18,8 @@ import (
 type Store interface {
 	// Update runs fn in one read-write transaction. If fn returns an error
 	// or panics, nothing it wrote is kept. Transactions may be retried by the
-	// implementation only before fn has been called.
+	// implementation only before fn has been called, unless ctx is marked
+	// Rerunnable.
 	Update(ctx context.Context, fn func(Tx) error) error
 	// View runs fn in one read-only transaction with a consistent snapshot.
 	View(ctx context.Context, fn func(Tx) error) error
@@ -168,4 +169,26 @@ type CareFilter struct {
 type NoteFilter struct {
 	ReleasedOnly bool
 	Limit        int // 0: no limit
+}
+
+// rerunnable is the context key of Rerunnable.
+type rerunnable struct{}
+
+// Rerunnable marks ctx for an Update whose function may run more than once
+// with one outcome: the store may run it first outside its write
+// transaction, against a read-only snapshot, and keep that run's writes
+// only if what it read is unchanged when they are applied, else run it
+// again (internal/audit does, so that requests' work happens outside its
+// sequencer). Such a function must be safe to run again from the start: it
+// answers through variables it assigns, not ones it appends to, has no
+// effect outside the transaction that a second run would repeat, and does
+// not change a value after passing it to a write.
+func Rerunnable(ctx context.Context) context.Context {
+	return context.WithValue(ctx, rerunnable{}, true)
+}
+
+// IsRerunnable reports whether ctx was marked by Rerunnable.
+func IsRerunnable(ctx context.Context) bool {
+	v, _ := ctx.Value(rerunnable{}).(bool)
+	return v
 }

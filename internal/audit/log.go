@@ -27,10 +27,12 @@ package audit
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -80,6 +82,8 @@ type Log struct {
 	// committed (the sequencer's own: no lock).
 	keyPending []confidant.AuditEvent
 
+	nStaged, nRestaged, nUnstaged, nRefused, nInline atomic.Int64
+
 	signMu sync.Mutex // serialises Checkpoint: concurrent signers would store out of order
 	mu     sync.Mutex // guards st and the signer
 	// st is the tree as this process last committed or loaded it: a cache
@@ -97,8 +101,28 @@ type request struct {
 	ctx    context.Context
 	fn     func(confidant.SealedTx) error // nil for a pure Record
 	events []confidant.AuditEvent
+	// stage is fn's work as run in a snapshot, to be re-checked and
+	// replayed (nil: fn runs inside the batch); failed is the error fn
+	// returned there, the request's answer once the batch commits.
+	stage  *staged
+	failed error
 	err    error
 	done   chan struct{}
+}
+
+// Stats counts how the requests' functions ran (see Update).
+type Stats struct {
+	Staged   int64 // run in a snapshot, re-checked and replayed in the batch
+	Restaged int64 // run in a snapshot, found stale in the batch, run again inside it
+	Unstaged int64 // Rerunnable but could not be staged (a read after a write, say): run inside the batch
+	Refused  int64 // failed in the snapshot: answered without writing
+	Inline   int64 // not Rerunnable: run inside the batch only
+}
+
+// Stats returns the counts since Open.
+func (l *Log) Stats() Stats {
+	return Stats{Staged: l.nStaged.Load(), Restaged: l.nRestaged.Load(), Unstaged: l.nUnstaged.Load(),
+		Refused: l.nRefused.Load(), Inline: l.nInline.Load()}
 }
 
 // Open starts the log over backend: it creates the audit keyset and the
@@ -266,12 +290,44 @@ func clean(ev confidant.AuditEvent) confidant.AuditEvent {
 	return ev
 }
 
-// Update runs fn in a read-write transaction shared with other requests;
-// events recorded through the transaction's Audit method are committed with
-// its writes. If fn fails, its writes and events are undone and fn's error
-// is returned; if the batch cannot commit, every request in it fails.
+// Update runs fn as if in a read-write transaction shared with other
+// requests; events recorded through the transaction's Audit method are
+// committed with its writes. If fn fails, its writes and events are undone
+// and fn's error is returned; if the batch cannot commit, every request in
+// it fails.
+//
+// If ctx is marked confidant.Rerunnable, fn runs first outside the
+// sequencer, in a read-only snapshot, and its writes are replayed in the
+// batch only if everything it read is unchanged there; otherwise, or if it
+// cannot be staged, it runs again inside the batch (see stage.go). Without
+// the mark fn runs inside the batch, as any function must whose second run
+// would not be harmless (a bulk load that appends what it wrote to a list,
+// say). Either way Update returns only after the batch has committed, also
+// when fn fails, so that the key-use events of the keys fn unwrapped are in
+// the log before the caller hears anything.
 func (l *Log) Update(ctx context.Context, fn func(confidant.SealedTx) error) error {
-	return l.submit(&request{ctx: ctx, fn: fn})
+	r := &request{ctx: ctx, fn: fn}
+	if !confidant.IsRerunnable(ctx) {
+		l.nInline.Add(1)
+		return l.submit(r)
+	}
+	var st *stageTx
+	err := l.backend.View(ctx, func(tx confidant.SealedTx) error {
+		st = &stageTx{view: tx}
+		return safely(fn, st)
+	})
+	switch {
+	case st == nil:
+		return err // the snapshot could not begin
+	case st.unstage:
+		l.nUnstaged.Add(1)
+	case err != nil:
+		l.nRefused.Add(1)
+		r.stage, r.failed = &st.s, err
+	default:
+		r.stage = &st.s
+	}
+	return l.submit(r)
 }
 
 // View runs fn in a read-only transaction of the backend.
@@ -353,6 +409,12 @@ func (l *Log) commit(batch []*request) {
 		if err != nil {
 			return err
 		}
+		// The lock first: a staged request's re-check must see every write
+		// committed before its own, from any process.
+		size, err := ltx.LockLog(ctx)
+		if err != nil {
+			return err
+		}
 		var pending []pendingEvent
 		for _, r := range batch {
 			r.err = nil
@@ -365,6 +427,32 @@ func (l *Log) commit(batch []*request) {
 					pending = append(pending, pendingEvent{ev, r})
 				}
 				continue
+			}
+			if r.failed != nil {
+				r.err = r.failed
+				continue
+			}
+			if r.stage != nil {
+				var evs []confidant.AuditEvent
+				err := ltx.Savepoint(ctx, func() error {
+					var err error
+					evs, err = r.stage.apply(tx)
+					return err
+				})
+				if err == nil {
+					l.nStaged.Add(1)
+					for _, ev := range evs {
+						pending = append(pending, pendingEvent{ev, r})
+					}
+					continue
+				}
+				if !errors.Is(err, errStale) {
+					r.err = err
+					continue
+				}
+				// Something it read has changed since its snapshot: it runs
+				// again, on the state its writes will meet.
+				l.nRestaged.Add(1)
 			}
 			rt := &recTx{SealedTx: tx}
 			err := ltx.Savepoint(ctx, func() error { return safely(r.fn, rt) })
@@ -389,10 +477,6 @@ func (l *Log) commit(batch []*request) {
 		if len(pending) == 0 {
 			sent = true
 			return nil
-		}
-		size, err := ltx.LockLog(ctx)
-		if err != nil {
-			return err
 		}
 		if st == nil || st.Size() != size {
 			if st != nil {

@@ -55,12 +55,12 @@ func (s *Service) CreateClinic(ctx context.Context, name, city string) (confidan
 	if err := checkText("city", "City", c.City, 0, 120); err != nil {
 		return c, err
 	}
-	err = s.store.Update(ctx, func(tx confidant.Tx) error {
-		if err := tx.CreateClinic(ctx, c); err != nil {
-			return err
-		}
+	err = s.update(ctx, func(tx confidant.Tx) error {
 		u, err := tx.User(ctx, a.UserID)
 		if err != nil {
+			return err
+		}
+		if err := tx.CreateClinic(ctx, c); err != nil {
 			return err
 		}
 		u.ClinicIDs = append(u.ClinicIDs, c.ID)
@@ -95,7 +95,7 @@ func (s *Service) UpdateClinic(ctx context.Context, id, name, city string) (conf
 		return confidant.Clinic{}, err
 	}
 	var c confidant.Clinic
-	err = s.store.Update(ctx, func(tx confidant.Tx) error {
+	err = s.update(ctx, func(tx confidant.Tx) error {
 		if c, err = tx.Clinic(ctx, id); err != nil {
 			return err
 		}
@@ -219,7 +219,7 @@ func (s *Service) createUser(ctx context.Context, in StaffInput) (confidant.User
 		return u, err
 	}
 	u.PasswordHash = hash
-	err = s.store.Update(ctx, func(tx confidant.Tx) error {
+	err = s.update(ctx, func(tx confidant.Tx) error {
 		for _, c := range u.ClinicIDs {
 			if _, err := tx.Clinic(ctx, c); err != nil {
 				if confidant.IsKind(err, confidant.KindNotFound) {
@@ -285,7 +285,7 @@ func (s *Service) UpdateStaff(ctx context.Context, id string, in StaffUpdate) (c
 		return confidant.User{}, err
 	}
 	var u confidant.User
-	err = s.store.Update(ctx, func(tx confidant.Tx) error {
+	err = s.update(ctx, func(tx confidant.Tx) error {
 		if u, err = tx.User(ctx, id); err != nil {
 			return err
 		}
@@ -344,7 +344,7 @@ func (s *Service) SetAccountDisabled(ctx context.Context, id string, disabled bo
 		return confidant.User{}, confidant.Errorf(confidant.KindInvalid, "cannot_disable_self", "You cannot disable your own account.")
 	}
 	var u confidant.User
-	err = s.store.Update(ctx, func(tx confidant.Tx) error {
+	err = s.update(ctx, func(tx confidant.Tx) error {
 		if u, err = tx.User(ctx, id); err != nil {
 			return err
 		}
@@ -402,7 +402,7 @@ func (s *Service) AssignCare(ctx context.Context, patientID, therapistID string,
 		return confidant.CareRelationship{}, confidant.Errorf(confidant.KindInvalid, "invalid_therapist", "Choose a therapist of the patient's clinic.")
 	}
 	var c confidant.CareRelationship
-	err := s.store.Update(ctx, func(tx confidant.Tx) error {
+	err := s.update(ctx, func(tx confidant.Tx) error {
 		a, p, err := s.authorizePatient(ctx, tx, patientID, policy.ManageCare)
 		if err != nil {
 			return err
@@ -450,7 +450,7 @@ func (s *Service) EndCare(ctx context.Context, id string) (confidant.CareRelatio
 		return confidant.CareRelationship{}, confidant.ErrPermission
 	}
 	var c confidant.CareRelationship
-	err = s.store.Update(ctx, func(tx confidant.Tx) error {
+	err = s.update(ctx, func(tx confidant.Tx) error {
 		if c, err = tx.Care(ctx, id); err != nil {
 			return err
 		}

@@ -67,7 +67,7 @@ func (s *Service) UploadAttachment(ctx context.Context, patientID, filename stri
 			"This kind of file cannot be attached. Allowed: PDF, PNG, JPEG and plain text.")
 	}
 	var att confidant.Attachment
-	err = s.store.Update(ctx, func(tx confidant.Tx) error {
+	err = s.update(ctx, func(tx confidant.Tx) error {
 		a, p, err := s.authorizePatient(ctx, tx, patientID, policy.WriteAttachment)
 		if err != nil {
 			return err

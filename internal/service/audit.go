@@ -126,6 +126,15 @@ func (s *Service) wrote(ctx context.Context, action, patientID, recordID string,
 	return err
 }
 
+// update runs fn in a write transaction. Every function the service passes
+// may run twice (confidant.Rerunnable): first outside the access log's
+// sequencer on a snapshot, then, only if what it read has changed by the
+// time its writes are applied, inside it. So each one answers through
+// variables it assigns and has no effect outside the transaction.
+func (s *Service) update(ctx context.Context, fn func(confidant.Tx) error) error {
+	return s.store.Update(confidant.Rerunnable(ctx), fn)
+}
+
 // audit records a successful write inside its transaction.
 func (s *Service) auditTx(ctx context.Context, tx confidant.Tx, action, patientID, recordID string) error {
 	return tx.Audit(s.event(ctx, action, patientID, recordID, confidant.OutcomeOK))

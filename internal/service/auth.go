@@ -71,7 +71,7 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (t
 		if u.FailedLogins+1 >= s.cfg.MaxFailedLogins {
 			until = now.Add(s.cfg.LockoutDuration)
 		}
-		if err := s.store.Update(ctx, func(tx confidant.Tx) error {
+		if err := s.update(ctx, func(tx confidant.Tx) error {
 			return tx.RecordLogin(ctx, u.ID, false, until)
 		}); err != nil {
 			return "", sess, err
@@ -94,7 +94,7 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (t
 		LastSeen:  now,
 		ExpiresAt: now.Add(s.cfg.SessionAbsolute),
 	}
-	err = s.store.Update(ctx, func(tx confidant.Tx) error {
+	err = s.update(ctx, func(tx confidant.Tx) error {
 		if err := tx.RecordLogin(ctx, u.ID, true, time.Time{}); err != nil {
 			return err
 		}
@@ -152,13 +152,13 @@ func (s *Service) Authenticate(ctx context.Context, token, kind, client string) 
 	}
 	expired := !now.Before(sess.ExpiresAt) || now.Sub(sess.LastSeen) >= s.cfg.SessionIdle
 	if expired || u.Disabled {
-		if err := s.store.Update(ctx, func(tx confidant.Tx) error { return tx.DeleteSession(ctx, sess.ID) }); err != nil {
+		if err := s.update(ctx, func(tx confidant.Tx) error { return tx.DeleteSession(ctx, sess.ID) }); err != nil {
 			return confidant.Actor{}, err
 		}
 		return confidant.Actor{}, confidant.Errorf(confidant.KindUnauthenticated, "session_expired", "Your session has ended. Please sign in again.")
 	}
 	if now.Sub(sess.LastSeen) >= touchEvery {
-		if err := s.store.Update(ctx, func(tx confidant.Tx) error { return tx.TouchSession(ctx, sess.ID, now) }); err != nil {
+		if err := s.update(ctx, func(tx confidant.Tx) error { return tx.TouchSession(ctx, sess.ID, now) }); err != nil {
 			return confidant.Actor{}, err
 		}
 	}
@@ -179,7 +179,7 @@ func (s *Service) Logout(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.store.Update(ctx, func(tx confidant.Tx) error {
+	return s.update(ctx, func(tx confidant.Tx) error {
 		if err := tx.DeleteSession(ctx, a.SessionID); err != nil {
 			return err
 		}
@@ -245,7 +245,7 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string) erro
 	if err != nil {
 		return err
 	}
-	return s.store.Update(ctx, func(tx confidant.Tx) error {
+	return s.update(ctx, func(tx confidant.Tx) error {
 		if err := tx.SetPassword(ctx, u.ID, hash); err != nil {
 			return err
 		}
@@ -271,7 +271,7 @@ func CheckPassword(pw string) error {
 // SweepSessions deletes expired sessions; the server calls it periodically.
 func (s *Service) SweepSessions(ctx context.Context) (int, error) {
 	var n int
-	err := s.store.Update(ctx, func(tx confidant.Tx) error {
+	err := s.update(ctx, func(tx confidant.Tx) error {
 		var err error
 		n, err = tx.DeleteExpiredSessions(ctx, s.clock())
 		return err

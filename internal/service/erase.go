@@ -43,7 +43,7 @@ func (s *Service) OperatorErasePatient(ctx context.Context, patientID string, de
 		return err
 	}
 	now := s.clock()
-	err := s.store.Update(ctx, func(tx confidant.Tx) error {
+	err := s.update(ctx, func(tx confidant.Tx) error {
 		p, err := tx.Patient(ctx, patientID)
 		if err != nil {
 			return err

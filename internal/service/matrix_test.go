@@ -33,8 +33,19 @@ const (
 // in care of patient A; "other" is a therapist of the same clinic without
 // care; "therapistB" and "managerB" belong to clinic B; "patient" is patient
 // A's portal account.
+//
+// Every write the service makes runs outside the access log's sequencer
+// (staged, see internal/audit): the test fails if one ran inside it.
 func TestRoleActionMatrix(t *testing.T) {
 	w := newWorld(t)
+	log := testfix.Log(w.Store)
+	before := log.Stats()
+	defer func() {
+		s := log.Stats()
+		if s.Unstaged != before.Unstaged || s.Staged == before.Staged {
+			t.Errorf("access log stats %+v before, %+v after: every service write must be staged", before, s)
+		}
+	}()
 	svc := w.Service
 	th := w.As(w.Therapist)
 	var seq atomic.Int64

@@ -40,7 +40,7 @@ func (s *Service) CreateNote(ctx context.Context, patientID string, in NoteInput
 		return confidant.Note{}, confidant.Errorf(confidant.KindInvalid, "invalid_session_time", "The session time must be within the last ten years and not in the future.")
 	}
 	var n confidant.Note
-	err := s.store.Update(ctx, func(tx confidant.Tx) error {
+	err := s.update(ctx, func(tx confidant.Tx) error {
 		a, p, err := s.authorizePatient(ctx, tx, patientID, policy.WriteNote)
 		if err != nil {
 			return err
@@ -254,7 +254,10 @@ func (s *Service) ReleaseNote(ctx context.Context, id string) (confidant.Note, e
 }
 
 // changeNote runs fn on note id in one transaction after authorizing act,
-// and returns the note as it is afterwards.
+// and returns the note as it is afterwards, read in a snapshot taken after
+// the change committed (reading it in the write transaction would keep the
+// change from being staged outside the access log's sequencer: see
+// Service.update).
 func (s *Service) changeNote(ctx context.Context, id string, act policy.Action, fn func(confidant.Tx, confidant.Actor, *confidant.Note, time.Time) error) (confidant.Note, error) {
 	a, err := actor(ctx)
 	if err != nil {
@@ -263,7 +266,7 @@ func (s *Service) changeNote(ctx context.Context, id string, act policy.Action, 
 	action := noteActions[act]
 	var n confidant.Note
 	var patientID string
-	err = s.store.Update(ctx, func(tx confidant.Tx) error {
+	err = s.update(ctx, func(tx confidant.Tx) error {
 		n, err = s.loadNote(ctx, tx, id, act)
 		if err != nil {
 			return err
@@ -272,12 +275,16 @@ func (s *Service) changeNote(ctx context.Context, id string, act policy.Action, 
 		if err := fn(tx, a, &n, s.clock()); err != nil {
 			return err
 		}
-		if n, err = tx.Note(ctx, id); err != nil {
-			return err
-		}
 		return s.auditTx(ctx, tx, action, n.PatientID, n.ID)
 	})
 	if err := s.wrote(ctx, action, patientID, id, err); err != nil {
+		return confidant.Note{}, err
+	}
+	err = s.store.View(ctx, func(tx confidant.Tx) error {
+		n, err = tx.Note(ctx, id)
+		return err
+	})
+	if err != nil {
 		return confidant.Note{}, err
 	}
 	return n, nil

@@ -116,7 +116,7 @@ func (s *Service) CreatePatient(ctx context.Context, in PatientInput) (confidant
 	now := s.clock()
 	p.ID = confidant.NewID()
 	p.CreatedAt = now
-	err = s.store.Update(ctx, func(tx confidant.Tx) error {
+	err = s.update(ctx, func(tx confidant.Tx) error {
 		if _, err := tx.Clinic(ctx, p.ClinicID); err != nil {
 			if confidant.IsKind(err, confidant.KindNotFound) {
 				return confidant.Errorf(confidant.KindInvalid, "invalid_clinic", "Unknown clinic.")

@@ -96,7 +96,7 @@ func (s *Service) CreateProcessNote(ctx context.Context, patientID, body string)
 		return confidant.ProcessNote{}, err
 	}
 	var n confidant.ProcessNote
-	err := s.store.Update(ctx, func(tx confidant.Tx) error {
+	err := s.update(ctx, func(tx confidant.Tx) error {
 		a, p, err := s.authorizePatient(ctx, tx, patientID, policy.WriteProcessNote)
 		if err != nil {
 			return err
@@ -142,7 +142,7 @@ func (s *Service) AddDiagnosis(ctx context.Context, patientID, code, note string
 		return confidant.Diagnosis{}, err
 	}
 	var d confidant.Diagnosis
-	err := s.store.Update(ctx, func(tx confidant.Tx) error {
+	err := s.update(ctx, func(tx confidant.Tx) error {
 		a, p, err := s.authorizePatient(ctx, tx, patientID, policy.WriteDiagnosis)
 		if err != nil {
 			return err
@@ -171,7 +171,7 @@ func (s *Service) SetDiagnosisStatus(ctx context.Context, id string, st confidan
 		return confidant.Diagnosis{}, err
 	}
 	var d confidant.Diagnosis
-	err := s.store.Update(ctx, func(tx confidant.Tx) error {
+	err := s.update(ctx, func(tx confidant.Tx) error {
 		a, err := actor(ctx)
 		if err != nil {
 			return err
@@ -213,7 +213,7 @@ func (s *Service) SavePlan(ctx context.Context, patientID string, in PlanInput) 
 		return confidant.TreatmentPlan{}, err
 	}
 	var pl confidant.TreatmentPlan
-	err := s.store.Update(ctx, func(tx confidant.Tx) error {
+	err := s.update(ctx, func(tx confidant.Tx) error {
 		a, p, err := s.authorizePatient(ctx, tx, patientID, policy.WritePlan)
 		if err != nil {
 			return err
@@ -249,7 +249,7 @@ func (s *Service) RecordMeasure(ctx context.Context, patientID string, in confid
 		return confidant.Measure{}, confidant.Errorf(confidant.KindInvalid, "invalid_time", "The date cannot be in the future.")
 	}
 	var m confidant.Measure
-	err = s.store.Update(ctx, func(tx confidant.Tx) error {
+	err = s.update(ctx, func(tx confidant.Tx) error {
 		a, p, err := s.authorizePatient(ctx, tx, patientID, policy.WriteMeasure)
 		if err != nil {
 			return err

@@ -1,0 +1,395 @@
+package audit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	confidant "github.com/confidanthealth/confidant"
+)
+
+// Staging: a request's work runs outside the sequencer.
+//
+// Update first runs the caller's function in a read-only snapshot (the
+// backend's View) through a stageTx: reads go to the snapshot, and each is
+// remembered with a digest of what it answered; writes and events are
+// captured, in order, and not performed. Decrypting, authorizing and
+// sealing, which the function does between its reads and its writes, thus
+// happen on the caller's goroutine, in parallel with other requests and
+// with the sequencer's batches.
+//
+// The sequencer then applies the staged request in its batch, which holds
+// the log's lock (LogTx.LockLog) from its start, so that no other writer
+// (another request, another process, another server) commits in between:
+// it runs every recorded read again in the batch's transaction and
+// compares digests, and only if every answer is unchanged does it replay
+// the captured writes and events. That is the re-check: the function's
+// decisions were taken on exactly the state the writes are applied to, so
+// the result is the same as if the function had run inside the batch.
+//
+// If any answer changed, or a replayed write fails, the savepoint is rolled
+// back and the function runs again inside the batch on the current state,
+// as every function did before staging; the same happens when a function
+// cannot be staged at all: it reads after it has written (the snapshot
+// cannot show its own writes), or uses a method that is not a plain read
+// or write (see stageTx). Either way the request has exactly one outcome:
+// the staged writes or the inline run's, never both.
+//
+// A function may therefore run twice, and must not keep state across runs
+// other than by assigning (not appending to) variables it returns through;
+// and it must not change a value after passing it to a write (a staged
+// write keeps the value until the batch replays it).
+
+// errUnstaged stops a staged run that cannot go on: the function runs
+// inside the batch instead. A function that returns it, or another error
+// after it, is not answered with it.
+var errUnstaged = errors.New("audit: this request runs inside the sequencer")
+
+// staged is a request's work as run in a snapshot, to be re-checked and
+// replayed by the sequencer.
+type staged struct {
+	reads  []stagedRead
+	writes []func(confidant.SealedTx) error
+	events []confidant.AuditEvent
+}
+
+// stagedRead is one read of a staged run: how to run it again, and the
+// digest of what it answered in the snapshot.
+type stagedRead struct {
+	again  func(confidant.SealedTx) ([32]byte, bool)
+	digest [32]byte
+}
+
+// apply re-checks the staged reads in tx and, if each answers as in the
+// snapshot, replays the writes and returns the events. stale reports that
+// something changed (or a write failed): nothing applied is kept, as the
+// caller's savepoint is rolled back on any error.
+func (s *staged) apply(tx confidant.SealedTx) ([]confidant.AuditEvent, error) {
+	for _, r := range s.reads {
+		if d, ok := r.again(tx); !ok || d != r.digest {
+			return nil, errStale
+		}
+	}
+	for _, w := range s.writes {
+		if err := w(tx); err != nil {
+			return nil, errStale
+		}
+	}
+	return s.events, nil
+}
+
+// errStale rolls back a staged request whose reads no longer answer as in
+// its snapshot, or whose write failed: it runs inside the batch instead.
+var errStale = errors.New("audit: a staged request's reads changed")
+
+// digest fingerprints a read's answer: its value (as JSON, which is
+// canonical for the store's types) or its error's kind and code. ok is
+// false for an answer that cannot be fingerprinted.
+func digest(v any, err error) ([32]byte, bool) {
+	if err != nil {
+		return sha256.Sum256(fmt.Appendf(nil, "error\x00%d\x00%s", confidant.KindOf(err), confidant.CodeOf(err))), true
+	}
+	b, jerr := json.Marshal(v)
+	if jerr != nil {
+		return [32]byte{}, false
+	}
+	return sha256.Sum256(append([]byte("value\x00"), b...)), true
+}
+
+// stageTx is the transaction a function sees while it is staged. It
+// implements every method of confidant.SealedTx explicitly (it embeds
+// none), so that a method added to the interface must be classified here
+// before it compiles: a read, a write, or one that stops the staging.
+type stageTx struct {
+	view    confidant.SealedTx
+	s       staged
+	unstage bool // the function must run inside the batch
+}
+
+var _ confidant.SealedTx = (*stageTx)(nil)
+
+// read runs a read in the snapshot and records it, unless the function has
+// written (it would not see its own writes) or staging has stopped.
+func read[T any](t *stageTx, f func(confidant.SealedTx) (T, error)) (T, error) {
+	var zero T
+	if t.unstage || len(t.s.writes) > 0 {
+		t.unstage = true
+		return zero, errUnstaged
+	}
+	v, err := f(t.view)
+	d, ok := digest(v, err)
+	if !ok {
+		t.unstage = true
+		return zero, errUnstaged
+	}
+	t.s.reads = append(t.s.reads, stagedRead{digest: d, again: func(tx confidant.SealedTx) ([32]byte, bool) {
+		return digest(f(tx))
+	}})
+	return v, err
+}
+
+// write captures a write for the sequencer to replay.
+func (t *stageTx) write(f func(confidant.SealedTx) error) error {
+	if t.unstage {
+		return errUnstaged
+	}
+	t.s.writes = append(t.s.writes, f)
+	return nil
+}
+
+// stop ends staging: the function runs inside the batch.
+func (t *stageTx) stop() error {
+	t.unstage = true
+	return errUnstaged
+}
+
+// Audit captures an event to commit with the writes.
+func (t *stageTx) Audit(ev confidant.AuditEvent) error {
+	if t.unstage {
+		return errUnstaged
+	}
+	t.s.events = append(t.s.events, clean(ev))
+	return nil
+}
+
+// The access log's own methods are not for requests' functions: any use
+// runs the function inside the batch, where they behave as they always
+// have.
+
+func (t *stageTx) LogSize(context.Context) (uint64, error) { return 0, t.stop() }
+func (t *stageTx) LockLog(context.Context) (uint64, error) { return 0, t.stop() }
+func (t *stageTx) AppendEvents(context.Context, []confidant.StoredEvent) error {
+	return t.stop()
+}
+func (t *stageTx) Events(context.Context, uint64, int) ([]confidant.StoredEvent, error) {
+	return nil, t.stop()
+}
+func (t *stageTx) ScanEvents(context.Context, uint64, int, func(*confidant.EventRow) error) error {
+	return t.stop()
+}
+func (t *stageTx) QueryEvents(context.Context, confidant.EventFilter) ([]confidant.StoredEvent, error) {
+	return nil, t.stop()
+}
+func (t *stageTx) PatientHeads(context.Context, []string) (map[string]confidant.ChainHead, error) {
+	return nil, t.stop()
+}
+func (t *stageTx) PutTile(context.Context, uint64, uint64, int, []byte) error { return t.stop() }
+func (t *stageTx) Tile(context.Context, uint64, uint64, int) ([]byte, error) {
+	return nil, t.stop()
+}
+func (t *stageTx) PutEntryBundle(context.Context, uint64, int, []byte) error { return t.stop() }
+func (t *stageTx) EntryBundle(context.Context, uint64, int) ([]byte, error) {
+	return nil, t.stop()
+}
+func (t *stageTx) PutCheckpoint(context.Context, confidant.LogCheckpoint) error { return t.stop() }
+func (t *stageTx) LatestCheckpoint(context.Context) (confidant.LogCheckpoint, error) {
+	return confidant.LogCheckpoint{}, t.stop()
+}
+func (t *stageTx) Checkpoints(context.Context, uint64, int) ([]confidant.LogCheckpoint, error) {
+	return nil, t.stop()
+}
+func (t *stageTx) Savepoint(context.Context, func() error) error { return t.stop() }
+
+// Reads.
+
+func (t *stageTx) Organisation(ctx context.Context) (confidant.Organisation, error) {
+	return read(t, func(tx confidant.SealedTx) (confidant.Organisation, error) { return tx.Organisation(ctx) })
+}
+func (t *stageTx) Clinic(ctx context.Context, id string) (confidant.Clinic, error) {
+	return read(t, func(tx confidant.SealedTx) (confidant.Clinic, error) { return tx.Clinic(ctx, id) })
+}
+func (t *stageTx) ListClinics(ctx context.Context) ([]confidant.Clinic, error) {
+	return read(t, func(tx confidant.SealedTx) ([]confidant.Clinic, error) { return tx.ListClinics(ctx) })
+}
+func (t *stageTx) User(ctx context.Context, id string) (confidant.User, error) {
+	return read(t, func(tx confidant.SealedTx) (confidant.User, error) { return tx.User(ctx, id) })
+}
+func (t *stageTx) UserByUsername(ctx context.Context, username string) (confidant.User, error) {
+	return read(t, func(tx confidant.SealedTx) (confidant.User, error) { return tx.UserByUsername(ctx, username) })
+}
+func (t *stageTx) ListUsers(ctx context.Context, f confidant.UserFilter) ([]confidant.User, error) {
+	return read(t, func(tx confidant.SealedTx) ([]confidant.User, error) { return tx.ListUsers(ctx, f) })
+}
+func (t *stageTx) SessionByTokenHash(ctx context.Context, hash []byte) (confidant.Session, error) {
+	hash = append([]byte(nil), hash...)
+	return read(t, func(tx confidant.SealedTx) (confidant.Session, error) { return tx.SessionByTokenHash(ctx, hash) })
+}
+func (t *stageTx) Care(ctx context.Context, id string) (confidant.CareRelationship, error) {
+	return read(t, func(tx confidant.SealedTx) (confidant.CareRelationship, error) { return tx.Care(ctx, id) })
+}
+func (t *stageTx) ListCare(ctx context.Context, f confidant.CareFilter) ([]confidant.CareRelationship, error) {
+	return read(t, func(tx confidant.SealedTx) ([]confidant.CareRelationship, error) { return tx.ListCare(ctx, f) })
+}
+func (t *stageTx) HasActiveCare(ctx context.Context, therapistID, patientID string, at time.Time) (bool, error) {
+	return read(t, func(tx confidant.SealedTx) (bool, error) { return tx.HasActiveCare(ctx, therapistID, patientID, at) })
+}
+func (t *stageTx) Patient(ctx context.Context, id string) (confidant.SealedPatient, error) {
+	return read(t, func(tx confidant.SealedTx) (confidant.SealedPatient, error) { return tx.Patient(ctx, id) })
+}
+func (t *stageTx) ListPatients(ctx context.Context, f confidant.SealedPatientFilter) ([]confidant.SealedPatient, error) {
+	return read(t, func(tx confidant.SealedTx) ([]confidant.SealedPatient, error) { return tx.ListPatients(ctx, f) })
+}
+func (t *stageTx) ListPatientsForTherapist(ctx context.Context, therapistID string, at time.Time, f confidant.SealedPatientFilter) ([]confidant.SealedPatient, error) {
+	return read(t, func(tx confidant.SealedTx) ([]confidant.SealedPatient, error) {
+		return tx.ListPatientsForTherapist(ctx, therapistID, at, f)
+	})
+}
+func (t *stageTx) PatientKey(ctx context.Context, patientID string) (confidant.WrappedKey, error) {
+	return read(t, func(tx confidant.SealedTx) (confidant.WrappedKey, error) { return tx.PatientKey(ctx, patientID) })
+}
+func (t *stageTx) ListPatientKeys(ctx context.Context, f confidant.KeyFilter) ([]confidant.WrappedKey, error) {
+	return read(t, func(tx confidant.SealedTx) ([]confidant.WrappedKey, error) { return tx.ListPatientKeys(ctx, f) })
+}
+func (t *stageTx) CountPatientKeys(ctx context.Context, notKEK string) (total, other int, err error) {
+	n, err := read(t, func(tx confidant.SealedTx) ([2]int, error) {
+		total, other, err := tx.CountPatientKeys(ctx, notKEK)
+		return [2]int{total, other}, err
+	})
+	return n[0], n[1], err
+}
+func (t *stageTx) SystemKey(ctx context.Context, name string) (confidant.WrappedKey, error) {
+	return read(t, func(tx confidant.SealedTx) (confidant.WrappedKey, error) { return tx.SystemKey(ctx, name) })
+}
+func (t *stageTx) Note(ctx context.Context, id string) (confidant.SealedNote, error) {
+	return read(t, func(tx confidant.SealedTx) (confidant.SealedNote, error) { return tx.Note(ctx, id) })
+}
+func (t *stageTx) ListNotes(ctx context.Context, patientID string, f confidant.NoteFilter) ([]confidant.SealedNote, error) {
+	return read(t, func(tx confidant.SealedTx) ([]confidant.SealedNote, error) { return tx.ListNotes(ctx, patientID, f) })
+}
+func (t *stageTx) ListProcessNotes(ctx context.Context, patientID, authorID string) ([]confidant.SealedProcessNote, error) {
+	return read(t, func(tx confidant.SealedTx) ([]confidant.SealedProcessNote, error) {
+		return tx.ListProcessNotes(ctx, patientID, authorID)
+	})
+}
+func (t *stageTx) Diagnosis(ctx context.Context, id string) (confidant.SealedDiagnosis, error) {
+	return read(t, func(tx confidant.SealedTx) (confidant.SealedDiagnosis, error) { return tx.Diagnosis(ctx, id) })
+}
+func (t *stageTx) ListDiagnoses(ctx context.Context, patientID string) ([]confidant.SealedDiagnosis, error) {
+	return read(t, func(tx confidant.SealedTx) ([]confidant.SealedDiagnosis, error) {
+		return tx.ListDiagnoses(ctx, patientID)
+	})
+}
+func (t *stageTx) ListPlans(ctx context.Context, patientID string) ([]confidant.SealedPlan, error) {
+	return read(t, func(tx confidant.SealedTx) ([]confidant.SealedPlan, error) { return tx.ListPlans(ctx, patientID) })
+}
+func (t *stageTx) ListMeasures(ctx context.Context, patientID string) ([]confidant.SealedMeasure, error) {
+	return read(t, func(tx confidant.SealedTx) ([]confidant.SealedMeasure, error) { return tx.ListMeasures(ctx, patientID) })
+}
+func (t *stageTx) Attachment(ctx context.Context, id string) (confidant.SealedAttachment, error) {
+	return read(t, func(tx confidant.SealedTx) (confidant.SealedAttachment, error) { return tx.Attachment(ctx, id) })
+}
+func (t *stageTx) AttachmentChunk(ctx context.Context, attachmentID string, index int) ([]byte, error) {
+	return read(t, func(tx confidant.SealedTx) ([]byte, error) { return tx.AttachmentChunk(ctx, attachmentID, index) })
+}
+func (t *stageTx) ListAttachments(ctx context.Context, patientID string) ([]confidant.SealedAttachment, error) {
+	return read(t, func(tx confidant.SealedTx) ([]confidant.SealedAttachment, error) {
+		return tx.ListAttachments(ctx, patientID)
+	})
+}
+func (t *stageTx) PatientBlobs(ctx context.Context, patientID string) ([]confidant.Blob, error) {
+	return read(t, func(tx confidant.SealedTx) ([]confidant.Blob, error) { return tx.PatientBlobs(ctx, patientID) })
+}
+
+// Writes.
+
+func (t *stageTx) CreateOrganisation(ctx context.Context, o confidant.Organisation) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.CreateOrganisation(ctx, o) })
+}
+func (t *stageTx) CreateClinic(ctx context.Context, c confidant.Clinic) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.CreateClinic(ctx, c) })
+}
+func (t *stageTx) UpdateClinic(ctx context.Context, c confidant.Clinic) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.UpdateClinic(ctx, c) })
+}
+func (t *stageTx) CreateUser(ctx context.Context, u confidant.User) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.CreateUser(ctx, u) })
+}
+func (t *stageTx) UpdateUser(ctx context.Context, u confidant.User) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.UpdateUser(ctx, u) })
+}
+func (t *stageTx) SetPassword(ctx context.Context, userID, hash string) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.SetPassword(ctx, userID, hash) })
+}
+func (t *stageTx) RecordLogin(ctx context.Context, userID string, ok bool, lockedUntil time.Time) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.RecordLogin(ctx, userID, ok, lockedUntil) })
+}
+func (t *stageTx) CreateSession(ctx context.Context, s confidant.Session) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.CreateSession(ctx, s) })
+}
+func (t *stageTx) TouchSession(ctx context.Context, id string, at time.Time) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.TouchSession(ctx, id, at) })
+}
+func (t *stageTx) DeleteSession(ctx context.Context, id string) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.DeleteSession(ctx, id) })
+}
+func (t *stageTx) DeleteUserSessions(ctx context.Context, userID string) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.DeleteUserSessions(ctx, userID) })
+}
+
+// DeleteExpiredSessions answers with a count only the batch knows.
+func (t *stageTx) DeleteExpiredSessions(context.Context, time.Time) (int, error) {
+	return 0, t.stop()
+}
+func (t *stageTx) CreateCare(ctx context.Context, c confidant.CareRelationship) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.CreateCare(ctx, c) })
+}
+func (t *stageTx) EndCare(ctx context.Context, id string, to time.Time, by string) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.EndCare(ctx, id, to, by) })
+}
+func (t *stageTx) CreatePatient(ctx context.Context, p confidant.SealedPatient) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.CreatePatient(ctx, p) })
+}
+func (t *stageTx) UpdatePatient(ctx context.Context, p confidant.SealedPatient) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.UpdatePatient(ctx, p) })
+}
+func (t *stageTx) ErasePatient(ctx context.Context, id string, at time.Time) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.ErasePatient(ctx, id, at) })
+}
+func (t *stageTx) PutPatientKey(ctx context.Context, k confidant.WrappedKey) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.PutPatientKey(ctx, k) })
+}
+func (t *stageTx) PutSystemKey(ctx context.Context, k confidant.WrappedKey) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.PutSystemKey(ctx, k) })
+}
+func (t *stageTx) CreateNote(ctx context.Context, n confidant.SealedNote) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.CreateNote(ctx, n) })
+}
+func (t *stageTx) UpdateDraft(ctx context.Context, noteID string, version int, template confidant.NoteTemplate, data []byte, at time.Time) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.UpdateDraft(ctx, noteID, version, template, data, at) })
+}
+func (t *stageTx) SignNote(ctx context.Context, noteID string, version int, by string, at time.Time) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.SignNote(ctx, noteID, version, by, at) })
+}
+func (t *stageTx) AddNoteVersion(ctx context.Context, noteID string, v confidant.SealedNoteVersion) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.AddNoteVersion(ctx, noteID, v) })
+}
+func (t *stageTx) ReleaseNote(ctx context.Context, noteID, by string, at time.Time) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.ReleaseNote(ctx, noteID, by, at) })
+}
+func (t *stageTx) CreateProcessNote(ctx context.Context, n confidant.SealedProcessNote) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.CreateProcessNote(ctx, n) })
+}
+func (t *stageTx) CreateDiagnosis(ctx context.Context, d confidant.SealedDiagnosis) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.CreateDiagnosis(ctx, d) })
+}
+func (t *stageTx) SetDiagnosisStatus(ctx context.Context, id string, s confidant.DiagnosisStatus) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.SetDiagnosisStatus(ctx, id, s) })
+}
+func (t *stageTx) CreatePlan(ctx context.Context, p confidant.SealedPlan) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.CreatePlan(ctx, p) })
+}
+func (t *stageTx) CreateMeasure(ctx context.Context, m confidant.SealedMeasure) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.CreateMeasure(ctx, m) })
+}
+func (t *stageTx) PutAttachmentChunk(ctx context.Context, attachmentID string, index int, data []byte) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.PutAttachmentChunk(ctx, attachmentID, index, data) })
+}
+func (t *stageTx) CreateAttachment(ctx context.Context, a confidant.SealedAttachment) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.CreateAttachment(ctx, a) })
+}
+func (t *stageTx) RewriteBlob(ctx context.Context, b confidant.Blob) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.RewriteBlob(ctx, b) })
+}
