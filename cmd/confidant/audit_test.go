@@ -203,4 +203,8 @@ func TestRebuildTilesCommand(t *testing.T) {
 	if code != 0 || strings.Contains(errOut, "REFUSING") {
 		t.Fatalf("serve after rebuild-tiles: %d %s", code, errOut)
 	}
+	// Without --smtp-url, serve says at start that mail is not delivered.
+	if !strings.Contains(errOut, "mail is NOT being delivered") || !strings.Contains(errOut, filepath.Join(data, "outbox")) {
+		t.Errorf("serve without SMTP does not warn that mail is not delivered: %s", errOut)
+	}
 }

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/mail"
 	"github.com/confidanthealth/confidant/internal/service"
 )
 
@@ -46,6 +48,8 @@ type Config struct {
 	CheckpointEvery   time.Duration
 	CheckpointDir     string   // also write each new checkpoint here (for the board, the regulator)
 	Witnesses         []string // C2SP tlog-witness URL prefixes to submit checkpoints to
+	SMTPURL           string   // smtp://[user@]host[:port]?from=ADDR (internal/mail.ParseURL); empty: the outbox folder
+	SMTPPasswordFile  string   // file holding the SMTP password
 }
 
 // setting describes one configuration value.
@@ -112,6 +116,16 @@ var settings = []setting{
 		}
 		return err
 	}},
+	{"smtp-url", "SMTP server for the messages Confidant sends (invitations, notices, alerts): smtp://[user@]host[:port]?from=ADDR (STARTTLS required; tls=none only to this machine) or smtps://...; empty: messages are written to DATA/outbox and not delivered", "", func(c *Config, v string) error {
+		if v != "" {
+			if _, err := mail.ParseURL(v); err != nil {
+				return errors.New(confidant.MessageOf(err))
+			}
+		}
+		c.SMTPURL = v
+		return nil
+	}},
+	{"smtp-password-file", "file holding the SMTP password (the URL never carries one)", "", func(c *Config, v string) error { c.SMTPPasswordFile = v; return nil }},
 	{"checkpoint-dir", "also write every new signed checkpoint to this directory (e.g. a mount the board or regulator collects)", "", func(c *Config, v string) error { c.CheckpointDir = v; return nil }},
 	{"witnesses", "comma-separated URLs of C2SP tlog-witnesses that cosign each checkpoint (see confidant witness serve); serve refuses to start if one has seen a larger or different log", "", func(c *Config, v string) error {
 		c.Witnesses = nil
@@ -248,6 +262,9 @@ func (c Config) Validate() error {
 	}
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		return errors.New("configuration: database-url must be a postgres:// URL (leave it empty for SQLite)")
+	}
+	if c.SMTPPasswordFile != "" && c.SMTPURL == "" {
+		return errors.New("configuration: smtp-password-file needs smtp-url")
 	}
 	if c.KEKProvider == "pkcs11" && (c.PKCS11Module == "" || c.PKCS11Token == "" || c.PKCS11PINFile == "") {
 		return errors.New("configuration: the pkcs11 provider needs pkcs11-module, pkcs11-token and pkcs11-pin-file")

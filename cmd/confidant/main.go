@@ -46,6 +46,7 @@ var commands = []command{
 	{"patient", "erase (crypto-shred) a patient after the retention period", runPatient},
 	{"audit", "the access log: verify, checkpoint, check-proof", runAudit},
 	{"bench", "drive a running server as many simulated users and report latency", runBench},
+	{"mail", "check the mail configuration: mail test --to ADDR sends a test message", runMail},
 	{"witness", "run a witness that cosigns the access log's checkpoints (serve, key)", runWitness},
 	{"version", "print the version", func(_ context.Context, _ []string, out, _ io.Writer) error {
 		fmt.Fprintln(out, "confidant", version)

@@ -117,6 +117,17 @@ func serve(ctx context.Context, cfg Config, a *app, ln net.Listener, log *slog.L
 		ln.Close()
 		return err
 	}
+	mailer, delivered, err := openMailer(cfg)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("mail: %w", err)
+	}
+	if delivered {
+		log.Info("mail is delivered", slog.String("through", mailer.Describe()))
+	} else {
+		log.Warn("mail is NOT being delivered: no --smtp-url is set, so messages (invitations, notices) are written to the outbox folder for the operator; set --smtp-url to deliver them",
+			slog.String("outbox", mailer.Describe()))
+	}
 	h, svc, err := newHandler(cfg, a, log)
 	if err != nil {
 		ln.Close()
