@@ -48,11 +48,42 @@ type Session struct {
 	ID        string // opaque, safe to log
 	TokenHash []byte // SHA-256 of the secret token
 	UserID    string
-	Kind      string // "web" (cookie) or "api" (bearer token)
+	Kind      string // "web" (cookie), "api" (bearer token) or "mfa" (a sign-in waiting for its second factor)
 	CreatedAt time.Time
 	LastSeen  time.Time
 	ExpiresAt time.Time // absolute timeout
 }
+
+// TOTP is a user's time-based one-time password second factor (RFC 6238:
+// SHA-1, 6 digits, 30-second steps), as the service sees it. The secrets
+// are stored sealed (SealedTOTP); they must never be logged, printed or put
+// in an error.
+type TOTP struct {
+	UserID string
+	// Secret is the confirmed secret (raw bytes, not base32); nil while the
+	// user is not enrolled.
+	Secret []byte
+	// Pending is a secret handed out for enrolment and not yet confirmed
+	// by a first valid code; nil when none is pending.
+	Pending []byte
+	// LastStep is the last time step (Unix time / 30) whose code was
+	// accepted: each step is accepted once, so a code is never accepted
+	// again, nor any code of an earlier step.
+	LastStep   int64
+	EnrolledAt time.Time // zero while not enrolled
+}
+
+// Enrolled reports whether the user has a confirmed TOTP secret.
+func (t TOTP) Enrolled() bool { return len(t.Secret) > 0 }
+
+// LogValue logs the user id only, never a secret.
+func (t TOTP) LogValue() slog.Value { return slog.StringValue(t.UserID) }
+
+// String hides the secrets from fmt.
+func (t TOTP) String() string { return "TOTP{" + t.UserID + " [REDACTED]}" }
+
+// GoString hides the secrets from %#v.
+func (t TOTP) GoString() string { return t.String() }
 
 // Patient is a person in care. Name, identity code and contact details are
 // identifying; they will be encrypted at rest (issue 3).

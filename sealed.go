@@ -53,6 +53,35 @@ type SealedTx interface {
 	DeleteSession(ctx context.Context, id string) error
 	DeleteUserSessions(ctx context.Context, userID string) error
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
+	// FailSession counts one wrong second-factor code against a session
+	// (of kind "mfa") and deletes the session once it has max failures. A
+	// session that does not exist is not an error.
+	FailSession(ctx context.Context, id string, max int) error
+	// SessionFailures returns the wrong codes counted against a session (0
+	// for none, or for a session that does not exist).
+	SessionFailures(ctx context.Context, id string) (int, error)
+
+	// TOTP second factors. Secrets arrive sealed (bound to the user by
+	// internal/seal); time steps are in the clear.
+	//
+	// TOTP returns a user's row; KindNotFound when the user never started
+	// an enrolment.
+	TOTP(ctx context.Context, userID string) (SealedTOTP, error)
+	// PutTOTPPending stores a sealed secret awaiting confirmation, creating
+	// the row (LastStep 0) or replacing an earlier pending secret; a
+	// confirmed secret and LastStep are kept.
+	PutTOTPPending(ctx context.Context, userID string, pending []byte, at time.Time) error
+	// ConfirmTOTP makes the pending secret the confirmed one, sets
+	// EnrolledAt to at and LastStep to step, in one conditional update:
+	// KindConflict "totp_step_used" unless a secret is pending and LastStep
+	// is at most step (step 0: confirmed without a code, by the operator or
+	// the demo).
+	ConfirmTOTP(ctx context.Context, userID string, step int64, at time.Time) error
+	// UseTOTPStep records that the code of time step step was accepted, in
+	// one conditional update: KindConflict "totp_step_used" unless the user
+	// is enrolled and LastStep < step, so that two concurrent uses of one
+	// code cannot both succeed.
+	UseTOTPStep(ctx context.Context, userID string, step int64) error
 
 	// Care relationships hold ids and times only.
 	CreateCare(ctx context.Context, c CareRelationship) error
@@ -144,6 +173,18 @@ type WrappedKey struct {
 	KEKID     string
 	Wrapped   []byte
 	UpdatedAt time.Time
+}
+
+// SealedTOTP is a user's TOTP row: the secrets sealed by internal/seal
+// (associated data "totp/v1|<user id>"), the last accepted time step and
+// the time of enrolment in the clear.
+type SealedTOTP struct {
+	UserID     string
+	Secret     []byte // nil while not enrolled
+	Pending    []byte // nil when no enrolment is pending
+	LastStep   int64
+	EnrolledAt time.Time // zero while not enrolled
+	UpdatedAt  time.Time
 }
 
 // KeyFilter selects wrapped patient keys; see SealedTx.ListPatientKeys.

@@ -64,6 +64,21 @@ type Tx interface {
 	DeleteSession(ctx context.Context, id string) error
 	DeleteUserSessions(ctx context.Context, userID string) error
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
+	// FailSession counts a wrong second-factor code against a session and
+	// deletes it at max (see SealedTx.FailSession).
+	FailSession(ctx context.Context, id string, max int) error
+	SessionFailures(ctx context.Context, id string) (int, error)
+
+	// TOTP second factors (see SealedTx for the conditional updates).
+	// TOTP returns the user's TOTP state with its secrets decrypted;
+	// KindNotFound when the user never started an enrolment.
+	TOTP(ctx context.Context, userID string) (TOTP, error)
+	// SetTOTPPending seals and stores a secret awaiting confirmation.
+	SetTOTPPending(ctx context.Context, userID string, secret []byte, at time.Time) error
+	// ConfirmTOTP confirms the pending secret (see SealedTx.ConfirmTOTP).
+	ConfirmTOTP(ctx context.Context, userID string, step int64, at time.Time) error
+	// UseTOTPStep accepts a time step once (see SealedTx.UseTOTPStep).
+	UseTOTPStep(ctx context.Context, userID string, step int64) error
 
 	// Patients.
 	CreatePatient(ctx context.Context, p Patient) error // KindConflict on a duplicate identity code

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/testfix"
 )
 
 // seedArgs seeds a small deterministic data set into data.
@@ -137,7 +138,10 @@ func TestPlainBaselineSeed(t *testing.T) {
 }
 
 type demo2 struct {
-	Therapist, Patient, Security struct{ Username, Password string }
+	Therapist, Patient, Security struct {
+		Username, Password string
+		TOTPSecret         string `json:"totp_secret"`
+	}
 }
 
 func readJSON(t *testing.T, path string, v any) {
@@ -172,19 +176,10 @@ func TestPlainBaselineServe(t *testing.T) {
 
 	var li demo2
 	readJSON(t, filepath.Join(data, seedLoginsFile), &li)
-	login := func(user, pw string) string {
-		body, _ := json.Marshal(map[string]string{"username": user, "password": pw})
-		resp, err := http.Post(base+"/api/v1/login", "application/json", bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var tok struct{ Token string }
-		json.NewDecoder(resp.Body).Decode(&tok)
-		if resp.StatusCode != 200 || tok.Token == "" {
-			t.Fatalf("login %s: %d", user, resp.StatusCode)
-		}
-		return tok.Token
+	login := func(user, pw, secret string) string {
+		t.Helper()
+		tok, _ := testfix.APISignIn(t, nil, base, user, pw, secret)
+		return tok
 	}
 	get := func(tok, path string, v any) {
 		t.Helper()
@@ -202,7 +197,7 @@ func TestPlainBaselineServe(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ther := login(li.Therapist.Username, li.Therapist.Password)
+	ther := login(li.Therapist.Username, li.Therapist.Password, li.Therapist.TOTPSecret)
 	var pats struct{ Patients []struct{ ID string } }
 	get(ther, "/api/v1/patients", &pats)
 	if len(pats.Patients) == 0 {
@@ -210,7 +205,7 @@ func TestPlainBaselineServe(t *testing.T) {
 	}
 	var chart map[string]any
 	get(ther, "/api/v1/patients/"+pats.Patients[0].ID+"/chart", &chart)
-	pat := login(li.Patient.Username, li.Patient.Password)
+	pat := login(li.Patient.Username, li.Patient.Password, "")
 	var hist map[string]json.RawMessage
 	get(pat, "/api/v1/me/access-log?limit=50", &hist)
 	for k, v := range hist {

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/pquerna/otp/totp"
 )
 
 // runBench drives running servers over HTTP as many simulated users and
@@ -81,8 +83,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		pids = append(pids, pid)
 	}
 	var li struct {
-		Therapist, Patient, Security struct{ Username, Password string }
-		Therapists                   []string
+		Therapist, Patient, Security struct {
+			Username, Password string
+			TOTPSecret         string `json:"totp_secret"`
+		}
+		Therapists []string
 	}
 	b, err := os.ReadFile(*logins)
 	if err != nil {
@@ -92,19 +97,19 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%s is not a logins file: %w", *logins, err)
 	}
 	bc := &benchClient{hc: &http.Client{Timeout: 30 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: *users}}, stats: map[string]*opStats{}}
+		Transport: &http.Transport{MaxIdleConnsPerHost: *users}}, stats: map[string]*opStats{}, steps: map[string]int64{}}
 
 	// Sign-ins, before the measured phase: the therapists by mode, then the
 	// patient and the security officer on every server. User i works on
 	// servers[i%len(servers)].
 	us := make([]benchUser, *users)
 	if *spread {
-		if err := spreadUsers(ctx, bc, servers, us, li.Therapists, li.Therapist.Password, *logins, stderr); err != nil {
+		if err := spreadUsers(ctx, bc, servers, us, li.Therapists, li.Therapist.Password, li.Therapist.TOTPSecret, *logins, stderr); err != nil {
 			return err
 		}
 	} else {
 		for _, s := range servers {
-			if s.ther, err = bc.login(ctx, s.base, li.Therapist.Username, li.Therapist.Password); err != nil {
+			if s.ther, err = bc.login(ctx, s.base, li.Therapist.Username, li.Therapist.Password, li.Therapist.TOTPSecret); err != nil {
 				return fmt.Errorf("therapist sign-in at %s: %w", s.base, err)
 			}
 		}
@@ -119,10 +124,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *mix == "realistic" {
 		for _, s := range servers {
-			if s.pat, err = bc.login(ctx, s.base, li.Patient.Username, li.Patient.Password); err != nil {
+			if s.pat, err = bc.login(ctx, s.base, li.Patient.Username, li.Patient.Password, li.Patient.TOTPSecret); err != nil {
 				return fmt.Errorf("patient sign-in at %s: %w", s.base, err)
 			}
-			if s.sec, err = bc.login(ctx, s.base, li.Security.Username, li.Security.Password); err != nil {
+			if s.sec, err = bc.login(ctx, s.base, li.Security.Username, li.Security.Password, li.Security.TOTPSecret); err != nil {
 				return fmt.Errorf("security officer sign-in at %s: %w", s.base, err)
 			}
 		}
@@ -254,7 +259,7 @@ type benchUser struct {
 // care, on the user's server, and gives each user that therapist's whole
 // caseload. It refuses, rather than sharing therapists between users, when
 // there are too few.
-func spreadUsers(ctx context.Context, bc *benchClient, servers []*benchServer, us []benchUser, names []string, password, file string, stderr io.Writer) error {
+func spreadUsers(ctx context.Context, bc *benchClient, servers []*benchServer, us []benchUser, names []string, password, totpSecret, file string, stderr io.Writer) error {
 	if len(names) < len(us) {
 		return fmt.Errorf("--spread: %s lists %d therapists, fewer than --users %d (each user signs in as a different therapist; seed with more --staff or use fewer users; a file without a \"therapists\" list comes from before --spread)", file, len(names), len(us))
 	}
@@ -268,7 +273,7 @@ func spreadUsers(ctx context.Context, bc *benchClient, servers []*benchServer, u
 			}
 			name := names[next]
 			next++
-			tok, err := bc.login(ctx, s.base, name, password)
+			tok, err := bc.login(ctx, s.base, name, password, totpSecret)
 			if err != nil {
 				return fmt.Errorf("therapist %s sign-in at %s: %w", name, s.base, err)
 			}
@@ -352,14 +357,76 @@ type benchClient struct {
 	hc    *http.Client
 	mu    sync.Mutex
 	stats map[string]*opStats
+	steps map[string]int64 // username -> the last TOTP time step used
 }
 
-func (c *benchClient) login(ctx context.Context, base, user, pw string) (string, error) {
-	var tok struct{ Token string }
-	if !c.call(ctx, base, "POST", "/api/v1/login", "", map[string]string{"username": user, "password": pw}, &tok) || tok.Token == "" {
+// login signs user in with the password and, when the server asks for a
+// second factor, a TOTP code of secret (the logins file's totp_secret). The
+// server accepts each time step of an account once, so two sign-ins of one
+// account (on two servers, say) in one 30-second step take codes of
+// different steps, waiting for the next one when need be, and a refused
+// code (a step another client used) is retried with the next.
+func (c *benchClient) login(ctx context.Context, base, user, pw, secret string) (string, error) {
+	var res struct {
+		Token       string
+		MFARequired bool   `json:"mfa_required"`
+		MFAToken    string `json:"mfa_token"`
+		MFAEnrol    bool   `json:"mfa_enrol"`
+	}
+	if !c.call(ctx, base, "POST", "/api/v1/login", "", map[string]string{"username": user, "password": pw}, &res) {
 		return "", errors.New("sign-in failed")
 	}
-	return tok.Token, nil
+	if !res.MFARequired {
+		if res.Token == "" {
+			return "", errors.New("sign-in failed")
+		}
+		return res.Token, nil
+	}
+	if secret == "" || res.MFAEnrol {
+		return "", errors.New("the account signs in with a second factor, and the logins file has no totp_secret for it (made before TOTP? seed again)")
+	}
+	for range 3 {
+		code, err := c.totpCode(ctx, user, secret)
+		if err != nil {
+			return "", err
+		}
+		var tok struct{ Token string }
+		if c.call(ctx, base, "POST", "/api/v1/login/totp", "", map[string]string{"mfa_token": res.MFAToken, "code": code}, &tok) && tok.Token != "" {
+			return tok.Token, nil
+		}
+	}
+	return "", errors.New("sign-in failed at the second factor")
+}
+
+// totpCode returns a code of secret for a time step not used before by
+// this client for user, waiting for the next step if the steps the server
+// accepts now (one either side of the current one) are used.
+func (c *benchClient) totpCode(ctx context.Context, user, secret string) (string, error) {
+	for {
+		cur := time.Now().Unix() / 30
+		c.mu.Lock()
+		if c.steps == nil {
+			c.steps = map[string]int64{}
+		}
+		step := max(cur, c.steps[user]+1)
+		ok := step <= cur+1
+		if ok {
+			c.steps[user] = step
+		}
+		c.mu.Unlock()
+		if ok {
+			code, err := totp.GenerateCode(secret, time.Unix(step*30, 0))
+			if err != nil {
+				return "", fmt.Errorf("the totp_secret of %s: %w", user, err)
+			}
+			return code, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(time.Until(time.Unix((cur+1)*30, 0)) + 10*time.Millisecond):
+		}
+	}
 }
 
 // patients returns the signed-in therapist's patients in active care: the

@@ -89,7 +89,10 @@ func TestBenchSpread(t *testing.T) {
 	}
 	logins := filepath.Join(data, seedLoginsFile)
 	var li struct {
-		Security   struct{ Username, Password string }
+		Security struct {
+			Username, Password string
+			TOTPSecret         string `json:"totp_secret"`
+		}
 		Therapists []string
 	}
 	if b, err := os.ReadFile(logins); err != nil || json.Unmarshal(b, &li) != nil {
@@ -133,7 +136,7 @@ func TestBenchSpread(t *testing.T) {
 	// The access log: chart opens by exactly `users` therapists, of more
 	// patients than the largest caseload holds.
 	bc := &benchClient{hc: http.DefaultClient}
-	sec, err := bc.login(t.Context(), base, li.Security.Username, li.Security.Password)
+	sec, err := bc.login(t.Context(), base, li.Security.Username, li.Security.Password, li.Security.TOTPSecret)
 	if err != nil {
 		t.Fatal(err)
 	}

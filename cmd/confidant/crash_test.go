@@ -17,6 +17,7 @@ import (
 	"time"
 
 	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/testfix"
 )
 
 // TestMain lets the test binary act as the confidant command, so that the
@@ -51,7 +52,10 @@ func TestCrashDuringWrites(t *testing.T) {
 		t.Fatal(errOut)
 	}
 	var li struct {
-		Therapist struct{ Username, Password string }
+		Therapist struct {
+			Username, Password string
+			TOTPSecret         string `json:"totp_secret"`
+		}
 	}
 	b, _ := os.ReadFile(filepath.Join(data, demoLoginsFile))
 	json.Unmarshal(b, &li)
@@ -79,7 +83,7 @@ func TestCrashDuringWrites(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		token := apiLogin(t, base, li.Therapist.Username, li.Therapist.Password)
+		token := apiLogin(t, base, li.Therapist.Username, li.Therapist.Password, li.Therapist.TOTPSecret)
 		patients := apiPatients(t, base, token)
 		ctx, stop := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
@@ -152,20 +156,12 @@ func TestCrashDuringWrites(t *testing.T) {
 	t.Logf("%d acknowledged writes across 5 crashes, all in a log that verifies (%d note.create events)", len(acked), len(logged))
 }
 
-func apiLogin(t *testing.T, base, user, pw string) string {
+// apiLogin signs in through the API, with a code of the TOTP secret when
+// the account has a second factor.
+func apiLogin(t *testing.T, base, user, pw, totpSecret string) string {
 	t.Helper()
-	body, _ := json.Marshal(map[string]string{"username": user, "password": pw})
-	res, err := http.Post(base+"/api/v1/login", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var tok struct{ Token string }
-	json.NewDecoder(res.Body).Decode(&tok)
-	if tok.Token == "" {
-		t.Fatalf("login: %d", res.StatusCode)
-	}
-	return tok.Token
+	token, _ := testfix.APISignIn(t, nil, base, user, pw, totpSecret)
+	return token
 }
 
 func apiPatients(t *testing.T, base, token string) []string {

@@ -126,8 +126,14 @@ func printLogins(w io.Writer, url string, li demo.Logins) {
 		role string
 		cred demo.Credential
 	}{{"therapist", li.Therapist}, {"patient", li.Patient}, {"manager", li.Manager}, {"security", li.Security}} {
-		fmt.Fprintf(w, "  %-10s username %-12s password %s\n", c.role, c.cred.Username, c.cred.Password)
+		fmt.Fprintf(w, "  %-10s username %-12s password %s", c.role, c.cred.Username, c.cred.Password)
+		if c.cred.TOTPSecret != "" {
+			fmt.Fprintf(w, "  TOTP secret %s", c.cred.TOTPSecret)
+		}
+		fmt.Fprintln(w)
 	}
+	fmt.Fprintln(w, "  Staff sign in with a code from the TOTP secret: add it to an authenticator app, or run")
+	fmt.Fprintln(w, "  oathtool --totp -b SECRET (SHA-1, 6 digits, 30 s; each code is accepted once).")
 	fmt.Fprintln(w)
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -32,15 +31,8 @@ func TestEntryBundlesForAuditors(t *testing.T) {
 	cfg := resolve(t, "--data", data, "--log-level", "error")
 	base, _ := startServer(t, cfg, openOptions{})
 	login := func(role string) string {
-		body, _ := json.Marshal(creds[role])
-		res, err := http.Post(base+"/api/v1/login", "application/json", bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		var tok struct{ Token string }
-		json.NewDecoder(res.Body).Decode(&tok)
-		return tok.Token
+		c := creds[role]
+		return apiLogin(t, base, c.Username, c.Password, c.TOTPSecret)
 	}
 	sec, ther := login("security"), login("therapist") // two sign-ins: the log has events
 	res, err := http.Get(base + "/log/checkpoint")

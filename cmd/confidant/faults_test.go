@@ -406,7 +406,7 @@ func TestFaultsSeveralServers(t *testing.T) {
 	dbURL, li := faultDatabase(t, data)
 	cfg := []string{"--data", data, "--database-url", dbURL}
 	login := func(p *proc) target {
-		return target{p: p, token: apiLogin(t, p.base, li.Therapist.Username, li.Therapist.Password)}
+		return target{p: p, token: apiLogin(t, p.base, li.Therapist.Username, li.Therapist.Password, li.Therapist.TOTPSecret)}
 	}
 
 	a, b := startServe(t, cfg...), startServe(t, cfg...)
@@ -465,7 +465,7 @@ func TestFaultsOperatorCommands(t *testing.T) {
 
 func operatorCommands(t *testing.T, li demo.Logins, cfg ...string) {
 	p := startServe(t, cfg...)
-	tg := target{p: p, token: apiLogin(t, p.base, li.Therapist.Username, li.Therapist.Password)}
+	tg := target{p: p, token: apiLogin(t, p.base, li.Therapist.Username, li.Therapist.Password, li.Therapist.TOTPSecret)}
 	patients := apiPatients(t, p.base, tg.token)
 	if len(patients) < 2 {
 		t.Fatalf("the therapist has %d patients; the test needs 2", len(patients))
@@ -507,6 +507,6 @@ func operatorCommands(t *testing.T, li demo.Logins, cfg ...string) {
 	p.stop(t)
 
 	restarted := startServe(t, cfg...)
-	l.check(t, target{p: restarted, token: apiLogin(t, restarted.base, li.Therapist.Username, li.Therapist.Password)})
+	l.check(t, target{p: restarted, token: apiLogin(t, restarted.base, li.Therapist.Username, li.Therapist.Password, li.Therapist.TOTPSecret)})
 	auditVerify(t, append(cfg, checkpointFlags(t, p, restarted)...)...)
 }

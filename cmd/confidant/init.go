@@ -81,7 +81,8 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		fmt.Fprintf(stdout, "%s account: %s  password: %s\n", a.role.Label(), a.username, pw)
 	}
-	fmt.Fprintln(stdout, "These passwords are shown only once. Start the server with: confidant serve --data", cfg.Data)
+	fmt.Fprintln(stdout, "These passwords are shown only once. At its first sign-in each account sets up an authenticator app (TOTP second factor).")
+	fmt.Fprintln(stdout, "Start the server with: confidant serve --data", cfg.Data)
 	return nil
 }
 

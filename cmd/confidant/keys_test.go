@@ -13,6 +13,7 @@ import (
 
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/keys"
+	"github.com/confidanthealth/confidant/internal/testfix"
 )
 
 // resolve parses configuration flags as a command would.
@@ -98,7 +99,10 @@ func TestKeysUnavailableAnswers503(t *testing.T) {
 		t.Fatal(err)
 	}
 	var li struct {
-		Therapist struct{ Username, Password string }
+		Therapist struct {
+			Username, Password string
+			TOTPSecret         string `json:"totp_secret"`
+		}
 	}
 	b, _ := os.ReadFile(filepath.Join(data, demoLoginsFile))
 	json.Unmarshal(b, &li)
@@ -117,8 +121,12 @@ func TestKeysUnavailableAnswers503(t *testing.T) {
 		h.ServeHTTP(rec, req)
 		return rec
 	}
+	var mfa struct {
+		MFAToken string `json:"mfa_token"`
+	}
+	json.Unmarshal(do("POST", "/api/v1/login", "", map[string]string{"username": li.Therapist.Username, "password": li.Therapist.Password}).Body.Bytes(), &mfa)
 	var tok struct{ Token string }
-	json.Unmarshal(do("POST", "/api/v1/login", "", li.Therapist).Body.Bytes(), &tok)
+	json.Unmarshal(do("POST", "/api/v1/login/totp", "", map[string]string{"mfa_token": mfa.MFAToken, "code": testfix.Code(t, li.Therapist.TOTPSecret)}).Body.Bytes(), &tok)
 	var ps struct {
 		Patients []struct {
 			ID         string `json:"id"`

@@ -158,8 +158,8 @@ func TestDemoAndServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	for role, c := range map[string]demo.Credential{"therapist": li.Therapist, "patient": li.Patient, "manager": li.Manager, "security": li.Security} {
-		if c.Username == "" || c.Password == "" {
-			t.Errorf("logins lack %s: %s", role, b)
+		if c.Username == "" || c.Password == "" || (role != "patient") != (len(c.TOTPSecret) == 32) {
+			t.Errorf("logins lack %s, or its TOTP secret is wrong", role)
 		}
 	}
 	if len(li.Therapists) < 2 || li.Therapists[0] != li.Therapist.Username {
@@ -185,19 +185,22 @@ func TestDemoAndServe(t *testing.T) {
 		t.Fatalf("healthz: %v %v", err, resp)
 	}
 	resp.Body.Close()
-	body, _ := json.Marshal(li.Therapist)
+	// A password alone gives staff no token; the TOTP secret of the logins
+	// file completes the sign-in.
+	body, _ := json.Marshal(map[string]string{"username": li.Therapist.Username, "password": li.Therapist.Password})
 	resp, err = http.Post(base+"/api/v1/login", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tok struct{ Token string }
-	json.NewDecoder(resp.Body).Decode(&tok)
+	var half map[string]any
+	json.NewDecoder(resp.Body).Decode(&half)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || tok.Token == "" {
-		t.Fatalf("login: %d", resp.StatusCode)
+	if resp.StatusCode != 200 || half["mfa_required"] != true || half["token"] != nil {
+		t.Fatalf("password alone: %d, mfa_required %v, token given %v", resp.StatusCode, half["mfa_required"], half["token"] != nil)
 	}
+	token := apiLogin(t, base, li.Therapist.Username, li.Therapist.Password, li.Therapist.TOTPSecret)
 	req, _ := http.NewRequest("GET", base+"/api/v1/patients", nil)
-	req.Header.Set("Authorization", "Bearer "+tok.Token)
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

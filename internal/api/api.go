@@ -36,8 +36,9 @@ type Config struct {
 }
 
 // New returns the JSON API handler. It expects full request paths beginning
-// with /api/v1/. Every route except POST /api/v1/login requires a bearer
-// token from that endpoint.
+// with /api/v1/. Every route except POST /api/v1/login and the second
+// factor's POST /api/v1/login/totp and /api/v1/login/totp/enrol requires a
+// bearer token from them.
 func New(svc *service.Service, cfg Config) http.Handler {
 	h := &handler{svc: svc, log: cfg.Logger, mux: httpx.NewServeMux()}
 	if h.log == nil {
@@ -61,6 +62,8 @@ type apiFunc func(w http.ResponseWriter, r *http.Request) error
 func (h *handler) routes() {
 	// Sessions and the acting account.
 	h.public("POST /api/v1/login", h.login)
+	h.public("POST /api/v1/login/totp", h.loginTOTP)
+	h.public("POST /api/v1/login/totp/enrol", h.enrolTOTP)
 	h.authed("POST /api/v1/logout", h.logout)
 	h.authed("GET /api/v1/me", h.me)
 	h.authed("GET /api/v1/me/record", h.myRecord)

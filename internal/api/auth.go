@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	"github.com/confidanthealth/confidant/internal/httpx"
 	"github.com/confidanthealth/confidant/internal/service"
 )
 
@@ -11,18 +12,75 @@ type loginRequest struct {
 	Password string `json:"password"`
 }
 
+// mfaView is the answer to a correct password for an account that signs in
+// with a second factor: no session yet, only the token of the pending
+// sign-in.
+type mfaView struct {
+	MFARequired bool   `json:"mfa_required"`
+	MFAToken    string `json:"mfa_token"`
+	MFAEnrol    bool   `json:"mfa_enrol,omitempty"`
+}
+
 // login: POST /api/v1/login. The token is shown once; only its hash is
-// stored.
+// stored. An account with a second factor (every staff account) gets an
+// MFA token instead, for POST /api/v1/login/totp.
 func (h *handler) login(w http.ResponseWriter, r *http.Request) error {
 	var req loginRequest
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	token, sess, err := h.svc.Login(r.Context(), req.Username, req.Password, service.SessionAPI)
+	res, err := h.svc.Login(r.Context(), req.Username, req.Password, service.SessionAPI)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, tokenView{Token: token, TokenType: "Bearer", ExpiresAt: timestamp(sess.ExpiresAt)})
+	if res.MFARequired() {
+		writeJSON(w, http.StatusOK, mfaView{MFARequired: true, MFAToken: res.MFAToken, MFAEnrol: res.MFAEnrol})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, tokenView{Token: res.Token, TokenType: "Bearer", ExpiresAt: timestamp(res.Session.ExpiresAt)})
+	return nil
+}
+
+type totpLoginRequest struct {
+	MFAToken string `json:"mfa_token"`
+	Code     string `json:"code"`
+}
+
+// loginTOTP: POST /api/v1/login/totp completes a sign-in with a TOTP code.
+func (h *handler) loginTOTP(w http.ResponseWriter, r *http.Request) error {
+	var req totpLoginRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	res, err := h.svc.LoginTOTP(r.Context(), req.MFAToken, req.Code, service.SessionAPI, httpx.ClientAddr(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, tokenView{Token: res.Token, TokenType: "Bearer", ExpiresAt: timestamp(res.Session.ExpiresAt)})
+	return nil
+}
+
+type totpEnrolRequest struct {
+	MFAToken string `json:"mfa_token"`
+}
+
+type totpEnrolView struct {
+	Secret string `json:"secret"`
+	URI    string `json:"uri"`
+}
+
+// enrolTOTP: POST /api/v1/login/totp/enrol hands an account that must enrol
+// a second factor its new TOTP secret, once.
+func (h *handler) enrolTOTP(w http.ResponseWriter, r *http.Request) error {
+	var req totpEnrolRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	e, err := h.svc.BeginTOTPEnrolment(r.Context(), req.MFAToken)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, totpEnrolView{Secret: e.Secret, URI: e.URI})
 	return nil
 }
 

@@ -201,7 +201,7 @@ func missing(field string) error {
 // requestTypes lists a zero value of every request struct, for the fuzz
 // test and the decoder's documentation.
 var requestTypes = []any{
-	loginRequest{}, patientRequest{}, accountRequest{}, noteRequest{}, draftRequest{},
+	loginRequest{}, totpLoginRequest{}, totpEnrolRequest{}, patientRequest{}, accountRequest{}, noteRequest{}, draftRequest{},
 	amendRequest{}, processNoteRequest{}, diagnosisRequest{}, diagnosisStatusRequest{},
 	planRequest{}, measureRequest{}, clinicRequest{}, staffRequest{}, staffUpdateRequest{},
 	careRequest{},

@@ -76,6 +76,7 @@ func TestDecode(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	for _, s := range []string{
 		`{"username":"a","password":"b"}`,
+		`{"mfa_token":"t","code":"123 456"}`,
 		`{"clinic_id":"x","given_name":"Aino","family_name":"Äijälä","identity_code":"010190-902S"}`,
 		`{"body":"x","template":"soap","session_at":"2025-01-31T14:00:00Z"}`,
 		`{"version":1,"template":"free","body":"x"}`,

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/httpx"
@@ -43,7 +44,7 @@ func (h *handler) writeErrorStatus(w http.ResponseWriter, r *http.Request, statu
 		// RFC 6750 section 3: a 401 names the scheme; a presented but
 		// unusable token is "invalid_token".
 		challenge := `Bearer realm="confidant"`
-		if _, ok := bearerToken(r); ok && r.Pattern != "POST /api/v1/login" {
+		if _, ok := bearerToken(r); ok && !strings.HasPrefix(r.Pattern, "POST /api/v1/login") {
 			challenge += `, error="invalid_token"`
 		}
 		w.Header().Set("WWW-Authenticate", challenge)

@@ -22,6 +22,9 @@ type env struct {
 	*testfix.World
 	h   http.Handler
 	log *syncBuffer
+	// enrolled holds the TOTP secrets of accounts enrolled during the test,
+	// by username.
+	enrolled sync.Map
 }
 
 func newEnv(t *testing.T) *env {
@@ -126,10 +129,28 @@ func (e *env) call(t *testing.T, want int, method, path, token string, body any)
 	return res
 }
 
-// login signs in username with the fixture password and returns the token.
+// login signs in username with the fixture password (and, for staff, a
+// TOTP code of the fixture's secret) and returns the token.
 func (e *env) login(t *testing.T, username string) string {
 	t.Helper()
 	res := e.call(t, http.StatusOK, "POST", "/api/v1/login", "", map[string]string{"username": username, "password": testfix.Password})
+	var mfa struct {
+		MFARequired bool   `json:"mfa_required"`
+		MFAToken    string `json:"mfa_token"`
+		MFAEnrol    bool   `json:"mfa_enrol"`
+	}
+	res.decode(t, &mfa)
+	if mfa.MFAEnrol {
+		// An account made during the test enrols at its first sign-in.
+		var en struct{ Secret string }
+		e.call(t, http.StatusOK, "POST", "/api/v1/login/totp/enrol", "", map[string]string{"mfa_token": mfa.MFAToken}).decode(t, &en)
+		e.enrolled.Store(username, en.Secret)
+	}
+	if mfa.MFARequired {
+		secret := e.secretOf(t, username)
+		res = e.call(t, http.StatusOK, "POST", "/api/v1/login/totp", "",
+			map[string]string{"mfa_token": mfa.MFAToken, "code": testfix.Code(t, secret)})
+	}
 	var tok struct {
 		Token     string `json:"token"`
 		TokenType string `json:"token_type"`
@@ -140,6 +161,21 @@ func (e *env) login(t *testing.T, username string) string {
 		t.Fatalf("login %s: bad token response %s", username, res.Body)
 	}
 	return tok.Token
+}
+
+// secretOf returns the TOTP secret of a fixture account by username.
+func (e *env) secretOf(t *testing.T, username string) string {
+	t.Helper()
+	if s, ok := e.enrolled.Load(username); ok {
+		return s.(string)
+	}
+	for _, u := range []confidant.User{e.Therapist, e.OtherTherapist, e.TherapistB, e.Manager, e.ManagerB, e.Security} {
+		if u.Username == username {
+			return e.TOTPSecret(u)
+		}
+	}
+	t.Fatalf("no TOTP secret for %s", username)
+	return ""
 }
 
 // decode unmarshals the body into v, failing on unknown content.

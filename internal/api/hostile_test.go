@@ -27,6 +27,8 @@ func TestHostileInputs(t *testing.T) {
 	}
 	endpoints := []endpoint{
 		{"POST", "/api/v1/login", "", []string{"username", "password"}},
+		{"POST", "/api/v1/login/totp", "", []string{"mfa_token", "code"}},
+		{"POST", "/api/v1/login/totp/enrol", "", []string{"mfa_token"}},
 		{"POST", "/api/v1/patients", ther, []string{"clinic_id", "given_name", "family_name", "identity_code", "phone", "email", "address"}},
 		{"POST", "/api/v1/patients", mgr, []string{"clinic_id", "given_name", "family_name", "identity_code"}},
 		{"POST", "/api/v1/patients/{patientC}/account", mgr, []string{"username", "password"}},

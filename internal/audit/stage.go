@@ -289,6 +289,12 @@ func (t *stageTx) ListAttachments(ctx context.Context, patientID string) ([]conf
 		return tx.ListAttachments(ctx, patientID)
 	})
 }
+func (t *stageTx) SessionFailures(ctx context.Context, id string) (int, error) {
+	return read(t, func(tx confidant.SealedTx) (int, error) { return tx.SessionFailures(ctx, id) })
+}
+func (t *stageTx) TOTP(ctx context.Context, userID string) (confidant.SealedTOTP, error) {
+	return read(t, func(tx confidant.SealedTx) (confidant.SealedTOTP, error) { return tx.TOTP(ctx, userID) })
+}
 func (t *stageTx) PatientBlobs(ctx context.Context, patientID string) ([]confidant.Blob, error) {
 	return read(t, func(tx confidant.SealedTx) ([]confidant.Blob, error) { return tx.PatientBlobs(ctx, patientID) })
 }
@@ -327,6 +333,23 @@ func (t *stageTx) DeleteSession(ctx context.Context, id string) error {
 }
 func (t *stageTx) DeleteUserSessions(ctx context.Context, userID string) error {
 	return t.write(func(tx confidant.SealedTx) error { return tx.DeleteUserSessions(ctx, userID) })
+}
+func (t *stageTx) FailSession(ctx context.Context, id string, max int) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.FailSession(ctx, id, max) })
+}
+func (t *stageTx) PutTOTPPending(ctx context.Context, userID string, pending []byte, at time.Time) error {
+	pending = append([]byte(nil), pending...)
+	return t.write(func(tx confidant.SealedTx) error { return tx.PutTOTPPending(ctx, userID, pending, at) })
+}
+
+// ConfirmTOTP and UseTOTPStep are conditional updates: when a replay finds
+// the step taken meanwhile, it fails, and the function runs again inside
+// the batch, where the store's error answers the request.
+func (t *stageTx) ConfirmTOTP(ctx context.Context, userID string, step int64, at time.Time) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.ConfirmTOTP(ctx, userID, step, at) })
+}
+func (t *stageTx) UseTOTPStep(ctx context.Context, userID string, step int64) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.UseTOTPStep(ctx, userID, step) })
 }
 
 // DeleteExpiredSessions answers with a count only the batch knows.

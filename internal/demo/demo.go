@@ -15,6 +15,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"encoding/base32"
 	"fmt"
 	mrand "math/rand/v2"
 	"time"
@@ -103,10 +104,14 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// Credential is a username and password for signing in.
+// Credential is a username and password for signing in, and for staff the
+// TOTP secret of the second factor (base32; SHA-1, 6 digits, 30 s), which
+// scripts feed to any TOTP generator (oathtool --totp -b SECRET) or an
+// authenticator app.
 type Credential struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
+	Username   string `json:"username"`
+	Password   string `json:"password"`
+	TOTPSecret string `json:"totp_secret,omitempty"`
 }
 
 // Logins are the sign-ins of the demo accounts. The demo therapist has
@@ -120,8 +125,8 @@ type Logins struct {
 	Security  Credential `json:"security"`
 	// Therapists are the usernames of every generated therapist, the demo
 	// therapist first, in the order they were generated. They all sign in
-	// with Therapist.Password (see Options.Passwords); some may have no
-	// patients in active care.
+	// with Therapist.Password (see Options.Passwords) and a code of
+	// Therapist.TOTPSecret; some may have no patients in active care.
 	Therapists []string `json:"therapists,omitempty"`
 }
 
@@ -188,6 +193,7 @@ func Generate(ctx context.Context, st confidant.Store, opt Options, progress fun
 	}
 
 	g := newGenerator(opt, hashes)
+	g.totp = newTOTPSecrets()
 	if err := st.Update(ctx, func(tx confidant.Tx) error { return g.writeOrganisation(ctx, tx) }); err != nil {
 		return Logins{}, fmt.Errorf("demo: organisation and staff: %w", err)
 	}
@@ -211,10 +217,10 @@ func Generate(ctx context.Context, st confidant.Store, opt Options, progress fun
 // and the usernames of all therapists.
 func (g *generator) logins(pw map[confidant.Role]string) Logins {
 	li := Logins{
-		Therapist: Credential{TherapistUsername, pw[confidant.RoleTherapist]},
-		Patient:   Credential{PatientUsername, pw[confidant.RolePatient]},
-		Manager:   Credential{ManagerUsername, pw[confidant.RoleManager]},
-		Security:  Credential{SecurityUsername, pw[confidant.RoleSecurity]},
+		Therapist: Credential{TherapistUsername, pw[confidant.RoleTherapist], g.totpSecret(confidant.RoleTherapist)},
+		Patient:   Credential{PatientUsername, pw[confidant.RolePatient], ""},
+		Manager:   Credential{ManagerUsername, pw[confidant.RoleManager], g.totpSecret(confidant.RoleManager)},
+		Security:  Credential{SecurityUsername, pw[confidant.RoleSecurity], g.totpSecret(confidant.RoleSecurity)},
 	}
 	for _, t := range g.therapists {
 		li.Therapists = append(li.Therapists, t.user.Username)
@@ -236,6 +242,9 @@ type generator struct {
 	now         time.Time
 	windowStart time.Time                 // start of the period with session notes
 	hashes      map[confidant.Role]string // password hash of every account, by role
+	// totp holds the TOTP secret of every staff account, by role: like the
+	// passwords, one per role (synthetic data only); nil: no enrolment.
+	totp map[confidant.Role][]byte
 
 	org        confidant.Organisation
 	clinics    []confidant.Clinic
@@ -395,8 +404,40 @@ func (g *generator) writeOrganisation(ctx context.Context, tx confidant.Tx) erro
 		if err := tx.CreateUser(ctx, u); err != nil {
 			return err
 		}
+		// Staff sign in with a second factor: enrol each with its role's
+		// secret, sealed per account by the store, as confirmed without a
+		// code (time step 0).
+		if secret := g.totp[u.Role]; secret != nil {
+			if err := tx.SetTOTPPending(ctx, u.ID, secret, g.now); err != nil {
+				return err
+			}
+			if err := tx.ConfirmTOTP(ctx, u.ID, 0, g.now); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// newTOTPSecrets returns a random 160-bit TOTP secret for each staff role.
+func newTOTPSecrets() map[confidant.Role][]byte {
+	out := map[confidant.Role][]byte{}
+	for _, r := range confidant.Roles {
+		if r.Staff() {
+			b := make([]byte, 20)
+			rand.Read(b)
+			out[r] = b
+		}
+	}
+	return out
+}
+
+// totpSecret is the base32 form of a role's TOTP secret, or "".
+func (g *generator) totpSecret(r confidant.Role) string {
+	if g.totp[r] == nil {
+		return ""
+	}
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(g.totp[r])
 }
 
 // patientRecords is one patient with everything recorded about them.

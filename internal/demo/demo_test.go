@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"encoding/base32"
 	"encoding/json"
 	mrand "math/rand/v2"
 	"path/filepath"
@@ -158,6 +159,36 @@ func TestGenerate(t *testing.T) {
 			if u.PasswordHash != userByName[demoLogin].PasswordHash {
 				t.Errorf("%s does not share the password of %q", u.Username, demoLogin)
 			}
+		}
+	})
+
+	t.Run("second factors", func(t *testing.T) {
+		secrets := map[confidant.Role]string{confidant.RoleTherapist: logins.Therapist.TOTPSecret,
+			confidant.RoleManager: logins.Manager.TOTPSecret, confidant.RoleSecurity: logins.Security.TOTPSecret}
+		if logins.Patient.TOTPSecret != "" || len(secrets[confidant.RoleTherapist]) != 32 {
+			t.Fatalf("TOTP secrets in the logins: patient %v, therapist %d characters", logins.Patient.TOTPSecret != "", len(secrets[confidant.RoleTherapist]))
+		}
+		err := st.View(ctx, func(tx confidant.Tx) error {
+			for _, u := range d.users {
+				st, err := tx.TOTP(ctx, u.ID)
+				if u.Role == confidant.RolePatient {
+					if !confidant.IsKind(err, confidant.KindNotFound) {
+						t.Errorf("patient account %s has a second factor: %v", u.Username, err)
+					}
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				got := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(st.Secret)
+				if !st.Enrolled() || got != secrets[u.Role] || st.Pending != nil {
+					t.Errorf("%s: enrolled %v, the %s secret of the logins %v", u.Username, st.Enrolled(), u.Role, got == secrets[u.Role])
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	})
 
@@ -463,11 +494,18 @@ func TestGivenPasswordsAndTinySet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Staff have random TOTP secrets (base32 of 160 bits); the patient none.
+	for _, c := range []*Credential{&li.Therapist, &li.Manager, &li.Security} {
+		if len(c.TOTPSecret) != 32 || strings.Trim(c.TOTPSecret, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") != "" {
+			t.Errorf("%s: TOTP secret of %d characters", c.Username, len(c.TOTPSecret))
+		}
+		c.TOTPSecret = ""
+	}
 	want := Logins{
-		Therapist:  Credential{"therapist", "therapist password 1"},
-		Patient:    Credential{"patient", "patient password 2"},
-		Manager:    Credential{"manager", "manager password 3"},
-		Security:   Credential{"security", "security password 4"},
+		Therapist:  Credential{"therapist", "therapist password 1", ""},
+		Patient:    Credential{"patient", "patient password 2", ""},
+		Manager:    Credential{"manager", "manager password 3", ""},
+		Security:   Credential{"security", "security password 4", ""},
 		Therapists: []string{"therapist"},
 	}
 	if diff := cmp.Diff(want, li); diff != "" {
@@ -481,15 +519,15 @@ func TestGivenPasswordsAndTinySet(t *testing.T) {
 
 func TestLoginsJSON(t *testing.T) {
 	li := Logins{
-		Therapist: Credential{"therapist", "a"}, Patient: Credential{"patient", "b"},
-		Manager: Credential{"manager", "c"}, Security: Credential{"security", "d"},
+		Therapist: Credential{"therapist", "a", "JBSWY3DPEHPK3PXP"}, Patient: Credential{"patient", "b", ""},
+		Manager: Credential{"manager", "c", "KRSXG5CTMVRXEZLU"}, Security: Credential{"security", "d", "MFRGGZDFMZTWQ2LK"},
 		Therapists: []string{"therapist", "t.korhonen"},
 	}
 	b, err := json.Marshal(li)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"therapist":{"username":"therapist","password":"a"},"patient":{"username":"patient","password":"b"},"manager":{"username":"manager","password":"c"},"security":{"username":"security","password":"d"},"therapists":["therapist","t.korhonen"]}`
+	want := `{"therapist":{"username":"therapist","password":"a","totp_secret":"JBSWY3DPEHPK3PXP"},"patient":{"username":"patient","password":"b"},"manager":{"username":"manager","password":"c","totp_secret":"KRSXG5CTMVRXEZLU"},"security":{"username":"security","password":"d","totp_secret":"MFRGGZDFMZTWQ2LK"},"therapists":["therapist","t.korhonen"]}`
 	if string(b) != want {
 		t.Errorf("json = %s\nwant   %s", b, want)
 	}

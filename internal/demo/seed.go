@@ -200,6 +200,7 @@ func (s *Seeder) Run(ctx context.Context, st confidant.Store, progress func(Prog
 	g := s.generator(hashes)
 	var li Logins
 	if !hasOrg {
+		g.totp = newTOTPSecrets()
 		li = g.logins(pw)
 		err := st.Update(context.WithoutCancel(ctx), func(tx confidant.Tx) error { return g.writeOrganisation(ctx, tx) })
 		if err != nil {

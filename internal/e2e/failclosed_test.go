@@ -51,9 +51,7 @@ func TestFailClosed(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h := httpx.Logged(log, httpx.Secure(api.New(w.Service, api.Config{Logger: log})))
 	c := &client{t: t, h: h}
-	var login struct{ Token string }
-	c.call("POST", "/api/v1/login", map[string]string{"username": "therapist", "password": testfix.Password}, &login)
-	c.token = login.Token
+	c.token = c.login(w, w.Therapist)
 	c.call("POST", "/api/v1/patients/"+w.PatientA.ID+"/notes", map[string]string{"body": "secret-note-body-4711"}, nil)
 	c.call("GET", "/api/v1/patients/"+w.PatientA.ID+"/chart", nil, nil) // works while the log works
 

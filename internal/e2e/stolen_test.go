@@ -125,13 +125,35 @@ func (c *client) call(method, path string, body any, out any) int {
 	return rec.Code
 }
 
+// login signs u in through the API, with the second factor.
+func (c *client) login(w *testfix.World, u confidant.User) string {
+	c.t.Helper()
+	var mfa struct {
+		MFAToken string `json:"mfa_token"`
+	}
+	c.call("POST", "/api/v1/login", map[string]string{"username": u.Username, "password": testfix.Password}, &mfa)
+	var login struct{ Token string }
+	c.call("POST", "/api/v1/login/totp", map[string]string{"mfa_token": mfa.MFAToken, "code": testfix.Code(c.t, w.TOTPSecret(u))}, &login)
+	if login.Token == "" {
+		c.t.Fatalf("sign in %s: no token", u.Username)
+	}
+	return login.Token
+}
+
 // populate writes, through the API, patients and records full of secrets,
 // and checks that the API gives them back (so they were stored, not lost).
 func populate(t *testing.T, w *testfix.World, h http.Handler, s *secrets) {
 	c := &client{t: t, h: h}
-	var login struct{ Token string }
-	c.call("POST", "/api/v1/login", map[string]string{"username": "therapist", "password": testfix.Password}, &login)
-	c.token = login.Token
+	c.token = c.login(w, w.Therapist)
+	// The staff's TOTP secrets, raw and in base32, are sealed too.
+	for _, u := range []confidant.User{w.Therapist, w.Manager, w.Security} {
+		raw, err := testfix.FromB32(w.TOTPSecret(u))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.add(w.TOTPSecret(u))
+		s.add(string(raw))
+	}
 	for _, p := range []confidant.Patient{w.PatientA, w.PatientB, w.PatientC} {
 		s.add(p.FamilyName)
 		s.add(p.IdentityCode)

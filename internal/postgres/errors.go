@@ -40,6 +40,7 @@ var foreignKeys = map[string]string{
 	"user_clinics_user_fkey":       "User",
 	"user_clinics_clinic_fkey":     "Clinic",
 	"sessions_user_fkey":           "User",
+	"user_totp_user_fkey":          "User",
 	"care_patient_fkey":            "Patient",
 	"care_therapist_fkey":          "Therapist",
 	"care_clinic_fkey":             "Clinic",

@@ -6,18 +6,21 @@ import (
 	"reflect"
 
 	confidant "github.com/confidanthealth/confidant"
+	"github.com/tink-crypto/tink-go/v2/tink"
 )
 
 // IndexKeyring is what Prepare needs: creating and loading the blind-index
-// key.
+// key, and creating the keyset of the TOTP secrets.
 type IndexKeyring interface {
 	NewSystemKey(name string) (confidant.WrappedKey, error)
 	LoadIndexKey(wk confidant.WrappedKey) error
+	NewPatientKey(owner string) (confidant.WrappedKey, tink.AEAD, error)
 }
 
-// Prepare makes sure the blind-index key exists (creating it, wrapped by
-// the KEK, on first use) and loads it into the keyring. The server and
-// every command that touches patient data call it after opening the store.
+// Prepare makes sure the blind-index key and the keyset of the TOTP
+// secrets exist (creating them, wrapped by the KEK, on first use) and
+// loads the blind-index key into the keyring. The server and every command
+// that touches patient data call it after opening the store.
 func Prepare(ctx context.Context, backend confidant.SealedStore, k IndexKeyring) error {
 	var wk confidant.WrappedKey
 	err := backend.Update(ctx, func(tx confidant.SealedTx) error {
@@ -34,7 +37,11 @@ func Prepare(ctx context.Context, backend confidant.SealedStore, k IndexKeyring)
 	if err != nil {
 		return err
 	}
-	return k.LoadIndexKey(wk)
+	// The index key first: a KEK that cannot unwrap it must not add a key.
+	if err := k.LoadIndexKey(wk); err != nil {
+		return err
+	}
+	return prepareTOTPKey(ctx, backend, k)
 }
 
 // LegacyRecords are one patient's plaintext records from a database written

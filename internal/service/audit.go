@@ -23,6 +23,8 @@ const (
 	ActLoginFailed     = "login.failed"
 	ActLogout          = "logout"
 	ActPassword        = "account.password"
+	ActTOTPEnrol       = "account.totp.enrol"   // a TOTP secret handed out for enrolment
+	ActTOTPConfirm     = "account.totp.confirm" // its first valid code confirmed it
 	ActPatientsList    = "patients.list"
 	ActPatientsSearch  = "patients.search" // before ActSearchByName and ActSearchByCode, with the query sealed in the purpose; no longer recorded
 	ActSearchByName    = "patients.search.name"

@@ -15,6 +15,9 @@ import (
 const (
 	SessionWeb = "web" // cookie sessions of the web app
 	SessionAPI = "api" // bearer tokens of the JSON API
+	// SessionMFA is a sign-in whose password was right and that waits for
+	// its second factor (LoginTOTP); Authenticate never accepts it.
+	SessionMFA = "mfa"
 )
 
 // errBadLogin is the one answer to every failed sign-in, so that the answer
@@ -25,33 +28,74 @@ var errBadLogin = confidant.Errorf(confidant.KindUnauthenticated, "invalid_crede
 // touchEvery limits how often a session's last-seen time is written.
 const touchEvery = time.Minute
 
-// Login checks a username and password and starts a session of the given
-// kind. It returns the secret token (for a cookie or an Authorization
-// header), which is shown once and stored only as a hash.
+// LoginResult is the outcome of a correct password. For an account without
+// a second factor it holds the new session and its secret token; for one
+// that must use a second factor (every staff account, and patients who
+// enrolled one) it holds no session but an MFA token, which LoginTOTP
+// exchanges for the session together with a valid code.
+type LoginResult struct {
+	Token   string            // the session's secret token, shown once; "" while MFA is pending
+	Session confidant.Session // the new session; zero while MFA is pending
+
+	// MFAToken is the secret token of the pending sign-in (a session of
+	// kind SessionMFA that Authenticate never accepts), valid for MFALife
+	// and for at most MFAMaxFailures wrong codes. Only its SHA-256 is stored.
+	MFAToken     string
+	MFAExpiresAt time.Time
+	// MFAEnrol says the account has no second factor yet and must enrol
+	// one first (BeginTOTPEnrolment): a staff account's first sign-in.
+	MFAEnrol bool
+}
+
+// MFARequired reports whether the sign-in waits for a second factor.
+func (r LoginResult) MFARequired() bool { return r.MFAToken != "" }
+
+// String hides the tokens from fmt.
+func (r LoginResult) String() string { return "LoginResult{[REDACTED]}" }
+
+// GoString hides the tokens from %#v.
+func (r LoginResult) GoString() string { return r.String() }
+
+// Login checks a username and password. For an account that signs in with
+// a password alone (a patient who has not enrolled a second factor) it
+// starts a session of the given kind and returns its secret token (for a
+// cookie or an Authorization header), which is shown once and stored only
+// as a hash. For an account that must use a second factor it returns an
+// MFA challenge instead (see LoginResult and LoginTOTP): a correct password
+// alone never creates a session for staff.
 //
-// After cfg.MaxFailedLogins consecutive failures the account is locked for
-// cfg.LockoutDuration. Unknown usernames cost as much time as wrong
-// passwords.
-func (s *Service) Login(ctx context.Context, username, password, kind string) (token string, sess confidant.Session, err error) {
+// After cfg.MaxFailedLogins consecutive failures (wrong passwords and wrong
+// second-factor codes alike) the account is locked for cfg.LockoutDuration.
+// Unknown usernames cost as much time as wrong passwords.
+func (s *Service) Login(ctx context.Context, username, password, kind string) (LoginResult, error) {
 	if kind != SessionWeb && kind != SessionAPI {
-		return "", sess, confidant.Errorf(confidant.KindInvalid, "invalid_session_kind", "Unknown session kind.")
+		return LoginResult{}, confidant.Errorf(confidant.KindInvalid, "invalid_session_kind", "Unknown session kind.")
 	}
 	username = normalizeUsername(username)
 	if username == "" || password == "" || len(password) > 1024 {
-		return "", sess, errBadLogin
+		return LoginResult{}, errBadLogin
 	}
-	var u confidant.User
-	err = s.store.View(ctx, func(tx confidant.Tx) error {
+	var (
+		u  confidant.User
+		st confidant.TOTP
+	)
+	err := s.store.View(ctx, func(tx confidant.Tx) error {
 		var err error
-		u, err = tx.UserByUsername(ctx, username)
+		if u, err = tx.UserByUsername(ctx, username); err != nil {
+			return err
+		}
+		st, err = tx.TOTP(ctx, u.ID)
+		if confidant.IsKind(err, confidant.KindNotFound) {
+			st, err = confidant.TOTP{UserID: u.ID}, nil
+		}
 		return err
 	})
 	if confidant.IsKind(err, confidant.KindNotFound) {
 		_ = s.hasher.DummyVerify(ctx, password)
-		return "", sess, s.loginFailed(ctx, "", username, "unknown user")
+		return LoginResult{}, s.loginFailed(ctx, "", username, "unknown user")
 	}
 	if err != nil {
-		return "", sess, err
+		return LoginResult{}, err
 	}
 	now := s.clock()
 	if u.Disabled || now.Before(u.LockedUntil) {
@@ -60,32 +104,48 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (t
 		if !u.Disabled {
 			why = "account locked"
 		}
-		return "", sess, s.loginFailed(ctx, u.ID, username, why)
+		return LoginResult{}, s.loginFailed(ctx, u.ID, username, why)
 	}
 	ok, rehash, err := s.hasher.Verify(ctx, password, u.PasswordHash)
 	if err != nil {
-		return "", sess, err
+		return LoginResult{}, err
 	}
 	if !ok {
-		var until time.Time
-		if u.FailedLogins+1 >= s.cfg.MaxFailedLogins {
-			until = now.Add(s.cfg.LockoutDuration)
+		if err := s.countFailure(ctx, u, now, ""); err != nil {
+			return LoginResult{}, err
 		}
-		if err := s.update(ctx, func(tx confidant.Tx) error {
-			return tx.RecordLogin(ctx, u.ID, false, until)
-		}); err != nil {
-			return "", sess, err
-		}
-		return "", sess, s.loginFailed(ctx, u.ID, username, "wrong password")
+		return LoginResult{}, s.loginFailed(ctx, u.ID, username, "wrong password")
 	}
 	var newHash string
 	if rehash {
 		if newHash, err = s.hasher.Hash(ctx, password); err != nil {
-			return "", sess, err
+			return LoginResult{}, err
 		}
 	}
+	if MFARequired(u, st) {
+		// The password is right, but the failure count stays until the
+		// second factor is right too: a stolen password does not buy
+		// unlimited guesses at codes.
+		mtok, mhash := newToken()
+		ms := confidant.Session{
+			ID: confidant.NewID(), TokenHash: mhash, UserID: u.ID, Kind: SessionMFA,
+			CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(MFALife),
+		}
+		err = s.update(ctx, func(tx confidant.Tx) error {
+			if newHash != "" {
+				if err := tx.SetPassword(ctx, u.ID, newHash); err != nil {
+					return err
+				}
+			}
+			return tx.CreateSession(ctx, ms)
+		})
+		if err != nil {
+			return LoginResult{}, err
+		}
+		return LoginResult{MFAToken: mtok, MFAExpiresAt: ms.ExpiresAt, MFAEnrol: !st.Enrolled()}, nil
+	}
 	token, hash := newToken()
-	sess = confidant.Session{
+	sess := confidant.Session{
 		ID:        confidant.NewID(),
 		TokenHash: hash,
 		UserID:    u.ID,
@@ -98,12 +158,7 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (t
 		if err := tx.RecordLogin(ctx, u.ID, true, time.Time{}); err != nil {
 			return err
 		}
-		ev := s.event(ctx, ActLoginOK, u.PatientID, "", confidant.OutcomeOK)
-		ev.ActorID, ev.Role, ev.SessionID = u.ID, u.Role, sess.ID
-		if len(u.ClinicIDs) > 0 {
-			ev.ClinicID = u.ClinicIDs[0]
-		}
-		if err := tx.Audit(ev); err != nil {
+		if err := tx.Audit(s.userEvent(ctx, ActLoginOK, u, sess.ID, confidant.OutcomeOK)); err != nil {
 			return err
 		}
 		if newHash != "" {
@@ -114,15 +169,51 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (t
 		return tx.CreateSession(ctx, sess)
 	})
 	if err != nil {
-		return "", confidant.Session{}, err
+		return LoginResult{}, err
 	}
-	return token, sess, nil
+	return LoginResult{Token: token, Session: sess}, nil
+}
+
+// countFailure records one failed sign-in step of u (a wrong password or a
+// wrong code) and locks the account at cfg.MaxFailedLogins; with ev set,
+// the event is recorded in the same transaction.
+func (s *Service) countFailure(ctx context.Context, u confidant.User, now time.Time, mfaSession string, evs ...confidant.AuditEvent) error {
+	var until time.Time
+	if u.FailedLogins+1 >= s.cfg.MaxFailedLogins {
+		until = now.Add(s.cfg.LockoutDuration)
+	}
+	return s.update(ctx, func(tx confidant.Tx) error {
+		if mfaSession != "" {
+			if err := tx.FailSession(ctx, mfaSession, MFAMaxFailures); err != nil {
+				return err
+			}
+		}
+		if err := tx.RecordLogin(ctx, u.ID, false, until); err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			if err := tx.Audit(ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// userEvent is an event of u, who is signing in (no actor in ctx yet).
+func (s *Service) userEvent(ctx context.Context, action string, u confidant.User, sessionID, outcome string) confidant.AuditEvent {
+	ev := s.event(ctx, action, u.PatientID, "", outcome)
+	ev.ActorID, ev.Role, ev.SessionID = u.ID, u.Role, sessionID
+	if len(u.ClinicIDs) > 0 {
+		ev.ClinicID = u.ClinicIDs[0]
+	}
+	return ev
 }
 
 // Authenticate returns the actor of a session token of the given kind. It
 // enforces the idle and absolute timeouts and refuses disabled accounts.
 func (s *Service) Authenticate(ctx context.Context, token, kind, client string) (confidant.Actor, error) {
-	if token == "" || len(token) > 128 {
+	if token == "" || len(token) > 128 || (kind != SessionWeb && kind != SessionAPI) {
 		return confidant.Actor{}, confidant.ErrUnauthenticated
 	}
 	h := sha256.Sum256([]byte(token))
@@ -146,7 +237,8 @@ func (s *Service) Authenticate(ctx context.Context, token, kind, client string) 
 		return confidant.Actor{}, err
 	}
 	if sess.Kind != kind {
-		// A token of the other kind (a cookie value sent as a bearer token)
+		// A token of the other kind (a cookie value sent as a bearer token,
+		// or the token of a sign-in still waiting for its second factor)
 		// is refused, but does not end the session it belongs to.
 		return confidant.Actor{}, confidant.ErrUnauthenticated
 	}

@@ -262,10 +262,15 @@ func TestLoginLockoutAndSessions(t *testing.T) {
 	w := newWorld(t)
 	svc := w.Service
 	ctx := context.Background()
-	tok, _, err := svc.Login(ctx, "Therapist ", testfix.Password, service.SessionWeb)
+	res, err := svc.Login(ctx, "Therapist ", testfix.Password, service.SessionWeb)
 	if err != nil {
 		t.Fatal(err)
 	}
+	res, err = svc.LoginTOTP(ctx, res.MFAToken, testfix.Code(t, w.TOTPSecret(w.Therapist)), service.SessionWeb, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := res.Token
 	a, err := svc.Authenticate(ctx, tok, service.SessionWeb, "127.0.0.1")
 	if err != nil || a.UserID != w.Therapist.ID || a.Role != confidant.RoleTherapist {
 		t.Fatalf("authenticate: %v %+v", err, a)
@@ -278,8 +283,8 @@ func TestLoginLockoutAndSessions(t *testing.T) {
 		t.Fatalf("web session ended by its use as an api token: %v", err)
 	}
 	// The same answer for an unknown user and a wrong password.
-	_, _, e1 := svc.Login(ctx, "nobody", "whatever-password", service.SessionWeb)
-	_, _, e2 := svc.Login(ctx, "other", "wrong-password!", service.SessionWeb)
+	_, e1 := svc.Login(ctx, "nobody", "whatever-password", service.SessionWeb)
+	_, e2 := svc.Login(ctx, "other", "wrong-password!", service.SessionWeb)
 	if confidant.CodeOf(e1) != "invalid_credentials" || confidant.MessageOf(e1) != confidant.MessageOf(e2) {
 		t.Fatalf("login errors differ: %v / %v", e1, e2)
 	}
@@ -287,7 +292,7 @@ func TestLoginLockoutAndSessions(t *testing.T) {
 	for range svc.Config().MaxFailedLogins {
 		svc.Login(ctx, "other", "wrong-password!", service.SessionWeb)
 	}
-	if _, _, err := svc.Login(ctx, "other", testfix.Password, service.SessionWeb); confidant.CodeOf(err) != "invalid_credentials" {
+	if _, err := svc.Login(ctx, "other", testfix.Password, service.SessionWeb); confidant.CodeOf(err) != "invalid_credentials" {
 		t.Fatalf("locked account signed in: %v", err)
 	}
 	// Logout ends the session.
@@ -309,10 +314,12 @@ func TestSessionTimeouts(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	tok, _, err := svc.Login(ctx, "therapist", testfix.Password, service.SessionWeb)
-	if err != nil {
-		t.Fatal(err)
+	// The patient's account signs in with a password alone.
+	res, err := svc.Login(ctx, w.PatientUser.Username, testfix.Password, service.SessionWeb)
+	if err != nil || res.MFARequired() {
+		t.Fatal(err, res.MFARequired())
 	}
+	tok := res.Token
 	// Activity keeps it alive until the absolute timeout.
 	end := now.Add(cfg.SessionAbsolute)
 	for now.Add(cfg.SessionIdle).Before(end) {
@@ -326,10 +333,11 @@ func TestSessionTimeouts(t *testing.T) {
 		t.Fatalf("after absolute timeout: %v", err)
 	}
 	// Idle timeout.
-	tok, _, err = svc.Login(ctx, "therapist", testfix.Password, service.SessionWeb)
+	res, err = svc.Login(ctx, w.PatientUser.Username, testfix.Password, service.SessionWeb)
 	if err != nil {
 		t.Fatal(err)
 	}
+	tok = res.Token
 	now = now.Add(cfg.SessionIdle + time.Second)
 	if _, err := svc.Authenticate(ctx, tok, service.SessionWeb, ""); confidant.CodeOf(err) != "session_expired" {
 		t.Fatalf("after idle timeout: %v", err)

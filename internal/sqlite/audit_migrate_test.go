@@ -41,7 +41,7 @@ func TestAuditMigration(t *testing.T) {
 	}
 
 	var applied []string
-	if err := db.Migrate(ctx, func(_, _ int, name string) { applied = append(applied, name) }); err != nil {
+	if err := db.migrateTo(ctx, 4, func(_, _ int, name string) { applied = append(applied, name) }); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
 	if want := []string{"0004_audit_log"}; !slices.Equal(applied, want) {

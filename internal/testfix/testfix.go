@@ -52,6 +52,10 @@ type World struct {
 	PatientA confidant.Patient // clinic A, in care of Therapist
 	PatientB confidant.Patient // clinic B, in care of TherapistB
 	PatientC confidant.Patient // clinic A, in nobody's care
+
+	// secrets are the TOTP secrets (base32) of the staff accounts, by
+	// username (TOTPSecret).
+	secrets map[string]string
 }
 
 // New builds the world on st (which must be empty) and returns it.
@@ -97,6 +101,7 @@ func New(t testing.TB, st confidant.Store) *World {
 	w.Manager = mk("manager", confidant.RoleManager, w.ClinicA.ID)
 	w.ManagerB = mk("managerb", confidant.RoleManager, w.ClinicB.ID)
 	w.Security = mk("security", confidant.RoleSecurity)
+	w.secrets = enrolStaff(t, st, w.Therapist, w.OtherTherapist, w.TherapistB, w.Manager, w.ManagerB, w.Security)
 
 	w.PatientA = w.patient(t, w.Therapist, "Aino", "Äijälä", "010190-902S")
 	w.PatientB = w.patient(t, w.TherapistB, "Bertta", "Korhonen", "020285-903Y")

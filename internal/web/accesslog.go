@@ -31,6 +31,8 @@ var actionTexts = map[string]actionText{
 	service.ActLoginFailed:     {"Failed to sign in", "Failed sign-in"},
 	service.ActLogout:          {"Signed out", "Signed out"},
 	service.ActPassword:        {"Changed a password", "Changed a password"},
+	service.ActTOTPEnrol:       {"Started setting up an authenticator app", "Started setting up an authenticator app"},
+	service.ActTOTPConfirm:     {"Set up an authenticator app", "Set up an authenticator app"},
 	service.ActPatientsList:    {"Listed their patients", "Listed their patients"},
 	service.ActPatientsSearch:  {"Searched for patients", "Searched for patients"},
 	service.ActSearchByName:    {"Searched for you by name and found you", "Searched for patients by name"},

@@ -164,14 +164,25 @@ func textOf(t *testing.T, ctx context.Context, sel string) string {
 	return s
 }
 
-func signIn(t *testing.T, ctx context.Context, base, username, waitFor string) {
+// signIn signs in with the password and, for an account with a TOTP secret
+// (base32), the code on the second page.
+func signIn(t *testing.T, ctx context.Context, base, username, secret, waitFor string) {
 	t.Helper()
-	step(t, ctx, "sign in as "+username,
-		chromedp.Navigate(base+"/login"),
+	password := []chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(base + "/login"),
 		chromedp.WaitVisible(chromedp.ID("username")),
 		chromedp.SendKeys(chromedp.ID("username"), username),
 		chromedp.SendKeys(chromedp.ID("password"), testfix.Password),
 		chromedp.Click(chromedp.CSS(`form[action="/login"] button[type="submit"]`)),
+	}
+	if secret == "" {
+		step(t, ctx, "sign in as "+username, append(password, chromedp.WaitVisible(chromedp.CSS(waitFor)))...)
+		return
+	}
+	step(t, ctx, "sign in as "+username, append(password, chromedp.WaitVisible(chromedp.ID("code")))...)
+	step(t, ctx, "second factor of "+username,
+		chromedp.SendKeys(chromedp.ID("code"), testfix.Code(t, secret)),
+		chromedp.Click(chromedp.CSS(`form[action="/login/totp"] button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(waitFor)),
 	)
 }
@@ -212,7 +223,7 @@ func TestBrowser(t *testing.T) {
 
 	// (1) The therapist's day: My patients, the chart, a SOAP note drafted,
 	// signed and amended, both versions visible.
-	signIn(t, ctx, base, "therapist", `a[href="/patients/`+pa.ID+`"]`)
+	signIn(t, ctx, base, "therapist", e.w.TOTPSecret(e.w.Therapist), `a[href="/patients/`+pa.ID+`"]`)
 	step(t, ctx, "open the chart",
 		chromedp.Click(chromedp.CSS(`a[href="/patients/`+pa.ID+`"]`)),
 		chromedp.WaitVisible(chromedp.ID("notes")),
@@ -295,7 +306,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	manager := watch(t, mctx)
-	signIn(t, mctx, base, "manager", `a[href="/clinics/`+e.w.ClinicA.ID+`"]`)
+	signIn(t, mctx, base, "manager", e.w.TOTPSecret(e.w.Manager), `a[href="/clinics/`+e.w.ClinicA.ID+`"]`)
 	step(t, mctx, "manager opens the note URL",
 		chromedp.Navigate(noteURL),
 		chromedp.WaitVisible(chromedp.CSS(`.alert`)),
@@ -325,7 +336,7 @@ func TestBrowser(t *testing.T) {
 	if _, err := e.w.Service.Chart(e.w.As(e.w.OtherTherapist), pa.ID); !confidant.IsKind(err, confidant.KindPermission) && !confidant.IsKind(err, confidant.KindNotFound) {
 		t.Fatalf("a therapist without care opened the chart: %v", err)
 	}
-	signIn(t, pctx, base, "aino", `a[href="/record/access"]`)
+	signIn(t, pctx, base, "aino", "", `a[href="/record/access"]`)
 	step(t, pctx, "patient opens the access history",
 		chromedp.Click(chromedp.CSS(`.mainnav a[href="/record/access"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`.access-list`)),
@@ -344,13 +355,16 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	officer := watch(t, sctx)
-	signIn(t, sctx, base, "security", `a[href="/access-log"]`)
+	signIn(t, sctx, base, "security", e.w.TOTPSecret(e.w.Security), `a[href="/access-log"]`)
 	step(t, sctx, "security officer searches the access log by patient",
 		chromedp.Click(chromedp.CSS(`.mainnav a[href="/access-log"]`)),
 		chromedp.WaitVisible(chromedp.ID("patient")),
 		chromedp.SendKeys(chromedp.ID("patient"), pa.ID),
 		chromedp.SetValue(chromedp.ID("action"), "chart.read"),
 		chromedp.Click(chromedp.CSS(`form.audit-form button[type="submit"]`)),
+		// The answer's form carries the patient as its value attribute (the
+		// page before it has an access table too: wait for the answer).
+		chromedp.WaitVisible(chromedp.CSS(`input#patient[value="`+pa.ID+`"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`.access-table`)),
 	)
 	found := textOf(t, sctx, "main")
@@ -359,8 +373,43 @@ func TestBrowser(t *testing.T) {
 	}
 	saveScreenshot(t, sctx, "access-log.png")
 
+	// (2c) A new staff account sets up its authenticator app at its first
+	// sign-in: the key and its QR code, then the first code.
+	newcomer, err := e.w.Service.OperatorCreateUser(context.Background(), service.StaffInput{
+		Username: "newcomer", DisplayName: "New Comer", Role: confidant.RoleSecurity, Password: testfix.Password,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nctx, ncancel := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
+	defer ncancel()
+	if err := chromedp.Do(nctx); err != nil {
+		t.Fatal(err)
+	}
+	enrolling := watch(t, nctx)
+	step(t, nctx, "newcomer signs in with the password",
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.SendKeys(chromedp.ID("username"), newcomer.Username),
+		chromedp.SendKeys(chromedp.ID("password"), testfix.Password),
+		chromedp.Click(chromedp.CSS(`form[action="/login"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/login/totp/enrol"]`)),
+		chromedp.Click(chromedp.CSS(`form[action="/login/totp/enrol"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`svg.totp-qr`)),
+	)
+	key := strings.ReplaceAll(textOf(t, nctx, ".totp-secret"), " ", "")
+	if len(key) != 32 || !strings.HasPrefix(textOf(t, nctx, ".totp-uri"), "otpauth://totp/") {
+		t.Fatalf("enrolment page: key of %d characters", len(key))
+	}
+	saveScreenshot(t, nctx, "totp-enrol.png")
+	step(t, nctx, "newcomer confirms with the first code",
+		chromedp.SendKeys(chromedp.ID("code"), testfix.Code(t, key)),
+		chromedp.Click(chromedp.CSS(`form[action="/login/totp"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/access-log"]`)),
+	)
+
 	// (3) No CSP violations anywhere, and no script errors.
-	for name, w := range map[string]*browserWatch{"therapist": therapist, "manager": manager, "patient": patient, "security officer": officer} {
+	for name, w := range map[string]*browserWatch{"therapist": therapist, "manager": manager, "patient": patient, "security officer": officer, "enrolling officer": enrolling} {
 		violations, errs, console, _ := w.snapshot()
 		for _, v := range violations {
 			t.Errorf("%s tab: CSP violation: %s", name, v)

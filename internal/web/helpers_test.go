@@ -68,11 +68,31 @@ func (e *env) client() *client {
 func (e *env) as(u confidant.User) *client {
 	e.t.Helper()
 	c := e.client()
-	r := c.post("/login", url.Values{"username": {u.Username}, "password": {testfix.Password}})
+	r := c.signIn(u, "")
 	if r.status != http.StatusSeeOther {
 		e.t.Fatalf("sign in as %s: status %d\n%s", u.Username, r.status, r.body)
 	}
 	return c
+}
+
+// signIn posts u's password (with next, if set) and, when the app asks for
+// the second factor, a TOTP code of the fixture's secret; it returns the
+// last answer.
+func (c *client) signIn(u confidant.User, next string) result {
+	c.e.t.Helper()
+	form := url.Values{"username": {u.Username}, "password": {testfix.Password}}
+	if next != "" {
+		form.Set("next", next)
+	}
+	r := c.post("/login", form)
+	if r.status != http.StatusSeeOther || r.location() != "/login/totp" {
+		return r
+	}
+	code := url.Values{"code": {testfix.Code(c.e.t, c.e.w.TOTPSecret(u))}}
+	if next != "" {
+		code.Set("next", next)
+	}
+	return c.post("/login/totp", code)
 }
 
 // withToken returns a client that presents a given session token.

@@ -78,6 +78,7 @@ type crumb struct {
 var flashes = map[string]string{
 	"signed-out":       "You have signed out.",
 	"expired":          "Your session has ended. Please sign in again.",
+	"mfa-expired":      "Your sign-in has expired or was ended. Please sign in again.",
 	"patient-created":  "The patient was registered.",
 	"note-created":     "The draft was saved.",
 	"draft-saved":      "The draft was saved.",

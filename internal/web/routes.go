@@ -16,6 +16,9 @@ func (s *server) routes() http.Handler {
 	// Public: sign-in, assets, and the not-found page.
 	public("GET /login", s.loginForm)
 	public("POST /login", s.login)
+	public("GET /login/totp", s.totpForm)
+	public("POST /login/totp", s.loginTOTP)
+	public("POST /login/totp/enrol", s.enrolTOTP)
 	public("POST /logout", s.logout)
 	public("GET /static/{name}", s.static)
 	public("/", s.notFound)

@@ -111,15 +111,24 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		Next:     safeNext(r.PostForm.Get("next")),
 	}
 	v.Flash = ""
-	token, _, err := s.svc.Login(r.Context(), v.Username, r.PostForm.Get("password"), service.SessionWeb)
+	res, err := s.svc.Login(r.Context(), v.Username, r.PostForm.Get("password"), service.SessionWeb)
 	if err != nil {
 		s.clearCookie(w)
+		s.clearMFACookie(w)
 		httpx.LogError(s.log, r, err)
 		v.Error = confidant.MessageOf(err)
 		s.render(w, r, httpx.Status(err), "login", v)
 		return
 	}
-	s.setCookie(w, token)
+	if res.MFARequired() {
+		// The second step: the pending sign-in travels in a cookie of its
+		// own, never in a URL.
+		s.clearCookie(w)
+		s.setMFACookie(w, res.MFAToken)
+		http.Redirect(w, r, totpURL(v.Next), http.StatusSeeOther)
+		return
+	}
+	s.setCookie(w, res.Token)
 	http.Redirect(w, r, v.Next, http.StatusSeeOther)
 }
 

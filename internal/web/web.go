@@ -47,10 +47,12 @@ type server struct {
 	log    *slog.Logger
 	secure bool
 	cookie string
-	loc    *time.Location
-	views  *views
-	assets *assets
-	now    func() time.Time
+	// mfaCookie holds the token of a sign-in waiting for its second factor.
+	mfaCookie string
+	loc       *time.Location
+	views     *views
+	assets    *assets
+	now       func() time.Time
 }
 
 // New returns the web app's handler.
@@ -73,8 +75,10 @@ func New(svc *service.Service, cfg Config) (http.Handler, error) {
 		loc:    loc,
 		now:    time.Now,
 	}
+	s.mfaCookie = s.cookie + "-mfa"
 	if s.secure {
 		s.cookie = "__Host-confidant"
+		s.mfaCookie = "__Host-confidant-mfa"
 	}
 	var err error
 	if s.assets, err = loadAssets(); err != nil {

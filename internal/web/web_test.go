@@ -46,9 +46,33 @@ func TestSignInAndOut(t *testing.T) {
 		t.Errorf("wrong password: the password was echoed back")
 	}
 
+	// The right password leads to the second factor, with the pending
+	// sign-in in a cookie of its own and no session yet.
 	r = c.post("/login", url.Values{"username": {"therapist"}, "password": {testfix.Password}, "next": {"/patients"}})
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/login/totp?next=%2Fpatients" {
+		t.Fatalf("password: status %d to %q, want the code page", r.status, r.header.Get("Location"))
+	}
+	mck := sessionCookie(t, r, "confidant-mfa")
+	if !mck.HttpOnly || mck.SameSite != http.SameSiteStrictMode || mck.Path != "/" || mck.Secure || mck.MaxAge != 300 || mck.Domain != "" {
+		t.Errorf("MFA cookie = %+v, want HttpOnly, SameSite=Strict, Path=/, Max-Age=300", mck)
+	}
+	if r := e.withToken(mck.Value).get("/patients"); r.status != http.StatusSeeOther {
+		t.Errorf("the MFA token as a session: status %d, want it refused", r.status)
+	}
+	r = c.get("/login/totp?next=%2Fpatients")
+	if r.status != http.StatusOK || !has(r.body, "Enter your code") || !strings.Contains(r.body, `name="next" value="/patients"`) {
+		t.Fatalf("code page: status %d:\n%s", r.status, text(r.body))
+	}
+	r = c.post("/login/totp", url.Values{"code": {"12345"}, "next": {"/patients"}})
+	if r.status != http.StatusUnauthorized || !has(r.body, "The code is not valid.") {
+		t.Fatalf("wrong code: status %d:\n%s", r.status, text(r.body))
+	}
+	r = c.post("/login/totp", url.Values{"code": {testfix.Code(t, e.w.TOTPSecret(e.w.Therapist))}, "next": {"/patients"}})
 	if r.status != http.StatusSeeOther || r.location() != "/patients" {
 		t.Fatalf("sign in: status %d to %q", r.status, r.header.Get("Location"))
+	}
+	if ck := sessionCookie(t, r, "confidant-mfa"); ck.MaxAge >= 0 {
+		t.Errorf("MFA cookie not cleared after sign-in: %+v", ck)
 	}
 	ck := sessionCookie(t, r, "confidant")
 	if !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/" || ck.Secure || ck.MaxAge != 0 || !ck.Expires.IsZero() || ck.Domain != "" {
@@ -93,6 +117,18 @@ func TestSecureCookie(t *testing.T) {
 	if rec.Code != http.StatusSeeOther {
 		t.Fatalf("status %d", rec.Code)
 	}
+	mck := sessionCookie(t, result{header: rec.Result().Header}, "__Host-confidant-mfa")
+	if !mck.Secure || !mck.HttpOnly || mck.Path != "/" || mck.Domain != "" || mck.SameSite != http.SameSiteStrictMode {
+		t.Errorf("MFA cookie = %+v, want a __Host- cookie: Secure, HttpOnly, Path=/, no Domain, SameSite=Strict", mck)
+	}
+	req = httptest.NewRequest(http.MethodPost, "/login/totp", strings.NewReader(url.Values{"code": {testfix.Code(t, e.w.TOTPSecret(e.w.Therapist))}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(mck)
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("code: status %d", rec.Code)
+	}
 	ck := sessionCookie(t, result{header: rec.Result().Header}, "__Host-confidant")
 	if !ck.Secure || !ck.HttpOnly || ck.Path != "/" || ck.Domain != "" || ck.SameSite != http.SameSiteLaxMode {
 		t.Errorf("cookie = %+v, want a __Host- cookie: Secure, HttpOnly, Path=/, no Domain, SameSite=Lax", ck)
@@ -102,11 +138,11 @@ func TestSecureCookie(t *testing.T) {
 func TestSessionRenewedAtSignIn(t *testing.T) {
 	e := newEnv(t)
 	c := e.client()
-	r := c.post("/login", url.Values{"username": {"therapist"}, "password": {testfix.Password}})
+	r := c.signIn(e.w.Therapist, "")
 	first := sessionCookie(t, r, "confidant").Value
 	// Signing in again in the same browser (now as someone else) ends the
 	// first session before starting the next.
-	r = c.post("/login", url.Values{"username": {"manager"}, "password": {testfix.Password}})
+	r = c.signIn(e.w.Manager, "")
 	second := sessionCookie(t, r, "confidant").Value
 	if first == second || second == "" {
 		t.Fatalf("session not renewed at sign-in")
