@@ -5,107 +5,16 @@ import (
 	"errors"
 	"io"
 	"mime"
-	"net"
 	netmail "net/mail"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
-
 	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/mail/mailtest"
 )
-
-// received is what the test SMTP server got.
-type received struct {
-	user, pass string
-	from       string
-	to         []string
-	data       []byte
-}
-
-// backend is an in-process SMTP server's backend (github.com/emersion/go-smtp)
-// that accepts PLAIN authentication as clinic / s3cret-password and keeps
-// every message.
-type backend struct {
-	mu   sync.Mutex
-	msgs []received
-}
-
-func (b *backend) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{b: b}, nil }
-
-type session struct {
-	b    *backend
-	auth bool
-	cur  received
-}
-
-func (s *session) AuthMechanisms() []string { return []string{sasl.Plain} }
-
-func (s *session) Auth(string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(identity, user, pass string) error {
-		if user != "clinic" || pass != "s3cret-password" {
-			return errors.New("invalid credentials")
-		}
-		s.auth, s.cur.user, s.cur.pass = true, user, pass
-		return nil
-	}), nil
-}
-
-func (s *session) Mail(from string, _ *smtp.MailOptions) error {
-	if !s.auth {
-		return smtp.ErrAuthRequired
-	}
-	s.cur.from = from
-	return nil
-}
-
-func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	s.cur.to = append(s.cur.to, to)
-	return nil
-}
-
-func (s *session) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.cur.data = b
-	s.b.mu.Lock()
-	s.b.msgs = append(s.b.msgs, s.cur)
-	s.b.mu.Unlock()
-	return nil
-}
-
-func (s *session) Reset()        { s.cur = received{user: s.cur.user, pass: s.cur.pass} }
-func (s *session) Logout() error { return nil }
-
-// startServer starts an SMTP server without TLS on a loopback port.
-func startServer(t *testing.T) (*backend, string) {
-	t.Helper()
-	b := &backend{}
-	srv := smtp.NewServer(b)
-	srv.Domain = "localhost"
-	srv.AllowInsecureAuth = true
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return b, l.Addr().String()
-}
-
-func (b *backend) messages() []received {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]received(nil), b.msgs...)
-}
 
 var testMsg = Message{
 	To:      []string{"terapeutti@clinic.example"},
@@ -146,7 +55,8 @@ func checkMessage(t *testing.T, raw []byte, from string, m Message) {
 // TestSMTPDelivers: a message reaches a real SMTP server (go-smtp, in this
 // process), authenticated, from the configured sender to its recipient.
 func TestSMTPDelivers(t *testing.T) {
-	b, addr := startServer(t)
+	srv := mailtest.Start(t, "clinic", "s3cret-password")
+	addr := srv.Addr
 	cfg, err := ParseURL("smtp://clinic@" + addr + "?from=confidant@clinic.example&tls=none")
 	if err != nil {
 		t.Fatal(err)
@@ -159,14 +69,14 @@ func TestSMTPDelivers(t *testing.T) {
 	if err := s.Send(t.Context(), testMsg); err != nil {
 		t.Fatal(err)
 	}
-	got := b.messages()
+	got := srv.Messages()
 	if len(got) != 1 {
 		t.Fatalf("%d messages received, want 1", len(got))
 	}
-	if got[0].user != "clinic" || got[0].from != "confidant@clinic.example" || len(got[0].to) != 1 || got[0].to[0] != testMsg.To[0] {
-		t.Errorf("envelope: user %q, from %q, to %v", got[0].user, got[0].from, got[0].to)
+	if got[0].User != "clinic" || got[0].From != "confidant@clinic.example" || len(got[0].To) != 1 || got[0].To[0] != testMsg.To[0] {
+		t.Errorf("envelope: user %q, from %q, to %v", got[0].User, got[0].From, got[0].To)
 	}
-	checkMessage(t, got[0].data, "confidant@clinic.example", testMsg)
+	checkMessage(t, got[0].Data, "confidant@clinic.example", testMsg)
 	if d := s.Describe(); strings.Contains(d, "s3cret") || !strings.Contains(d, addr) {
 		t.Errorf("Describe() = %q", d)
 	}
@@ -175,8 +85,8 @@ func TestSMTPDelivers(t *testing.T) {
 // TestSMTPRefusedSaysNothing: a refused sign-in to the server is an
 // unavailable error that names neither the recipient nor the password.
 func TestSMTPRefusedSaysNothing(t *testing.T) {
-	b, addr := startServer(t)
-	cfg, err := ParseURL("smtp://clinic@" + addr + "?from=confidant@clinic.example&tls=none")
+	srv := mailtest.Start(t, "clinic", "s3cret-password")
+	cfg, err := ParseURL("smtp://clinic@" + srv.Addr + "?from=confidant@clinic.example&tls=none")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +108,7 @@ func TestSMTPRefusedSaysNothing(t *testing.T) {
 			t.Errorf("the error quotes the recipient or the password: %q", text)
 		}
 	}
-	if n := len(b.messages()); n != 0 {
+	if n := len(srv.Messages()); n != 0 {
 		t.Errorf("%d messages received", n)
 	}
 }
@@ -206,8 +116,8 @@ func TestSMTPRefusedSaysNothing(t *testing.T) {
 // TestSTARTTLSRequired: smtp:// without tls=none refuses a server that
 // offers no STARTTLS, sending nothing in clear.
 func TestSTARTTLSRequired(t *testing.T) {
-	b, addr := startServer(t)
-	cfg, err := ParseURL("smtp://clinic@" + addr + "?from=confidant@clinic.example")
+	srv := mailtest.Start(t, "clinic", "s3cret-password")
+	cfg, err := ParseURL("smtp://clinic@" + srv.Addr + "?from=confidant@clinic.example")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +129,7 @@ func TestSTARTTLSRequired(t *testing.T) {
 	if err := s.Send(t.Context(), testMsg); confidant.KindOf(err) != confidant.KindUnavailable {
 		t.Fatalf("Send without TLS = %v, want it refused", err)
 	}
-	if n := len(b.messages()); n != 0 {
+	if n := len(srv.Messages()); n != 0 {
 		t.Errorf("%d messages sent in clear", n)
 	}
 }
