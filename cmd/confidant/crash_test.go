@@ -62,6 +62,8 @@ func TestCrashDuringWrites(t *testing.T) {
 
 	acked := map[string]bool{}
 	var mu sync.Mutex
+	var token string
+	var patients []string
 	for round := range 5 {
 		addr := freePort(t)
 		cmd := exec.Command(os.Args[0], "serve", "--data", data, "--addr", addr, "--log-level", "error", "--checkpoint-every", "200ms")
@@ -83,8 +85,13 @@ func TestCrashDuringWrites(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		token := apiLogin(t, base, li.Therapist.Username, li.Therapist.Password, li.Therapist.TOTPSecret)
-		patients := apiPatients(t, base, token)
+		if token == "" {
+			// Signed in once: the session is stored, so it outlives the
+			// SIGKILLs (and a TOTP code is accepted once per 30-s step, so
+			// signing in every round would wait for codes).
+			token = apiLogin(t, base, li.Therapist.Username, li.Therapist.Password, li.Therapist.TOTPSecret)
+			patients = apiPatients(t, base, token)
+		}
 		ctx, stop := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
 		for w := range 16 {
