@@ -405,8 +405,15 @@ func TestFaultsSeveralServers(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	dbURL, li := faultDatabase(t, data)
 	cfg := []string{"--data", data, "--database-url", dbURL}
+	// One sign-in serves every server: sessions are stored in the shared
+	// database, as behind a load balancer (and a TOTP code is accepted
+	// once per 30-s step, so signing in on each server would wait).
+	var token string
 	login := func(p *proc) target {
-		return target{p: p, token: apiLogin(t, p.base, li.Therapist.Username, li.Therapist.Password, li.Therapist.TOTPSecret)}
+		if token == "" {
+			token = apiLogin(t, p.base, li.Therapist.Username, li.Therapist.Password, li.Therapist.TOTPSecret)
+		}
+		return target{p: p, token: token}
 	}
 
 	a, b := startServe(t, cfg...), startServe(t, cfg...)
