@@ -318,3 +318,26 @@ const AttachmentChunkSize = 256 << 10
 func NormalizeName(s string) string {
 	return strings.ToLower(strings.Join(strings.Fields(s), " "))
 }
+
+// LoginFailures is what sign-in throttling knows about one attempt: the
+// failed sign-ins of its client on its account (Pair), of its client on
+// every account (Client), and of every client on its account (Account),
+// with the time of the last failure counted in the first two. Clients are
+// known only by a keyed hash of their address (see Tx.FailLogin).
+type LoginFailures struct {
+	Pair       int
+	PairLast   time.Time // zero when Pair is 0
+	Client     int
+	ClientLast time.Time // zero when Client is 0
+	Account    int
+}
+
+// ThrottledAccount sums up the failed sign-ins counted against one account
+// (for security officers; see Tx.ListLoginFailures).
+type ThrottledAccount struct {
+	AccountID   string
+	Failures    int // all clients together
+	Clients     int // clients with at least one failure
+	MaxFailures int // the most failures of one client
+	LastFailure time.Time
+}
