@@ -425,7 +425,9 @@ func (t *stageTx) LoginFailures(ctx context.Context, clientKey []byte, account s
 	})
 }
 func (t *stageTx) ListLoginFailures(ctx context.Context, limit int) ([]confidant.ThrottledAccount, error) {
-	return read(t, func(tx confidant.SealedTx) ([]confidant.ThrottledAccount, error) { return tx.ListLoginFailures(ctx, limit) })
+	return read(t, func(tx confidant.SealedTx) ([]confidant.ThrottledAccount, error) {
+		return tx.ListLoginFailures(ctx, limit)
+	})
 }
 func (t *stageTx) FailLogin(ctx context.Context, clientKey []byte, account string, at time.Time) error {
 	return t.write(func(tx confidant.SealedTx) error { return tx.FailLogin(ctx, clientKey, account, at) })
