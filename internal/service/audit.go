@@ -60,7 +60,9 @@ const (
 	ActCareEnd         = "care.end"
 	ActAuditQuery      = "audit.query"
 	ActAuditScope      = "audit.scope"
-	ActKeyUnwrap       = "key.unwrap" // recorded by internal/audit (confidant.ActionKeyUnwrap)
+	ActKeyUnwrap       = "key.unwrap"             // recorded by internal/audit (confidant.ActionKeyUnwrap)
+	ActThrottleList    = "account.throttle.list"  // a security officer listed throttled accounts
+	ActThrottleClear   = "account.throttle.clear" // a security officer cleared an account's failed sign-ins
 )
 
 // event builds an event for the actor of ctx (or the zero actor).

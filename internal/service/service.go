@@ -31,9 +31,10 @@ type Hasher interface {
 type Config struct {
 	SessionIdle     time.Duration // a session unused this long ends
 	SessionAbsolute time.Duration // a session ends this long after sign-in, used or not
-	MaxFailedLogins int           // consecutive failures before the account locks
-	LockoutDuration time.Duration // how long a locked account stays locked
-	MaxAttachment   int64         // bytes
+	// Throttle slows down clients that fail to sign in (see
+	// ThrottleConfig); it replaces the account lockout.
+	Throttle      ThrottleConfig
+	MaxAttachment int64 // bytes
 	// AttachmentTypes is the allow-list of attachment content types, as
 	// detected from the file's bytes (not as declared by the client).
 	AttachmentTypes []string
@@ -46,8 +47,7 @@ func DefaultConfig() Config {
 	return Config{
 		SessionIdle:     30 * time.Minute,
 		SessionAbsolute: 12 * time.Hour,
-		MaxFailedLogins: 5,
-		LockoutDuration: 15 * time.Minute,
+		Throttle:        DefaultThrottle,
 		MaxAttachment:   10 << 20,
 		AttachmentTypes: []string{"application/pdf", "image/png", "image/jpeg", "text/plain; charset=utf-8"},
 		Retention:       DefaultRetention,
@@ -59,8 +59,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.SessionIdle <= 0 || c.SessionAbsolute <= 0 || c.SessionIdle > c.SessionAbsolute:
 		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "session timeouts must be positive and idle <= absolute")
-	case c.MaxFailedLogins <= 0 || c.LockoutDuration <= 0:
-		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "lockout settings must be positive")
+	case c.Throttle.validate() != nil:
+		return c.Throttle.validate()
 	case c.MaxAttachment <= 0 || len(c.AttachmentTypes) == 0:
 		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "attachment limits must be set")
 	case c.Retention.YearsAfterBirth < 0 || c.Retention.YearsAfterDeath < 0:
