@@ -100,6 +100,7 @@ var flashes = map[string]string{
 	"account-created":  "The portal account was created.",
 	"account-disabled": "The account was disabled and its sessions ended.",
 	"account-enabled":  "The account was enabled.",
+	"throttle-cleared": "The failed sign-ins were cleared: every client may try again at once.",
 }
 
 // redirect sends the browser to target after a successful POST, with a
