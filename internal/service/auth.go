@@ -9,6 +9,7 @@ import (
 	"time"
 
 	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/password"
 )
 
 // Session kinds.
@@ -363,18 +364,6 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string) erro
 	})
 }
 
-// CheckPassword applies the password policy: at least 12 characters and at
-// most 1024 bytes (NIST SP 800-63B: length over composition rules).
-func CheckPassword(pw string) error {
-	if len([]rune(pw)) < 12 {
-		return confidant.Errorf(confidant.KindInvalid, "weak_password", "Passwords need at least 12 characters.")
-	}
-	if len(pw) > 1024 {
-		return confidant.Errorf(confidant.KindInvalid, "weak_password", "Passwords can be at most 1024 bytes long.")
-	}
-	return nil
-}
-
 // SweepSessions deletes expired sessions; the server calls it periodically.
 func (s *Service) SweepSessions(ctx context.Context) (int, error) {
 	var n int
@@ -396,3 +385,8 @@ func newToken() (string, []byte) {
 	h := sha256.Sum256([]byte(tok))
 	return tok, h[:]
 }
+
+// CheckPassword applies the password policy of internal/password
+// (CheckPolicy): at least 8 characters, 15 recommended, at most 1024
+// bytes, no composition rules, and not a common password.
+func CheckPassword(pw string) error { return password.CheckPolicy(pw) }

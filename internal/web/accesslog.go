@@ -69,6 +69,8 @@ var actionTexts = map[string]actionText{
 	service.ActAuditQuery:      {"Looked at your access history", "Searched the access log"},
 	service.ActAuditScope:      {"Listed the patients an account accessed", "Listed the patients an account accessed"},
 	service.ActKeyUnwrap:       {"Opened the key of your record to serve a request", "Unwrapped a key"},
+	service.ActThrottleList:    {"Listed throttled sign-ins", "Listed throttled sign-ins"},
+	service.ActThrottleClear:   {"Cleared the failed sign-ins of your account", "Cleared an account's failed sign-ins"},
 }
 
 func patientAction(code string) string {
