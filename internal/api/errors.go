@@ -55,7 +55,7 @@ func (h *handler) writeErrorStatus(w http.ResponseWriter, r *http.Request, statu
 		// RFC 9110 section 10.2.3: whole seconds.
 		w.Header().Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
 	}
-	writeJSON(w, status, errorBody{Error: errorDetail{Code: confidant.CodeOf(err), Message: confidant.MessageOf(err)}})
+	writeJSON(w, status, errorBody{Error: errorDetail{Code: confidant.CodeOf(err), Message: httpx.Message(err)}})
 }
 
 // writeJSON writes v as the JSON body with the given status.

@@ -40,6 +40,9 @@ type Config struct {
 	AttachmentTypes []string
 	// Retention decides when patients may be erased.
 	Retention Retention
+	// RegistrationsPerHour bounds one account's patient registrations
+	// (including refused identity codes) per hour.
+	RegistrationsPerHour int
 }
 
 // DefaultConfig returns conservative defaults for a clinical system.
@@ -51,6 +54,8 @@ func DefaultConfig() Config {
 		MaxAttachment:   10 << 20,
 		AttachmentTypes: []string{"application/pdf", "image/png", "image/jpeg", "text/plain; charset=utf-8"},
 		Retention:       DefaultRetention,
+
+		RegistrationsPerHour: 10,
 	}
 }
 
@@ -63,6 +68,8 @@ func (c Config) Validate() error {
 		return c.Throttle.validate()
 	case c.MaxAttachment <= 0 || len(c.AttachmentTypes) == 0:
 		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "attachment limits must be set")
+	case c.RegistrationsPerHour <= 0:
+		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "registrations per hour must be positive")
 	case c.Retention.YearsAfterBirth < 0 || c.Retention.YearsAfterDeath < 0:
 		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "retention periods must not be negative")
 	}
@@ -161,11 +168,12 @@ func (s *Service) authorizePatient(ctx context.Context, tx confidant.Tx, id stri
 		return a, confidant.Patient{}, confidant.ErrPermission
 	}
 	p, err := tx.Patient(ctx, id)
+	if confidant.IsKind(err, confidant.KindNotFound) {
+		// The same answer as for a patient who is not the actor's.
+		return a, confidant.Patient{}, confidant.ErrNotFound
+	}
 	if err != nil {
 		return a, confidant.Patient{}, err
-	}
-	if p.Erased() {
-		return a, confidant.Patient{}, errErased
 	}
 	f, err := s.patientFacts(ctx, tx, a, p)
 	if err != nil {
@@ -173,6 +181,10 @@ func (s *Service) authorizePatient(ctx context.Context, tx confidant.Tx, id stri
 	}
 	if err := policy.Check(a, act, f); err != nil {
 		return a, confidant.Patient{}, err
+	}
+	// Only an actor who may see the patient learns of an erasure.
+	if p.Erased() {
+		return a, confidant.Patient{}, errErased
 	}
 	return a, p, nil
 }

@@ -205,7 +205,8 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		v.Heading = "Something went wrong"
 	}
 	v.page = s.page(r, v.Heading)
-	v.Error = confidant.MessageOf(err)
+	v.Error = httpx.Message(err)
+	setRetryAfter(w, err)
 	s.render(w, r, status, "error", v)
 }
 
