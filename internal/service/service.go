@@ -41,7 +41,7 @@ type Config struct {
 	// Retention decides when patients may be erased.
 	Retention Retention
 	// RegistrationsPerHour bounds one account's patient registrations
-	// (including refused identity codes) per hour.
+	// (including refused identity codes) per hour: 1 to 999.
 	RegistrationsPerHour int
 }
 
@@ -68,8 +68,8 @@ func (c Config) Validate() error {
 		return c.Throttle.validate()
 	case c.MaxAttachment <= 0 || len(c.AttachmentTypes) == 0:
 		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "attachment limits must be set")
-	case c.RegistrationsPerHour <= 0:
-		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "registrations per hour must be positive")
+	case c.RegistrationsPerHour <= 0 || c.RegistrationsPerHour >= 1000:
+		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "registrations per hour must be 1 to 999")
 	case c.Retention.YearsAfterBirth < 0 || c.Retention.YearsAfterDeath < 0:
 		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "retention periods must not be negative")
 	}
