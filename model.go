@@ -32,8 +32,11 @@ type User struct {
 	PatientID    string   // patients: the patient record this account reads
 	PasswordHash string   // PHC-encoded argon2id; never logged
 	Disabled     bool
-	FailedLogins int       // consecutive failures since the last success
-	LockedUntil  time.Time // zero when not locked
+	// FailedLogins and LockedUntil belong to the account lockout that
+	// sign-in throttling replaced (see LoginFailures); they are stored but
+	// no longer read by the service.
+	FailedLogins int
+	LockedUntil  time.Time
 	CreatedAt    time.Time
 }
 

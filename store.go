@@ -55,6 +55,8 @@ type Tx interface {
 	SetPassword(ctx context.Context, userID, hash string) error
 	// RecordLogin stores the outcome of a sign-in attempt: on success it resets
 	// the failure count, on failure it increments it and sets lockedUntil.
+	// (Legacy: the service records successes only; throttling uses
+	// FailLogin.)
 	RecordLogin(ctx context.Context, userID string, ok bool, lockedUntil time.Time) error
 
 	// Sessions.
