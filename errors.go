@@ -3,6 +3,7 @@ package confidant
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies an Error. Transports map kinds to status codes in one
@@ -129,4 +130,22 @@ const CodeOutcomeUnknown = "outcome_unknown"
 func ErrOutcomeUnknown(cause error) *Error {
 	return Wrap(cause, KindUnavailable, CodeOutcomeUnknown,
 		"The database stopped answering while saving, so it is not known whether the change was saved. Open the record again to check whether it was saved before trying again.")
+}
+
+// RetryAfterError is the cause of a KindRateLimited *Error that knows when
+// the request may be tried again; transports turn it into a Retry-After
+// header (see RetryAfter).
+type RetryAfterError struct {
+	After time.Duration
+}
+
+func (e *RetryAfterError) Error() string { return fmt.Sprintf("retry after %s", e.After) }
+
+// RetryAfter returns the wait of the first *RetryAfterError in err's chain.
+func RetryAfter(err error) (time.Duration, bool) {
+	var e *RetryAfterError
+	if errors.As(err, &e) {
+		return e.After, true
+	}
+	return 0, false
 }

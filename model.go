@@ -32,8 +32,11 @@ type User struct {
 	PatientID    string   // patients: the patient record this account reads
 	PasswordHash string   // PHC-encoded argon2id; never logged
 	Disabled     bool
-	FailedLogins int       // consecutive failures since the last success
-	LockedUntil  time.Time // zero when not locked
+	// FailedLogins and LockedUntil belong to the account lockout that
+	// sign-in throttling replaced (see LoginFailures); they are stored but
+	// no longer read by the service.
+	FailedLogins int
+	LockedUntil  time.Time
 	CreatedAt    time.Time
 }
 
@@ -317,4 +320,27 @@ const AttachmentChunkSize = 256 << 10
 // lower case (Unicode-aware, so "Äijälä" and "äijälä" match).
 func NormalizeName(s string) string {
 	return strings.ToLower(strings.Join(strings.Fields(s), " "))
+}
+
+// LoginFailures is what sign-in throttling knows about one attempt: the
+// failed sign-ins of its client on its account (Pair), of its client on
+// every account (Client), and of every client on its account (Account),
+// with the time of the last failure counted in the first two. Clients are
+// known only by a keyed hash of their address (see Tx.FailLogin).
+type LoginFailures struct {
+	Pair       int
+	PairLast   time.Time // zero when Pair is 0
+	Client     int
+	ClientLast time.Time // zero when Client is 0
+	Account    int
+}
+
+// ThrottledAccount sums up the failed sign-ins counted against one account
+// (for security officers; see Tx.ListLoginFailures).
+type ThrottledAccount struct {
+	AccountID   string
+	Failures    int // all clients together
+	Clients     int // clients with at least one failure
+	MaxFailures int // the most failures of one client
+	LastFailure time.Time
 }

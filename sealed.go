@@ -83,6 +83,17 @@ type SealedTx interface {
 	// code cannot both succeed.
 	UseTOTPStep(ctx context.Context, userID string, step int64) error
 
+	// Sign-in throttling (see Tx.LoginFailures): clientKey is the keyed
+	// hash internal/seal computes of the client's address, account a user
+	// id or the keyed hash of an unknown username. FailLogin increments
+	// one row in one statement (concurrent failures are all counted).
+	LoginFailures(ctx context.Context, clientKey []byte, account string) (LoginFailures, error)
+	FailLogin(ctx context.Context, clientKey []byte, account string, at time.Time) error
+	ClearLoginFailures(ctx context.Context, clientKey []byte, account string) error
+	ClearAccountFailures(ctx context.Context, account string) error
+	ListLoginFailures(ctx context.Context, limit int) ([]ThrottledAccount, error)
+	DeleteLoginFailures(ctx context.Context, before time.Time) (int, error)
+
 	// Care relationships hold ids and times only.
 	CreateCare(ctx context.Context, c CareRelationship) error
 	EndCare(ctx context.Context, id string, to time.Time, by string) error

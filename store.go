@@ -55,6 +55,8 @@ type Tx interface {
 	SetPassword(ctx context.Context, userID, hash string) error
 	// RecordLogin stores the outcome of a sign-in attempt: on success it resets
 	// the failure count, on failure it increments it and sets lockedUntil.
+	// (Legacy: the service records successes only; throttling uses
+	// FailLogin.)
 	RecordLogin(ctx context.Context, userID string, ok bool, lockedUntil time.Time) error
 
 	// Sessions.
@@ -79,6 +81,32 @@ type Tx interface {
 	ConfirmTOTP(ctx context.Context, userID string, step int64, at time.Time) error
 	// UseTOTPStep accepts a time step once (see SealedTx.UseTOTPStep).
 	UseTOTPStep(ctx context.Context, userID string, step int64) error
+
+	// Sign-in throttling: failed sign-ins counted per (client, account).
+	// client is the client's address as the service received it;
+	// internal/seal replaces it by a keyed hash (a blind index) before it
+	// reaches the database, which never holds client addresses. account is
+	// a user id, or, for a username no account has, "?" followed by that
+	// username (which internal/seal likewise replaces by a keyed hash).
+	//
+	// LoginFailures returns the counts for one attempt (zero when none).
+	LoginFailures(ctx context.Context, client, account string) (LoginFailures, error)
+	// FailLogin counts one failed sign-in of client on account at `at`.
+	FailLogin(ctx context.Context, client, account string, at time.Time) error
+	// ClearLoginFailures forgets the failures of client on account (a
+	// successful sign-in); other clients' failures stay.
+	ClearLoginFailures(ctx context.Context, client, account string) error
+	// ClearAccountFailures forgets every client's failures on account
+	// (a security officer clearing a throttled account).
+	ClearAccountFailures(ctx context.Context, account string) error
+	// ListLoginFailures sums up the failures of every account that has
+	// some, the most recent last failure first, at most limit (0: all).
+	// Accounts of unknown usernames are listed under their keyed hash,
+	// which is not a valid id.
+	ListLoginFailures(ctx context.Context, limit int) ([]ThrottledAccount, error)
+	// DeleteLoginFailures deletes the counts whose last failure is before
+	// `before` and returns how many there were.
+	DeleteLoginFailures(ctx context.Context, before time.Time) (int, error)
 
 	// Patients.
 	CreatePatient(ctx context.Context, p Patient) error // KindConflict on a duplicate identity code

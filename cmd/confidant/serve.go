@@ -174,7 +174,8 @@ func serve(ctx context.Context, cfg Config, a *app, ln net.Listener, log *slog.L
 	return srv.Shutdown(sctx)
 }
 
-// sweepSessions deletes expired sessions every few minutes.
+// sweepSessions deletes expired sessions and stale sign-in failure counts
+// every few minutes.
 func sweepSessions(ctx context.Context, svc *service.Service, log *slog.Logger) {
 	t := time.NewTicker(5 * time.Minute)
 	defer t.Stop()
@@ -187,6 +188,11 @@ func sweepSessions(ctx context.Context, svc *service.Service, log *slog.Logger) 
 				log.Warn("session sweep failed", slog.String("err", err.Error()))
 			} else if n > 0 {
 				log.Debug("expired sessions deleted", slog.Int("count", n))
+			}
+			if n, err := svc.SweepLoginFailures(ctx); err != nil {
+				log.Warn("sign-in throttle sweep failed", slog.String("err", err.Error()))
+			} else if n > 0 {
+				log.Debug("stale sign-in failure counts deleted", slog.Int("count", n))
 			}
 		}
 	}

@@ -110,6 +110,8 @@ func (h *handler) routes() {
 	h.authed("POST /api/v1/care/{id}/end", h.endCare)
 	h.authed("POST /api/v1/accounts/{id}/disable", h.disableAccount)
 	h.authed("POST /api/v1/accounts/{id}/enable", h.enableAccount)
+	h.authed("GET /api/v1/security/throttled", h.listThrottled)
+	h.authed("POST /api/v1/security/throttled/{id}/clear", h.clearThrottle)
 }
 
 // ServeHTTP routes r. Requests that match no route get a JSON 404, or a

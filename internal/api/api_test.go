@@ -209,7 +209,7 @@ func TestEndpoints(t *testing.T) {
 		}
 
 		var m measureView
-		e.call(t, 201, "POST", pA+"/measures", ther, measureRequest{Instrument: "phq9", Answers: []int{1, 1, 1, 1, 1, 1, 1, 1, 2}, TakenAt: "2025-02-01T09:00:00Z"}).decode(t, &m)
+		e.call(t, 201, "POST", pA+"/measures", ther, measureRequest{Instrument: "phq9", Answers: ints(1, 1, 1, 1, 1, 1, 1, 1, 2), TakenAt: "2025-02-01T09:00:00Z"}).decode(t, &m)
 		if m.Score != 10 || m.MaxScore != 27 || m.Severity != "moderate" || *m.TakenAt != "2025-02-01T09:00:00Z" {
 			t.Errorf("measure: %+v", m)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -27,7 +28,8 @@ func TestDecode(t *testing.T) {
 		{"ok with charset", "application/json; charset=UTF-8", `{"username":"a"}`, &loginRequest{}, &loginRequest{Username: "a"}, ""},
 		{"whitespace after", "application/json", "{\"body\":\"x\"}\n\t ", &noteRequest{}, &noteRequest{Body: "x"}, ""},
 		{"null fields", "application/json", `{"instrument":null,"answers":null}`, &measureRequest{}, &measureRequest{}, ""},
-		{"nested arrays", "application/json", `{"answers":[0,1,2,3]}`, &measureRequest{}, &measureRequest{Answers: []int{0, 1, 2, 3}}, ""},
+		{"nested arrays", "application/json", `{"answers":[0,1,2,3]}`, &measureRequest{}, &measureRequest{Answers: ints(0, 1, 2, 3)}, ""},
+		{"null answer", "application/json", `{"answers":[0,null,2]}`, &measureRequest{}, &measureRequest{Answers: []*int{ptr(0), nil, ptr(2)}}, ""},
 		{"pointer bool", "application/json", `{"disabled":false}`, &staffUpdateRequest{}, &staffUpdateRequest{Disabled: new(bool)}, ""},
 		{"text/json", "text/json", `{}`, &loginRequest{}, nil, "unsupported_media_type"},
 		{"no type", "", `{}`, &loginRequest{}, nil, "unsupported_media_type"},
@@ -85,12 +87,27 @@ func FuzzDecode(f *testing.F) {
 		`{"display_name":"d","clinic_ids":[],"disabled":true}`,
 		`{"patient_id":"p","therapist_id":"t","from":"2025-01-01T00:00:00Z"}`,
 		`{"goals":"g","interventions":"i","review_on":"2025-06-30"}`,
-		`{"version":1e400}`, `{"answers":[1,"2"]}`, `{"a":1}`, `[]`, `null`, `{} x`, `{"body":"\ud800"}`,
+		`{"version":1e400}`, `{"answers":[1,"2"]}`, `{"answers":[1,null,3]}`, `{"a":1}`, `[]`, `null`, `{} x`, `{"body":"\ud800"}`,
 		"{\"body\":\"\xff\"}", `{"body":"x","body":"y"}`, ``, `{`, `"`, `{"disabled":null}`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// A measure's answers: a null is refused, never scored as 0.
+		var m measureRequest
+		r := httptest.NewRequest("POST", "/api/v1/x", bytes.NewReader(data))
+		r.Header.Set("Content-Type", "application/json")
+		if decode(httptest.NewRecorder(), r, &m) == nil {
+			as, err := m.answers()
+			if slices.Contains(m.Answers, nil) != (err != nil) || confidant.CodeOf(err) != "missing_answer" && err != nil {
+				t.Fatalf("answers %v: %v", m.Answers, err)
+			}
+			for i, a := range as {
+				if *m.Answers[i] != a {
+					t.Fatalf("answer %d changed", i)
+				}
+			}
+		}
 		for _, rt := range requestTypes {
 			typ := reflect.TypeOf(rt)
 			v := reflect.New(typ).Interface()
@@ -139,4 +156,14 @@ func TestRequestTypesAreStrict(t *testing.T) {
 			}
 		}
 	}
+}
+
+func ptr(i int) *int { return &i }
+
+func ints(xs ...int) []*int {
+	out := make([]*int, len(xs))
+	for i := range xs {
+		out[i] = ptr(xs[i])
+	}
+	return out
 }

@@ -3,7 +3,9 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/httpx"
@@ -49,7 +51,11 @@ func (h *handler) writeErrorStatus(w http.ResponseWriter, r *http.Request, statu
 		}
 		w.Header().Set("WWW-Authenticate", challenge)
 	}
-	writeJSON(w, status, errorBody{Error: errorDetail{Code: confidant.CodeOf(err), Message: confidant.MessageOf(err)}})
+	if d, ok := confidant.RetryAfter(err); ok && status == http.StatusTooManyRequests {
+		// RFC 9110 section 10.2.3: whole seconds.
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
+	}
+	writeJSON(w, status, errorBody{Error: errorDetail{Code: confidant.CodeOf(err), Message: httpx.Message(err)}})
 }
 
 // writeJSON writes v as the JSON body with the given status.

@@ -86,6 +86,8 @@ func TestErrors(t *testing.T) {
 		{"unknown template", req{Method: "POST", Path: pA + "/notes", Token: ther, Body: `{"body":"x","template":"` + secret + `"}`}, 400, "invalid_template"},
 		{"empty note", req{Method: "POST", Path: pA + "/notes", Token: ther, Body: `{"body":""}`}, 400, "missing_body"},
 		{"wrong answers", req{Method: "POST", Path: pA + "/measures", Token: ther, Body: `{"instrument":"gad7","answers":[1,2]}`}, 400, "invalid_answers"},
+		{"null answer", req{Method: "POST", Path: pA + "/measures", Token: ther, Body: `{"instrument":"gad7","answers":[1,2,null,0,1,2,3]}`}, 400, "missing_answer"},
+		{"null answers only", req{Method: "POST", Path: pA + "/measures", Token: ther, Body: `{"instrument":"gad7","answers":[null,null,null,null,null,null,null]}`}, 400, "missing_answer"},
 		{"editing a signed note", req{Method: "PUT", Path: "/api/v1/notes/" + signed.ID + "/draft", Token: ther, Body: `{"version":1,"template":"free","body":"changed"}`}, 409, "note_signed"},
 		{"stale draft version", req{Method: "PUT", Path: "/api/v1/notes/" + draft.ID + "/draft", Token: ther, Body: `{"version":2,"template":"free","body":"changed"}`}, 409, "note_version_stale"},
 		{"signing a signed note", req{Method: "POST", Path: "/api/v1/notes/" + signed.ID + "/sign", Token: ther}, 409, "note_signed"},

@@ -76,6 +76,9 @@ type req struct {
 	Header       map[string]string
 	// ContentLength, if set, is declared instead of the body's length.
 	ContentLength int64
+	// RemoteAddr, if set, is the client's address (host:port) instead of
+	// httptest's 192.0.2.1:1234.
+	RemoteAddr string
 }
 
 func (e *env) do(t *testing.T, r req) response {
@@ -111,6 +114,9 @@ func (e *env) do(t *testing.T, r req) response {
 	}
 	if r.ContentLength != 0 {
 		hr.ContentLength = r.ContentLength
+	}
+	if r.RemoteAddr != "" {
+		hr.RemoteAddr = r.RemoteAddr
 	}
 	rec := httptest.NewRecorder()
 	e.h.ServeHTTP(rec, hr)

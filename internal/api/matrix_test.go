@@ -184,6 +184,8 @@ func TestRoleMatrix(t *testing.T) {
 		{"POST", "/api/v1/care/{careA}/end", "", want{403, 403, 200, 404, 403, 403, 401}},
 		{"POST", "/api/v1/accounts/{other}/disable", "", want{403, 403, 403, 403, 200, 403, 401}},
 		{"POST", "/api/v1/accounts/{other}/enable", "", want{403, 403, 403, 403, 200, 403, 401}},
+		{"GET", "/api/v1/security/throttled", "", want{403, 403, 403, 403, 200, 403, 401}},
+		{"POST", "/api/v1/security/throttled/{other}/clear", "", want{403, 403, 403, 403, 204, 403, 401}},
 
 		{"POST", "/api/v1/logout", "", want{204, 204, 204, 204, 204, 204, 401}},
 	}

@@ -121,8 +121,26 @@ func (h *handler) createPlan(w http.ResponseWriter, r *http.Request) error {
 
 type measureRequest struct {
 	Instrument string `json:"instrument"` // phq9 or gad7
-	Answers    []int  `json:"answers"`    // one 0..3 per item
-	TakenAt    string `json:"taken_at"`   // RFC 3339; default now
+	// Answers has one 0..3 per item. Pointers, so that a JSON null (an
+	// item left unanswered) is told apart from 0 and refused, never scored.
+	Answers []*int `json:"answers"`
+	TakenAt string `json:"taken_at"` // RFC 3339; default now
+}
+
+// errMissingAnswer refuses a measure with an unanswered item.
+var errMissingAnswer = confidant.Errorf(confidant.KindInvalid, "missing_answer",
+	"Every item needs an answer: an answer is null or missing.")
+
+// answers returns the answers, or 400 missing_answer when one is null.
+func (m measureRequest) answers() ([]int, error) {
+	out := make([]int, len(m.Answers))
+	for i, a := range m.Answers {
+		if a == nil {
+			return nil, errMissingAnswer
+		}
+		out[i] = *a
+	}
+	return out, nil
 }
 
 // createMeasure: POST /api/v1/patients/{id}/measures scores and stores an
@@ -136,11 +154,15 @@ func (h *handler) createMeasure(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
+	answers, err := req.answers()
+	if err != nil {
+		return err
+	}
 	at, err := parseTime("taken_at", req.TakenAt)
 	if err != nil {
 		return err
 	}
-	m, err := h.svc.RecordMeasure(r.Context(), id, confidant.Instrument(req.Instrument), req.Answers, at)
+	m, err := h.svc.RecordMeasure(r.Context(), id, confidant.Instrument(req.Instrument), answers, at)
 	if err != nil {
 		return err
 	}

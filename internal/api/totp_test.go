@@ -47,10 +47,11 @@ func TestLoginTOTPEndpoints(t *testing.T) {
 	// The MFA token is no bearer token.
 	e.call(t, 401, "GET", "/api/v1/me", a.MFAToken, nil)
 
-	// Wrong, malformed and missing codes: 401 totp_invalid.
+	// Wrong, malformed and missing codes: 401 totp_invalid (sent from
+	// another client address, which they get throttled: TestThrottleAPI).
 	old := testfix.CodeAt(t, secret, testfix.Step(time.Now())-10) // long out of the drift
 	for _, code := range []string{old, "abc", ""} {
-		wantError(t, e.do(t, req{Method: "POST", Path: "/api/v1/login/totp", Body: totpLoginRequest{MFAToken: a.MFAToken, Code: code}}), 401, "totp_invalid")
+		wantError(t, e.do(t, req{Method: "POST", Path: "/api/v1/login/totp", Body: totpLoginRequest{MFAToken: a.MFAToken, Code: code}, RemoteAddr: "203.0.113.1:4000"}), 401, "totp_invalid")
 	}
 	// The right code gives a token as POST /login does.
 	code := testfix.Code(t, secret)

@@ -416,3 +416,30 @@ func (t *stageTx) CreateAttachment(ctx context.Context, a confidant.SealedAttach
 func (t *stageTx) RewriteBlob(ctx context.Context, b confidant.Blob) error {
 	return t.write(func(tx confidant.SealedTx) error { return tx.RewriteBlob(ctx, b) })
 }
+
+// Sign-in throttling: counts are reads, their changes writes (FailLogin
+// increments in one statement, so a replay counts the failure once).
+func (t *stageTx) LoginFailures(ctx context.Context, clientKey []byte, account string) (confidant.LoginFailures, error) {
+	return read(t, func(tx confidant.SealedTx) (confidant.LoginFailures, error) {
+		return tx.LoginFailures(ctx, clientKey, account)
+	})
+}
+func (t *stageTx) ListLoginFailures(ctx context.Context, limit int) ([]confidant.ThrottledAccount, error) {
+	return read(t, func(tx confidant.SealedTx) ([]confidant.ThrottledAccount, error) {
+		return tx.ListLoginFailures(ctx, limit)
+	})
+}
+func (t *stageTx) FailLogin(ctx context.Context, clientKey []byte, account string, at time.Time) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.FailLogin(ctx, clientKey, account, at) })
+}
+func (t *stageTx) ClearLoginFailures(ctx context.Context, clientKey []byte, account string) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.ClearLoginFailures(ctx, clientKey, account) })
+}
+func (t *stageTx) ClearAccountFailures(ctx context.Context, account string) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.ClearAccountFailures(ctx, account) })
+}
+
+// DeleteLoginFailures answers with a count only the batch knows.
+func (t *stageTx) DeleteLoginFailures(context.Context, time.Time) (int, error) {
+	return 0, t.stop()
+}

@@ -238,6 +238,28 @@ func TestGenerate(t *testing.T) {
 		}
 	})
 
+	// The accounts table is not sealed: no patient's account may hold a
+	// patient's name in its username or display name. (Staff accounts hold
+	// staff names, which may share a family name with a patient by chance.)
+	t.Run("no patient names in accounts", func(t *testing.T) {
+		for _, p := range d.patients {
+			for _, u := range d.users {
+				if u.Role != confidant.RolePatient {
+					continue
+				}
+				for _, f := range []string{u.Username, u.DisplayName} {
+					lf := strings.ToLower(f)
+					if strings.Contains(lf, strings.ToLower(p.FamilyName)) || strings.Contains(lf, strings.ToLower(p.Name())) {
+						t.Errorf("account %s (%s) holds the name of patient %s", u.ID, u.Role, p.ID)
+					}
+				}
+			}
+		}
+		if patientUser.DisplayName == "" {
+			t.Error("the demo patient's account has no display name")
+		}
+	})
+
 	t.Run("patients", func(t *testing.T) {
 		if len(d.patients) != opt.Patients {
 			t.Fatalf("%d patients, want %d", len(d.patients), opt.Patients)

@@ -66,7 +66,8 @@ func (g *generator) patient(i int) patientRecords {
 	r := patientRecords{patient: p, newID: g.newID}
 	if demoPatient {
 		r.user = &confidant.User{
-			ID: g.newID(), Username: PatientUsername, DisplayName: p.Name(), Role: confidant.RolePatient,
+			// No patient's name in the accounts table, which is not sealed.
+			ID: g.newID(), Username: PatientUsername, DisplayName: "Patient", Role: confidant.RolePatient,
 			PatientID: p.ID, PasswordHash: g.hashes[confidant.RolePatient], CreatedAt: from.Add(day),
 		}
 	}

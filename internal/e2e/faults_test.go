@@ -57,7 +57,18 @@ func newFaultStack(t *testing.T, dsn, cleanupDSN string) *faultStack {
 	k := testfix.Keyring(t)
 	st := testfix.Seal(t, db, k)
 	w := testfix.New(t, st)
-	return &faultStack{w: w, log: testfix.Log(st), k: k, schema: schema}
+	// The load registers patients as fast as it can: raise the per-account
+	// registration limit (tested in internal/service), which would
+	// otherwise answer 429 within the first second.
+	cfg := service.DefaultConfig()
+	cfg.RegistrationsPerHour = 999
+	l := testfix.Log(st)
+	svc, err := service.New(st, testfix.FastHasher{}, cfg, service.WithAuditor(l), service.WithAuditReader(l))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Service = svc
+	return &faultStack{w: w, log: l, k: k, schema: schema}
 }
 
 // load is concurrent writers and readers on one stack: therapists writing

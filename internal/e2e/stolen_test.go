@@ -158,6 +158,21 @@ func populate(t *testing.T, w *testfix.World, h http.Handler, s *secrets) {
 		s.add(p.FamilyName)
 		s.add(p.IdentityCode)
 	}
+	// Failed sign-ins from one client address, one with a username no
+	// account has (a mistyped password, perhaps): throttling counts them
+	// under keyed hashes, never the address or the username in the clear.
+	addr := s.add("203.0.113.171")
+	for _, name := range []string{"therapist", s.marker("typo")} {
+		b, _ := json.Marshal(map[string]string{"username": name, "password": s.marker("wrongpw")})
+		req := httptest.NewRequest("POST", "/api/v1/login", bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		req.RemoteAddr = addr + ":4444"
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusUnauthorized {
+			t.Fatalf("failed sign-in: %d %s", rec.Code, rec.Body)
+		}
+	}
 	for i := range 5 {
 		var p struct{ ID string }
 		c.call("POST", "/api/v1/patients", map[string]string{

@@ -39,6 +39,17 @@ func Status(err error) int {
 	return http.StatusInternalServerError
 }
 
+// Message returns the user-safe message of err for a response. Every
+// "not_found" answers with the one message of confidant.ErrNotFound,
+// whichever layer refused, so that "does not exist" and "not yours" read
+// alike.
+func Message(err error) string {
+	if confidant.KindOf(err) == confidant.KindNotFound && confidant.CodeOf(err) == confidant.ErrNotFound.Code {
+		return confidant.ErrNotFound.Message
+	}
+	return confidant.MessageOf(err)
+}
+
 // LogError logs err at a level fitting its kind. Internal errors are logged
 // with their cause; the cause never contains patient data by the rules of
 // confidant.Error. Other kinds are the user's doing and logged at debug.

@@ -326,36 +326,47 @@ func FuzzDecode(f *testing.F) {
 
 func TestCheckPolicy(t *testing.T) {
 	tests := []struct {
-		pw string
-		ok bool
+		pw   string
+		code string // "" for accepted
 	}{
-		{"", false},
-		{"short", false},
-		{"elevenchars", false},
-		{"twelve chars", true},
-		{"ääääääääääää", true}, // 12 characters, 24 bytes
-		{"äääääääääää", false}, // 11 characters, 22 bytes
-		{"            ", true}, // spaces are characters too
-		{strings.Repeat("a", MaxBytes), true},
-		{strings.Repeat("a", MaxBytes+1), false},
-		{strings.Repeat("ä", MaxBytes/2+1), false}, // 514 characters but 1028 bytes
-		{"valid prefix \xff\xfe long enough", false},
+		{"", "weak_password"},
+		{"short", "weak_password"},
+		{"seven c", "weak_password"},
+		{"eight ch", ""},               // 8 characters: the minimum
+		{"ääääääää", ""},               // 8 characters, 16 bytes
+		{"äääääää", "weak_password"},   // 7 characters, 14 bytes
+		{"        ", ""},               // spaces are characters too
+		{strings.Repeat("x7", 32), ""}, // 64 characters
+		{strings.Repeat("y", 200), ""}, // far beyond 64
+		{strings.Repeat("a", MaxBytes), ""},
+		{strings.Repeat("a", MaxBytes+1), "weak_password"},
+		{strings.Repeat("ä", MaxBytes/2+1), "weak_password"}, // 514 characters but 1028 bytes
+		{"valid prefix \xff\xfe long enough", "weak_password"},
+		{"password", "common_password"},
+		{"PassWord1", "common_password"}, // case-insensitive
+		{"iloveyou", "common_password"},
+		{"12345678", "common_password"},
+		{"qwertyuiop", "common_password"},
+		{"correct horse battery staple", ""},
 	}
 	for _, tt := range tests {
 		err := CheckPolicy(tt.pw)
-		if tt.ok {
+		if tt.code == "" {
 			if err != nil {
 				t.Errorf("CheckPolicy(%q) = %v, want nil", tt.pw, err)
 			}
 			continue
 		}
-		if !confidant.IsKind(err, confidant.KindInvalid) || confidant.CodeOf(err) != "weak_password" {
-			t.Errorf("CheckPolicy(%q) = %v, want KindInvalid weak_password", tt.pw, err)
+		if !confidant.IsKind(err, confidant.KindInvalid) || confidant.CodeOf(err) != tt.code {
+			t.Errorf("CheckPolicy(%q) = %v, want KindInvalid %s", tt.pw, err, tt.code)
 			continue
 		}
-		if len(tt.pw) >= MinLength && strings.Contains(err.Error(), tt.pw) {
+		if len(tt.pw) >= MinLength && tt.pw != "password" && strings.Contains(err.Error(), tt.pw) {
 			t.Errorf("CheckPolicy error contains the password")
 		}
+	}
+	if n := CommonPasswords(); n < 5000 {
+		t.Errorf("the common-password list has %d entries, want several thousand", n)
 	}
 }
 

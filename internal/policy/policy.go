@@ -61,6 +61,10 @@ const (
 	ManageCare      Action = "care.manage"
 	ListCare        Action = "care.list"
 	DisableAccount  Action = "account.disable"
+
+	// Security officers: see accounts throttled after failed sign-ins and
+	// clear them.
+	ManageThrottle Action = "account.throttle"
 )
 
 // Actions lists every action, for the matrix test and documentation.
@@ -70,6 +74,7 @@ var Actions = []Action{
 	ReadProcessNote, WriteDiagnosis, WritePlan, WriteMeasure, WriteAttachment,
 	ReadAttachment, ReadOwnReleased, ReadOwnAccessLog, QueryAudit, ListClinics, ManageClinic, CreateClinic,
 	ListPatientsAdm, ListStaff, ManageStaff, ManageCare, ListCare, DisableAccount,
+	ManageThrottle,
 }
 
 // Facts are what the service knows about the target of an action. Only the
@@ -142,7 +147,7 @@ func Check(a confidant.Actor, act Action, f Facts) error {
 		}
 	case confidant.RoleSecurity:
 		switch act {
-		case ListClinics, ListStaff, DisableAccount, QueryAudit:
+		case ListClinics, ListStaff, DisableAccount, QueryAudit, ManageThrottle:
 			return nil
 		}
 	}

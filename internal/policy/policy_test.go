@@ -38,6 +38,7 @@ var spec = map[confidant.Role]map[Action]req{
 	},
 	confidant.RoleSecurity: {
 		ListClinics: always, ListStaff: always, DisableAccount: always, QueryAudit: always,
+		ManageThrottle: always,
 	},
 }
 

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/policy"
@@ -149,13 +150,26 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 }
 
 // cleanFilename keeps the base name of an uploaded file and refuses names
-// that are empty, too long or contain control characters.
+// that are not valid UTF-8, empty, too long, or contain control characters
+// or bidirectional formatting characters (which can make "exe.pdf" show as
+// something else: Trojan Source, CVE-2021-42574).
 func cleanFilename(name string) (string, error) {
+	bad := confidant.Errorf(confidant.KindInvalid, "invalid_filename", "The file name is not acceptable: use letters, digits, spaces, dots and dashes, at most 200 characters.")
+	if !utf8.ValidString(name) {
+		return "", bad
+	}
 	name = strings.ReplaceAll(name, "\\", "/")
 	name = strings.TrimSpace(path.Base(name))
 	if name == "" || name == "." || name == "/" || len(name) > 200 ||
-		strings.ContainsFunc(name, unicode.IsControl) || strings.ContainsAny(name, "\"<>") {
-		return "", confidant.Errorf(confidant.KindInvalid, "invalid_filename", "The file name is not acceptable: use letters, digits, spaces, dots and dashes, at most 200 characters.")
+		strings.ContainsFunc(name, unicode.IsControl) || strings.ContainsFunc(name, isBidiControl) || strings.ContainsAny(name, "\"<>") {
+		return "", bad
 	}
 	return name, nil
+}
+
+// isBidiControl reports whether r is a bidirectional formatting character:
+// the embeddings and overrides U+202A-U+202E, the isolates U+2066-U+2069,
+// the marks U+200E, U+200F and the Arabic letter mark U+061C.
+func isBidiControl(r rune) bool {
+	return (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) || r == 0x200E || r == 0x200F || r == 0x061C
 }

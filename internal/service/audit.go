@@ -60,7 +60,12 @@ const (
 	ActCareEnd         = "care.end"
 	ActAuditQuery      = "audit.query"
 	ActAuditScope      = "audit.scope"
-	ActKeyUnwrap       = "key.unwrap" // recorded by internal/audit (confidant.ActionKeyUnwrap)
+	ActKeyUnwrap       = "key.unwrap"             // recorded by internal/audit (confidant.ActionKeyUnwrap)
+	ActThrottleList    = "account.throttle.list"  // a security officer listed throttled accounts
+	ActThrottleClear   = "account.throttle.clear" // a security officer cleared an account's failed sign-ins
+	// ActIdentityCodeTaken is a refused registration of an identity code
+	// that a patient has already, recorded on that patient's history.
+	ActIdentityCodeTaken = "patient.identity_code_taken"
 )
 
 // event builds an event for the actor of ctx (or the zero actor).

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/password"
 )
 
 // Session kinds.
@@ -21,9 +22,9 @@ const (
 )
 
 // errBadLogin is the one answer to every failed sign-in, so that the answer
-// does not tell whether an account exists, is disabled or is locked.
+// does not tell whether an account exists or is disabled.
 var errBadLogin = confidant.Errorf(confidant.KindUnauthenticated, "invalid_credentials",
-	"Wrong username or password, or the account is locked for a while after repeated failures.")
+	"Wrong username or password.")
 
 // touchEvery limits how often a session's last-seen time is written.
 const touchEvery = time.Minute
@@ -64,8 +65,11 @@ func (r LoginResult) GoString() string { return r.String() }
 // MFA challenge instead (see LoginResult and LoginTOTP): a correct password
 // alone never creates a session for staff.
 //
-// After cfg.MaxFailedLogins consecutive failures (wrong passwords and wrong
-// second-factor codes alike) the account is locked for cfg.LockoutDuration.
+// Failures (wrong passwords, unknown usernames, disabled accounts) are
+// counted per client address and account, and a client that failed too
+// often is refused with KindRateLimited "throttled" (429, Retry-After)
+// before its password is checked; other clients are not slowed down (see
+// ThrottleConfig). The client address comes from ctx (confidant.WithClient).
 // Unknown usernames cost as much time as wrong passwords.
 func (s *Service) Login(ctx context.Context, username, password, kind string) (LoginResult, error) {
 	if kind != SessionWeb && kind != SessionAPI {
@@ -75,13 +79,24 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (L
 	if username == "" || password == "" || len(password) > 1024 {
 		return LoginResult{}, errBadLogin
 	}
+	client := confidant.ClientFrom(ctx)
 	var (
-		u  confidant.User
-		st confidant.TOTP
+		u     confidant.User
+		st    confidant.TOTP
+		fails confidant.LoginFailures
 	)
 	err := s.store.View(ctx, func(tx confidant.Tx) error {
 		var err error
-		if u, err = tx.UserByUsername(ctx, username); err != nil {
+		u, err = tx.UserByUsername(ctx, username)
+		if confidant.IsKind(err, confidant.KindNotFound) {
+			u, st = confidant.User{}, confidant.TOTP{}
+			fails, err = tx.LoginFailures(ctx, client, throttleAccount("", username))
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		if fails, err = tx.LoginFailures(ctx, client, u.ID); err != nil {
 			return err
 		}
 		st, err = tx.TOTP(ctx, u.ID)
@@ -90,31 +105,27 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (L
 		}
 		return err
 	})
-	if confidant.IsKind(err, confidant.KindNotFound) {
-		_ = s.hasher.DummyVerify(ctx, password)
-		return LoginResult{}, s.loginFailed(ctx, "", username, "unknown user")
-	}
 	if err != nil {
 		return LoginResult{}, err
 	}
 	now := s.clock()
-	if u.Disabled || now.Before(u.LockedUntil) {
+	if wait := s.cfg.Throttle.Wait(fails, now); wait > 0 {
+		return LoginResult{}, s.throttled(ctx, u, username, wait)
+	}
+	if u.ID == "" || u.Disabled {
 		_ = s.hasher.DummyVerify(ctx, password)
-		why := "account disabled"
-		if !u.Disabled {
-			why = "account locked"
+		why := "unknown user"
+		if u.ID != "" {
+			why = "account disabled"
 		}
-		return LoginResult{}, s.loginFailed(ctx, u.ID, username, why)
+		return LoginResult{}, s.loginFailed(ctx, u, username, why)
 	}
 	ok, rehash, err := s.hasher.Verify(ctx, password, u.PasswordHash)
 	if err != nil {
 		return LoginResult{}, err
 	}
 	if !ok {
-		if err := s.countFailure(ctx, u, now, ""); err != nil {
-			return LoginResult{}, err
-		}
-		return LoginResult{}, s.loginFailed(ctx, u.ID, username, "wrong password")
+		return LoginResult{}, s.loginFailed(ctx, u, username, "wrong password")
 	}
 	var newHash string
 	if rehash {
@@ -123,9 +134,9 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (L
 		}
 	}
 	if MFARequired(u, st) {
-		// The password is right, but the failure count stays until the
-		// second factor is right too: a stolen password does not buy
-		// unlimited guesses at codes.
+		// The password is right, but the client's failure count stays
+		// until the second factor is right too: a stolen password does not
+		// buy unlimited guesses at codes.
 		mtok, mhash := newToken()
 		ms := confidant.Session{
 			ID: confidant.NewID(), TokenHash: mhash, UserID: u.ID, Kind: SessionMFA,
@@ -154,11 +165,15 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (L
 		LastSeen:  now,
 		ExpiresAt: now.Add(s.cfg.SessionAbsolute),
 	}
+	okEv := s.userEvent(ctx, ActLoginOK, u, sess.ID, confidant.OutcomeOK)
 	err = s.update(ctx, func(tx confidant.Tx) error {
 		if err := tx.RecordLogin(ctx, u.ID, true, time.Time{}); err != nil {
 			return err
 		}
-		if err := tx.Audit(s.userEvent(ctx, ActLoginOK, u, sess.ID, confidant.OutcomeOK)); err != nil {
+		if err := tx.ClearLoginFailures(ctx, client, u.ID); err != nil {
+			return err
+		}
+		if err := tx.Audit(okEv); err != nil {
 			return err
 		}
 		if newHash != "" {
@@ -174,21 +189,20 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (L
 	return LoginResult{Token: token, Session: sess}, nil
 }
 
-// countFailure records one failed sign-in step of u (a wrong password or a
-// wrong code) and locks the account at cfg.MaxFailedLogins; with ev set,
-// the event is recorded in the same transaction.
-func (s *Service) countFailure(ctx context.Context, u confidant.User, now time.Time, mfaSession string, evs ...confidant.AuditEvent) error {
-	var until time.Time
-	if u.FailedLogins+1 >= s.cfg.MaxFailedLogins {
-		until = now.Add(s.cfg.LockoutDuration)
-	}
+// countFailure records one failed sign-in step of account (a user id, or
+// "?" + an unknown username) from the client of ctx: a wrong password or a
+// wrong code, counted for throttling. With mfaSession set, the failure also
+// counts against that pending sign-in; evs are recorded in the same
+// transaction.
+func (s *Service) countFailure(ctx context.Context, account string, now time.Time, mfaSession string, evs ...confidant.AuditEvent) error {
+	client := confidant.ClientFrom(ctx)
 	return s.update(ctx, func(tx confidant.Tx) error {
 		if mfaSession != "" {
 			if err := tx.FailSession(ctx, mfaSession, MFAMaxFailures); err != nil {
 				return err
 			}
 		}
-		if err := tx.RecordLogin(ctx, u.ID, false, until); err != nil {
+		if err := tx.FailLogin(ctx, client, account, now); err != nil {
 			return err
 		}
 		for _, ev := range evs {
@@ -279,14 +293,16 @@ func (s *Service) Logout(ctx context.Context) error {
 	})
 }
 
-// loginFailed records a failed sign-in (the username tried, sealed in the
-// purpose) and returns the one answer to every failure; if the event cannot
-// be recorded, the sign-in fails with the log's error instead.
-func (s *Service) loginFailed(ctx context.Context, userID, username, why string) error {
+// loginFailed records a failed sign-in of u (zero for an unknown
+// username; the username tried is sealed in the purpose), counts it for
+// throttling in the same transaction, and returns the one answer to every
+// failure; if the event cannot be recorded, the sign-in fails with the
+// log's error instead.
+func (s *Service) loginFailed(ctx context.Context, u confidant.User, username, why string) error {
 	ev := s.event(ctx, ActLoginFailed, "", "", confidant.OutcomeDenied)
-	ev.ActorID = userID
+	ev.ActorID = u.ID
 	ev.Purpose = why + ": " + username
-	if err := s.record(ctx, ev); err != nil {
+	if err := s.countFailure(ctx, throttleAccount(u.ID, username), s.clock(), "", ev); err != nil {
 		return err
 	}
 	return errBadLogin
@@ -348,18 +364,6 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string) erro
 	})
 }
 
-// CheckPassword applies the password policy: at least 12 characters and at
-// most 1024 bytes (NIST SP 800-63B: length over composition rules).
-func CheckPassword(pw string) error {
-	if len([]rune(pw)) < 12 {
-		return confidant.Errorf(confidant.KindInvalid, "weak_password", "Passwords need at least 12 characters.")
-	}
-	if len(pw) > 1024 {
-		return confidant.Errorf(confidant.KindInvalid, "weak_password", "Passwords can be at most 1024 bytes long.")
-	}
-	return nil
-}
-
 // SweepSessions deletes expired sessions; the server calls it periodically.
 func (s *Service) SweepSessions(ctx context.Context) (int, error) {
 	var n int
@@ -381,3 +385,8 @@ func newToken() (string, []byte) {
 	h := sha256.Sum256([]byte(tok))
 	return tok, h[:]
 }
+
+// CheckPassword applies the password policy of internal/password
+// (CheckPolicy): at least 8 characters, 15 recommended, at most 1024
+// bytes, no composition rules, and not a common password.
+func CheckPassword(pw string) error { return password.CheckPolicy(pw) }

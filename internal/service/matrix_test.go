@@ -180,6 +180,10 @@ func TestRoleActionMatrix(t *testing.T) {
 			_, err := svc.SetAccountDisabled(c, w.OtherTherapist.ID, false)
 			return err
 		}, [7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"ListThrottled", func(c context.Context) error { return e(svc.ListThrottled(c)) },
+			[7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"ClearThrottle", func(c context.Context) error { return svc.ClearThrottle(c, w.OtherTherapist.ID) },
+			[7]string{perm, perm, perm, perm, perm, ok, perm}},
 	}
 	actors := map[string]confidant.User{
 		"therapist": w.Therapist, "other": w.OtherTherapist, "therapistB": w.TherapistB,

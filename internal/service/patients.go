@@ -2,9 +2,11 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"net/mail"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -114,14 +116,27 @@ func (s *Service) CreatePatient(ctx context.Context, in PatientInput) (confidant
 		return confidant.Patient{}, err
 	}
 	now := s.clock()
+	if err := s.registrationBudget(ctx, a, now); err != nil {
+		return confidant.Patient{}, err
+	}
 	p.ID = confidant.NewID()
 	p.CreatedAt = now
+	var taken confidant.Patient // the patient who has the identity code already
 	err = s.update(ctx, func(tx confidant.Tx) error {
+		taken = confidant.Patient{}
 		if _, err := tx.Clinic(ctx, p.ClinicID); err != nil {
 			if confidant.IsKind(err, confidant.KindNotFound) {
 				return confidant.Errorf(confidant.KindInvalid, "invalid_clinic", "Unknown clinic.")
 			}
 			return err
+		}
+		dup, err := tx.ListPatients(ctx, confidant.PatientFilter{IdentityCode: p.IdentityCode, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(dup) > 0 {
+			taken = dup[0]
+			return errIdentityCodeTaken
 		}
 		if err := tx.CreatePatient(ctx, p); err != nil {
 			return err
@@ -136,10 +151,59 @@ func (s *Service) CreatePatient(ctx context.Context, in PatientInput) (confidant
 		}
 		return s.auditTx(ctx, tx, ActPatientCreate, p.ID, "")
 	})
+	if taken.ID != "" && confidant.CodeOf(err) == "identity_code_taken" {
+		// The refusal tells the actor that this identity code is a patient
+		// (perhaps of another clinic): it goes on that patient's access
+		// history, with the actor and the clinic they tried.
+		ev := s.event(ctx, ActIdentityCodeTaken, taken.ID, "", confidant.OutcomeDenied)
+		ev.ClinicID = p.ClinicID
+		if rerr := s.record(ctx, ev); rerr != nil {
+			return confidant.Patient{}, rerr
+		}
+		return confidant.Patient{}, err
+	}
 	if err := s.wrote(ctx, ActPatientCreate, "", "", err); err != nil {
 		return confidant.Patient{}, err
 	}
 	return p, nil
+}
+
+// errIdentityCodeTaken refuses to register an identity code that a patient
+// already has (in any clinic).
+var errIdentityCodeTaken = confidant.Errorf(confidant.KindConflict, "identity_code_taken", "A patient with this identity code is already registered.")
+
+// registrationBudget refuses a registration (429 registration_rate_limited,
+// with Retry-After) when the actor has made cfg.RegistrationsPerHour
+// attempts in the last hour: registrations and refusals of an identity code
+// that was taken, counted from the access log, so that every server of a
+// database sees the same count. It bounds how fast one account can probe
+// which identity codes belong to patients.
+func (s *Service) registrationBudget(ctx context.Context, a confidant.Actor, now time.Time) error {
+	if s.auditRead == nil {
+		return confidant.ErrNoAccessLog
+	}
+	limit := s.cfg.RegistrationsPerHour
+	from := now.Add(-time.Hour)
+	var oldest time.Time
+	n := 0
+	for _, act := range []string{ActPatientCreate, ActIdentityCodeTaken} {
+		evs, err := s.auditRead.Query(ctx, confidant.EventFilter{ActorID: a.UserID, Action: act, From: from, Limit: limit + 1})
+		if err != nil {
+			return err
+		}
+		n += len(evs)
+		for _, ev := range evs {
+			if oldest.IsZero() || ev.Time.Before(oldest) {
+				oldest = ev.Time
+			}
+		}
+	}
+	if n < limit {
+		return nil
+	}
+	wait := max(oldest.Add(time.Hour).Sub(now), time.Second)
+	return confidant.Wrap(&confidant.RetryAfterError{After: wait.Round(time.Second)}, confidant.KindRateLimited,
+		"registration_rate_limited", fmt.Sprintf("Too many patient registrations from your account: at most %d an hour. Please try again later.", limit))
 }
 
 // Patient returns a patient's demographics: to a therapist in active care, to

@@ -31,14 +31,18 @@ type Hasher interface {
 type Config struct {
 	SessionIdle     time.Duration // a session unused this long ends
 	SessionAbsolute time.Duration // a session ends this long after sign-in, used or not
-	MaxFailedLogins int           // consecutive failures before the account locks
-	LockoutDuration time.Duration // how long a locked account stays locked
-	MaxAttachment   int64         // bytes
+	// Throttle slows down clients that fail to sign in (see
+	// ThrottleConfig); it replaces the account lockout.
+	Throttle      ThrottleConfig
+	MaxAttachment int64 // bytes
 	// AttachmentTypes is the allow-list of attachment content types, as
 	// detected from the file's bytes (not as declared by the client).
 	AttachmentTypes []string
 	// Retention decides when patients may be erased.
 	Retention Retention
+	// RegistrationsPerHour bounds one account's patient registrations
+	// (including refused identity codes) per hour: 1 to 999.
+	RegistrationsPerHour int
 }
 
 // DefaultConfig returns conservative defaults for a clinical system.
@@ -46,11 +50,12 @@ func DefaultConfig() Config {
 	return Config{
 		SessionIdle:     30 * time.Minute,
 		SessionAbsolute: 12 * time.Hour,
-		MaxFailedLogins: 5,
-		LockoutDuration: 15 * time.Minute,
+		Throttle:        DefaultThrottle,
 		MaxAttachment:   10 << 20,
 		AttachmentTypes: []string{"application/pdf", "image/png", "image/jpeg", "text/plain; charset=utf-8"},
 		Retention:       DefaultRetention,
+
+		RegistrationsPerHour: 10,
 	}
 }
 
@@ -59,10 +64,12 @@ func (c Config) Validate() error {
 	switch {
 	case c.SessionIdle <= 0 || c.SessionAbsolute <= 0 || c.SessionIdle > c.SessionAbsolute:
 		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "session timeouts must be positive and idle <= absolute")
-	case c.MaxFailedLogins <= 0 || c.LockoutDuration <= 0:
-		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "lockout settings must be positive")
+	case c.Throttle.validate() != nil:
+		return c.Throttle.validate()
 	case c.MaxAttachment <= 0 || len(c.AttachmentTypes) == 0:
 		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "attachment limits must be set")
+	case c.RegistrationsPerHour <= 0 || c.RegistrationsPerHour >= 1000:
+		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "registrations per hour must be 1 to 999")
 	case c.Retention.YearsAfterBirth < 0 || c.Retention.YearsAfterDeath < 0:
 		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "retention periods must not be negative")
 	}
@@ -161,11 +168,12 @@ func (s *Service) authorizePatient(ctx context.Context, tx confidant.Tx, id stri
 		return a, confidant.Patient{}, confidant.ErrPermission
 	}
 	p, err := tx.Patient(ctx, id)
+	if confidant.IsKind(err, confidant.KindNotFound) {
+		// The same answer as for a patient who is not the actor's.
+		return a, confidant.Patient{}, confidant.ErrNotFound
+	}
 	if err != nil {
 		return a, confidant.Patient{}, err
-	}
-	if p.Erased() {
-		return a, confidant.Patient{}, errErased
 	}
 	f, err := s.patientFacts(ctx, tx, a, p)
 	if err != nil {
@@ -173,6 +181,10 @@ func (s *Service) authorizePatient(ctx context.Context, tx confidant.Tx, id stri
 	}
 	if err := policy.Check(a, act, f); err != nil {
 		return a, confidant.Patient{}, err
+	}
+	// Only an actor who may see the patient learns of an erasure.
+	if p.Erased() {
+		return a, confidant.Patient{}, errErased
 	}
 	return a, p, nil
 }

@@ -258,7 +258,7 @@ type zeros struct{}
 
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
-func TestLoginLockoutAndSessions(t *testing.T) {
+func TestLoginAndSessions(t *testing.T) {
 	w := newWorld(t)
 	svc := w.Service
 	ctx := context.Background()
@@ -288,13 +288,8 @@ func TestLoginLockoutAndSessions(t *testing.T) {
 	if confidant.CodeOf(e1) != "invalid_credentials" || confidant.MessageOf(e1) != confidant.MessageOf(e2) {
 		t.Fatalf("login errors differ: %v / %v", e1, e2)
 	}
-	// Lockout after MaxFailedLogins, even with the right password.
-	for range svc.Config().MaxFailedLogins {
-		svc.Login(ctx, "other", "wrong-password!", service.SessionWeb)
-	}
-	if _, err := svc.Login(ctx, "other", testfix.Password, service.SessionWeb); confidant.CodeOf(err) != "invalid_credentials" {
-		t.Fatalf("locked account signed in: %v", err)
-	}
+	// There is no account lockout: after failures from one client, the
+	// right password from another still signs in (TestThrottle).
 	// Logout ends the session.
 	if err := svc.Logout(confidant.WithActor(ctx, a)); err != nil {
 		t.Fatal(err)

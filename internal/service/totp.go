@@ -210,7 +210,7 @@ func (s *Service) BeginTOTPEnrolment(ctx context.Context, mfaToken string) (TOTP
 		return TOTPEnrolment{}, errTOTPEnrolled
 	}
 	now := s.clock()
-	if ch.user.Disabled || now.Before(ch.user.LockedUntil) {
+	if ch.user.Disabled {
 		return TOTPEnrolment{}, errBadLogin
 	}
 	secret := make([]byte, TOTPSecretSize)
@@ -243,7 +243,9 @@ func (s *Service) BeginTOTPEnrolment(ctx context.Context, mfaToken string) (TOTP
 // A code is accepted once: a code of a time step already used, or of an
 // earlier one, is refused (401 totp_invalid), also when two requests send
 // it at the same time. Each wrong code counts against the pending sign-in,
-// which ends after MFAMaxFailures, and against the account's lockout. An
+// which ends after MFAMaxFailures, and against the client on the account
+// for throttling (see Login): a throttled client is refused with 429
+// "throttled" before its code is checked. An
 // unknown or expired token is 401 mfa_expired. client is the client's
 // address, for the access log.
 func (s *Service) LoginTOTP(ctx context.Context, mfaToken, code, kind, client string) (LoginResult, error) {
@@ -259,13 +261,21 @@ func (s *Service) LoginTOTP(ctx context.Context, mfaToken, code, kind, client st
 	}
 	u := ch.user
 	now := s.clock()
-	if u.Disabled || now.Before(u.LockedUntil) {
-		why := "account disabled"
-		if !u.Disabled {
-			why = "account locked"
-		}
+	var fails confidant.LoginFailures
+	if err := s.store.View(ctx, func(tx confidant.Tx) error {
+		var err error
+		fails, err = tx.LoginFailures(ctx, confidant.ClientFrom(ctx), u.ID)
+		return err
+	}); err != nil {
+		return LoginResult{}, err
+	}
+	if wait := s.cfg.Throttle.Wait(fails, now); wait > 0 {
+		// The pending sign-in stays (it has its own cap of wrong codes).
+		return LoginResult{}, s.throttled(ctx, u, "", wait)
+	}
+	if u.Disabled {
 		ev := s.userEvent(ctx, ActLoginFailed, u, "", confidant.OutcomeDenied)
-		ev.Purpose = why
+		ev.Purpose = "account disabled"
 		if err := s.update(ctx, func(tx confidant.Tx) error {
 			if err := tx.DeleteSession(ctx, ch.sess.ID); err != nil {
 				return err
@@ -308,6 +318,9 @@ func (s *Service) LoginTOTP(ctx context.Context, mfaToken, code, kind, client st
 		if err := tx.RecordLogin(ctx, u.ID, true, time.Time{}); err != nil {
 			return err
 		}
+		if err := tx.ClearLoginFailures(ctx, confidant.ClientFrom(ctx), u.ID); err != nil {
+			return err
+		}
 		if err := tx.DeleteSession(ctx, ch.sess.ID); err != nil {
 			return err
 		}
@@ -327,11 +340,12 @@ func (s *Service) LoginTOTP(ctx context.Context, mfaToken, code, kind, client st
 }
 
 // totpFailed records a refused code (the reason, never the code) and
-// counts it against the pending sign-in and the account.
+// counts it against the pending sign-in and, for throttling, against the
+// client on the account.
 func (s *Service) totpFailed(ctx context.Context, ch challenge, now time.Time, why string) error {
 	ev := s.userEvent(ctx, ActLoginFailed, ch.user, "", confidant.OutcomeDenied)
 	ev.Purpose = why
-	if err := s.countFailure(ctx, ch.user, now, ch.sess.ID, ev); err != nil {
+	if err := s.countFailure(ctx, ch.user.ID, now, ch.sess.ID, ev); err != nil {
 		return err
 	}
 	if ch.failures+1 >= MFAMaxFailures {

@@ -100,6 +100,7 @@ var flashes = map[string]string{
 	"account-created":  "The portal account was created.",
 	"account-disabled": "The account was disabled and its sessions ended.",
 	"account-enabled":  "The account was enabled.",
+	"throttle-cleared": "The failed sign-ins were cleared: every client may try again at once.",
 }
 
 // redirect sends the browser to target after a successful POST, with a
@@ -204,7 +205,8 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		v.Heading = "Something went wrong"
 	}
 	v.page = s.page(r, v.Heading)
-	v.Error = confidant.MessageOf(err)
+	v.Error = httpx.Message(err)
+	setRetryAfter(w, err)
 	s.render(w, r, status, "error", v)
 }
 

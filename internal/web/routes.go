@@ -79,6 +79,8 @@ func (s *server) routes() http.Handler {
 	// Security officer: accounts.
 	private("GET /accounts", s.accounts)
 	private("POST /accounts/{id}/disabled", s.setAccountDisabled)
+	private("GET /accounts/throttled", s.throttled)
+	private("POST /accounts/throttled/{id}/clear", s.clearThrottle)
 
 	// Security officer: the access log.
 	private("GET /access-log", s.accessLog)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/service"
 )
 
 // The security officer's pages: accounts and their state. No clinical
@@ -60,4 +61,35 @@ func (s *server) setAccountDisabled(w http.ResponseWriter, r *http.Request) {
 		done = "account-disabled"
 	}
 	redirect(w, r, "/accounts", done)
+}
+
+type throttledView struct {
+	page
+	Accounts []service.ThrottledAccount
+	Now      time.Time
+}
+
+// throttled: GET /accounts/throttled lists the accounts with failed
+// sign-ins counted against them (security officers).
+func (s *server) throttled(w http.ResponseWriter, r *http.Request) {
+	as, err := s.svc.ListThrottled(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := &throttledView{page: s.page(r, "Throttled sign-ins"), Accounts: as, Now: s.now()}
+	v.Section = "throttled"
+	s.render(w, r, http.StatusOK, "throttled", v)
+}
+
+// clearThrottle: POST /accounts/throttled/{id}/clear.
+func (s *server) clearThrottle(w http.ResponseWriter, r *http.Request) {
+	if !s.parseForm(w, r) {
+		return
+	}
+	if err := s.svc.ClearThrottle(r.Context(), r.PathValue("id")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	redirect(w, r, "/accounts/throttled", "throttle-cleared")
 }

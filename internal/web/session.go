@@ -3,7 +3,9 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/httpx"
@@ -116,6 +118,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		s.clearCookie(w)
 		s.clearMFACookie(w)
 		httpx.LogError(s.log, r, err)
+		setRetryAfter(w, err)
 		v.Error = confidant.MessageOf(err)
 		s.render(w, r, httpx.Status(err), "login", v)
 		return
@@ -174,4 +177,12 @@ func homeOf(role confidant.Role) string {
 		return "/accounts"
 	}
 	return "/login"
+}
+
+// setRetryAfter sets Retry-After (whole seconds) on the answer to a
+// throttled sign-in, whose message says how long to wait.
+func setRetryAfter(w http.ResponseWriter, err error) {
+	if d, ok := confidant.RetryAfter(err); ok {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
+	}
 }

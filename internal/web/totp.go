@@ -139,6 +139,7 @@ func (s *server) loginTOTP(w http.ResponseWriter, r *http.Request) {
 	res, err := s.svc.LoginTOTP(r.Context(), tok, r.PostForm.Get("code"), service.SessionWeb, httpx.ClientAddr(r))
 	if err != nil {
 		httpx.LogError(s.log, r, err)
+		setRetryAfter(w, err)
 		if confidant.CodeOf(err) == "mfa_expired" || confidant.CodeOf(err) == "invalid_credentials" {
 			s.clearMFACookie(w)
 			lv := &loginView{page: s.page(r, "Sign in"), Next: v.Next}
