@@ -416,3 +416,23 @@ func (t *stageTx) CreateAttachment(ctx context.Context, a confidant.SealedAttach
 func (t *stageTx) RewriteBlob(ctx context.Context, b confidant.Blob) error {
 	return t.write(func(tx confidant.SealedTx) error { return tx.RewriteBlob(ctx, b) })
 }
+
+// Invitations and approvals.
+func (t *stageTx) Invitation(ctx context.Context, tokenHash []byte) (confidant.Invitation, error) {
+	tokenHash = append([]byte(nil), tokenHash...)
+	return read(t, func(tx confidant.SealedTx) (confidant.Invitation, error) { return tx.Invitation(ctx, tokenHash) })
+}
+func (t *stageTx) CreateInvitation(ctx context.Context, inv confidant.Invitation) error {
+	inv.TokenHash = append([]byte(nil), inv.TokenHash...)
+	return t.write(func(tx confidant.SealedTx) error { return tx.CreateInvitation(ctx, inv) })
+}
+func (t *stageTx) UseInvitation(ctx context.Context, tokenHash []byte, at time.Time) error {
+	tokenHash = append([]byte(nil), tokenHash...)
+	return t.write(func(tx confidant.SealedTx) error { return tx.UseInvitation(ctx, tokenHash, at) })
+}
+func (t *stageTx) RevokeInvitations(ctx context.Context, userID string, at time.Time) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.RevokeInvitations(ctx, userID, at) })
+}
+func (t *stageTx) ApproveUser(ctx context.Context, userID, by string, at time.Time) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.ApproveUser(ctx, userID, by, at) })
+}
