@@ -134,7 +134,9 @@ func testApproval(t *testing.T, s confidant.SealedStore) {
 	diff(t, "invited user", u, read())
 
 	by := confidant.NewID()
-	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.ApproveUser(ctx, u.ID, by, at(time.Hour)) })
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+		return tx.ApproveUser(ctx, u.ID, by, at(time.Hour))
+	})
 	want := u
 	want.AwaitingApproval, want.ApprovedBy, want.ApprovedAt = false, by, at(time.Hour)
 	diff(t, "approved user", want, read())
