@@ -14,6 +14,9 @@
 //   - Clinic managers administer clinics, accounts and care relationships in
 //     their own clinics. They never see clinical content.
 //   - Security officers see accounts and metadata, never clinical content.
+//   - A new therapist account reaches no patient until a security officer
+//     approves it (the Approved fact); the service refuses the approval to
+//     the manager who invited it and to the account itself.
 package policy
 
 import (
@@ -61,6 +64,9 @@ const (
 	ManageCare      Action = "care.manage"
 	ListCare        Action = "care.list"
 	DisableAccount  Action = "account.disable"
+	// ApproveAccount lets a new therapist account read charts; the service
+	// refuses it to the account's inviter and to the account itself.
+	ApproveAccount Action = "account.approve"
 )
 
 // Actions lists every action, for the matrix test and documentation.
@@ -69,7 +75,7 @@ var Actions = []Action{
 	WriteNote, EditDraft, SignNote, AmendNote, ReleaseNote, WriteProcessNote,
 	ReadProcessNote, WriteDiagnosis, WritePlan, WriteMeasure, WriteAttachment,
 	ReadAttachment, ReadOwnReleased, ReadOwnAccessLog, QueryAudit, ListClinics, ManageClinic, CreateClinic,
-	ListPatientsAdm, ListStaff, ManageStaff, ManageCare, ListCare, DisableAccount,
+	ListPatientsAdm, ListStaff, ManageStaff, ManageCare, ListCare, DisableAccount, ApproveAccount,
 }
 
 // Facts are what the service knows about the target of an action. Only the
@@ -81,6 +87,10 @@ type Facts struct {
 	OwnPatient bool // the acting patient is the patient concerned
 	InClinic   bool // the target (patient, clinic, staff member) is in one of the actor's clinics
 	Released   bool // the note was released to the patient
+	// Approved: the acting therapist's account was approved by a security
+	// officer (two people for clinical access); accounts from before
+	// approvals count as approved.
+	Approved bool
 }
 
 // clinical actions: available to therapists through an active care relationship.
@@ -102,11 +112,17 @@ func Check(a confidant.Actor, act Action, f Facts) error {
 	switch a.Role {
 	case confidant.RoleTherapist:
 		switch act {
-		case ListOwnPatients, SearchPatients, CreatePatient, ListClinics:
+		case ListClinics:
 			return nil
+		case ListOwnPatients, SearchPatients, CreatePatient:
+			if f.Approved {
+				return nil
+			}
+			return ErrAwaitingApproval
 		}
 		if clinical[act] {
-			if !f.ActiveCare {
+			// Unapproved, the record does not exist for them, as without care.
+			if !f.ActiveCare || !f.Approved {
 				return confidant.ErrNotFound
 			}
 			if authorOnly[act] && !f.Author {
@@ -142,12 +158,17 @@ func Check(a confidant.Actor, act Action, f Facts) error {
 		}
 	case confidant.RoleSecurity:
 		switch act {
-		case ListClinics, ListStaff, DisableAccount, QueryAudit:
+		case ListClinics, ListStaff, DisableAccount, QueryAudit, ApproveAccount:
 			return nil
 		}
 	}
 	return confidant.ErrPermission
 }
+
+// ErrAwaitingApproval refuses a therapist whose account no security officer
+// has approved yet.
+var ErrAwaitingApproval = confidant.Errorf(confidant.KindPermission, "awaiting_approval",
+	"Your account awaits approval by a security officer before it can reach patients' records.")
 
 // Can reports whether Check would allow the action; templates use it to
 // decide what to show.

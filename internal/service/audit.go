@@ -61,6 +61,11 @@ const (
 	ActAuditQuery      = "audit.query"
 	ActAuditScope      = "audit.scope"
 	ActKeyUnwrap       = "key.unwrap" // recorded by internal/audit (confidant.ActionKeyUnwrap)
+
+	// Invitations and approvals (invitations.go).
+	ActInvitationSend   = "account.invitation.send"   // an invitation was made (mailed or handed over)
+	ActInvitationAccept = "account.invitation.accept" // ok: the invitee set their password; denied: an expired, used or revoked invitation was tried
+	ActAccountApprove   = "account.approve"           // a security officer approved a therapist account
 )
 
 // event builds an event for the actor of ctx (or the zero actor).

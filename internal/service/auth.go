@@ -262,6 +262,8 @@ func (s *Service) Authenticate(ctx context.Context, token, kind, client string) 
 		ClinicIDs: u.ClinicIDs,
 		SessionID: sess.ID,
 		Client:    client,
+
+		AwaitingApproval: u.AwaitingApproval,
 	}, nil
 }
 
