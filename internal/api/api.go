@@ -110,6 +110,9 @@ func (h *handler) routes() {
 	h.authed("POST /api/v1/care/{id}/end", h.endCare)
 	h.authed("POST /api/v1/accounts/{id}/disable", h.disableAccount)
 	h.authed("POST /api/v1/accounts/{id}/enable", h.enableAccount)
+	h.authed("POST /api/v1/accounts/{id}/approve", h.approveAccount)
+	h.authed("GET /api/v1/accounts/awaiting-approval", h.listAwaitingApproval)
+	h.public("POST /api/v1/invitations/accept", h.acceptInvitation)
 }
 
 // ServeHTTP routes r. Requests that match no route get a JSON 404, or a

@@ -69,6 +69,10 @@ var actionTexts = map[string]actionText{
 	service.ActAuditQuery:      {"Looked at your access history", "Searched the access log"},
 	service.ActAuditScope:      {"Listed the patients an account accessed", "Listed the patients an account accessed"},
 	service.ActKeyUnwrap:       {"Opened the key of your record to serve a request", "Unwrapped a key"},
+
+	service.ActInvitationSend:   {"Invited you to a portal account", "Sent an invitation"},
+	service.ActInvitationAccept: {"Used an invitation to set a password", "Used an invitation"},
+	service.ActAccountApprove:   {"Approved an account", "Approved an account"},
 }
 
 func patientAction(code string) string {
@@ -145,6 +149,14 @@ func (s *server) myAccessLog(w http.ResponseWriter, r *http.Request) {
 			m.Who, m.Role = "Someone not signed in", ""
 		case m.Who == "":
 			m.Who = "An account that no longer exists"
+		}
+		if e.SubjectName != "" && e.Outcome == confidant.OutcomeOK {
+			switch e.Action {
+			case service.ActCareAssign:
+				m.What = e.SubjectName + " was assigned as your therapist by " + m.Who
+			case service.ActCareEnd:
+				m.What = "The care with " + e.SubjectName + " was ended by " + m.Who
+			}
 		}
 		v.Entries = append(v.Entries, m)
 	}

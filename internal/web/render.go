@@ -93,13 +93,15 @@ var flashes = map[string]string{
 	"uploaded":         "The file was attached.",
 	"clinic-created":   "The clinic was created.",
 	"clinic-updated":   "The clinic was updated.",
-	"staff-created":    "The account was created.",
+	"staff-created":    "The account was created and its invitation sent.",
 	"staff-updated":    "The account was updated.",
 	"care-assigned":    "The care relationship was started.",
 	"care-ended":       "The care relationship was ended. The therapist no longer has access.",
 	"account-created":  "The portal account was created.",
 	"account-disabled": "The account was disabled and its sessions ended.",
 	"account-enabled":  "The account was enabled.",
+	"account-approved": "The account was approved.",
+	"password-set":     "Your password is set. Sign in with it.",
 }
 
 // redirect sends the browser to target after a successful POST, with a

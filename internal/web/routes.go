@@ -20,6 +20,8 @@ func (s *server) routes() http.Handler {
 	public("POST /login/totp", s.loginTOTP)
 	public("POST /login/totp/enrol", s.enrolTOTP)
 	public("POST /logout", s.logout)
+	public("GET /invite", s.inviteForm)
+	public("POST /invite", s.acceptInvite)
 	public("GET /static/{name}", s.static)
 	public("/", s.notFound)
 
@@ -79,6 +81,7 @@ func (s *server) routes() http.Handler {
 	// Security officer: accounts.
 	private("GET /accounts", s.accounts)
 	private("POST /accounts/{id}/disabled", s.setAccountDisabled)
+	private("POST /accounts/{id}/approve", s.approveAccount)
 
 	// Security officer: the access log.
 	private("GET /access-log", s.accessLog)
