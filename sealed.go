@@ -97,6 +97,10 @@ type SealedTx interface {
 	// is enrolled and LastStep < step, so that two concurrent uses of one
 	// code cannot both succeed.
 	UseTOTPStep(ctx context.Context, userID string, step int64) error
+	// DeleteTOTP removes a user's TOTP row, confirmed and pending secrets
+	// and last step alike (a forced reset: the user enrols again); no error
+	// when there is none.
+	DeleteTOTP(ctx context.Context, userID string) error
 
 	// Care relationships hold ids and times only.
 	CreateCare(ctx context.Context, c CareRelationship) error

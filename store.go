@@ -95,6 +95,9 @@ type Tx interface {
 	ConfirmTOTP(ctx context.Context, userID string, step int64, at time.Time) error
 	// UseTOTPStep accepts a time step once (see SealedTx.UseTOTPStep).
 	UseTOTPStep(ctx context.Context, userID string, step int64) error
+	// DeleteTOTP removes the user's TOTP enrolment (a forced reset); no
+	// error when there is none.
+	DeleteTOTP(ctx context.Context, userID string) error
 
 	// Patients.
 	CreatePatient(ctx context.Context, p Patient) error // KindConflict on a duplicate identity code

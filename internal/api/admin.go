@@ -147,6 +147,22 @@ func (h *handler) approveAccount(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// resetAccount: POST /api/v1/accounts/{id}/reset (security officers)
+// clears a staff account's password and second factor and mails it a new
+// invitation.
+func (h *handler) resetAccount(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	inv, err := h.svc.ResetAccount(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newInvitedView(inv))
+	return nil
+}
+
 // listAwaitingApproval: GET /api/v1/accounts/awaiting-approval.
 func (h *handler) listAwaitingApproval(w http.ResponseWriter, r *http.Request) error {
 	us, err := h.svc.AccountsAwaitingApproval(r.Context())

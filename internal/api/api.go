@@ -111,6 +111,7 @@ func (h *handler) routes() {
 	h.authed("POST /api/v1/accounts/{id}/disable", h.disableAccount)
 	h.authed("POST /api/v1/accounts/{id}/enable", h.enableAccount)
 	h.authed("POST /api/v1/accounts/{id}/approve", h.approveAccount)
+	h.authed("POST /api/v1/accounts/{id}/reset", h.resetAccount)
 	h.authed("GET /api/v1/accounts/awaiting-approval", h.listAwaitingApproval)
 	h.public("POST /api/v1/invitations/accept", h.acceptInvitation)
 }

@@ -193,6 +193,7 @@ func TestRoleMatrix(t *testing.T) {
 		{"POST", "/api/v1/accounts/{other}/enable", "", want{403, 403, 403, 403, 200, 403, 401}},
 		{"GET", "/api/v1/accounts/awaiting-approval", "", want{403, 403, 403, 403, 200, 403, 401}},
 		{"POST", "/api/v1/accounts/{pending}/approve", "", want{403, 403, 403, 403, 200, 403, 401}},
+		{"POST", "/api/v1/accounts/{pending}/reset", "", want{403, 403, 403, 403, 200, 403, 401}},
 		{"POST", "/api/v1/invitations/accept", `{"token":"AAAA","password":"a long enough password"}`, want{400, 400, 400, 400, 400, 400, 400}},
 
 		{"POST", "/api/v1/logout", "", want{204, 204, 204, 204, 204, 204, 401}},

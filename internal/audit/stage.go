@@ -436,3 +436,6 @@ func (t *stageTx) RevokeInvitations(ctx context.Context, userID string, at time.
 func (t *stageTx) ApproveUser(ctx context.Context, userID, by string, at time.Time) error {
 	return t.write(func(tx confidant.SealedTx) error { return tx.ApproveUser(ctx, userID, by, at) })
 }
+func (t *stageTx) DeleteTOTP(ctx context.Context, userID string) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.DeleteTOTP(ctx, userID) })
+}

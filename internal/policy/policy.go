@@ -67,6 +67,9 @@ const (
 	// ApproveAccount lets a new therapist account read charts; the service
 	// refuses it to the account's inviter and to the account itself.
 	ApproveAccount Action = "account.approve"
+	// ResetAccount clears a staff account's password and second factor
+	// and sends it a new invitation (to the address on the account).
+	ResetAccount Action = "account.reset"
 )
 
 // Actions lists every action, for the matrix test and documentation.
@@ -75,7 +78,7 @@ var Actions = []Action{
 	WriteNote, EditDraft, SignNote, AmendNote, ReleaseNote, WriteProcessNote,
 	ReadProcessNote, WriteDiagnosis, WritePlan, WriteMeasure, WriteAttachment,
 	ReadAttachment, ReadOwnReleased, ReadOwnAccessLog, QueryAudit, ListClinics, ManageClinic, CreateClinic,
-	ListPatientsAdm, ListStaff, ManageStaff, ManageCare, ListCare, DisableAccount, ApproveAccount,
+	ListPatientsAdm, ListStaff, ManageStaff, ManageCare, ListCare, DisableAccount, ApproveAccount, ResetAccount,
 }
 
 // Facts are what the service knows about the target of an action. Only the
@@ -158,7 +161,7 @@ func Check(a confidant.Actor, act Action, f Facts) error {
 		}
 	case confidant.RoleSecurity:
 		switch act {
-		case ListClinics, ListStaff, DisableAccount, QueryAudit, ApproveAccount:
+		case ListClinics, ListStaff, DisableAccount, QueryAudit, ApproveAccount, ResetAccount:
 			return nil
 		}
 	}

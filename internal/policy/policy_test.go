@@ -38,7 +38,7 @@ var spec = map[confidant.Role]map[Action]req{
 		CreatePatient: clinic, ManageClinic: clinic, ListPatientsAdm: clinic, ManageStaff: clinic, ManageCare: clinic,
 	},
 	confidant.RoleSecurity: {
-		ListClinics: always, ListStaff: always, DisableAccount: always, QueryAudit: always, ApproveAccount: always,
+		ListClinics: always, ListStaff: always, DisableAccount: always, QueryAudit: always, ApproveAccount: always, ResetAccount: always,
 	},
 }
 

@@ -106,6 +106,11 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (L
 		}
 		return LoginResult{}, s.loginFailed(ctx, u.ID, username, why)
 	}
+	if u.PasswordHash == "" {
+		// Invited (or reset) and not accepted yet: no password works.
+		_ = s.hasher.DummyVerify(ctx, password)
+		return LoginResult{}, s.loginFailed(ctx, u.ID, username, "no password set")
+	}
 	ok, rehash, err := s.hasher.Verify(ctx, password, u.PasswordHash)
 	if err != nil {
 		return LoginResult{}, err

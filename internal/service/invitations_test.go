@@ -17,6 +17,7 @@ import (
 
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/mail"
+	"github.com/confidanthealth/confidant/internal/password"
 	"github.com/confidanthealth/confidant/internal/service"
 	"github.com/confidanthealth/confidant/internal/testfix"
 )
@@ -29,6 +30,8 @@ type clockWorld struct {
 	box *testfix.Mailbox
 	mu  sync.Mutex
 	now time.Time
+	// lastToken is the session token of the last actor call.
+	lastToken string
 }
 
 func newClockWorld(t *testing.T, opts ...service.Option) *clockWorld {
@@ -65,6 +68,7 @@ func (w *clockWorld) events(t *testing.T, action string) []service.AccessEntry {
 func (w *clockWorld) actor(t *testing.T, u confidant.User) context.Context {
 	t.Helper()
 	token := "session-" + confidant.NewID()
+	w.lastToken = token
 	h := sha256.Sum256([]byte(token))
 	now := w.now.UTC().Truncate(time.Microsecond)
 	err := w.Store.Update(t.Context(), func(tx confidant.Tx) error {
@@ -112,8 +116,10 @@ func TestInvitation(t *testing.T) {
 		t.Errorf("invited: %+v", inv)
 	}
 	// The account has no usable password until the invitee sets one.
-	if _, err := w.svc.Login(t.Context(), "invitee", "", service.SessionAPI); err == nil {
-		t.Fatal("an invited account signed in with an empty password")
+	for _, pw := range []string{"", testfix.Password} {
+		if _, err := w.svc.Login(t.Context(), "invitee", pw, service.SessionAPI); confidant.KindOf(err) != confidant.KindUnauthenticated {
+			t.Fatalf("an invited account's sign-in: %v, want unauthenticated", err)
+		}
 	}
 	code := w.box.InvitationCode(t, in.Email)
 	msg := w.box.Messages()[0]
@@ -169,6 +175,29 @@ func TestInvitation(t *testing.T) {
 	}
 	if accepts := w.events(t, service.ActInvitationAccept); len(accepts) != 3 || accepts[0].Outcome != confidant.OutcomeDenied {
 		t.Errorf("no denied event for the expired invitation: %+v", accepts)
+	}
+}
+
+// With the real password hasher, an account without a password refuses
+// every sign-in as a wrong password would (not as an error).
+func TestInvitedAccountSignInWithRealHasher(t *testing.T) {
+	w := newWorld(t)
+	h, err := password.New(password.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	box := &testfix.Mailbox{}
+	svc, err := service.New(w.Store, h, service.DefaultConfig(), service.WithMailer(box), service.WithAuditor(testfix.Log(w.Store)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := staffIn("real.hasher")
+	in.ClinicIDs = []string{w.ClinicA.ID}
+	if _, err := svc.CreateStaff(w.As(w.Manager), in); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Login(t.Context(), in.Username, testfix.Password, service.SessionAPI); confidant.KindOf(err) != confidant.KindUnauthenticated {
+		t.Fatalf("sign-in before the invitation is used: %v", err)
 	}
 }
 
@@ -513,4 +542,87 @@ func FuzzDecodeInvitationToken(f *testing.F) {
 			t.Fatalf("accepted a non-canonical code")
 		}
 	})
+}
+
+// A forced reset clears the password and the second factor and sends a
+// new invitation to the account's own address; the owner sets a password
+// and must enrol a second factor again.
+func TestResetAccount(t *testing.T) {
+	w := newClockWorld(t)
+	in := staffIn("resettable")
+	in.ClinicIDs = []string{w.ClinicA.ID}
+	inv, err := w.svc.CreateStaff(w.As(w.Manager), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := w.box.InvitationCode(t, in.Email)
+	unused, err := w.svc.CreateStaff(w.As(w.Manager), func() service.StaffInput { i := staffIn("other.one"); i.ClinicIDs = in.ClinicIDs; return i }())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.AcceptInvitation(t.Context(), first, testfix.Password); err != nil {
+		t.Fatal(err)
+	}
+	// Enrolled, as after a first sign-in.
+	err = w.Store.Update(t.Context(), func(tx confidant.Tx) error {
+		if err := tx.SetTOTPPending(t.Context(), inv.User.ID, []byte("0123456789abcdef0123"), w.now); err != nil {
+			return err
+		}
+		return tx.ConfirmTOTP(t.Context(), inv.User.ID, 0, w.now)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := w.actor(t, inv.User)
+
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		id   string
+		code string
+	}{
+		{"by a manager", w.As(w.Manager), inv.User.ID, "permission_denied"},
+		{"by the owner", ctx, inv.User.ID, "permission_denied"},
+		{"one's own", w.As(w.Security), w.Security.ID, "cannot_reset_self"},
+		{"a patient's", w.As(w.Security), w.PatientUser.ID, "reset_patient_account"},
+		{"without an address", w.As(w.Security), w.OtherTherapist.ID, "missing_email"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := w.svc.ResetAccount(tc.ctx, tc.id); confidant.CodeOf(err) != tc.code {
+				t.Errorf("ResetAccount = %v, want %s", err, tc.code)
+			}
+		})
+	}
+	sent := len(w.box.Messages())
+	if _, err := w.svc.ResetAccount(w.As(w.Security), inv.User.ID); err != nil {
+		t.Fatal(err)
+	}
+	msgs := w.box.Messages()
+	if len(msgs) != sent+1 || msgs[len(msgs)-1].To[0] != in.Email {
+		t.Fatalf("the new invitation went to %v", msgs[len(msgs)-1].To)
+	}
+	// The old password, the session and the enrolment are gone.
+	if _, err := w.svc.Login(t.Context(), in.Username, testfix.Password, service.SessionAPI); confidant.KindOf(err) != confidant.KindUnauthenticated {
+		t.Errorf("sign-in with the old password: %v", err)
+	}
+	if _, err := w.svc.Authenticate(t.Context(), w.lastToken, service.SessionAPI, ""); err == nil {
+		t.Error("a session survived")
+	}
+	// The reset account's earlier invitations are revoked; others are not.
+	if _, err := w.svc.AcceptInvitation(t.Context(), first, testfix.Password); confidant.CodeOf(err) != "invitation_invalid" {
+		t.Errorf("the first invitation after the reset: %v", err)
+	}
+	if _, err := w.svc.AcceptInvitation(t.Context(), w.box.InvitationCode(t, in.Email), "a brand new password"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.svc.Login(t.Context(), in.Username, "a brand new password", service.SessionAPI)
+	if err != nil || !res.MFARequired() || !res.MFAEnrol {
+		t.Errorf("sign-in after the reset: %+v, %v; want a new enrolment", res, err)
+	}
+	if _, err := w.svc.AcceptInvitation(t.Context(), w.box.InvitationCode(t, unused.User.Email), testfix.Password); err != nil {
+		t.Errorf("another account's invitation: %v", err)
+	}
+	if es := w.events(t, service.ActAccountReset); len(es) == 0 || es[0].Outcome != confidant.OutcomeOK || es[0].RecordID != inv.User.ID {
+		t.Errorf("reset events: %+v", es)
+	}
 }

@@ -197,6 +197,8 @@ func TestRoleActionMatrix(t *testing.T) {
 			[7]string{perm, perm, perm, perm, perm, ok, perm}},
 		{"ApproveAccount", func(c context.Context) error { return e(svc.ApproveAccount(c, freshPending().User.ID)) },
 			[7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"ResetAccount", func(c context.Context) error { return e(svc.ResetAccount(c, freshPending().User.ID)) },
+			[7]string{perm, perm, perm, perm, perm, ok, perm}},
 		// An invitation's token is its own authority: whoever holds it sets
 		// the password, signed in or not.
 		{"AcceptInvitation", func(c context.Context) error {

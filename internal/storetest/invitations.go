@@ -188,3 +188,27 @@ func testOnePortalAccount(t *testing.T, s confidant.SealedStore) {
 		return tx.CreateUser(ctx, newUser(confidant.RoleManager, f.clinic.ID))
 	})
 }
+
+// DeleteTOTP removes an enrolment (a forced reset), and is a no-op without
+// one.
+func testDeleteTOTP(t *testing.T, s confidant.SealedStore) {
+	f := seed(t, s)
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+		if err := tx.DeleteTOTP(ctx, f.therapist.ID); err != nil {
+			return err
+		}
+		if err := tx.PutTOTPPending(ctx, f.therapist.ID, sealed(), at(time.Minute)); err != nil {
+			return err
+		}
+		return tx.ConfirmTOTP(ctx, f.therapist.ID, 100, at(time.Minute))
+	})
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.DeleteTOTP(ctx, f.therapist.ID) })
+	err := tryView(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+		_, err := tx.TOTP(ctx, f.therapist.ID)
+		return err
+	})
+	wantKind(t, "TOTP after DeleteTOTP", err, confidant.KindNotFound)
+	wantKind(t, "UseTOTPStep after DeleteTOTP", tryUpdate(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+		return tx.UseTOTPStep(ctx, f.therapist.ID, 200)
+	}), confidant.KindConflict)
+}

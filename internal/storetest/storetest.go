@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) confidant.SealedStore) {
 		{"Invitations", testInvitations},
 		{"Approval", testApproval},
 		{"OnePortalAccount", testOnePortalAccount},
+		{"DeleteTOTP", testDeleteTOTP},
 		{"Patients", testPatients},
 		{"PatientIndexes", testPatientIndexes},
 		{"ListPatients", testListPatients},

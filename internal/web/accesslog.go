@@ -73,6 +73,7 @@ var actionTexts = map[string]actionText{
 	service.ActInvitationSend:   {"Invited you to a portal account", "Sent an invitation"},
 	service.ActInvitationAccept: {"Used an invitation to set a password", "Used an invitation"},
 	service.ActAccountApprove:   {"Approved an account", "Approved an account"},
+	service.ActAccountReset:     {"Reset an account's password and second factor", "Reset an account"},
 }
 
 func patientAction(code string) string {

@@ -101,6 +101,7 @@ var flashes = map[string]string{
 	"account-disabled": "The account was disabled and its sessions ended.",
 	"account-enabled":  "The account was enabled.",
 	"account-approved": "The account was approved.",
+	"account-reset":    "The account was reset: its owner got a new invitation and sets up a new second factor.",
 	"password-set":     "Your password is set. Sign in with it.",
 }
 

@@ -82,6 +82,7 @@ func (s *server) routes() http.Handler {
 	private("GET /accounts", s.accounts)
 	private("POST /accounts/{id}/disabled", s.setAccountDisabled)
 	private("POST /accounts/{id}/approve", s.approveAccount)
+	private("POST /accounts/{id}/reset", s.resetAccount)
 
 	// Security officer: the access log.
 	private("GET /access-log", s.accessLog)

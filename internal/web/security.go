@@ -61,6 +61,19 @@ func (s *server) accounts(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "accounts", v)
 }
 
+// POST /accounts/{id}/reset: a security officer forces a reset (a new
+// invitation to the account's own address, a new second factor).
+func (s *server) resetAccount(w http.ResponseWriter, r *http.Request) {
+	if !s.parseForm(w, r) {
+		return
+	}
+	if _, err := s.svc.ResetAccount(r.Context(), r.PathValue("id")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	redirect(w, r, "/accounts", "account-reset")
+}
+
 // POST /accounts/{id}/approve: a security officer approves a therapist
 // account.
 func (s *server) approveAccount(w http.ResponseWriter, r *http.Request) {
