@@ -38,6 +38,33 @@ type User struct {
 	FailedLogins int
 	LockedUntil  time.Time
 	CreatedAt    time.Time
+	// Email is where a staff member's invitations and notices go (staff
+	// addresses are not patient data); always empty for patients, whose
+	// address is used for an invitation and never stored.
+	Email string
+	// InvitedBy is the account that created this one by invitation ("" for
+	// the operator's accounts and those from before invitations).
+	InvitedBy string
+	// AwaitingApproval marks a therapist account that reads no chart until
+	// a security officer other than its inviter approves it. Accounts
+	// from before approvals count as approved.
+	AwaitingApproval bool
+	ApprovedBy       string    // the security officer who approved it
+	ApprovedAt       time.Time // zero unless approved by someone
+	// DisabledBy is the account that last disabled this one ("" when not
+	// disabled, or disabled before this was recorded).
+	DisabledBy string
+}
+
+// Invitation lets the person an account was made for set its password,
+// once, before ExpiresAt. Only the SHA-256 of its random token is stored.
+type Invitation struct {
+	TokenHash []byte
+	UserID    string
+	CreatedBy string // "" for the operator
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero while unused; also set when revoked
 }
 
 // LogValue logs ids only.

@@ -59,6 +59,9 @@ type Actor struct {
 	ClinicIDs []string // clinics the staff member belongs to
 	SessionID string   // opaque id of the session (not the token)
 	Client    string   // client address, for the access log
+	// AwaitingApproval: a therapist account no security officer has
+	// approved yet (User.AwaitingApproval, read at each request).
+	AwaitingApproval bool
 }
 
 // LogValue logs ids only.

@@ -47,6 +47,21 @@ type SealedTx interface {
 	ListUsers(ctx context.Context, f UserFilter) ([]User, error)
 	SetPassword(ctx context.Context, userID, hash string) error
 	RecordLogin(ctx context.Context, userID string, ok bool, lockedUntil time.Time) error
+	// Invitations (hold no patient data; only the token's SHA-256).
+	CreateInvitation(ctx context.Context, inv Invitation) error
+	// Invitation returns the invitation with this token hash; KindNotFound
+	// for none.
+	Invitation(ctx context.Context, tokenHash []byte) (Invitation, error)
+	// UseInvitation marks it used at `at`, in one conditional update:
+	// KindConflict "invitation_used" unless it is unused and at is before
+	// its ExpiresAt, so that one token sets one password, once.
+	UseInvitation(ctx context.Context, tokenHash []byte, at time.Time) error
+	// RevokeInvitations marks every unused invitation of a user used.
+	RevokeInvitations(ctx context.Context, userID string, at time.Time) error
+	// ApproveUser records the approval of an account awaiting it, in one
+	// conditional update: KindConflict "already_approved" unless the
+	// account awaits approval; KindNotFound for no such account.
+	ApproveUser(ctx context.Context, userID, by string, at time.Time) error
 	CreateSession(ctx context.Context, s Session) error
 	SessionByTokenHash(ctx context.Context, hash []byte) (Session, error)
 	TouchSession(ctx context.Context, id string, at time.Time) error
@@ -82,6 +97,10 @@ type SealedTx interface {
 	// is enrolled and LastStep < step, so that two concurrent uses of one
 	// code cannot both succeed.
 	UseTOTPStep(ctx context.Context, userID string, step int64) error
+	// DeleteTOTP removes a user's TOTP row, confirmed and pending secrets
+	// and last step alike (a forced reset: the user enrols again); no error
+	// when there is none.
+	DeleteTOTP(ctx context.Context, userID string) error
 
 	// Sign-in throttling (see Tx.LoginFailures): clientKey is the keyed
 	// hash internal/seal computes of the client's address, account a user

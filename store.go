@@ -59,6 +59,22 @@ type Tx interface {
 	// FailLogin.)
 	RecordLogin(ctx context.Context, userID string, ok bool, lockedUntil time.Time) error
 
+	// Invitations (hold no patient data; only the token's SHA-256).
+	CreateInvitation(ctx context.Context, inv Invitation) error
+	// Invitation returns the invitation with this token hash; KindNotFound
+	// for none.
+	Invitation(ctx context.Context, tokenHash []byte) (Invitation, error)
+	// UseInvitation marks it used at `at`, in one conditional update:
+	// KindConflict "invitation_used" unless it is unused and at is before
+	// its ExpiresAt, so that one token sets one password, once.
+	UseInvitation(ctx context.Context, tokenHash []byte, at time.Time) error
+	// RevokeInvitations marks every unused invitation of a user used.
+	RevokeInvitations(ctx context.Context, userID string, at time.Time) error
+	// ApproveUser records the approval of an account awaiting it, in one
+	// conditional update: KindConflict "already_approved" unless the
+	// account awaits approval; KindNotFound for no such account.
+	ApproveUser(ctx context.Context, userID, by string, at time.Time) error
+
 	// Sessions.
 	CreateSession(ctx context.Context, s Session) error
 	SessionByTokenHash(ctx context.Context, hash []byte) (Session, error)
@@ -81,6 +97,9 @@ type Tx interface {
 	ConfirmTOTP(ctx context.Context, userID string, step int64, at time.Time) error
 	// UseTOTPStep accepts a time step once (see SealedTx.UseTOTPStep).
 	UseTOTPStep(ctx context.Context, userID string, step int64) error
+	// DeleteTOTP removes the user's TOTP enrolment (a forced reset); no
+	// error when there is none.
+	DeleteTOTP(ctx context.Context, userID string) error
 
 	// Sign-in throttling: failed sign-ins counted per (client, account).
 	// client is the client's address as the service received it;

@@ -50,6 +50,7 @@ type Config struct {
 	Witnesses         []string // C2SP tlog-witness URL prefixes to submit checkpoints to
 	SMTPURL           string   // smtp://[user@]host[:port]?from=ADDR (internal/mail.ParseURL); empty: the outbox folder
 	SMTPPasswordFile  string   // file holding the SMTP password
+	PublicURL         string   // the server's base URL as users reach it (invitation links); empty: http://<addr>
 }
 
 // setting describes one configuration value.
@@ -126,6 +127,17 @@ var settings = []setting{
 		return nil
 	}},
 	{"smtp-password-file", "file holding the SMTP password (the URL never carries one)", "", func(c *Config, v string) error { c.SMTPPasswordFile = v; return nil }},
+	{"public-url", "the server's base URL as users reach it, for the links in invitations (e.g. https://confidant.example); default http://<addr>", "", func(c *Config, v string) error {
+		if v != "" {
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+				return errors.New("must be an http(s) URL such as https://confidant.example, without user, query or fragment")
+			}
+			v = strings.TrimRight(v, "/")
+		}
+		c.PublicURL = v
+		return nil
+	}},
 	{"checkpoint-dir", "also write every new signed checkpoint to this directory (e.g. a mount the board or regulator collects)", "", func(c *Config, v string) error { c.CheckpointDir = v; return nil }},
 	{"witnesses", "comma-separated URLs of C2SP tlog-witnesses that cosign each checkpoint (see confidant witness serve); serve refuses to start if one has seen a larger or different log", "", func(c *Config, v string) error {
 		c.Witnesses = nil
@@ -299,6 +311,10 @@ func (c Config) serviceConfig() service.Config {
 	sc.SessionAbsolute = c.SessionAbsolute
 	sc.MaxAttachment = c.MaxAttachment
 	sc.Retention.YearsAfterBirth = c.RetentionYears
+	sc.PublicURL = c.PublicURL
+	if sc.PublicURL == "" {
+		sc.PublicURL = "http://" + c.Addr
+	}
 	return sc
 }
 

@@ -94,7 +94,7 @@ func TestKeysUnavailableAnswers503(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	h, _, err := newHandler(cfg, a, newLogger(io.Discard, cfg.LogLevel))
+	h, _, err := newHandler(cfg, a, newLogger(io.Discard, cfg.LogLevel), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

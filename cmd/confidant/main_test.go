@@ -258,3 +258,36 @@ func startServer(t *testing.T, cfg Config, opt openOptions) (base string, stop f
 	}
 	return base, stop
 }
+
+// --public-url names the server in invitation links; it defaults to
+// http://<addr> and must be a plain http(s) URL.
+func TestPublicURL(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // "" for refused
+	}{
+		{[]string{"--addr", "127.0.0.1:9999"}, "http://127.0.0.1:9999"},
+		{[]string{"--public-url", "https://confidant.clinic.example/"}, "https://confidant.clinic.example"},
+		{[]string{"--public-url", "https://confidant.clinic.example/records"}, "https://confidant.clinic.example/records"},
+		{[]string{"--public-url", "ftp://confidant.clinic.example"}, ""},
+		{[]string{"--public-url", "https://user@confidant.clinic.example"}, ""},
+		{[]string{"--public-url", "https://confidant.clinic.example/?x=1"}, ""},
+		{[]string{"--public-url", "confidant.clinic.example"}, ""},
+	} {
+		fs := newFlagSet("x", "x", io.Discard)
+		resolve := configFlags(fs)
+		err := fs.Parse(append([]string{"--data", t.TempDir()}, tc.args...))
+		var c Config
+		if err == nil {
+			c, err = resolve()
+		}
+		switch {
+		case tc.want == "" && err == nil:
+			t.Errorf("%v accepted", tc.args)
+		case tc.want != "" && err != nil:
+			t.Errorf("%v: %v", tc.args, err)
+		case tc.want != "" && c.serviceConfig().PublicURL != tc.want:
+			t.Errorf("%v: public URL %q, want %q", tc.args, c.serviceConfig().PublicURL, tc.want)
+		}
+	}
+}

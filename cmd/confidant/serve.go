@@ -19,6 +19,7 @@ import (
 	"github.com/confidanthealth/confidant/internal/auditlog"
 	"github.com/confidanthealth/confidant/internal/httpx"
 	"github.com/confidanthealth/confidant/internal/logserve"
+	"github.com/confidanthealth/confidant/internal/mail"
 	"github.com/confidanthealth/confidant/internal/password"
 	"github.com/confidanthealth/confidant/internal/service"
 	"github.com/confidanthealth/confidant/internal/web"
@@ -64,12 +65,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // newHandler wires the service to the web app and the JSON API.
-func newHandler(cfg Config, a *app, log *slog.Logger) (http.Handler, *service.Service, error) {
+func newHandler(cfg Config, a *app, log *slog.Logger, mailer mail.Sender) (http.Handler, *service.Service, error) {
 	hasher, err := password.New(password.Config{})
 	if err != nil {
 		return nil, nil, err
 	}
 	opts := []service.Option{service.WithLogger(log), service.WithAuditor(a.log), service.WithAuditReader(a.log)}
+	if mailer != nil {
+		opts = append(opts, service.WithMailer(mailer))
+	}
 	if a.plain { // INSECURE plain baseline (baseline_on.go): no access log
 		opts = plainServiceOptions(log)
 	}
@@ -128,7 +132,7 @@ func serve(ctx context.Context, cfg Config, a *app, ln net.Listener, log *slog.L
 		log.Warn("mail is NOT being delivered: no --smtp-url is set, so messages (invitations, notices) are written to the outbox folder for the operator; set --smtp-url to deliver them",
 			slog.String("outbox", mailer.Describe()))
 	}
-	h, svc, err := newHandler(cfg, a, log)
+	h, svc, err := newHandler(cfg, a, log, mailer)
 	if err != nil {
 		ln.Close()
 		return err

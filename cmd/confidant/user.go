@@ -81,6 +81,10 @@ func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	switch sub {
 	case "create":
+		// The one path that sets a password for someone else: the
+		// operator holds the machine and its keys anyway. Everyday
+		// accounts come by invitation (docs/SECURITY.md, "Separation of
+		// duties"), and accounts made here need no approval.
 		p, generated, err := pw()
 		if err != nil {
 			return err

@@ -23,6 +23,9 @@ type accessEntryView struct {
 	Purpose   string `json:"purpose,omitempty"`
 	Outcome   string `json:"outcome"`
 	Client    string `json:"client,omitempty"`
+	// SubjectName names the therapist of a care relationship started or
+	// ended (care.assign, care.end).
+	SubjectName string `json:"subject_name,omitempty"`
 }
 
 type accessLogView struct {
@@ -36,7 +39,7 @@ func newAccessLogView(es []service.AccessEntry, limit int) accessLogView {
 		v.Events[i] = accessEntryView{
 			Index: e.Index, Time: e.Time.UTC().Format(time.RFC3339Nano), ActorID: e.ActorID, ActorName: e.ActorName,
 			Role: string(e.Role), ClinicID: e.ClinicID, Action: e.Action, PatientID: e.PatientID, RecordID: e.RecordID,
-			Purpose: e.Purpose, Outcome: e.Outcome, Client: e.Client,
+			Purpose: e.Purpose, Outcome: e.Outcome, Client: e.Client, SubjectName: e.SubjectName,
 		}
 	}
 	if len(es) > 0 && len(es) == limit {

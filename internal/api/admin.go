@@ -71,23 +71,105 @@ type staffRequest struct {
 	DisplayName string   `json:"display_name"`
 	Role        string   `json:"role"` // therapist or manager
 	ClinicIDs   []string `json:"clinic_ids"`
-	Password    string   `json:"password"`
+	Email       string   `json:"email"`
+	// Password is refused: accounts are created by invitation. It is
+	// decoded only to say so (password_not_accepted).
+	Password *string `json:"password"`
 }
 
-// createStaff: POST /api/v1/staff.
+// createStaff: POST /api/v1/staff creates an account and mails its
+// invitation.
 func (h *handler) createStaff(w http.ResponseWriter, r *http.Request) error {
 	var req staffRequest
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	u, err := h.svc.CreateStaff(r.Context(), service.StaffInput{
+	if req.Password != nil {
+		return errPasswordField
+	}
+	inv, err := h.svc.CreateStaff(r.Context(), service.StaffInput{
 		Username: req.Username, DisplayName: req.DisplayName, Role: confidant.Role(req.Role),
-		ClinicIDs: req.ClinicIDs, Password: req.Password,
+		ClinicIDs: req.ClinicIDs, Email: req.Email,
 	})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, newUserView(u))
+	writeJSON(w, http.StatusCreated, newInvitedView(inv))
+	return nil
+}
+
+// errPasswordField refuses a request that sets someone else's password.
+var errPasswordField = confidant.Errorf(confidant.KindInvalid, "password_not_accepted",
+	"Accounts are created by invitation: the invitee sets their own password. Send no \"password\" field.")
+
+// invitedView is a new account with its invitation.
+type invitedView struct {
+	userView
+	InvitationExpiresAt *string `json:"invitation_expires_at"`
+	// HandoverCode is the invitation's code for handing over in person:
+	// shown in this answer only, never again.
+	HandoverCode string `json:"handover_code,omitempty"`
+}
+
+func newInvitedView(inv service.Invited) invitedView {
+	return invitedView{userView: newUserView(inv.User), InvitationExpiresAt: timestamp(inv.ExpiresAt), HandoverCode: inv.Code}
+}
+
+// acceptInvitation: POST /api/v1/invitations/accept {"token","password"}
+// sets the invited account's password (no sign-in needed).
+func (h *handler) acceptInvitation(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Token    string `json:"token"`
+		Password string `json:"password"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	u, err := h.svc.AcceptInvitation(r.Context(), req.Token, req.Password)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newUserView(u))
+	return nil
+}
+
+// approveAccount: POST /api/v1/accounts/{id}/approve (security officers).
+func (h *handler) approveAccount(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	u, err := h.svc.ApproveAccount(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newUserView(u))
+	return nil
+}
+
+// resetAccount: POST /api/v1/accounts/{id}/reset (security officers)
+// clears a staff account's password and second factor and mails it a new
+// invitation.
+func (h *handler) resetAccount(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	inv, err := h.svc.ResetAccount(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newInvitedView(inv))
+	return nil
+}
+
+// listAwaitingApproval: GET /api/v1/accounts/awaiting-approval.
+func (h *handler) listAwaitingApproval(w http.ResponseWriter, r *http.Request) error {
+	us, err := h.svc.AccountsAwaitingApproval(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, staffView{Staff: mapSlice(us, newUserView)})
 	return nil
 }
 

@@ -112,6 +112,10 @@ func (h *handler) routes() {
 	h.authed("POST /api/v1/accounts/{id}/enable", h.enableAccount)
 	h.authed("GET /api/v1/security/throttled", h.listThrottled)
 	h.authed("POST /api/v1/security/throttled/{id}/clear", h.clearThrottle)
+	h.authed("POST /api/v1/accounts/{id}/approve", h.approveAccount)
+	h.authed("POST /api/v1/accounts/{id}/reset", h.resetAccount)
+	h.authed("GET /api/v1/accounts/awaiting-approval", h.listAwaitingApproval)
+	h.public("POST /api/v1/invitations/accept", h.acceptInvitation)
 }
 
 // ServeHTTP routes r. Requests that match no route get a JSON 404, or a

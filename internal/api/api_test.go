@@ -70,10 +70,14 @@ func TestIssueFlow(t *testing.T) {
 		t.Fatalf("released note: %+v", released)
 	}
 
-	// The manager gives the patient a portal account; the patient signs in.
+	// The manager gives the patient a portal account by invitation; the
+	// patient sets their password and signs in.
 	mtok := e.login(t, "manager")
 	e.call(t, http.StatusCreated, "POST", "/api/v1/patients/"+patientID+"/account", mtok, map[string]string{
-		"username": "flow.patient", "password": testfix.Password,
+		"username": "flow.patient", "email": "flow.patient@example.org",
+	})
+	e.call(t, http.StatusOK, "POST", "/api/v1/invitations/accept", "", map[string]string{
+		"token": e.Mail.InvitationCode(t, "flow.patient@example.org"), "password": testfix.Password,
 	})
 	ptok := e.login(t, "flow.patient")
 	var read noteView
@@ -322,11 +326,13 @@ func TestEndpoints(t *testing.T) {
 		var u userView
 		e.call(t, 201, "POST", "/api/v1/staff", mgr, staffRequest{
 			Username: "new.therapist", DisplayName: "New Therapist", Role: "therapist",
-			ClinicIDs: []string{e.ClinicA.ID}, Password: testfix.Password,
+			ClinicIDs: []string{e.ClinicA.ID}, Email: "new.therapist@example.org",
 		}).decode(t, &u)
-		if u.Role != "therapist" || u.Username != "new.therapist" {
+		if u.Role != "therapist" || u.Username != "new.therapist" || !u.AwaitingApproval {
 			t.Errorf("created staff: %+v", u)
 		}
+		code := e.Mail.InvitationCode(t, "new.therapist@example.org")
+		e.call(t, 200, "POST", "/api/v1/invitations/accept", "", map[string]string{"token": code, "password": testfix.Password})
 		e.login(t, "new.therapist")
 		no := false
 		e.call(t, 200, "PUT", "/api/v1/staff/"+u.ID, mgr, staffUpdateRequest{DisplayName: "Renamed", ClinicIDs: []string{e.ClinicA.ID}, Disabled: &no}).decode(t, &u)
@@ -357,8 +363,8 @@ func TestEndpoints(t *testing.T) {
 	})
 
 	t.Run("patient account", func(t *testing.T) {
-		var u userView
-		e.call(t, 201, "POST", "/api/v1/patients/"+e.PatientC.ID+"/account", mgr, accountRequest{Username: "cecilia", Password: testfix.Password}).decode(t, &u)
+		var u invitedView
+		e.call(t, 201, "POST", "/api/v1/patients/"+e.PatientC.ID+"/account", mgr, accountRequest{Username: "cecilia", Email: "cecilia@example.org"}).decode(t, &u)
 		if u.Role != "patient" || u.PatientID != e.PatientC.ID {
 			t.Errorf("patient account: %+v", u)
 		}
@@ -404,8 +410,8 @@ func TestResponsesCarryNoSecrets(t *testing.T) {
 	for _, r := range []response{
 		e.call(t, 200, "GET", "/api/v1/me", mgr, nil),
 		e.call(t, 200, "GET", "/api/v1/staff", sec, nil),
-		e.call(t, 201, "POST", "/api/v1/staff", mgr, staffRequest{Username: "x.y", DisplayName: "X", Role: "therapist", ClinicIDs: []string{e.ClinicA.ID}, Password: testfix.Password}),
-		e.call(t, 201, "POST", "/api/v1/patients/"+e.PatientC.ID+"/account", mgr, accountRequest{Username: "c.c", Password: testfix.Password}),
+		e.call(t, 201, "POST", "/api/v1/staff", mgr, staffRequest{Username: "x.y", DisplayName: "X", Role: "therapist", ClinicIDs: []string{e.ClinicA.ID}, Email: "x.y@example.org"}),
+		e.call(t, 201, "POST", "/api/v1/patients/"+e.PatientC.ID+"/account", mgr, accountRequest{Username: "c.c", Handover: true}),
 		e.call(t, 200, "POST", "/api/v1/accounts/"+e.Therapist.ID+"/disable", sec, nil),
 	} {
 		for _, bad := range []string{hash, "password", "token", testfix.Password, "failed_logins", "locked_until"} {

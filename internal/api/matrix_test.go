@@ -9,7 +9,6 @@ import (
 
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/service"
-	"github.com/confidanthealth/confidant/internal/testfix"
 )
 
 // Markers placed in clinical content. clinMarker is in every clinical
@@ -111,6 +110,14 @@ func newMatrixWorld(t *testing.T) *matrixWorld {
 	if m.ids["{careA}"] == "" {
 		t.Fatal("no care relationship between Therapist and PatientA")
 	}
+	// A therapist account awaiting approval, invited by the manager of
+	// clinic B (so that only a security officer may approve it).
+	pending, err := svc.CreateStaff(e.As(e.ManagerB), service.StaffInput{
+		Username: "pending", DisplayName: "Pending", Role: confidant.RoleTherapist,
+		ClinicIDs: []string{e.ClinicB.ID}, Email: "pending@example.org",
+	})
+	must(err)
+	m.ids["{pending}"] = pending.User.ID
 	return m
 }
 
@@ -175,10 +182,10 @@ func TestRoleMatrix(t *testing.T) {
 		{"POST", "/api/v1/clinics", `{"name":"Klinikka Turku","city":"Turku"}`, want{403, 403, 201, 201, 403, 403, 401}},
 		{"PUT", "/api/v1/clinics/{clinicA}", `{"name":"Klinikka Kallio","city":"Helsinki"}`, want{403, 403, 200, 404, 403, 403, 401}},
 		{"GET", "/api/v1/staff?clinic={clinicA}", "", want{403, 403, 200, 200, 200, 403, 401}},
-		{"POST", "/api/v1/staff", `{"username":"new.staff","display_name":"New","role":"therapist","clinic_ids":["{clinicA}"],"password":"` + testfix.Password + `"}`,
+		{"POST", "/api/v1/staff", `{"username":"new.staff","display_name":"New","role":"therapist","clinic_ids":["{clinicA}"],"email":"new.staff@example.org"}`,
 			want{403, 403, 201, 404, 403, 403, 401}},
 		{"PUT", "/api/v1/staff/{other}", `{"display_name":"Other T","clinic_ids":["{clinicA}"],"disabled":false}`, want{403, 403, 200, 404, 403, 403, 401}},
-		{"POST", "/api/v1/patients/{patientC}/account", `{"username":"cecilia","password":"` + testfix.Password + `"}`, want{403, 403, 201, 404, 403, 403, 401}},
+		{"POST", "/api/v1/patients/{patientC}/account", `{"username":"cecilia","handover":true}`, want{403, 403, 201, 404, 403, 403, 401}},
 		{"GET", "/api/v1/care?clinic={clinicA}&active=true", "", want{403, 403, 200, 404, 403, 403, 401}},
 		{"POST", "/api/v1/care", `{"patient_id":"{patientC}","therapist_id":"{other}"}`, want{403, 403, 201, 404, 403, 403, 401}},
 		{"POST", "/api/v1/care/{careA}/end", "", want{403, 403, 200, 404, 403, 403, 401}},
@@ -186,6 +193,10 @@ func TestRoleMatrix(t *testing.T) {
 		{"POST", "/api/v1/accounts/{other}/enable", "", want{403, 403, 403, 403, 200, 403, 401}},
 		{"GET", "/api/v1/security/throttled", "", want{403, 403, 403, 403, 200, 403, 401}},
 		{"POST", "/api/v1/security/throttled/{other}/clear", "", want{403, 403, 403, 403, 204, 403, 401}},
+		{"GET", "/api/v1/accounts/awaiting-approval", "", want{403, 403, 403, 403, 200, 403, 401}},
+		{"POST", "/api/v1/accounts/{pending}/approve", "", want{403, 403, 403, 403, 200, 403, 401}},
+		{"POST", "/api/v1/accounts/{pending}/reset", "", want{403, 403, 403, 403, 200, 403, 401}},
+		{"POST", "/api/v1/invitations/accept", `{"token":"AAAA","password":"a long enough password"}`, want{400, 400, 400, 400, 400, 400, 400}},
 
 		{"POST", "/api/v1/logout", "", want{204, 204, 204, 204, 204, 204, 401}},
 	}

@@ -145,7 +145,12 @@ func (h *handler) chart(w http.ResponseWriter, r *http.Request) error {
 
 type accountRequest struct {
 	Username string `json:"username"`
-	Password string `json:"password"`
+	// Email receives the invitation; it is not stored.
+	Email string `json:"email"`
+	// Handover asks for a code to hand over in person instead.
+	Handover bool `json:"handover"`
+	// Password is refused (password_not_accepted).
+	Password *string `json:"password"`
 }
 
 // createPatientAccount: POST /api/v1/patients/{id}/account, a portal
@@ -159,10 +164,15 @@ func (h *handler) createPatientAccount(w http.ResponseWriter, r *http.Request) e
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	u, err := h.svc.CreatePatientAccount(r.Context(), id, req.Username, req.Password)
+	if req.Password != nil {
+		return errPasswordField
+	}
+	inv, err := h.svc.CreatePatientAccount(r.Context(), id, service.PatientAccountInput{
+		Username: req.Username, Email: req.Email, Handover: req.Handover,
+	})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, newUserView(u))
+	writeJSON(w, http.StatusCreated, newInvitedView(inv))
 	return nil
 }

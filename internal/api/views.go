@@ -56,6 +56,12 @@ type userView struct {
 	PatientID   string   `json:"patient_id,omitempty"`
 	Disabled    bool     `json:"disabled"`
 	CreatedAt   *string  `json:"created_at"`
+	Email       string   `json:"email,omitempty"`
+	// AwaitingApproval: a therapist account no security officer has
+	// approved yet; it reaches no patient.
+	AwaitingApproval bool    `json:"awaiting_approval"`
+	ApprovedBy       string  `json:"approved_by,omitempty"`
+	ApprovedAt       *string `json:"approved_at,omitempty"`
 }
 
 func newUserView(u confidant.User) userView {
@@ -66,6 +72,7 @@ func newUserView(u confidant.User) userView {
 	return userView{
 		ID: u.ID, Username: u.Username, DisplayName: u.DisplayName, Role: string(u.Role),
 		ClinicIDs: ids, PatientID: u.PatientID, Disabled: u.Disabled, CreatedAt: timestamp(u.CreatedAt),
+		Email: u.Email, AwaitingApproval: u.AwaitingApproval, ApprovedBy: u.ApprovedBy, ApprovedAt: timestamp(u.ApprovedAt),
 	}
 }
 

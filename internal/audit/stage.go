@@ -443,3 +443,26 @@ func (t *stageTx) ClearAccountFailures(ctx context.Context, account string) erro
 func (t *stageTx) DeleteLoginFailures(context.Context, time.Time) (int, error) {
 	return 0, t.stop()
 }
+
+// Invitations and approvals.
+func (t *stageTx) Invitation(ctx context.Context, tokenHash []byte) (confidant.Invitation, error) {
+	tokenHash = append([]byte(nil), tokenHash...)
+	return read(t, func(tx confidant.SealedTx) (confidant.Invitation, error) { return tx.Invitation(ctx, tokenHash) })
+}
+func (t *stageTx) CreateInvitation(ctx context.Context, inv confidant.Invitation) error {
+	inv.TokenHash = append([]byte(nil), inv.TokenHash...)
+	return t.write(func(tx confidant.SealedTx) error { return tx.CreateInvitation(ctx, inv) })
+}
+func (t *stageTx) UseInvitation(ctx context.Context, tokenHash []byte, at time.Time) error {
+	tokenHash = append([]byte(nil), tokenHash...)
+	return t.write(func(tx confidant.SealedTx) error { return tx.UseInvitation(ctx, tokenHash, at) })
+}
+func (t *stageTx) RevokeInvitations(ctx context.Context, userID string, at time.Time) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.RevokeInvitations(ctx, userID, at) })
+}
+func (t *stageTx) ApproveUser(ctx context.Context, userID, by string, at time.Time) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.ApproveUser(ctx, userID, by, at) })
+}
+func (t *stageTx) DeleteTOTP(ctx context.Context, userID string) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.DeleteTOTP(ctx, userID) })
+}

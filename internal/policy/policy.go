@@ -14,6 +14,9 @@
 //   - Clinic managers administer clinics, accounts and care relationships in
 //     their own clinics. They never see clinical content.
 //   - Security officers see accounts and metadata, never clinical content.
+//   - A new therapist account reaches no patient until a security officer
+//     approves it (the Approved fact); the service refuses the approval to
+//     the manager who invited it and to the account itself.
 package policy
 
 import (
@@ -65,6 +68,12 @@ const (
 	// Security officers: see accounts throttled after failed sign-ins and
 	// clear them.
 	ManageThrottle Action = "account.throttle"
+	// ApproveAccount lets a new therapist account read charts; the service
+	// refuses it to the account's inviter and to the account itself.
+	ApproveAccount Action = "account.approve"
+	// ResetAccount clears a staff account's password and second factor
+	// and sends it a new invitation (to the address on the account).
+	ResetAccount Action = "account.reset"
 )
 
 // Actions lists every action, for the matrix test and documentation.
@@ -73,7 +82,7 @@ var Actions = []Action{
 	WriteNote, EditDraft, SignNote, AmendNote, ReleaseNote, WriteProcessNote,
 	ReadProcessNote, WriteDiagnosis, WritePlan, WriteMeasure, WriteAttachment,
 	ReadAttachment, ReadOwnReleased, ReadOwnAccessLog, QueryAudit, ListClinics, ManageClinic, CreateClinic,
-	ListPatientsAdm, ListStaff, ManageStaff, ManageCare, ListCare, DisableAccount,
+	ListPatientsAdm, ListStaff, ManageStaff, ManageCare, ListCare, DisableAccount, ApproveAccount, ResetAccount,
 	ManageThrottle,
 }
 
@@ -86,6 +95,10 @@ type Facts struct {
 	OwnPatient bool // the acting patient is the patient concerned
 	InClinic   bool // the target (patient, clinic, staff member) is in one of the actor's clinics
 	Released   bool // the note was released to the patient
+	// Approved: the acting therapist's account was approved by a security
+	// officer (two people for clinical access); accounts from before
+	// approvals count as approved.
+	Approved bool
 }
 
 // clinical actions: available to therapists through an active care relationship.
@@ -107,11 +120,17 @@ func Check(a confidant.Actor, act Action, f Facts) error {
 	switch a.Role {
 	case confidant.RoleTherapist:
 		switch act {
-		case ListOwnPatients, SearchPatients, CreatePatient, ListClinics:
+		case ListClinics:
 			return nil
+		case ListOwnPatients, SearchPatients, CreatePatient:
+			if f.Approved {
+				return nil
+			}
+			return ErrAwaitingApproval
 		}
 		if clinical[act] {
-			if !f.ActiveCare {
+			// Unapproved, the record does not exist for them, as without care.
+			if !f.ActiveCare || !f.Approved {
 				return confidant.ErrNotFound
 			}
 			if authorOnly[act] && !f.Author {
@@ -147,12 +166,17 @@ func Check(a confidant.Actor, act Action, f Facts) error {
 		}
 	case confidant.RoleSecurity:
 		switch act {
-		case ListClinics, ListStaff, DisableAccount, QueryAudit, ManageThrottle:
+		case ListClinics, ListStaff, DisableAccount, QueryAudit, ManageThrottle, ApproveAccount, ResetAccount:
 			return nil
 		}
 	}
 	return confidant.ErrPermission
 }
+
+// ErrAwaitingApproval refuses a therapist whose account no security officer
+// has approved yet.
+var ErrAwaitingApproval = confidant.Errorf(confidant.KindPermission, "awaiting_approval",
+	"Your account awaits approval by a security officer before it can reach patients' records.")
 
 // Can reports whether Check would allow the action; templates use it to
 // decide what to show.

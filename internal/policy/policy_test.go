@@ -18,12 +18,13 @@ const (
 	care       req = "care"        // active care relationship, else NotFound
 	careAuthor req = "care+author" // active care and authorship
 	own        req = "own"         // the patient's own record, else NotFound
+	approved   req = "approved"    // an approved (therapist) account, else Permission awaiting_approval
 	clinic     req = "clinic"      // target in one of the actor's clinics, else NotFound
 )
 
 var spec = map[confidant.Role]map[Action]req{
 	confidant.RoleTherapist: {
-		ListOwnPatients: always, SearchPatients: always, CreatePatient: always, ListClinics: always,
+		ListOwnPatients: approved, SearchPatients: approved, CreatePatient: approved, ListClinics: always,
 		ReadDemographics: care, ReadChart: care, WriteNote: care, EditDraft: careAuthor,
 		SignNote: careAuthor, AmendNote: care, ReleaseNote: care, WriteProcessNote: care,
 		ReadProcessNote: careAuthor, WriteDiagnosis: care, WritePlan: care, WriteMeasure: care,
@@ -37,7 +38,7 @@ var spec = map[confidant.Role]map[Action]req{
 		CreatePatient: clinic, ManageClinic: clinic, ListPatientsAdm: clinic, ManageStaff: clinic, ManageCare: clinic,
 	},
 	confidant.RoleSecurity: {
-		ListClinics: always, ListStaff: always, DisableAccount: always, QueryAudit: always,
+		ListClinics: always, ListStaff: always, DisableAccount: always, QueryAudit: always, ApproveAccount: always, ResetAccount: always,
 		ManageThrottle: always,
 	},
 }
@@ -49,13 +50,14 @@ func TestMatrix(t *testing.T) {
 		a := confidant.Actor{UserID: "u", Role: role}
 		for _, act := range Actions {
 			r := spec[role][act]
-			for bits := range 32 {
+			for bits := range 64 {
 				f := Facts{
 					ActiveCare: bits&1 != 0,
 					Author:     bits&2 != 0,
 					OwnPatient: bits&4 != 0,
 					InClinic:   bits&8 != 0,
 					Released:   bits&16 != 0,
+					Approved:   bits&32 != 0,
 				}
 				name := fmt.Sprintf("%s/%s/%+v", role, act, f)
 				err := Check(a, act, f)
@@ -79,14 +81,21 @@ func expect(r req, act Action, f Facts) string {
 	switch r {
 	case always:
 		return "allow"
+	case approved:
+		if f.Approved {
+			return "allow"
+		}
+		return "permission_denied"
 	case care:
-		if f.ActiveCare {
+		// An unapproved therapist's care gives nothing: the record does
+		// not exist for them.
+		if f.ActiveCare && f.Approved {
 			return "allow"
 		}
 		return "not_found"
 	case careAuthor:
 		switch {
-		case !f.ActiveCare:
+		case !f.ActiveCare || !f.Approved:
 			return "not_found"
 		case f.Author:
 			return "allow"
@@ -115,7 +124,7 @@ func expect(r req, act Action, f Facts) string {
 func TestNoClinicalForAdmins(t *testing.T) {
 	clinicalActions := []Action{ReadChart, ReadProcessNote, ReadAttachment, ReadOwnReleased,
 		WriteNote, AmendNote, SignNote, ReleaseNote, WriteDiagnosis, WritePlan, WriteMeasure, WriteAttachment}
-	all := Facts{ActiveCare: true, Author: true, OwnPatient: true, InClinic: true, Released: true}
+	all := Facts{ActiveCare: true, Author: true, OwnPatient: true, InClinic: true, Released: true, Approved: true}
 	for _, role := range []confidant.Role{confidant.RoleManager, confidant.RoleSecurity} {
 		for _, act := range clinicalActions {
 			if Can(confidant.Actor{UserID: "u", Role: role}, act, all) {
@@ -127,7 +136,7 @@ func TestNoClinicalForAdmins(t *testing.T) {
 
 // TestUnknownRole fails closed.
 func TestUnknownRole(t *testing.T) {
-	all := Facts{ActiveCare: true, Author: true, OwnPatient: true, InClinic: true, Released: true}
+	all := Facts{ActiveCare: true, Author: true, OwnPatient: true, InClinic: true, Released: true, Approved: true}
 	for _, act := range Actions {
 		if Can(confidant.Actor{UserID: "u", Role: "root"}, act, all) {
 			t.Errorf("unknown role may %s", act)
@@ -147,6 +156,17 @@ func TestSpecCoversActions(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("action %s is allowed to nobody", act)
+		}
+	}
+}
+
+// TestUnapprovedTherapistReachesNoPatient: with every other fact true, a
+// therapist whose account awaits approval reaches no patient.
+func TestUnapprovedTherapistReachesNoPatient(t *testing.T) {
+	f := Facts{ActiveCare: true, Author: true, OwnPatient: true, InClinic: true, Released: true}
+	for _, act := range Actions {
+		if act != ListClinics && Can(confidant.Actor{UserID: "u", Role: confidant.RoleTherapist}, act, f) {
+			t.Errorf("an unapproved therapist may %s", act)
 		}
 	}
 }

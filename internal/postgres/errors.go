@@ -29,6 +29,7 @@ const (
 // Constraints not listed here give code "conflict".
 var uniqueCodes = map[string]struct{ code, message string }{
 	"users_username_key":         {"username_taken", "The username is already taken."},
+	"users_one_portal_account":   {"patient_has_account", "This patient already has a portal account."},
 	"organisation_singleton_key": {"conflict", "The organisation already exists."},
 }
 
@@ -41,6 +42,7 @@ var foreignKeys = map[string]string{
 	"user_clinics_clinic_fkey":     "Clinic",
 	"sessions_user_fkey":           "User",
 	"user_totp_user_fkey":          "User",
+	"invitations_user_fkey":        "User",
 	"care_patient_fkey":            "Patient",
 	"care_therapist_fkey":          "Therapist",
 	"care_clinic_fkey":             "Clinic",

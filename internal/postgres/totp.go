@@ -82,3 +82,9 @@ func (t *tx) UseTOTPStep(ctx context.Context, userID string, step int64) error {
 	}
 	return nil
 }
+
+// DeleteTOTP removes a user's TOTP enrolment.
+func (t *tx) DeleteTOTP(ctx context.Context, userID string) error {
+	_, err := t.tx.Exec(t.c(ctx), `DELETE FROM user_totp WHERE user_id = $1`, userID)
+	return mapErr(err, "delete totp", "")
+}

@@ -12,13 +12,15 @@ import (
 // userCols selects a user with its clinic memberships in order.
 const userCols = `u.id, u.username, u.display_name, u.role, u.patient_id, u.password_hash,
 	u.disabled, u.failed_logins, u.locked_until, u.created_at,
+	u.email, u.invited_by, u.awaiting_approval, u.approved_by, u.approved_at, u.disabled_by,
 	ARRAY(SELECT uc.clinic_id FROM user_clinics uc WHERE uc.user_id = u.id ORDER BY uc.position)`
 
 func scanUser(row pgx.CollectableRow) (confidant.User, error) {
 	var u confidant.User
 	var role string
 	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &role, txt(&u.PatientID), &u.PasswordHash,
-		&u.Disabled, &u.FailedLogins, tm(&u.LockedUntil), tm(&u.CreatedAt), &u.ClinicIDs)
+		&u.Disabled, &u.FailedLogins, tm(&u.LockedUntil), tm(&u.CreatedAt),
+		&u.Email, &u.InvitedBy, &u.AwaitingApproval, &u.ApprovedBy, tm(&u.ApprovedAt), &u.DisabledBy, &u.ClinicIDs)
 	u.Role = confidant.Role(role)
 	if len(u.ClinicIDs) == 0 {
 		u.ClinicIDs = nil
@@ -32,10 +34,12 @@ func scanUser(row pgx.CollectableRow) (confidant.User, error) {
 func (t *tx) CreateUser(ctx context.Context, u confidant.User) error {
 	_, err := t.tx.Exec(t.c(ctx), `
 		INSERT INTO users (id, username, display_name, role, patient_id, password_hash,
-		                   disabled, failed_logins, locked_until, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		                   disabled, failed_logins, locked_until, created_at,
+		                   email, invited_by, awaiting_approval, approved_by, approved_at, disabled_by)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		u.ID, u.Username, u.DisplayName, string(u.Role), nullText(u.PatientID), u.PasswordHash,
-		u.Disabled, u.FailedLogins, ts(u.LockedUntil), ts(u.CreatedAt))
+		u.Disabled, u.FailedLogins, ts(u.LockedUntil), ts(u.CreatedAt),
+		u.Email, u.InvitedBy, u.AwaitingApproval, u.ApprovedBy, ts(u.ApprovedAt), u.DisabledBy)
 	if err != nil {
 		return mapErr(err, "create user", "User")
 	}
@@ -62,11 +66,11 @@ func (t *tx) addClinics(ctx context.Context, userID string, clinicIDs []string) 
 	return mapErr(err, "add user clinics", "")
 }
 
-// UpdateUser changes display name, role, clinic memberships and the disabled
-// flag. Username, password and login state have their own methods.
+// UpdateUser changes display name, role, clinic memberships, the disabled
+// flag and who set it. Username, password and login state have their own methods.
 func (t *tx) UpdateUser(ctx context.Context, u confidant.User) error {
-	tag, err := t.tx.Exec(t.c(ctx), `UPDATE users SET display_name = $2, role = $3, disabled = $4 WHERE id = $1`,
-		u.ID, u.DisplayName, string(u.Role), u.Disabled)
+	tag, err := t.tx.Exec(t.c(ctx), `UPDATE users SET display_name = $2, role = $3, disabled = $4, disabled_by = $5 WHERE id = $1`,
+		u.ID, u.DisplayName, string(u.Role), u.Disabled, u.DisabledBy)
 	if err != nil {
 		return mapErr(err, "update user", "User")
 	}

@@ -37,6 +37,9 @@ type AccessEntry struct {
 	Purpose   string
 	Outcome   string
 	Client    string // security officers only
+	// SubjectName names the therapist of a care relationship's start or
+	// end ("X was assigned as your therapist by Y"), when known.
+	SubjectName string
 }
 
 // maxAuditPage bounds one page of access-log entries.
@@ -46,6 +49,29 @@ func (s *Service) entries(ctx context.Context, evs []confidant.StoredEvent, with
 	ids := make([]string, 0, len(evs))
 	for _, e := range evs {
 		ids = append(ids, e.ActorID)
+	}
+	// The therapist of each care relationship started or ended: the
+	// event names the relationship, which names the therapist.
+	therapists := map[string]string{}
+	if err := s.store.View(ctx, func(tx confidant.Tx) error {
+		for _, e := range evs {
+			if (e.Action == ActCareAssign || e.Action == ActCareEnd) && confidant.ValidID(e.RecordID) && e.PatientID != "" {
+				c, err := tx.Care(ctx, e.RecordID)
+				if confidant.IsKind(err, confidant.KindNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if c.PatientID == e.PatientID {
+					therapists[e.RecordID] = c.TherapistID
+					ids = append(ids, c.TherapistID)
+				}
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	names, err := s.UserNames(ctx, ids)
 	if err != nil {
@@ -61,6 +87,9 @@ func (s *Service) entries(ctx context.Context, evs []confidant.StoredEvent, with
 			Index: e.Index, Time: e.Time, ActorID: e.ActorID, ActorName: names[e.ActorID], Role: e.Role,
 			ClinicID: e.ClinicID, Action: e.Action, PatientID: e.PatientID, RecordID: e.RecordID,
 			Purpose: purpose, Outcome: e.Outcome,
+		}
+		if tid, ok := therapists[e.RecordID]; ok {
+			out[i].SubjectName = names[tid]
 		}
 		if withClient {
 			out[i].Client = client

@@ -182,7 +182,9 @@ func buildAccessWorld(b *testing.B, st confidant.Store, n int) *accessWorld {
 	if err != nil {
 		b.Fatal(err)
 	}
-	pu, err := svc.CreatePatientAccount(as(staff[1]), p.ID, "aino", testfix.Password)
+	pu, err := svc.OperatorCreateUser(ctx, service.StaffInput{
+		Username: "aino", DisplayName: "Patient", Role: confidant.RolePatient, PatientID: p.ID, Password: testfix.Password,
+	})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -118,7 +118,12 @@ type StaffInput struct {
 	Role        confidant.Role
 	ClinicIDs   []string
 	PatientID   string // RolePatient only
-	Password    string
+	// Email is where a staff member's invitation goes (required by
+	// CreateStaff; stored: staff addresses are not patient data).
+	Email string
+	// Password is for OperatorCreateUser only: the operator holds the
+	// machine and its keys. CreateStaff refuses it.
+	Password string
 }
 
 // Staff lists staff accounts, optionally of one clinic, to managers and
@@ -161,65 +166,116 @@ func (s *Service) Therapists(ctx context.Context, clinicID string) ([]confidant.
 }
 
 // CreateStaff creates a therapist or manager account in clinics the acting
-// manager manages.
-func (s *Service) CreateStaff(ctx context.Context, in StaffInput) (confidant.User, error) {
+// manager manages, without a usable password, and mails an invitation to
+// in.Email. A therapist account reads no chart until a security officer
+// other than the acting manager approves it (ApproveAccount).
+func (s *Service) CreateStaff(ctx context.Context, in StaffInput) (Invited, error) {
 	a, err := actor(ctx)
 	if err != nil {
-		return confidant.User{}, err
+		return Invited{}, err
+	}
+	if in.Password != "" {
+		return Invited{}, errPasswordNotAccepted
 	}
 	if in.Role != confidant.RoleTherapist && in.Role != confidant.RoleManager {
 		if a.Role == confidant.RoleManager {
-			return confidant.User{}, confidant.Errorf(confidant.KindInvalid, "invalid_role", "Managers can create therapist and manager accounts.")
+			return Invited{}, confidant.Errorf(confidant.KindInvalid, "invalid_role", "Managers can create therapist and manager accounts.")
 		}
-		return confidant.User{}, confidant.ErrPermission
+		return Invited{}, confidant.ErrPermission
 	}
 	if len(in.ClinicIDs) == 0 {
-		return confidant.User{}, confidant.Errorf(confidant.KindInvalid, "missing_clinic", "Choose at least one clinic.")
+		return Invited{}, confidant.Errorf(confidant.KindInvalid, "missing_clinic", "Choose at least one clinic.")
 	}
 	allIn := true
 	for _, c := range in.ClinicIDs {
 		allIn = allIn && a.InClinic(c)
 	}
 	if err := policy.Check(a, policy.ManageStaff, policy.Facts{InClinic: allIn}); err != nil {
-		return confidant.User{}, err
+		return Invited{}, err
 	}
-	return s.createUser(ctx, in)
+	if err := checkEmail(in.Email); err != nil {
+		return Invited{}, err
+	}
+	return s.createInvited(ctx, a, in, in.Email)
 }
 
 // OperatorCreateUser creates an account of any role without an acting user.
 // It exists for the operator's command line (`confidant user create`), who
 // already holds the database and keys; no network transport may call it.
 func (s *Service) OperatorCreateUser(ctx context.Context, in StaffInput) (confidant.User, error) {
-	return s.createUser(ctx, in)
-}
-
-func (s *Service) createUser(ctx context.Context, in StaffInput) (confidant.User, error) {
-	u := confidant.User{
-		ID: confidant.NewID(), Username: normalizeUsername(in.Username), DisplayName: oneLine(in.DisplayName),
-		Role: in.Role, ClinicIDs: slices.Compact(slices.Sorted(slices.Values(in.ClinicIDs))),
-		PatientID: in.PatientID, CreatedAt: s.clock(),
-	}
-	if !u.Role.Valid() {
-		return u, confidant.Errorf(confidant.KindInvalid, "invalid_role", "Unknown role.")
-	}
-	if err := checkUsername(u.Username); err != nil {
-		return u, err
-	}
-	if err := checkText("display_name", "Name", u.DisplayName, 1, 120); err != nil {
-		return u, err
-	}
-	if (u.Role == confidant.RolePatient) != (u.PatientID != "") {
-		return u, confidant.Errorf(confidant.KindInvalid, "invalid_patient", "Patient accounts, and only they, belong to a patient.")
+	if in.Email != "" {
+		if err := checkEmail(in.Email); err != nil {
+			return confidant.User{}, err
+		}
 	}
 	if err := CheckPassword(in.Password); err != nil {
-		return u, err
+		return confidant.User{}, err
 	}
 	hash, err := s.hasher.Hash(ctx, in.Password)
 	if err != nil {
-		return u, err
+		return confidant.User{}, err
+	}
+	u := s.newUser(in)
+	if u.Role == confidant.RolePatient {
+		u.Email = "" // a patient's address would be patient data in the clear
 	}
 	u.PasswordHash = hash
-	err = s.update(ctx, func(tx confidant.Tx) error {
+	err = s.createUser(ctx, u, nil)
+	u.PasswordHash = ""
+	return u, err
+}
+
+func (s *Service) newUser(in StaffInput) confidant.User {
+	return confidant.User{
+		ID: confidant.NewID(), Username: normalizeUsername(in.Username), DisplayName: oneLine(in.DisplayName),
+		Role: in.Role, ClinicIDs: slices.Compact(slices.Sorted(slices.Values(in.ClinicIDs))),
+		PatientID: in.PatientID, CreatedAt: s.clock(), Email: in.Email,
+	}
+}
+
+// createInvited creates an account for in without a usable password, with
+// an invitation by a, mailed to mailTo or, when mailTo is empty, returned
+// as a hand-over code.
+func (s *Service) createInvited(ctx context.Context, a confidant.Actor, in StaffInput, mailTo string) (Invited, error) {
+	u := s.newUser(in)
+	if u.Role == confidant.RolePatient {
+		u.Email = ""
+	}
+	u.InvitedBy = a.UserID
+	u.AwaitingApproval = u.Role == confidant.RoleTherapist
+	if mailTo != "" && s.mailer == nil {
+		return Invited{}, confidant.Errorf(confidant.KindUnavailable, "mail_unavailable", "This server sends no mail; use a hand-over code.")
+	}
+	code, inv, err := s.newInvitation(u.ID, a.UserID, u.CreatedAt)
+	if err != nil {
+		return Invited{}, err
+	}
+	if err := s.createUser(ctx, u, &inv); err != nil {
+		return Invited{}, err
+	}
+	out := Invited{User: u, ExpiresAt: inv.ExpiresAt}
+	if mailTo == "" {
+		out.Code = code
+		return out, nil
+	}
+	return out, s.sendInvitation(ctx, mailTo, u, code, inv.ExpiresAt)
+}
+
+// createUser stores u (and inv, when not nil) with their events.
+func (s *Service) createUser(ctx context.Context, u confidant.User, inv *confidant.Invitation) error {
+	if !u.Role.Valid() {
+		return confidant.Errorf(confidant.KindInvalid, "invalid_role", "Unknown role.")
+	}
+	if err := checkUsername(u.Username); err != nil {
+		return err
+	}
+	if err := checkText("display_name", "Name", u.DisplayName, 1, 120); err != nil {
+		return err
+	}
+	if (u.Role == confidant.RolePatient) != (u.PatientID != "") {
+		return confidant.Errorf(confidant.KindInvalid, "invalid_patient", "Patient accounts, and only they, belong to a patient.")
+	}
+	return s.update(ctx, func(tx confidant.Tx) error {
 		for _, c := range u.ClinicIDs {
 			if _, err := tx.Clinic(ctx, c); err != nil {
 				if confidant.IsKind(err, confidant.KindNotFound) {
@@ -236,28 +292,71 @@ func (s *Service) createUser(ctx context.Context, in StaffInput) (confidant.User
 		if err := tx.CreateUser(ctx, u); err != nil {
 			return err
 		}
-		return s.auditTx(ctx, tx, ActAccountCreate, u.PatientID, u.ID)
+		if inv != nil {
+			if err := tx.CreateInvitation(ctx, *inv); err != nil {
+				return err
+			}
+		}
+		if err := s.auditTx(ctx, tx, ActAccountCreate, u.PatientID, u.ID); err != nil {
+			return err
+		}
+		if inv != nil {
+			return s.auditTx(ctx, tx, ActInvitationSend, u.PatientID, u.ID)
+		}
+		return nil
 	})
-	u.PasswordHash = ""
-	return u, err
+}
+
+// PatientAccountInput describes a patient's portal account. Exactly one
+// of Email and Handover: the invitation is mailed to Email (used for this
+// message only, never stored, since a patient's address is patient data),
+// or returned as a code for handing over in person.
+type PatientAccountInput struct {
+	Username string
+	Email    string
+	Handover bool
+	Password string // refused: accounts are created by invitation
 }
 
 // CreatePatientAccount gives a patient of the acting manager's clinic a
-// portal account.
-func (s *Service) CreatePatientAccount(ctx context.Context, patientID, username, password string) (confidant.User, error) {
-	var p confidant.Patient
+// portal account, by invitation. A patient has at most one (KindConflict
+// "patient_has_account"); the account's creation, and a refused second
+// one, are events on the patient's access log.
+func (s *Service) CreatePatientAccount(ctx context.Context, patientID string, in PatientAccountInput) (Invited, error) {
+	if in.Password != "" {
+		return Invited{}, errPasswordNotAccepted
+	}
+	if (in.Email == "") == !in.Handover {
+		return Invited{}, confidant.Errorf(confidant.KindInvalid, "missing_delivery",
+			"Give the patient's email address for the invitation, or ask for a hand-over code (not both).")
+	}
+	if in.Email != "" {
+		if err := checkEmail(in.Email); err != nil {
+			return Invited{}, err
+		}
+	}
+	var (
+		a confidant.Actor
+		p confidant.Patient
+	)
 	if err := s.store.View(ctx, func(tx confidant.Tx) error {
 		var err error
-		_, p, err = s.authorizePatient(ctx, tx, patientID, policy.ManageStaff)
+		a, p, err = s.authorizePatient(ctx, tx, patientID, policy.ManageStaff)
 		return err
 	}); err != nil {
-		return confidant.User{}, err
+		return Invited{}, s.wrote(ctx, ActAccountCreate, patientID, "", err)
 	}
 	// The account's display name is not the patient's name: accounts are not
 	// encrypted, and the portal shows the name from the sealed record.
-	return s.createUser(ctx, StaffInput{
-		Username: username, DisplayName: "Patient", Role: confidant.RolePatient, PatientID: p.ID, Password: password,
-	})
+	out, err := s.createInvited(ctx, a, StaffInput{
+		Username: in.Username, DisplayName: "Patient", Role: confidant.RolePatient, PatientID: p.ID,
+	}, in.Email)
+	if confidant.IsKind(err, confidant.KindConflict) && confidant.CodeOf(err) == "patient_has_account" {
+		if rerr := s.record(ctx, s.event(ctx, ActAccountCreate, p.ID, "", confidant.OutcomeDenied)); rerr != nil {
+			return Invited{}, rerr
+		}
+	}
+	return out, err
 }
 
 // StaffUpdate changes an account.
@@ -310,8 +409,25 @@ func (s *Service) UpdateStaff(ctx context.Context, id string, in StaffUpdate) (c
 				keep = append(keep, c)
 			}
 		}
+		if u.Disabled && !in.Disabled && u.DisabledBy != "" && u.DisabledBy != a.UserID {
+			// Only a security officer re-enables what a security officer
+			// disabled (an account suspected stolen, say).
+			by, err := tx.User(ctx, u.DisabledBy)
+			if err != nil && !confidant.IsKind(err, confidant.KindNotFound) {
+				return err
+			}
+			if err != nil || by.Role == confidant.RoleSecurity {
+				return errDisabledBySecurity
+			}
+		}
 		u.ClinicIDs = slices.Compact(slices.Sorted(slices.Values(append(keep, in.ClinicIDs...))))
 		u.DisplayName = name
+		switch {
+		case in.Disabled && !u.Disabled:
+			u.DisabledBy = a.UserID
+		case !in.Disabled:
+			u.DisabledBy = ""
+		}
 		u.Disabled = in.Disabled
 		if err := tx.UpdateUser(ctx, u); err != nil {
 			return err
@@ -330,6 +446,11 @@ func (s *Service) UpdateStaff(ctx context.Context, id string, in StaffUpdate) (c
 	return u, nil
 }
 
+// errDisabledBySecurity refuses a manager's re-enabling of an account a
+// security officer disabled.
+var errDisabledBySecurity = confidant.Errorf(confidant.KindPermission, "disabled_by_security",
+	"A security officer disabled this account; only a security officer can enable it again.")
+
 // SetAccountDisabled lets a security officer disable (or re-enable) any
 // account, e.g. one suspected stolen. Disabling ends its sessions at once.
 func (s *Service) SetAccountDisabled(ctx context.Context, id string, disabled bool) (confidant.User, error) {
@@ -347,6 +468,12 @@ func (s *Service) SetAccountDisabled(ctx context.Context, id string, disabled bo
 	err = s.update(ctx, func(tx confidant.Tx) error {
 		if u, err = tx.User(ctx, id); err != nil {
 			return err
+		}
+		switch {
+		case disabled && !u.Disabled:
+			u.DisabledBy = a.UserID
+		case !disabled:
+			u.DisabledBy = ""
 		}
 		u.Disabled = disabled
 		if err := tx.UpdateUser(ctx, u); err != nil {

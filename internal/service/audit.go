@@ -66,6 +66,12 @@ const (
 	// ActIdentityCodeTaken is a refused registration of an identity code
 	// that a patient has already, recorded on that patient's history.
 	ActIdentityCodeTaken = "patient.identity_code_taken"
+
+	// Invitations and approvals (invitations.go).
+	ActInvitationSend   = "account.invitation.send"   // an invitation was made (mailed or handed over)
+	ActInvitationAccept = "account.invitation.accept" // ok: the invitee set their password; denied: an expired, used or revoked invitation was tried
+	ActAccountApprove   = "account.approve"           // a security officer approved a therapist account
+	ActAccountReset     = "account.reset"             // a security officer cleared an account's password and second factor
 )
 
 // event builds an event for the actor of ctx (or the zero actor).

@@ -120,6 +120,11 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (L
 		}
 		return LoginResult{}, s.loginFailed(ctx, u, username, why)
 	}
+	if u.PasswordHash == "" {
+		// Invited (or reset) and not accepted yet: no password works.
+		_ = s.hasher.DummyVerify(ctx, password)
+		return LoginResult{}, s.loginFailed(ctx, u, username, "no password set")
+	}
 	ok, rehash, err := s.hasher.Verify(ctx, password, u.PasswordHash)
 	if err != nil {
 		return LoginResult{}, err
@@ -276,6 +281,8 @@ func (s *Service) Authenticate(ctx context.Context, token, kind, client string) 
 		ClinicIDs: u.ClinicIDs,
 		SessionID: sess.ID,
 		Client:    client,
+
+		AwaitingApproval: u.AwaitingApproval,
 	}, nil
 }
 

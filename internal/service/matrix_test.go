@@ -63,6 +63,19 @@ func TestRoleActionMatrix(t *testing.T) {
 	}
 	freshDraft := func() string { return mustNote(t, svc, th, w.PatientA.ID, false, false).ID }
 	freshSigned := func() string { return mustNote(t, svc, th, w.PatientA.ID, true, false).ID }
+	// freshPending invites a therapist to clinic B as its manager: an
+	// account awaiting approval.
+	freshPending := func() service.Invited {
+		n := uniq()
+		inv, err := svc.CreateStaff(w.As(w.ManagerB), service.StaffInput{
+			Username: fmt.Sprint("pending", n), DisplayName: "Pending", Role: confidant.RoleTherapist,
+			ClinicIDs: []string{w.ClinicB.ID}, Email: fmt.Sprint("pending", n, "@example.org"),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inv
+	}
 	freshCare := func() string {
 		id := confidant.NewID()
 		now := time.Now().UTC()
@@ -160,14 +173,14 @@ func TestRoleActionMatrix(t *testing.T) {
 		{"CreateStaff", func(c context.Context) error {
 			return e(svc.CreateStaff(c, service.StaffInput{
 				Username: fmt.Sprint("new", uniq()), DisplayName: "New", Role: confidant.RoleTherapist,
-				ClinicIDs: []string{w.ClinicA.ID}, Password: testfix.Password,
+				ClinicIDs: []string{w.ClinicA.ID}, Email: "new@example.org",
 			}))
 		}, [7]string{perm, perm, perm, ok, nf, perm, perm}},
 		{"UpdateStaff", func(c context.Context) error {
 			return e(svc.UpdateStaff(c, w.OtherTherapist.ID, service.StaffUpdate{DisplayName: "other", ClinicIDs: []string{w.ClinicA.ID}}))
 		}, [7]string{perm, perm, perm, ok, nf, perm, perm}},
 		{"CreatePatientAccount", func(c context.Context) error {
-			return e(svc.CreatePatientAccount(c, w.PatientC.ID, fmt.Sprint("pc", uniq()), testfix.Password))
+			return e(svc.CreatePatientAccount(c, w.PatientC.ID, service.PatientAccountInput{Username: fmt.Sprint("pc", uniq()), Handover: true}))
 		}, [7]string{perm, perm, perm, ok, nf, perm, perm}},
 		{"CareList", func(c context.Context) error { return e(svc.CareList(c, w.ClinicA.ID, true)) },
 			[7]string{perm, perm, perm, ok, nf, perm, perm}},
@@ -184,6 +197,18 @@ func TestRoleActionMatrix(t *testing.T) {
 			[7]string{perm, perm, perm, perm, perm, ok, perm}},
 		{"ClearThrottle", func(c context.Context) error { return svc.ClearThrottle(c, w.OtherTherapist.ID) },
 			[7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"AccountsAwaitingApproval", func(c context.Context) error { return e(svc.AccountsAwaitingApproval(c)) },
+			[7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"ApproveAccount", func(c context.Context) error { return e(svc.ApproveAccount(c, freshPending().User.ID)) },
+			[7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"ResetAccount", func(c context.Context) error { return e(svc.ResetAccount(c, freshPending().User.ID)) },
+			[7]string{perm, perm, perm, perm, perm, ok, perm}},
+		// An invitation's token is its own authority: whoever holds it sets
+		// the password, signed in or not.
+		{"AcceptInvitation", func(c context.Context) error {
+			p := freshPending()
+			return e(svc.AcceptInvitation(c, w.Mail.InvitationCode(t, p.User.Email), testfix.Password))
+		}, [7]string{ok, ok, ok, ok, ok, ok, ok}},
 	}
 	actors := map[string]confidant.User{
 		"therapist": w.Therapist, "other": w.OtherTherapist, "therapistB": w.TherapistB,

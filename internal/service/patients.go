@@ -105,7 +105,7 @@ func (s *Service) CreatePatient(ctx context.Context, in PatientInput) (confidant
 	if in.ClinicID == "" && len(a.ClinicIDs) == 1 {
 		in.ClinicID = a.ClinicIDs[0]
 	}
-	if err := policy.Check(a, policy.CreatePatient, policy.Facts{InClinic: a.InClinic(in.ClinicID)}); err != nil {
+	if err := policy.Check(a, policy.CreatePatient, policy.Facts{InClinic: a.InClinic(in.ClinicID), Approved: actorFacts(a).Approved}); err != nil {
 		return confidant.Patient{}, err
 	}
 	if a.Role == confidant.RoleTherapist && !a.InClinic(in.ClinicID) {

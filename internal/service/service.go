@@ -43,6 +43,12 @@ type Config struct {
 	// RegistrationsPerHour bounds one account's patient registrations
 	// (including refused identity codes) per hour: 1 to 999.
 	RegistrationsPerHour int
+	// InvitationTTL is how long an invitation to set a password stays
+	// usable (once).
+	InvitationTTL time.Duration
+	// PublicURL is the server's base URL as invitees reach it, for the
+	// links in invitations (no trailing slash), e.g. https://confidant.example.
+	PublicURL string
 }
 
 // DefaultConfig returns conservative defaults for a clinical system.
@@ -56,6 +62,8 @@ func DefaultConfig() Config {
 		Retention:       DefaultRetention,
 
 		RegistrationsPerHour: 10,
+		InvitationTTL:        72 * time.Hour,
+		PublicURL:            "http://127.0.0.1:8080",
 	}
 }
 
@@ -72,6 +80,8 @@ func (c Config) Validate() error {
 		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "registrations per hour must be 1 to 999")
 	case c.Retention.YearsAfterBirth < 0 || c.Retention.YearsAfterDeath < 0:
 		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "retention periods must not be negative")
+	case c.InvitationTTL <= 0:
+		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "the invitation lifetime must be positive")
 	}
 	return nil
 }
@@ -85,6 +95,7 @@ type Service struct {
 	now       func() time.Time
 	audit     Auditor
 	auditRead AuditReader
+	mailer    Mailer
 }
 
 // Option configures a Service.
@@ -123,7 +134,14 @@ func need(ctx context.Context, act policy.Action) (confidant.Actor, error) {
 	if err != nil {
 		return a, err
 	}
-	return a, policy.Check(a, act, policy.Facts{})
+	return a, policy.Check(a, act, actorFacts(a))
+}
+
+// actorFacts are the facts about the actor itself: whether a therapist's
+// account was approved (read from the account at each request by
+// Authenticate).
+func actorFacts(a confidant.Actor) policy.Facts {
+	return policy.Facts{Approved: a.Role == confidant.RoleTherapist && !a.AwaitingApproval}
 }
 
 // checkID rejects strings that cannot be ids, as NotFound.
@@ -136,7 +154,7 @@ func checkID(id string) error {
 
 // patientFacts gathers the policy facts about a patient for actor a.
 func (s *Service) patientFacts(ctx context.Context, tx confidant.Tx, a confidant.Actor, p confidant.Patient) (policy.Facts, error) {
-	var f policy.Facts
+	f := actorFacts(a)
 	switch a.Role {
 	case confidant.RoleTherapist:
 		ok, err := tx.HasActiveCare(ctx, a.UserID, p.ID, s.clock())
@@ -191,7 +209,7 @@ func (s *Service) authorizePatient(ctx context.Context, tx confidant.Tx, id stri
 
 // roleMayEver reports whether some combination of facts allows role to act.
 func roleMayEver(r confidant.Role, act policy.Action) bool {
-	all := policy.Facts{ActiveCare: true, Author: true, OwnPatient: true, InClinic: true, Released: true}
+	all := policy.Facts{ActiveCare: true, Author: true, OwnPatient: true, InClinic: true, Released: true, Approved: true}
 	return policy.Can(confidant.Actor{UserID: "-", Role: r}, act, all)
 }
 

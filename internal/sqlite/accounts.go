@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/confidanthealth/confidant"
@@ -73,21 +74,28 @@ func (t *tx) ListClinics(ctx context.Context) ([]confidant.Clinic, error) {
 // Accounts.
 
 const userColumns = `u.id, u.username, u.display_name, u.role, u.patient_id, u.password_hash,
-	u.disabled, u.failed_logins, u.locked_until, u.created_at`
+	u.disabled, u.failed_logins, u.locked_until, u.created_at,
+	u.email, u.invited_by, u.awaiting_approval, u.approved_by, u.approved_at, u.disabled_by`
 
 func scanUser(s interface{ Scan(...any) error }, u *confidant.User) error {
 	return s.Scan(&u.ID, &u.Username, &u.DisplayName, &u.Role, &u.PatientID, &u.PasswordHash,
-		&u.Disabled, &u.FailedLogins, tm(&u.LockedUntil), tm(&u.CreatedAt))
+		&u.Disabled, &u.FailedLogins, tm(&u.LockedUntil), tm(&u.CreatedAt),
+		&u.Email, &u.InvitedBy, &u.AwaitingApproval, &u.ApprovedBy, tm(&u.ApprovedAt), &u.DisabledBy)
 }
 
 func (t *tx) CreateUser(ctx context.Context, u confidant.User) error {
 	_, err := t.exec(ctx, "create user",
 		`INSERT INTO users (id, username, display_name, role, patient_id, password_hash,
-			disabled, failed_logins, locked_until, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			disabled, failed_logins, locked_until, created_at,
+			email, invited_by, awaiting_approval, approved_by, approved_at, disabled_by)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Username, u.DisplayName, string(u.Role), u.PatientID, u.PasswordHash,
-		u.Disabled, u.FailedLogins, micros(u.LockedUntil), micros(u.CreatedAt))
+		u.Disabled, u.FailedLogins, micros(u.LockedUntil), micros(u.CreatedAt),
+		u.Email, u.InvitedBy, u.AwaitingApproval, u.ApprovedBy, micros(u.ApprovedAt), u.DisabledBy)
 	if isUnique(err) {
+		if u.PatientID != "" && strings.Contains(err.Error(), "users.patient_id") {
+			return errPortalAccountExists()
+		}
 		return conflict("username_taken", "The username is already taken.")
 	}
 	if err != nil {
@@ -109,13 +117,14 @@ func (t *tx) setUserClinics(ctx context.Context, userID string, clinicIDs []stri
 	return nil
 }
 
-// UpdateUser changes display name, role, clinics and the disabled flag. The
+// UpdateUser changes display name, role, clinics, the disabled flag and
+// who set it. The
 // username, password hash and sign-in state are not touched, so a stale copy
 // of the user cannot undo a password change or a lockout.
 func (t *tx) UpdateUser(ctx context.Context, u confidant.User) error {
 	err := t.execOne(ctx, "user", "update user",
-		`UPDATE users SET display_name = ?, role = ?, disabled = ? WHERE id = ?`,
-		u.DisplayName, string(u.Role), u.Disabled, u.ID)
+		`UPDATE users SET display_name = ?, role = ?, disabled = ?, disabled_by = ? WHERE id = ?`,
+		u.DisplayName, string(u.Role), u.Disabled, u.DisabledBy, u.ID)
 	if err != nil {
 		return err
 	}

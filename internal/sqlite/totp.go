@@ -75,3 +75,8 @@ func (t *tx) UseTOTPStep(ctx context.Context, userID string, step int64) error {
 	}
 	return nil
 }
+
+func (t *tx) DeleteTOTP(ctx context.Context, userID string) error {
+	_, err := t.exec(ctx, "delete totp", `DELETE FROM user_totp WHERE user_id = ?`, userID)
+	return err
+}

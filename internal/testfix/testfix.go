@@ -38,6 +38,8 @@ func (FastHasher) DummyVerify(context.Context, string) error { return nil }
 type World struct {
 	Store   confidant.Store
 	Service *service.Service
+	// Mail holds the messages the service sent (invitations).
+	Mail *Mailbox
 
 	ClinicA, ClinicB confidant.Clinic
 
@@ -62,7 +64,8 @@ type World struct {
 func New(t testing.TB, st confidant.Store) *World {
 	t.Helper()
 	ctx := context.Background()
-	opts := []service.Option{}
+	box := &Mailbox{}
+	opts := []service.Option{service.WithMailer(box)}
 	if l := Log(st); l != nil {
 		opts = append(opts, service.WithAuditor(l), service.WithAuditReader(l))
 	}
@@ -70,7 +73,7 @@ func New(t testing.TB, st confidant.Store) *World {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &World{Store: st, Service: svc}
+	w := &World{Store: st, Service: svc, Mail: box}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	w.ClinicA = confidant.Clinic{ID: confidant.NewID(), Name: "Klinikka Helsinki", City: "Helsinki", CreatedAt: now}
 	w.ClinicB = confidant.Clinic{ID: confidant.NewID(), Name: "Klinikka Tampere", City: "Tampere", CreatedAt: now}
@@ -113,7 +116,11 @@ func New(t testing.TB, st confidant.Store) *World {
 		t.Fatalf("create patient C: %v", err)
 	}
 	w.PatientC = p
-	w.PatientUser, err = svc.CreatePatientAccount(w.As(w.Manager), w.PatientA.ID, "aino", Password)
+	// Built as the operator would (with a password), not by invitation,
+	// so that tests can sign the patient in.
+	w.PatientUser, err = svc.OperatorCreateUser(ctx, service.StaffInput{
+		Username: "aino", DisplayName: "Patient", Role: confidant.RolePatient, PatientID: w.PatientA.ID, Password: Password,
+	})
 	if err != nil {
 		t.Fatalf("patient account: %v", err)
 	}

@@ -72,6 +72,11 @@ var actionTexts = map[string]actionText{
 	service.ActThrottleList:      {"Listed throttled sign-ins", "Listed throttled sign-ins"},
 	service.ActThrottleClear:     {"Cleared the failed sign-ins of your account", "Cleared an account's failed sign-ins"},
 	service.ActIdentityCodeTaken: {"Tried to register your identity code as a new patient (refused: you are registered already)", "Tried to register an identity code that a patient has already"},
+
+	service.ActInvitationSend:   {"Invited you to a portal account", "Sent an invitation"},
+	service.ActInvitationAccept: {"Used an invitation to set a password", "Used an invitation"},
+	service.ActAccountApprove:   {"Approved an account", "Approved an account"},
+	service.ActAccountReset:     {"Reset an account's password and second factor", "Reset an account"},
 }
 
 func patientAction(code string) string {
@@ -148,6 +153,14 @@ func (s *server) myAccessLog(w http.ResponseWriter, r *http.Request) {
 			m.Who, m.Role = "Someone not signed in", ""
 		case m.Who == "":
 			m.Who = "An account that no longer exists"
+		}
+		if e.SubjectName != "" && e.Outcome == confidant.OutcomeOK {
+			switch e.Action {
+			case service.ActCareAssign:
+				m.What = e.SubjectName + " was assigned as your therapist by " + m.Who
+			case service.ActCareEnd:
+				m.What = "The care with " + e.SubjectName + " was ended by " + m.Who
+			}
 		}
 		v.Entries = append(v.Entries, m)
 	}

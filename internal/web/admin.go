@@ -201,10 +201,9 @@ func (s *server) createStaff(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
 	v.In = service.StaffInput{
 		Username: f.Get("username"), DisplayName: f.Get("display_name"),
-		Role: confidant.Role(f.Get("role")), ClinicIDs: []string{v.Clinic.ID}, Password: f.Get("password"),
+		Role: confidant.Role(f.Get("role")), ClinicIDs: []string{v.Clinic.ID}, Email: f.Get("email"),
 	}
 	if _, err := s.svc.CreateStaff(r.Context(), v.In); err != nil {
-		v.In.Password = "" // never echo a password back
 		s.formFail(w, r, err, "staff", v)
 		return
 	}
@@ -378,6 +377,8 @@ type clinicPatientView struct {
 	CareError    string
 	Username     string
 	AccountError string
+	HandoverCode string // a new portal account's invitation code, shown once
+	InviteURL    string
 }
 
 func (s *server) clinicPatientView(r *http.Request) (*clinicPatientView, error) {
@@ -496,9 +497,24 @@ func (s *server) createPatientAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	username := r.PostForm.Get("username")
-	if _, err := s.svc.CreatePatientAccount(r.Context(), r.PathValue("pid"), username, r.PostForm.Get("password")); err != nil {
+	inv, err := s.svc.CreatePatientAccount(r.Context(), r.PathValue("pid"), service.PatientAccountInput{
+		Username: username, Email: r.PostForm.Get("email"), Handover: r.PostForm.Get("handover") == "1",
+	})
+	if err != nil {
 		s.clinicPatientFail(w, r, err, func(v *clinicPatientView, msg string) { v.Username, v.AccountError = username, msg })
 		return
 	}
-	redirect(w, r, "/clinics/"+c.ID+"/patients/"+r.PathValue("pid"), "account-created")
+	if inv.Code == "" {
+		redirect(w, r, "/clinics/"+c.ID+"/patients/"+r.PathValue("pid"), "account-created")
+		return
+	}
+	// The hand-over code is shown on this answer only.
+	v, err := s.clinicPatientView(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v.HandoverCode, v.InviteURL = service.GroupCode(inv.Code), s.svc.Config().PublicURL+"/invite"
+	w.Header().Set("Cache-Control", "no-store")
+	s.render(w, r, http.StatusOK, "clinic-patient", v)
 }

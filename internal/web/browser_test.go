@@ -408,8 +408,47 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`a[href="/access-log"]`)),
 	)
 
+	// (2d) An invited therapist opens the invitation's link: the page's
+	// script moves the code from the fragment into the form (and out of the
+	// address bar), and the invitee sets their own password.
+	invited, err := e.w.Service.CreateStaff(e.w.As(e.w.Manager), service.StaffInput{
+		Username: "invitee", DisplayName: "In Vitee", Role: confidant.RoleTherapist,
+		ClinicIDs: []string{e.w.ClinicA.ID}, Email: "invitee@clinic.example",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ictx, icancel := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
+	defer icancel()
+	if err := chromedp.Do(ictx); err != nil {
+		t.Fatal(err)
+	}
+	invitee := watch(t, ictx)
+	code := e.w.Mail.InvitationCode(t, "invitee@clinic.example")
+	step(t, ictx, "the invitee opens the link",
+		chromedp.Navigate(base+"/invite#"+code),
+		chromedp.WaitVisible(chromedp.ID("invite-code")),
+	)
+	filled, _ := chromedp.Run(ictx, chromedp.Value(chromedp.ID("invite-code")))
+	location, _ := chromedp.Run(ictx, chromedp.Location())
+	if filled != code || strings.Contains(location, code) {
+		t.Errorf("the code was not moved into the form: filled %t, still in the address %t", filled == code, strings.Contains(location, code))
+	}
+	step(t, ictx, "the invitee sets a password",
+		chromedp.SendKeys(chromedp.ID("password"), "the invitee's own password"),
+		chromedp.SendKeys(chromedp.ID("password2"), "the invitee's own password"),
+		chromedp.Click(chromedp.CSS(`form[action="/invite"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("username")),
+	)
+	if got := textOf(t, ictx, "main"); !strings.Contains(got, "Your password is set") {
+		t.Errorf("after accepting: %.500s", got)
+	}
+	if _, err := e.w.Service.Login(context.Background(), invited.User.Username, "the invitee's own password", service.SessionWeb); err != nil {
+		t.Errorf("the invitee's password does not work: %v", err)
+	}
+
 	// (3) No CSP violations anywhere, and no script errors.
-	for name, w := range map[string]*browserWatch{"therapist": therapist, "manager": manager, "patient": patient, "security officer": officer, "enrolling officer": enrolling} {
+	for name, w := range map[string]*browserWatch{"therapist": therapist, "manager": manager, "patient": patient, "security officer": officer, "enrolling officer": enrolling, "invitee": invitee} {
 		violations, errs, console, _ := w.snapshot()
 		for _, v := range violations {
 			t.Errorf("%s tab: CSP violation: %s", name, v)

@@ -93,7 +93,7 @@ var flashes = map[string]string{
 	"uploaded":         "The file was attached.",
 	"clinic-created":   "The clinic was created.",
 	"clinic-updated":   "The clinic was updated.",
-	"staff-created":    "The account was created.",
+	"staff-created":    "The account was created and its invitation sent.",
 	"staff-updated":    "The account was updated.",
 	"care-assigned":    "The care relationship was started.",
 	"care-ended":       "The care relationship was ended. The therapist no longer has access.",
@@ -101,6 +101,9 @@ var flashes = map[string]string{
 	"account-disabled": "The account was disabled and its sessions ended.",
 	"account-enabled":  "The account was enabled.",
 	"throttle-cleared": "The failed sign-ins were cleared: every client may try again at once.",
+	"account-approved": "The account was approved.",
+	"account-reset":    "The account was reset: its owner got a new invitation and sets up a new second factor.",
+	"password-set":     "Your password is set. Sign in with it.",
 }
 
 // redirect sends the browser to target after a successful POST, with a

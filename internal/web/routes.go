@@ -20,6 +20,8 @@ func (s *server) routes() http.Handler {
 	public("POST /login/totp", s.loginTOTP)
 	public("POST /login/totp/enrol", s.enrolTOTP)
 	public("POST /logout", s.logout)
+	public("GET /invite", s.inviteForm)
+	public("POST /invite", s.acceptInvite)
 	public("GET /static/{name}", s.static)
 	public("/", s.notFound)
 
@@ -81,6 +83,8 @@ func (s *server) routes() http.Handler {
 	private("POST /accounts/{id}/disabled", s.setAccountDisabled)
 	private("GET /accounts/throttled", s.throttled)
 	private("POST /accounts/throttled/{id}/clear", s.clearThrottle)
+	private("POST /accounts/{id}/approve", s.approveAccount)
+	private("POST /accounts/{id}/reset", s.resetAccount)
 
 	// Security officer: the access log.
 	private("GET /access-log", s.accessLog)

@@ -17,6 +17,9 @@ type accountsView struct {
 	ClinicNames map[string]string
 	MyID        string
 	Now         time.Time
+	// Awaiting lists therapist accounts awaiting approval.
+	Awaiting     []confidant.User
+	InviterNames map[string]string
 }
 
 func (s *server) accounts(w http.ResponseWriter, r *http.Request) {
@@ -44,7 +47,45 @@ func (s *server) accounts(w http.ResponseWriter, r *http.Request) {
 	for _, c := range cs {
 		v.ClinicNames[c.ID] = c.Name
 	}
+	if v.Awaiting, err = s.svc.AccountsAwaitingApproval(r.Context()); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ids := make([]string, 0, len(v.Awaiting))
+	for _, u := range v.Awaiting {
+		ids = append(ids, u.InvitedBy)
+	}
+	if v.InviterNames, err = s.svc.UserNames(r.Context(), ids); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	s.render(w, r, http.StatusOK, "accounts", v)
+}
+
+// POST /accounts/{id}/reset: a security officer forces a reset (a new
+// invitation to the account's own address, a new second factor).
+func (s *server) resetAccount(w http.ResponseWriter, r *http.Request) {
+	if !s.parseForm(w, r) {
+		return
+	}
+	if _, err := s.svc.ResetAccount(r.Context(), r.PathValue("id")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	redirect(w, r, "/accounts", "account-reset")
+}
+
+// POST /accounts/{id}/approve: a security officer approves a therapist
+// account.
+func (s *server) approveAccount(w http.ResponseWriter, r *http.Request) {
+	if !s.parseForm(w, r) {
+		return
+	}
+	if _, err := s.svc.ApproveAccount(r.Context(), r.PathValue("id")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	redirect(w, r, "/accounts", "account-approved")
 }
 
 func (s *server) setAccountDisabled(w http.ResponseWriter, r *http.Request) {

@@ -643,13 +643,33 @@ func TestManagerAdministration(t *testing.T) {
 	}
 
 	// Staff.
-	r = m.post("/clinics/"+cid+"/staff", url.Values{"display_name": {"Terttu Terapeutti"}, "username": {"terttu"}, "role": {"therapist"}, "password": {"short"}})
-	if r.status != http.StatusBadRequest || !has(r.body, "The password is too short: use at least 8 characters; 15 or more are recommended.") || !strings.Contains(r.body, `value="terttu"`) || strings.Contains(r.body, `value="short"`) {
-		t.Errorf("weak password: status %d", r.status)
+	r = m.post("/clinics/"+cid+"/staff", url.Values{"display_name": {"Terttu Terapeutti"}, "username": {"terttu"}, "role": {"therapist"}, "email": {"not an address"}})
+	if r.status != http.StatusBadRequest || !has(r.body, "Enter an email address") || !strings.Contains(r.body, `value="terttu"`) {
+		t.Errorf("bad email: status %d", r.status)
 	}
-	r = m.follow("/clinics/"+cid+"/staff", url.Values{"display_name": {"Terttu Terapeutti"}, "username": {"terttu"}, "role": {"therapist"}, "password": {"a long enough password"}})
-	if !has(r.body, "Terttu Terapeutti") {
+	if strings.Contains(r.body, `name="password"`) {
+		t.Errorf("the staff form still asks for a password")
+	}
+	r = m.follow("/clinics/"+cid+"/staff", url.Values{"display_name": {"Terttu Terapeutti"}, "username": {"terttu"}, "role": {"therapist"}, "email": {"terttu@example.org"}})
+	if !has(r.body, "Terttu Terapeutti") || !has(r.body, "invitation sent") {
 		t.Fatalf("staff list:\n%s", text(r.body))
+	}
+	// The invitee sets their own password on the invitation page.
+	code := e.w.Mail.InvitationCode(t, "terttu@example.org")
+	if r := e.client().get("/invite"); r.status != http.StatusOK || !strings.Contains(r.body, `name="code"`) {
+		t.Errorf("invitation page: %d", r.status)
+	}
+	if r := e.client().post("/invite", url.Values{"code": {code}, "password": {"a long enough password"}, "password2": {"a different password"}}); r.status != http.StatusBadRequest {
+		t.Errorf("differing passwords: %d", r.status)
+	}
+	if r := e.client().post("/invite", url.Values{"code": {strings.ToLower(code)}, "password": {"a long enough password"}, "password2": {"a long enough password"}}); r.status != http.StatusSeeOther {
+		t.Errorf("accepting the invitation: %d\n%s", r.status, text(r.body))
+	}
+	if r := e.client().post("/invite", url.Values{"code": {code}, "password": {"another long password"}, "password2": {"another long password"}}); r.status != http.StatusBadRequest || !has(r.body, "This invitation is not valid") {
+		t.Errorf("an invitation used twice: %d", r.status)
+	}
+	if r := e.client().post("/login", url.Values{"username": {"terttu"}, "password": {"a long enough password"}}); r.status != http.StatusSeeOther {
+		t.Errorf("the invitee cannot sign in: %d", r.status)
 	}
 	uid := regexp.MustCompile(`/clinics/` + cid + `/staff/([0-9a-z]{26})">Terttu`).FindStringSubmatch(r.body)
 	if uid == nil {
@@ -695,16 +715,20 @@ func TestManagerAdministration(t *testing.T) {
 	if r := e.as(e.w.OtherTherapist).get("/patients/" + pc); r.status != http.StatusNotFound {
 		t.Errorf("therapist after care ended: chart status %d", r.status)
 	}
-	r = m.follow("/clinics/"+cid+"/patients/"+pc+"/account", url.Values{"username": {"cecilia"}, "password": {"another long password"}})
-	if !has(r.body, "The portal account was created.") {
-		t.Errorf("portal account:\n%s", text(r.body))
+	r = m.post("/clinics/"+cid+"/patients/"+pc+"/account", url.Values{"username": {"cecilia"}, "handover": {"1"}})
+	hc := regexp.MustCompile(`<p class="mono">([A-Z2-7 ]+)</p>`).FindStringSubmatch(r.body)
+	if r.status != http.StatusOK || !has(r.body, "Hand-over code") || hc == nil {
+		t.Fatalf("portal account: %d\n%s", r.status, text(r.body))
+	}
+	if r := e.client().post("/invite", url.Values{"code": {hc[1]}, "password": {"another long password"}, "password2": {"another long password"}}); r.status != http.StatusSeeOther {
+		t.Errorf("the patient cannot use the hand-over code: %d\n%s", r.status, text(r.body))
 	}
 	if r := e.client().post("/login", url.Values{"username": {"cecilia"}, "password": {"another long password"}}); r.status != http.StatusSeeOther {
 		t.Errorf("new patient account cannot sign in: %d", r.status)
 	}
-	r = m.post("/clinics/"+cid+"/patients/"+pc+"/account", url.Values{"username": {"cecilia"}, "password": {"another long password"}})
-	if r.status != http.StatusConflict || !strings.Contains(r.body, `value="cecilia"`) {
-		t.Errorf("taken username: status %d", r.status)
+	r = m.post("/clinics/"+cid+"/patients/"+pc+"/account", url.Values{"username": {"cecilia2"}, "email": {"c@example.org"}})
+	if r.status != http.StatusConflict || !has(r.body, "already has a portal account") || !strings.Contains(r.body, `value="cecilia2"`) {
+		t.Errorf("a second portal account: status %d", r.status)
 	}
 
 	// Register a patient as a manager: no care, no chart link.

@@ -13,6 +13,14 @@
     }
   });
 
+  // Invitation: the link carries the code in its fragment, which never
+  // reaches the server; move it into the form and out of the address bar.
+  var invite = document.getElementById("invite-code");
+  if (invite && window.location.hash.length > 1) {
+    invite.value = decodeURIComponent(window.location.hash.slice(1));
+    history.replaceState(null, "", window.location.pathname);
+  }
+
   // New note: switching the template fills in its headings at once, as
   // long as the therapist has not started writing.
   var pick = document.getElementById("template-pick");
