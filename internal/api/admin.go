@@ -115,13 +115,16 @@ func newInvitedView(inv service.Invited) invitedView {
 	return invitedView{userView: newUserView(inv.User), InvitationExpiresAt: timestamp(inv.ExpiresAt), HandoverCode: inv.Code}
 }
 
+// acceptInvitationRequest is the body of POST /api/v1/invitations/accept.
+type acceptInvitationRequest struct {
+	Token    string `json:"token"`
+	Password string `json:"password"`
+}
+
 // acceptInvitation: POST /api/v1/invitations/accept {"token","password"}
 // sets the invited account's password (no sign-in needed).
 func (h *handler) acceptInvitation(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Token    string `json:"token"`
-		Password string `json:"password"`
-	}
+	var req acceptInvitationRequest
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}

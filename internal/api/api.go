@@ -66,6 +66,7 @@ func (h *handler) routes() {
 	h.public("POST /api/v1/login/totp/enrol", h.enrolTOTP)
 	h.authed("POST /api/v1/logout", h.logout)
 	h.authed("GET /api/v1/me", h.me)
+	h.authed("POST /api/v1/me/password", h.changePassword)
 	h.authed("GET /api/v1/me/record", h.myRecord)
 	h.authed("GET /api/v1/me/access-log", h.myAccessLog)
 	h.authed("GET /api/v1/me/access-log/{index}/proof", h.accessProof)

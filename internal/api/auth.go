@@ -93,6 +93,28 @@ func (h *handler) logout(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// changePasswordRequest is the body of POST /api/v1/me/password.
+type changePasswordRequest struct {
+	Current string `json:"current_password"`
+	New     string `json:"new_password"`
+}
+
+// changePassword: POST /api/v1/me/password {"current_password",
+// "new_password"} sets the signed-in user's own password. Every session of
+// the account ends, this one too: sign in again with the new password (and
+// the second factor).
+func (h *handler) changePassword(w http.ResponseWriter, r *http.Request) error {
+	var req changePasswordRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := h.svc.ChangePassword(r.Context(), req.Current, req.New); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 // me: GET /api/v1/me.
 func (h *handler) me(w http.ResponseWriter, r *http.Request) error {
 	u, err := h.svc.Me(r.Context())

@@ -198,6 +198,7 @@ func TestRoleMatrix(t *testing.T) {
 		{"POST", "/api/v1/accounts/{pending}/reset", "", want{403, 403, 403, 403, 200, 403, 401}},
 		{"POST", "/api/v1/invitations/accept", `{"token":"AAAA","password":"a long enough password"}`, want{400, 400, 400, 400, 400, 400, 400}},
 
+		{"POST", "/api/v1/me/password", `{"current_password":"not the password","new_password":"a long enough new password"}`, want{400, 400, 400, 400, 400, 400, 401}},
 		{"POST", "/api/v1/logout", "", want{204, 204, 204, 204, 204, 204, 401}},
 	}
 	users := [nWho]string{"therapist", "other", "manager", "managerb", "security", "aino", ""}
