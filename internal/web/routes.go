@@ -26,6 +26,8 @@ func (s *server) routes() http.Handler {
 	public("/", s.notFound)
 
 	private("GET /{$}", s.home)
+	private("GET /password", s.passwordForm)
+	private("POST /password", s.changePassword)
 
 	// Therapist: patients and charts.
 	private("GET /patients", s.myPatients)
