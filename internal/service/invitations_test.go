@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"io"
 	"mime/quotedprintable"
-	"net"
 	netmail "net/mail"
 	"regexp"
 	"strings"
@@ -13,10 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/mail"
+	"github.com/confidanthealth/confidant/internal/mail/mailtest"
 	"github.com/confidanthealth/confidant/internal/password"
 	"github.com/confidanthealth/confidant/internal/service"
 	"github.com/confidanthealth/confidant/internal/testfix"
@@ -424,46 +422,15 @@ func TestCareAssignmentInPatientsHistory(t *testing.T) {
 	t.Errorf("no care.assign entry in the patient's history")
 }
 
-// smtpSink is a real SMTP server (github.com/emersion/go-smtp) in this
-// process that keeps the messages it receives.
-type smtpSink struct {
-	mu   sync.Mutex
-	msgs [][]byte
-}
-
-func (b *smtpSink) NewSession(*smtp.Conn) (smtp.Session, error) { return &sinkSession{b: b}, nil }
-
-type sinkSession struct{ b *smtpSink }
-
-func (s *sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (s *sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (s *sinkSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	s.b.mu.Lock()
-	s.b.msgs = append(s.b.msgs, b)
-	s.b.mu.Unlock()
-	return err
-}
-func (s *sinkSession) Reset()        {}
-func (s *sinkSession) Logout() error { return nil }
-
 // An invitation goes through a real SMTP server; its link leads to the
 // password.
 func TestInvitationOverSMTP(t *testing.T) {
-	sink := &smtpSink{}
-	srv := smtp.NewServer(sink)
-	srv.Domain = "localhost"
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	srv := mailtest.Start(t, "confidant", "relay-password")
+	sc, err := mail.ParseURL("smtp://confidant@" + srv.Addr + "?from=confidant@clinic.example&tls=none")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	sc, err := mail.ParseURL("smtp://" + l.Addr().String() + "?from=confidant@clinic.example&tls=none")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc.Password = "relay-password"
 	sender, err := mail.NewSMTP(sc)
 	if err != nil {
 		t.Fatal(err)
@@ -481,13 +448,11 @@ func TestInvitationOverSMTP(t *testing.T) {
 	if _, err := svc.CreateStaff(w.As(w.Manager), in); err != nil {
 		t.Fatal(err)
 	}
-	sink.mu.Lock()
-	msgs := append([][]byte(nil), sink.msgs...)
-	sink.mu.Unlock()
+	msgs := srv.Messages()
 	if len(msgs) != 1 {
 		t.Fatalf("%d messages reached the SMTP server", len(msgs))
 	}
-	m, err := netmail.ReadMessage(strings.NewReader(string(msgs[0])))
+	m, err := netmail.ReadMessage(strings.NewReader(string(msgs[0].Data)))
 	if err != nil {
 		t.Fatal(err)
 	}
