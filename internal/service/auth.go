@@ -308,7 +308,10 @@ func (s *Service) Logout(ctx context.Context) error {
 func (s *Service) loginFailed(ctx context.Context, u confidant.User, username, why string) error {
 	ev := s.event(ctx, ActLoginFailed, "", "", confidant.OutcomeDenied)
 	ev.ActorID = u.ID
-	ev.Purpose = why + ": " + username
+	// The reason only: the account is the actor, and a username that names
+	// no account may be a password typed into the wrong field, so what was
+	// typed is not kept (the throttle counts it under a keyed hash).
+	ev.Purpose = why
 	if err := s.countFailure(ctx, throttleAccount(u.ID, username), s.clock(), "", ev); err != nil {
 		return err
 	}

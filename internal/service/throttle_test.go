@@ -219,3 +219,43 @@ func TestThrottleUnknownUser(t *testing.T) {
 	_, err = svc.Login(ctx, "nobody-here", "wrong-password", service.SessionAPI)
 	wantCode(t, "unknown user after the sweep", err, "invalid_credentials")
 }
+
+// TestFailedSignInKeepsNothingTyped: a failed sign-in's event names the
+// account (when one matched) and the reason, never what was typed into the
+// username field, which may be a password typed into the wrong field.
+func TestFailedSignInKeepsNothingTyped(t *testing.T) {
+	w := newWorld(t)
+	l := testfix.Log(w.Store)
+	ctx := confidant.WithClient(t.Context(), "192.0.2.77")
+	const typed = "Hunter2-Typed-Into-Username"
+	if _, err := w.Service.Login(ctx, typed, "whatever", service.SessionAPI); err == nil {
+		t.Fatal("an unknown username signed in")
+	}
+	if _, err := w.Service.Login(ctx, w.Therapist.Username, "not the password", service.SessionAPI); err == nil {
+		t.Fatal("a wrong password signed in")
+	}
+	evs, err := l.Query(t.Context(), confidant.EventFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed int
+	for _, ev := range evs {
+		if ev.Action != service.ActLoginFailed {
+			continue
+		}
+		failed++
+		purpose, _, err := l.OpenFree(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(purpose, typed) || strings.Contains(purpose, w.Therapist.Username) {
+			t.Errorf("login.failed keeps what was typed: %q", purpose)
+		}
+		if purpose != "unknown user" && purpose != "wrong password" {
+			t.Errorf("login.failed reason %q", purpose)
+		}
+	}
+	if failed != 2 {
+		t.Errorf("%d login.failed events, want 2", failed)
+	}
+}
