@@ -85,7 +85,7 @@ func (h *handler) createStaff(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if req.Password != nil {
-		return errPasswordField
+		return service.ErrPasswordNotAccepted
 	}
 	inv, err := h.svc.CreateStaff(r.Context(), service.StaffInput{
 		Username: req.Username, DisplayName: req.DisplayName, Role: confidant.Role(req.Role),
@@ -97,10 +97,6 @@ func (h *handler) createStaff(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusCreated, newInvitedView(inv))
 	return nil
 }
-
-// errPasswordField refuses a request that sets someone else's password.
-var errPasswordField = confidant.Errorf(confidant.KindInvalid, "password_not_accepted",
-	"Accounts are created by invitation: the invitee sets their own password. Send no \"password\" field.")
 
 // invitedView is a new account with its invitation.
 type invitedView struct {

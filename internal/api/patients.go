@@ -165,7 +165,7 @@ func (h *handler) createPatientAccount(w http.ResponseWriter, r *http.Request) e
 		return err
 	}
 	if req.Password != nil {
-		return errPasswordField
+		return service.ErrPasswordNotAccepted
 	}
 	inv, err := h.svc.CreatePatientAccount(r.Context(), id, service.PatientAccountInput{
 		Username: req.Username, Email: req.Email, Handover: req.Handover,

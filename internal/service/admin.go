@@ -175,7 +175,7 @@ func (s *Service) CreateStaff(ctx context.Context, in StaffInput) (Invited, erro
 		return Invited{}, err
 	}
 	if in.Password != "" {
-		return Invited{}, errPasswordNotAccepted
+		return Invited{}, ErrPasswordNotAccepted
 	}
 	if in.Role != confidant.RoleTherapist && in.Role != confidant.RoleManager {
 		if a.Role == confidant.RoleManager {
@@ -324,7 +324,7 @@ type PatientAccountInput struct {
 // one, are events on the patient's access log.
 func (s *Service) CreatePatientAccount(ctx context.Context, patientID string, in PatientAccountInput) (Invited, error) {
 	if in.Password != "" {
-		return Invited{}, errPasswordNotAccepted
+		return Invited{}, ErrPasswordNotAccepted
 	}
 	if (in.Email == "") == !in.Handover {
 		return Invited{}, confidant.Errorf(confidant.KindInvalid, "missing_delivery",

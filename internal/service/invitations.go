@@ -72,8 +72,9 @@ func DecodeInvitationToken(s string) ([]byte, error) {
 var errInvitationInvalid = confidant.Errorf(confidant.KindInvalid, "invitation_invalid",
 	"This invitation is not valid: it may have expired or been used already. Ask for a new one.")
 
-// errPasswordNotAccepted refuses a password chosen by someone else.
-var errPasswordNotAccepted = confidant.Errorf(confidant.KindInvalid, "password_not_accepted",
+// ErrPasswordNotAccepted refuses a password chosen by someone else (the
+// transports answer it too when a request carries a password field).
+var ErrPasswordNotAccepted = confidant.Errorf(confidant.KindInvalid, "password_not_accepted",
 	"Accounts are created by invitation: the invitee sets their own password. Send no password.")
 
 // Invited is a newly invited account.
