@@ -371,3 +371,65 @@ type ThrottledAccount struct {
 	MaxFailures int // the most failures of one client
 	LastFailure time.Time
 }
+
+// BreakGlassStatus is the review state of an emergency access grant.
+type BreakGlassStatus string
+
+// Review states of an emergency access grant: open until a security
+// officer reviews it, then justified or not justified.
+const (
+	BreakGlassOpen         BreakGlassStatus = "open"
+	BreakGlassJustified    BreakGlassStatus = "justified"
+	BreakGlassNotJustified BreakGlassStatus = "not_justified"
+)
+
+// Valid reports whether s is a known review state.
+func (s BreakGlassStatus) Valid() bool {
+	switch s {
+	case BreakGlassOpen, BreakGlassJustified, BreakGlassNotJustified:
+		return true
+	}
+	return false
+}
+
+// BreakGlass is a break-the-glass grant: time-limited emergency access of
+// one therapist to one patient without a care relationship, with the
+// reason given (which may hold clinical details and is sealed under the
+// patient's key, as is the reviewer's comment). Security officers review
+// every grant.
+type BreakGlass struct {
+	ID            string
+	TherapistID   string
+	PatientID     string
+	ClinicID      string // the patient's clinic when the grant was made
+	Category      string // one of a fixed list (internal/service)
+	Reason        string // sealed
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+	Status        BreakGlassStatus
+	ReviewedBy    string
+	ReviewedAt    time.Time // zero while open
+	ReviewComment string    // sealed
+}
+
+// Active reports whether the grant gives access at t.
+func (g BreakGlass) Active(t time.Time) bool {
+	return !t.Before(g.CreatedAt) && t.Before(g.ExpiresAt)
+}
+
+// ActiveGrant names the active break-the-glass grant of a therapist for a
+// patient: ids and times only (ID "" for none).
+type ActiveGrant struct {
+	ID        string
+	ExpiresAt time.Time
+}
+
+// BreakGlassFilter selects grants, newest first. Zero fields do not
+// filter.
+type BreakGlassFilter struct {
+	// Reviewed: nil for all; false for open grants only; true for reviewed
+	// ones only.
+	Reviewed  *bool
+	PatientID string
+	Limit     int // 0: no limit
+}

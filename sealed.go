@@ -153,6 +153,19 @@ type SealedTx interface {
 	SystemKey(ctx context.Context, name string) (WrappedKey, error)
 	PutSystemKey(ctx context.Context, k WrappedKey) error
 
+	// Break-the-glass grants: ids, category, status and times in the
+	// clear; Data seals the reason and the review comment (kind
+	// BlobBreakGlass, sub 0).
+	CreateBreakGlass(ctx context.Context, g SealedBreakGlass) error
+	BreakGlass(ctx context.Context, id string) (SealedBreakGlass, error)
+	ActiveBreakGlass(ctx context.Context, therapistID, patientID string, at time.Time) (ActiveGrant, error)
+	ListBreakGlass(ctx context.Context, f BreakGlassFilter) ([]SealedBreakGlass, error)
+	// ReviewBreakGlass sets status, reviewer and time of an open grant and
+	// replaces its Data (now sealing the comment too; nil keeps Data, for
+	// an erased patient's grant), in one conditional update:
+	// KindConflict "already_reviewed" unless it is open.
+	ReviewBreakGlass(ctx context.Context, id string, status BreakGlassStatus, by string, at time.Time, data []byte) error
+
 	// Session notes.
 	CreateNote(ctx context.Context, n SealedNote) error
 	Note(ctx context.Context, id string) (SealedNote, error)
@@ -187,7 +200,7 @@ type SealedTx interface {
 
 	// PatientBlobs returns every sealed blob belonging to a patient (the
 	// patient row, every note version, process note, diagnosis, plan,
-	// measure, attachment and attachment chunk), for re-encryption under a
+	// measure, attachment, attachment chunk and break-the-glass grant), for re-encryption under a
 	// rotated key and for verification.
 	PatientBlobs(ctx context.Context, patientID string) ([]Blob, error)
 	// RewriteBlob replaces the Data of the blob identified by (Kind, ID, Sub)
@@ -327,6 +340,22 @@ type SealedAttachment struct {
 	Data        []byte
 }
 
+// SealedBreakGlass is a break-the-glass grant row; Data seals the reason
+// and the review comment.
+type SealedBreakGlass struct {
+	ID          string
+	TherapistID string
+	PatientID   string
+	ClinicID    string
+	Category    string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+	Status      BreakGlassStatus
+	ReviewedBy  string
+	ReviewedAt  time.Time
+	Data        []byte
+}
+
 // BlobKind names a kind of sealed blob.
 type BlobKind string
 
@@ -340,6 +369,7 @@ const (
 	BlobMeasure         BlobKind = "measure"
 	BlobAttachment      BlobKind = "attachment"
 	BlobAttachmentChunk BlobKind = "attachment_chunk"
+	BlobBreakGlass      BlobKind = "break_glass"
 )
 
 // Blob is one sealed value and its place.

@@ -154,6 +154,23 @@ type Tx interface {
 	// patientID active at `at`.
 	HasActiveCare(ctx context.Context, therapistID, patientID string, at time.Time) (bool, error)
 
+	// Break-the-glass grants (emergency access without care). The reason
+	// and the review comment are sealed under the patient's key.
+	CreateBreakGlass(ctx context.Context, g BreakGlass) error
+	// BreakGlass returns a grant; KindNotFound for none.
+	BreakGlass(ctx context.Context, id string) (BreakGlass, error)
+	// ActiveBreakGlass returns the grant of therapistID for patientID
+	// active at `at` that expires last (ID "" for none), without its
+	// reason: one indexed query, made at each chart access without care.
+	ActiveBreakGlass(ctx context.Context, therapistID, patientID string, at time.Time) (ActiveGrant, error)
+	// ListBreakGlass returns grants matching f, newest first. The reason of
+	// an erased patient's grant can no longer be read and is empty.
+	ListBreakGlass(ctx context.Context, f BreakGlassFilter) ([]BreakGlass, error)
+	// ReviewBreakGlass records the review of an open grant, in one
+	// conditional update: KindConflict "already_reviewed" unless it is
+	// open; KindNotFound for no such grant.
+	ReviewBreakGlass(ctx context.Context, id string, status BreakGlassStatus, by string, at time.Time, comment string) error
+
 	// Session notes. CreateNote stores a note with exactly one version.
 	CreateNote(ctx context.Context, n Note) error
 	Note(ctx context.Context, id string) (Note, error) // with all versions

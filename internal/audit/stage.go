@@ -466,3 +466,32 @@ func (t *stageTx) ApproveUser(ctx context.Context, userID, by string, at time.Ti
 func (t *stageTx) DeleteTOTP(ctx context.Context, userID string) error {
 	return t.write(func(tx confidant.SealedTx) error { return tx.DeleteTOTP(ctx, userID) })
 }
+
+// Break-the-glass grants. ReviewBreakGlass is a conditional update: a
+// replay that finds the grant reviewed meanwhile fails, and the function
+// runs again inside the batch.
+func (t *stageTx) BreakGlass(ctx context.Context, id string) (confidant.SealedBreakGlass, error) {
+	return read(t, func(tx confidant.SealedTx) (confidant.SealedBreakGlass, error) { return tx.BreakGlass(ctx, id) })
+}
+func (t *stageTx) ActiveBreakGlass(ctx context.Context, therapistID, patientID string, at time.Time) (confidant.ActiveGrant, error) {
+	return read(t, func(tx confidant.SealedTx) (confidant.ActiveGrant, error) {
+		return tx.ActiveBreakGlass(ctx, therapistID, patientID, at)
+	})
+}
+func (t *stageTx) ListBreakGlass(ctx context.Context, f confidant.BreakGlassFilter) ([]confidant.SealedBreakGlass, error) {
+	if f.Reviewed != nil {
+		r := *f.Reviewed
+		f.Reviewed = &r
+	}
+	return read(t, func(tx confidant.SealedTx) ([]confidant.SealedBreakGlass, error) { return tx.ListBreakGlass(ctx, f) })
+}
+func (t *stageTx) CreateBreakGlass(ctx context.Context, g confidant.SealedBreakGlass) error {
+	g.Data = append([]byte(nil), g.Data...)
+	return t.write(func(tx confidant.SealedTx) error { return tx.CreateBreakGlass(ctx, g) })
+}
+func (t *stageTx) ReviewBreakGlass(ctx context.Context, id string, status confidant.BreakGlassStatus, by string, at time.Time, data []byte) error {
+	if data != nil {
+		data = append([]byte(nil), data...)
+	}
+	return t.write(func(tx confidant.SealedTx) error { return tx.ReviewBreakGlass(ctx, id, status, by, at, data) })
+}

@@ -57,6 +57,7 @@ func fuzzKeys(t testing.TB) (*keys.Keyring, tink.AEAD) {
 var fuzzKinds = []confidant.BlobKind{
 	confidant.BlobPatient, confidant.BlobNoteVersion, confidant.BlobProcessNote, confidant.BlobDiagnosis,
 	confidant.BlobPlan, confidant.BlobMeasure, confidant.BlobAttachment, confidant.BlobAttachmentChunk,
+	confidant.BlobBreakGlass,
 }
 
 // fuzzPlace is the place every fuzzed value is sealed for.
@@ -89,6 +90,8 @@ func payload(kind confidant.BlobKind) any {
 		return new(measureData)
 	case confidant.BlobAttachment:
 		return new(attachmentData)
+	case confidant.BlobBreakGlass:
+		return new(breakGlassData)
 	}
 	return nil // chunks are raw bytes
 }
@@ -103,6 +106,7 @@ var samplePayloads = map[confidant.BlobKind]any{
 	confidant.BlobPlan:        planData{Goals: "sleep", Interventions: "CBT-I", ReviewOn: "2026-01-02T00:00:00Z"},
 	confidant.BlobMeasure:     measureData{Answers: []int{3, 2, 1, 0, 3, 2, 1, 0, 1}, Score: 13, Severity: "moderate"},
 	confidant.BlobAttachment:  attachmentData{Filename: "letter.pdf", SHA256: bytes.Repeat([]byte{0xAB}, 32)},
+	confidant.BlobBreakGlass:  breakGlassData{Reason: "suicidal statements on the phone", Comment: "agreed"},
 }
 
 // oneRow is a SealedTx that holds one row of each list the record
@@ -156,6 +160,8 @@ func openRecord(a tink.AEAD, kind confidant.BlobKind, sealed []byte) (any, error
 	case confidant.BlobAttachmentChunk:
 		row.attached = sealed
 		return t.AttachmentChunk(ctx, pid, id, sub)
+	case confidant.BlobBreakGlass:
+		return t.openBreakGlass(ctx, confidant.SealedBreakGlass{ID: id, PatientID: pid, Data: sealed})
 	}
 	panic("unknown kind " + kind)
 }

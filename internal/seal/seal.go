@@ -155,4 +155,8 @@ type (
 		Filename string `json:"n"`
 		SHA256   []byte `json:"h"`
 	}
+	breakGlassData struct {
+		Reason  string `json:"r"`
+		Comment string `json:"c,omitempty"` // the reviewer's
+	}
 )

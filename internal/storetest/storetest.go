@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) confidant.SealedStore) {
 		{"Approval", testApproval},
 		{"OnePortalAccount", testOnePortalAccount},
 		{"DeleteTOTP", testDeleteTOTP},
+		{"BreakGlass", testBreakGlass},
 		{"Patients", testPatients},
 		{"PatientIndexes", testPatientIndexes},
 		{"ListPatients", testListPatients},
