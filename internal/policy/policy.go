@@ -17,6 +17,21 @@
 //   - A new therapist account reaches no patient until a security officer
 //     approves it (the Approved fact); the service refuses the approval to
 //     the manager who invited it and to the account itself.
+//   - Break-the-glass: an approved therapist may open, in an emergency, the
+//     chart of a patient of one of their own clinics (the InClinic fact)
+//     without a care relationship (BreakGlass; the service asks for a
+//     reason and the second factor and records it). Until it expires, the
+//     grant (the Emergency fact) gives what care gives, with two
+//     exceptions: it does not amend or release notes (AmendNote,
+//     ReleaseNote: those change what the treating therapists signed or
+//     what the patient is shown, which is theirs to do), and the
+//     author-only rules stay (another author's process notes still do not
+//     exist for them, nor can they edit or sign another's draft). Only the
+//     patient's own clinics: a therapist cannot reach, even in an
+//     emergency, a patient of a clinic they do not work in.
+//   - Security officers see and review every break-the-glass grant
+//     (ListBreakGlass, ReviewBreakGlass); the reason is shown to them and
+//     to the patient, never clinical content.
 package policy
 
 import (
@@ -74,6 +89,14 @@ const (
 	// ResetAccount clears a staff account's password and second factor
 	// and sends it a new invitation (to the address on the account).
 	ResetAccount Action = "account.reset"
+
+	// BreakGlass grants a therapist time-limited emergency access to one
+	// patient of their clinics without a care relationship.
+	BreakGlass Action = "patient.break_glass"
+	// ListBreakGlass and ReviewBreakGlass: security officers' review queue
+	// of break-the-glass grants.
+	ListBreakGlass   Action = "break_glass.list"
+	ReviewBreakGlass Action = "break_glass.review"
 )
 
 // Actions lists every action, for the matrix test and documentation.
@@ -83,7 +106,7 @@ var Actions = []Action{
 	ReadProcessNote, WriteDiagnosis, WritePlan, WriteMeasure, WriteAttachment,
 	ReadAttachment, ReadOwnReleased, ReadOwnAccessLog, QueryAudit, ListClinics, ManageClinic, CreateClinic,
 	ListPatientsAdm, ListStaff, ManageStaff, ManageCare, ListCare, DisableAccount, ApproveAccount, ResetAccount,
-	ManageThrottle,
+	ManageThrottle, BreakGlass, ListBreakGlass, ReviewBreakGlass,
 }
 
 // Facts are what the service knows about the target of an action. Only the
@@ -99,6 +122,9 @@ type Facts struct {
 	// officer (two people for clinical access); accounts from before
 	// approvals count as approved.
 	Approved bool
+	// Emergency: the acting therapist has an active, unexpired
+	// break-the-glass grant for the patient.
+	Emergency bool
 }
 
 // clinical actions: available to therapists through an active care relationship.
@@ -111,6 +137,15 @@ var clinical = map[Action]bool{
 
 // authorOnly actions additionally need the actor to be the author.
 var authorOnly = map[Action]bool{EditDraft: true, SignNote: true, ReadProcessNote: true}
+
+// notInEmergency are the clinical actions a break-the-glass grant does not
+// give: they change what the treating therapists signed or what the
+// patient is shown.
+var notInEmergency = map[Action]bool{AmendNote: true, ReleaseNote: true}
+
+// ErrNotInEmergency refuses what emergency access does not give.
+var ErrNotInEmergency = confidant.Errorf(confidant.KindPermission, "not_in_emergency_access",
+	"Emergency access does not allow this; it is for the patient's treating therapists.")
 
 // Check returns nil if actor a may perform act given f. Otherwise it returns
 // an *confidant.Error: KindNotFound where revealing existence would leak
@@ -127,11 +162,22 @@ func Check(a confidant.Actor, act Action, f Facts) error {
 				return nil
 			}
 			return ErrAwaitingApproval
+		case BreakGlass:
+			switch {
+			case !f.Approved:
+				return ErrAwaitingApproval
+			case !f.InClinic:
+				return confidant.ErrNotFound
+			}
+			return nil
 		}
 		if clinical[act] {
 			// Unapproved, the record does not exist for them, as without care.
-			if !f.ActiveCare || !f.Approved {
+			if !(f.ActiveCare || f.Emergency) || !f.Approved {
 				return confidant.ErrNotFound
+			}
+			if !f.ActiveCare && notInEmergency[act] {
+				return ErrNotInEmergency
 			}
 			if authorOnly[act] && !f.Author {
 				if act == ReadProcessNote {
@@ -166,7 +212,8 @@ func Check(a confidant.Actor, act Action, f Facts) error {
 		}
 	case confidant.RoleSecurity:
 		switch act {
-		case ListClinics, ListStaff, DisableAccount, QueryAudit, ManageThrottle, ApproveAccount, ResetAccount:
+		case ListClinics, ListStaff, DisableAccount, QueryAudit, ManageThrottle, ApproveAccount, ResetAccount,
+			ListBreakGlass, ReviewBreakGlass:
 			return nil
 		}
 	}

@@ -20,15 +20,23 @@ const (
 	own        req = "own"         // the patient's own record, else NotFound
 	approved   req = "approved"    // an approved (therapist) account, else Permission awaiting_approval
 	clinic     req = "clinic"      // target in one of the actor's clinics, else NotFound
+	// careOrEmergency: active care or a break-the-glass grant (Emergency),
+	// else NotFound; careOnly: active care; with only a grant,
+	// Permission not_in_emergency_access.
+	careOrEmergency       req = "care|emergency"
+	careOrEmergencyAuthor req = "care|emergency+author"
+	careOnly              req = "care, not emergency"
+	approvedClinic        req = "approved+clinic" // approved (else Permission), target in the actor's clinics (else NotFound)
 )
 
 var spec = map[confidant.Role]map[Action]req{
 	confidant.RoleTherapist: {
 		ListOwnPatients: approved, SearchPatients: approved, CreatePatient: approved, ListClinics: always,
-		ReadDemographics: care, ReadChart: care, WriteNote: care, EditDraft: careAuthor,
-		SignNote: careAuthor, AmendNote: care, ReleaseNote: care, WriteProcessNote: care,
-		ReadProcessNote: careAuthor, WriteDiagnosis: care, WritePlan: care, WriteMeasure: care,
-		WriteAttachment: care, ReadAttachment: care,
+		ReadDemographics: careOrEmergency, ReadChart: careOrEmergency, WriteNote: careOrEmergency,
+		EditDraft: careOrEmergencyAuthor, SignNote: careOrEmergencyAuthor, AmendNote: careOnly, ReleaseNote: careOnly,
+		WriteProcessNote: careOrEmergency, ReadProcessNote: careOrEmergencyAuthor, WriteDiagnosis: careOrEmergency,
+		WritePlan: careOrEmergency, WriteMeasure: careOrEmergency, WriteAttachment: careOrEmergency,
+		ReadAttachment: careOrEmergency, BreakGlass: approvedClinic,
 	},
 	confidant.RolePatient: {
 		ReadOwnReleased: own, ReadDemographics: own, ReadOwnAccessLog: own,
@@ -39,7 +47,7 @@ var spec = map[confidant.Role]map[Action]req{
 	},
 	confidant.RoleSecurity: {
 		ListClinics: always, ListStaff: always, DisableAccount: always, QueryAudit: always, ApproveAccount: always, ResetAccount: always,
-		ManageThrottle: always,
+		ManageThrottle: always, ListBreakGlass: always, ReviewBreakGlass: always,
 	},
 }
 
@@ -50,7 +58,7 @@ func TestMatrix(t *testing.T) {
 		a := confidant.Actor{UserID: "u", Role: role}
 		for _, act := range Actions {
 			r := spec[role][act]
-			for bits := range 64 {
+			for bits := range 128 {
 				f := Facts{
 					ActiveCare: bits&1 != 0,
 					Author:     bits&2 != 0,
@@ -58,6 +66,7 @@ func TestMatrix(t *testing.T) {
 					InClinic:   bits&8 != 0,
 					Released:   bits&16 != 0,
 					Approved:   bits&32 != 0,
+					Emergency:  bits&64 != 0,
 				}
 				name := fmt.Sprintf("%s/%s/%+v", role, act, f)
 				err := Check(a, act, f)
@@ -79,6 +88,26 @@ func TestMatrix(t *testing.T) {
 
 func expect(r req, act Action, f Facts) string {
 	switch r {
+	case careOrEmergency, careOrEmergencyAuthor, careOnly:
+		switch {
+		case !(f.ActiveCare || f.Emergency) || !f.Approved:
+			return "not_found"
+		case r == careOnly && !f.ActiveCare:
+			return "permission_denied"
+		case r == careOrEmergencyAuthor && !f.Author && act == ReadProcessNote:
+			return "not_found" // another's process note does not exist for you, in care or emergency
+		case r == careOrEmergencyAuthor && !f.Author:
+			return "permission_denied"
+		}
+		return "allow"
+	case approvedClinic:
+		switch {
+		case !f.Approved:
+			return "permission_denied"
+		case !f.InClinic:
+			return "not_found"
+		}
+		return "allow"
 	case always:
 		return "allow"
 	case approved:
@@ -124,7 +153,7 @@ func expect(r req, act Action, f Facts) string {
 func TestNoClinicalForAdmins(t *testing.T) {
 	clinicalActions := []Action{ReadChart, ReadProcessNote, ReadAttachment, ReadOwnReleased,
 		WriteNote, AmendNote, SignNote, ReleaseNote, WriteDiagnosis, WritePlan, WriteMeasure, WriteAttachment}
-	all := Facts{ActiveCare: true, Author: true, OwnPatient: true, InClinic: true, Released: true, Approved: true}
+	all := Facts{ActiveCare: true, Author: true, OwnPatient: true, InClinic: true, Released: true, Approved: true, Emergency: true}
 	for _, role := range []confidant.Role{confidant.RoleManager, confidant.RoleSecurity} {
 		for _, act := range clinicalActions {
 			if Can(confidant.Actor{UserID: "u", Role: role}, act, all) {
@@ -136,7 +165,7 @@ func TestNoClinicalForAdmins(t *testing.T) {
 
 // TestUnknownRole fails closed.
 func TestUnknownRole(t *testing.T) {
-	all := Facts{ActiveCare: true, Author: true, OwnPatient: true, InClinic: true, Released: true, Approved: true}
+	all := Facts{ActiveCare: true, Author: true, OwnPatient: true, InClinic: true, Released: true, Approved: true, Emergency: true}
 	for _, act := range Actions {
 		if Can(confidant.Actor{UserID: "u", Role: "root"}, act, all) {
 			t.Errorf("unknown role may %s", act)
@@ -163,7 +192,7 @@ func TestSpecCoversActions(t *testing.T) {
 // TestUnapprovedTherapistReachesNoPatient: with every other fact true, a
 // therapist whose account awaits approval reaches no patient.
 func TestUnapprovedTherapistReachesNoPatient(t *testing.T) {
-	f := Facts{ActiveCare: true, Author: true, OwnPatient: true, InClinic: true, Released: true}
+	f := Facts{ActiveCare: true, Author: true, OwnPatient: true, InClinic: true, Released: true, Emergency: true}
 	for _, act := range Actions {
 		if act != ListClinics && Can(confidant.Actor{UserID: "u", Role: confidant.RoleTherapist}, act, f) {
 			t.Errorf("an unapproved therapist may %s", act)

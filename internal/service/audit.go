@@ -72,6 +72,11 @@ const (
 	ActInvitationAccept = "account.invitation.accept" // ok: the invitee set their password; denied: an expired, used or revoked invitation was tried
 	ActAccountApprove   = "account.approve"           // a security officer approved a therapist account
 	ActAccountReset     = "account.reset"             // a security officer cleared an account's password and second factor
+
+	// Break-the-glass (breakglass.go).
+	ActBreakGlass       = "patient.break_glass" // a therapist took emergency access to a patient; the purpose holds the category and reason
+	ActBreakGlassList   = "break_glass.list"    // a security officer read the grants (one event per patient listed)
+	ActBreakGlassReview = "break_glass.review"  // a security officer reviewed a grant; the purpose holds the outcome
 )
 
 // event builds an event for the actor of ctx (or the zero actor).
@@ -92,6 +97,9 @@ func (s *Service) event(ctx context.Context, action, patientID, recordID, outcom
 	}
 	if ev.Client == "" {
 		ev.Client = confidant.ClientFrom(ctx)
+	}
+	if g, ok := emergencyFor(ctx, ev.PatientID); ok {
+		ev.Purpose = EmergencyPurpose + g.ID
 	}
 	return ev
 }

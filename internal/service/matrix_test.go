@@ -26,6 +26,7 @@ const (
 	nf   = "not_found"
 	perm = "permission_denied"
 	inv  = "invalid"
+	cf   = "conflict"
 )
 
 // TestRoleActionMatrix runs every service operation as every kind of actor
@@ -83,6 +84,45 @@ func TestRoleActionMatrix(t *testing.T) {
 			return tx.CreateCare(context.Background(), confidant.CareRelationship{
 				ID: id, PatientID: w.PatientC.ID, TherapistID: w.OtherTherapist.ID, ClinicID: w.ClinicA.ID,
 				From: now.Add(-time.Hour), CreatedBy: w.Manager.ID, CreatedAt: now,
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	// PatientD: clinic A, nobody's care, for break-the-glass (PatientC
+	// gets care during the matrix).
+	codeD, err := confidant.MakeIdentityCode(time.Date(1979, 4, 4, 0, 0, 0, 0, time.UTC), 906)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patD, err := svc.CreatePatient(w.As(w.Manager), service.PatientInput{
+		ClinicID: w.ClinicA.ID, GivenName: "Doris", FamilyName: "Lehto", IdentityCode: codeD,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// stepCode is the current second-factor code of the actor of c.
+	stepCode := func(c context.Context) string {
+		a, _ := confidant.ActorFrom(c)
+		for _, u := range []confidant.User{w.Therapist, w.OtherTherapist, w.TherapistB, w.Manager, w.ManagerB, w.Security} {
+			if u.ID == a.UserID {
+				return testfix.Code(t, w.TOTPSecret(u))
+			}
+		}
+		return ""
+	}
+	// freshGrant is an open break-the-glass grant of the other therapist
+	// for patient D, made in the store.
+	freshGrant := func() string {
+		id := confidant.NewID()
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		err := w.Store.Update(context.Background(), func(tx confidant.Tx) error {
+			return tx.CreateBreakGlass(context.Background(), confidant.BreakGlass{
+				ID: id, TherapistID: w.OtherTherapist.ID, PatientID: patD.ID, ClinicID: w.ClinicA.ID, Category: "other",
+				Reason: "a reason long enough", CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(-time.Minute),
+				Status: confidant.BreakGlassOpen,
 			})
 		})
 		if err != nil {
@@ -203,6 +243,30 @@ func TestRoleActionMatrix(t *testing.T) {
 			[7]string{perm, perm, perm, perm, perm, ok, perm}},
 		{"ResetAccount", func(c context.Context) error { return e(svc.ResetAccount(c, freshPending().User.ID)) },
 			[7]string{perm, perm, perm, perm, perm, ok, perm}},
+		// Break-the-glass: a therapist of the patient's clinic without care
+		// (both of clinic A's, for patient D); clinic B's does not find the
+		// patient; in care, it is not needed.
+		{"BreakGlass", func(c context.Context) error {
+			return e(svc.BreakGlass(c, patD.ID, "risk_to_life", "called the crisis line at night", stepCode(c)))
+		}, [7]string{ok, ok, nf, perm, perm, perm, perm}},
+		{"BreakGlass(in care)", func(c context.Context) error {
+			return e(svc.BreakGlass(c, w.PatientA.ID, "risk_to_life", "called the crisis line at night", stepCode(c)))
+		}, [7]string{cf, ok, nf, perm, perm, perm, perm}},
+		// Under the grants just taken: the chart, a new note; not a
+		// release (the treating therapists'), and still only one's own
+		// process notes.
+		{"Chart(emergency)", func(c context.Context) error { return e(svc.Chart(c, patD.ID)) },
+			[7]string{ok, ok, nf, perm, perm, perm, perm}},
+		{"CreateNote(emergency)", func(c context.Context) error {
+			return e(svc.CreateNote(c, patD.ID, service.NoteInput{Body: "seen in crisis"}))
+		}, [7]string{ok, ok, nf, perm, perm, perm, perm}},
+		{"ProcessNotes(emergency)", func(c context.Context) error { return e(svc.ProcessNotes(c, patD.ID)) },
+			[7]string{ok, ok, nf, perm, perm, perm, perm}},
+		{"ListBreakGlass", func(c context.Context) error { return e(svc.ListBreakGlass(c, "all")) },
+			[7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"ReviewBreakGlass", func(c context.Context) error {
+			return e(svc.ReviewBreakGlass(c, freshGrant(), "justified", ""))
+		}, [7]string{perm, perm, perm, perm, perm, ok, perm}},
 		// An invitation's token is its own authority: whoever holds it sets
 		// the password, signed in or not.
 		{"AcceptInvitation", func(c context.Context) error {

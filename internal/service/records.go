@@ -25,6 +25,9 @@ type Chart struct {
 	Plans        []confidant.TreatmentPlan // newest first; Plans[0] is current
 	Measures     []confidant.Measure       // oldest first
 	Attachments  []confidant.Attachment    // newest first
+	// EmergencyUntil is set when the chart was opened under a
+	// break-the-glass grant (no care relationship): when that access ends.
+	EmergencyUntil time.Time
 }
 
 // ChartNotes is how many of the most recent session notes a chart holds.
@@ -44,6 +47,7 @@ func AllNotes() ChartOption { return func(o *chartOptions) { o.allNotes = true }
 
 // Chart opens a patient's chart for a therapist in active care.
 func (s *Service) Chart(ctx context.Context, patientID string, opts ...ChartOption) (Chart, error) {
+	ctx = withEmergency(ctx)
 	var o chartOptions
 	for _, opt := range opts {
 		opt(&o)
@@ -59,6 +63,10 @@ func (s *Service) Chart(ctx context.Context, patientID string, opts ...ChartOpti
 			return err
 		}
 		c.Patient = p
+		c.EmergencyUntil = time.Time{}
+		if g, ok := emergencyFor(ctx, p.ID); ok {
+			c.EmergencyUntil = g.ExpiresAt
+		}
 		if c.Care, err = tx.ListCare(ctx, confidant.CareFilter{PatientID: p.ID}); err != nil {
 			return err
 		}
@@ -92,6 +100,7 @@ func (s *Service) Chart(ctx context.Context, patientID string, opts ...ChartOpti
 // CreateProcessNote stores a private process note that only the acting
 // therapist will ever be able to read.
 func (s *Service) CreateProcessNote(ctx context.Context, patientID, body string) (confidant.ProcessNote, error) {
+	ctx = withEmergency(ctx)
 	if err := checkText("body", "The process note", body, 1, maxNoteRunes); err != nil {
 		return confidant.ProcessNote{}, err
 	}
@@ -115,6 +124,7 @@ func (s *Service) CreateProcessNote(ctx context.Context, patientID, body string)
 
 // ProcessNotes returns the acting therapist's own process notes on a patient.
 func (s *Service) ProcessNotes(ctx context.Context, patientID string) ([]confidant.ProcessNote, error) {
+	ctx = withEmergency(ctx)
 	var ns []confidant.ProcessNote
 	err := s.store.View(ctx, func(tx confidant.Tx) error {
 		a, p, err := s.authorizePatient(ctx, tx, patientID, policy.WriteProcessNote)
@@ -133,6 +143,7 @@ func (s *Service) ProcessNotes(ctx context.Context, patientID string) ([]confida
 // AddDiagnosis records an ICD-10 chapter F diagnosis; the code must be on
 // the shipped code list.
 func (s *Service) AddDiagnosis(ctx context.Context, patientID, code, note string) (confidant.Diagnosis, error) {
+	ctx = withEmergency(ctx)
 	c, ok := icd10.Lookup(code)
 	if !ok {
 		return confidant.Diagnosis{}, confidant.Errorf(confidant.KindInvalid, "unknown_icd10_code", "Unknown diagnosis code: choose an ICD-10 code from chapter F (F00-F99).")
@@ -164,6 +175,7 @@ func (s *Service) AddDiagnosis(ctx context.Context, patientID, code, note string
 
 // SetDiagnosisStatus marks a diagnosis active or resolved.
 func (s *Service) SetDiagnosisStatus(ctx context.Context, id string, st confidant.DiagnosisStatus) (confidant.Diagnosis, error) {
+	ctx = withEmergency(ctx)
 	if st != confidant.DiagnosisActive && st != confidant.DiagnosisResolved {
 		return confidant.Diagnosis{}, confidant.Errorf(confidant.KindInvalid, "invalid_status", "Unknown diagnosis status.")
 	}
@@ -206,6 +218,7 @@ type PlanInput struct {
 
 // SavePlan stores a new version of a patient's treatment plan.
 func (s *Service) SavePlan(ctx context.Context, patientID string, in PlanInput) (confidant.TreatmentPlan, error) {
+	ctx = withEmergency(ctx)
 	if err := checkText("goals", "Goals", strings.TrimSpace(in.Goals), 1, 20000); err != nil {
 		return confidant.TreatmentPlan{}, err
 	}
@@ -236,6 +249,7 @@ func (s *Service) SavePlan(ctx context.Context, patientID string, in PlanInput) 
 
 // RecordMeasure scores and stores one administration of PHQ-9 or GAD-7.
 func (s *Service) RecordMeasure(ctx context.Context, patientID string, in confidant.Instrument, answers []int, takenAt time.Time) (confidant.Measure, error) {
+	ctx = withEmergency(ctx)
 	score, severity, err := in.Score(answers)
 	if err != nil {
 		return confidant.Measure{}, err

@@ -11,6 +11,7 @@ package service
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	confidant "github.com/confidanthealth/confidant"
@@ -49,6 +50,9 @@ type Config struct {
 	// PublicURL is the server's base URL as invitees reach it, for the
 	// links in invitations (no trailing slash), e.g. https://confidant.example.
 	PublicURL string
+	// BreakGlassTTL is how long a break-the-glass grant gives emergency
+	// access (default 4 hours; at most 24).
+	BreakGlassTTL time.Duration
 }
 
 // DefaultConfig returns conservative defaults for a clinical system.
@@ -64,6 +68,7 @@ func DefaultConfig() Config {
 		RegistrationsPerHour: 10,
 		InvitationTTL:        72 * time.Hour,
 		PublicURL:            "http://127.0.0.1:8080",
+		BreakGlassTTL:        4 * time.Hour,
 	}
 }
 
@@ -82,6 +87,8 @@ func (c Config) Validate() error {
 		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "retention periods must not be negative")
 	case c.InvitationTTL <= 0:
 		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "the invitation lifetime must be positive")
+	case c.BreakGlassTTL < time.Minute || c.BreakGlassTTL > 24*time.Hour:
+		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "the break-the-glass duration must be 1 minute to 24 hours")
 	}
 	return nil
 }
@@ -96,6 +103,7 @@ type Service struct {
 	audit     Auditor
 	auditRead AuditReader
 	mailer    Mailer
+	mailing   sync.WaitGroup // notifications being sent (breakglass.go)
 }
 
 // Option configures a Service.
@@ -157,11 +165,25 @@ func (s *Service) patientFacts(ctx context.Context, tx confidant.Tx, a confidant
 	f := actorFacts(a)
 	switch a.Role {
 	case confidant.RoleTherapist:
-		ok, err := tx.HasActiveCare(ctx, a.UserID, p.ID, s.clock())
+		now := s.clock()
+		ok, err := tx.HasActiveCare(ctx, a.UserID, p.ID, now)
 		if err != nil {
 			return f, err
 		}
 		f.ActiveCare = ok
+		f.InClinic = a.InClinic(p.ClinicID)
+		if !ok && f.InClinic {
+			// Without care, an active break-the-glass grant (one
+			// indexed query); accesses under it are marked as such.
+			g, err := tx.ActiveBreakGlass(ctx, a.UserID, p.ID, now)
+			if err != nil {
+				return f, err
+			}
+			if g.ID != "" {
+				f.Emergency = true
+				noteEmergency(ctx, p.ID, g)
+			}
+		}
 	case confidant.RolePatient:
 		f.OwnPatient = a.PatientID != "" && a.PatientID == p.ID
 	case confidant.RoleManager:
@@ -173,43 +195,49 @@ func (s *Service) patientFacts(ctx context.Context, tx confidant.Tx, a confidant
 // authorizePatient loads patient id and checks act on it in tx. Unknown ids
 // and refusals that must not reveal existence both return NotFound.
 func (s *Service) authorizePatient(ctx context.Context, tx confidant.Tx, id string, act policy.Action) (confidant.Actor, confidant.Patient, error) {
+	a, p, _, err := s.authorize(ctx, tx, id, act)
+	return a, p, err
+}
+
+// authorize is authorizePatient that also returns the facts it decided on.
+func (s *Service) authorize(ctx context.Context, tx confidant.Tx, id string, act policy.Action) (confidant.Actor, confidant.Patient, policy.Facts, error) {
+	var f policy.Facts
 	a, err := actor(ctx)
 	if err != nil {
-		return a, confidant.Patient{}, err
+		return a, confidant.Patient{}, f, err
 	}
 	if err := checkID(id); err != nil {
-		return a, confidant.Patient{}, err
+		return a, confidant.Patient{}, f, err
 	}
 	// Refuse by role first, so that a role that can never do this learns
 	// nothing about whether the patient exists.
 	if !roleMayEver(a.Role, act) {
-		return a, confidant.Patient{}, confidant.ErrPermission
+		return a, confidant.Patient{}, f, confidant.ErrPermission
 	}
 	p, err := tx.Patient(ctx, id)
 	if confidant.IsKind(err, confidant.KindNotFound) {
 		// The same answer as for a patient who is not the actor's.
-		return a, confidant.Patient{}, confidant.ErrNotFound
+		return a, confidant.Patient{}, f, confidant.ErrNotFound
 	}
 	if err != nil {
-		return a, confidant.Patient{}, err
+		return a, confidant.Patient{}, f, err
 	}
-	f, err := s.patientFacts(ctx, tx, a, p)
-	if err != nil {
-		return a, confidant.Patient{}, err
+	if f, err = s.patientFacts(ctx, tx, a, p); err != nil {
+		return a, confidant.Patient{}, f, err
 	}
 	if err := policy.Check(a, act, f); err != nil {
-		return a, confidant.Patient{}, err
+		return a, confidant.Patient{}, f, err
 	}
 	// Only an actor who may see the patient learns of an erasure.
 	if p.Erased() {
-		return a, confidant.Patient{}, errErased
+		return a, confidant.Patient{}, f, errErased
 	}
-	return a, p, nil
+	return a, p, f, nil
 }
 
 // roleMayEver reports whether some combination of facts allows role to act.
 func roleMayEver(r confidant.Role, act policy.Action) bool {
-	all := policy.Facts{ActiveCare: true, Author: true, OwnPatient: true, InClinic: true, Released: true, Approved: true}
+	all := policy.Facts{ActiveCare: true, Author: true, OwnPatient: true, InClinic: true, Released: true, Approved: true, Emergency: true}
 	return policy.Can(confidant.Actor{UserID: "-", Role: r}, act, all)
 }
 
