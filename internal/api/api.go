@@ -79,6 +79,7 @@ func (h *handler) routes() {
 	h.authed("GET /api/v1/patients/{id}", h.getPatient)
 	h.authed("GET /api/v1/patients/{id}/chart", h.chart)
 	h.authed("POST /api/v1/patients/{id}/account", h.createPatientAccount)
+	h.authed("POST /api/v1/patients/{id}/break-glass", h.breakGlass)
 
 	// Session notes.
 	h.authed("GET /api/v1/patients/{id}/notes", h.listNotes)
@@ -116,6 +117,8 @@ func (h *handler) routes() {
 	h.authed("POST /api/v1/accounts/{id}/approve", h.approveAccount)
 	h.authed("POST /api/v1/accounts/{id}/reset", h.resetAccount)
 	h.authed("GET /api/v1/accounts/awaiting-approval", h.listAwaitingApproval)
+	h.authed("GET /api/v1/break-glass", h.listBreakGlass)
+	h.authed("POST /api/v1/break-glass/{id}/review", h.reviewBreakGlass)
 	h.public("POST /api/v1/invitations/accept", h.acceptInvitation)
 }
 

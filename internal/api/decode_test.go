@@ -87,6 +87,8 @@ func FuzzDecode(f *testing.F) {
 		`{"display_name":"d","clinic_ids":[],"disabled":true}`,
 		`{"patient_id":"p","therapist_id":"t","from":"2025-01-01T00:00:00Z"}`,
 		`{"goals":"g","interventions":"i","review_on":"2025-06-30"}`,
+		`{"category":"risk_to_life","reason":"called the crisis line","code":"123456"}`,
+		`{"outcome":"not_justified","comment":"no contact recorded"}`,
 		`{"version":1e400}`, `{"answers":[1,"2"]}`, `{"answers":[1,null,3]}`, `{"a":1}`, `[]`, `null`, `{} x`, `{"body":"\ud800"}`,
 		"{\"body\":\"\xff\"}", `{"body":"x","body":"y"}`, ``, `{`, `"`, `{"disabled":null}`,
 	} {

@@ -9,6 +9,7 @@ import (
 
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/service"
+	"github.com/confidanthealth/confidant/internal/testfix"
 )
 
 // Markers placed in clinical content. clinMarker is in every clinical
@@ -118,6 +119,17 @@ func newMatrixWorld(t *testing.T) *matrixWorld {
 	})
 	must(err)
 	m.ids["{pending}"] = pending.User.ID
+	// An open break-the-glass grant (of the other therapist, for patient
+	// C, already expired) for security officers to review.
+	grant := confidant.NewID()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	must(e.Store.Update(t.Context(), func(tx confidant.Tx) error {
+		return tx.CreateBreakGlass(t.Context(), confidant.BreakGlass{
+			ID: grant, TherapistID: e.OtherTherapist.ID, PatientID: e.PatientC.ID, ClinicID: e.ClinicA.ID, Category: "other",
+			Reason: "an earlier emergency", CreatedAt: now.Add(-5 * time.Hour), ExpiresAt: now.Add(-time.Hour), Status: confidant.BreakGlassOpen,
+		})
+	}))
+	m.ids["{grant}"] = grant
 	return m
 }
 
@@ -196,6 +208,18 @@ func TestRoleMatrix(t *testing.T) {
 		{"GET", "/api/v1/accounts/awaiting-approval", "", want{403, 403, 403, 403, 200, 403, 401}},
 		{"POST", "/api/v1/accounts/{pending}/approve", "", want{403, 403, 403, 403, 200, 403, 401}},
 		{"POST", "/api/v1/accounts/{pending}/reset", "", want{403, 403, 403, 403, 200, 403, 401}},
+		// Break-the-glass: the therapists of clinic A, neither in care of
+		// patient C, take emergency access ({code}: their current
+		// second-factor code) and then read the chart; security officers
+		// list and review grants.
+		{"POST", "/api/v1/patients/{patientC}/break-glass", `{"category":"risk_to_life","reason":"crisis call at night","code":"{code}"}`,
+			want{200, 200, 403, 403, 403, 403, 401}},
+		{"POST", "/api/v1/patients/{patientB}/break-glass", `{"category":"risk_to_life","reason":"crisis call at night","code":"123456"}`,
+			want{404, 404, 403, 403, 403, 403, 401}},
+		{"GET", "/api/v1/patients/{patientC}/chart", "", want{200, 200, 403, 403, 403, 403, 401}},
+		{"GET", "/api/v1/break-glass?status=all", "", want{403, 403, 403, 403, 200, 403, 401}},
+		{"GET", "/api/v1/break-glass?status=closed", "", want{403, 403, 403, 403, 400, 403, 401}},
+		{"POST", "/api/v1/break-glass/{grant}/review", `{"outcome":"justified","comment":""}`, want{403, 403, 403, 403, 200, 403, 401}},
 		{"POST", "/api/v1/invitations/accept", `{"token":"AAAA","password":"a long enough password"}`, want{400, 400, 400, 400, 400, 400, 400}},
 
 		{"POST", "/api/v1/me/password", `{"current_password":"not the password","new_password":"a long enough new password"}`, want{400, 400, 400, 400, 400, 400, 401}},
@@ -217,6 +241,13 @@ func TestRoleMatrix(t *testing.T) {
 					r.Body = []byte(strings.TrimPrefix(row.body, "raw:"))
 				case row.body != "":
 					r.Body = m.expand(row.body)
+					if strings.Contains(row.body, "{code}") {
+						code := ""
+						if users[w] != "" && users[w] != "aino" {
+							code = testfix.Code(t, m.secretOf(t, users[w]))
+						}
+						r.Body = strings.ReplaceAll(r.Body.(string), "{code}", code)
+					}
 				}
 				res := m.do(t, r)
 				name := fmt.Sprintf("%s %s as %s", row.method, row.path, whoNames[w])

@@ -272,19 +272,23 @@ type chartView struct {
 	Plans        []planView        `json:"plans"`
 	Measures     []measureView     `json:"measures"`
 	Attachments  []attachmentView  `json:"attachments"`
+	// EmergencyUntil: the chart was opened under a break-the-glass grant,
+	// which ends then (null in care).
+	EmergencyUntil *string `json:"emergency_until"`
 }
 
 func newChartView(c service.Chart) chartView {
 	return chartView{
-		Patient:      newPatientView(c.Patient),
-		Care:         mapSlice(c.Care, newCareView),
-		Notes:        mapSlice(c.Notes, newNoteView),
-		MoreNotes:    c.MoreNotes,
-		ProcessNotes: mapSlice(c.ProcessNotes, newProcessNoteView),
-		Diagnoses:    mapSlice(c.Diagnoses, newDiagnosisView),
-		Plans:        mapSlice(c.Plans, newPlanView),
-		Measures:     mapSlice(c.Measures, newMeasureView),
-		Attachments:  mapSlice(c.Attachments, newAttachmentView),
+		EmergencyUntil: timestamp(c.EmergencyUntil),
+		Patient:        newPatientView(c.Patient),
+		Care:           mapSlice(c.Care, newCareView),
+		Notes:          mapSlice(c.Notes, newNoteView),
+		MoreNotes:      c.MoreNotes,
+		ProcessNotes:   mapSlice(c.ProcessNotes, newProcessNoteView),
+		Diagnoses:      mapSlice(c.Diagnoses, newDiagnosisView),
+		Plans:          mapSlice(c.Plans, newPlanView),
+		Measures:       mapSlice(c.Measures, newMeasureView),
+		Attachments:    mapSlice(c.Attachments, newAttachmentView),
 	}
 }
 

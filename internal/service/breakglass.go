@@ -151,6 +151,13 @@ func (s *Service) BreakGlass(ctx context.Context, patientID, category, reason, c
 		return tx.Audit(ev)
 	})
 	if isStepUpRefusal(err) {
+		// The patient was found and authorized before the code was
+		// checked: the refused attempt goes on their history too.
+		ev := s.event(ctx, ActBreakGlass, patientID, "", confidant.OutcomeDenied)
+		ev.Purpose = "second factor not accepted"
+		if rerr := s.record(ctx, ev); rerr != nil {
+			return confidant.BreakGlass{}, rerr
+		}
 		return confidant.BreakGlass{}, s.stepUpFailed(ctx, ActBreakGlass, err)
 	}
 	if err := s.wrote(ctx, ActBreakGlass, patientID, "", err); err != nil {
