@@ -77,6 +77,10 @@ const (
 	ActBreakGlass       = "patient.break_glass" // a therapist took emergency access to a patient; the purpose holds the category and reason
 	ActBreakGlassList   = "break_glass.list"    // a security officer read the grants (one event per patient listed)
 	ActBreakGlassReview = "break_glass.review"  // a security officer reviewed a grant; the purpose holds the outcome
+	// ActSearchEmergency is a therapist's search, by identity code, for a
+	// patient of their clinics outside their care (to take emergency
+	// access); recorded on the history of each patient found.
+	ActSearchEmergency = "patients.search.emergency"
 )
 
 // event builds an event for the actor of ctx (or the zero actor).

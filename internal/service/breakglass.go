@@ -401,3 +401,65 @@ func emergencyFor(ctx context.Context, patientID string) (confidant.ActiveGrant,
 	}
 	return u.grant, true
 }
+
+// EmergencyCandidate is a patient found by SearchForEmergency.
+type EmergencyCandidate struct {
+	Patient confidant.Patient // identifying fields only; no clinical content
+	InCare  bool              // the therapist is in the patient's care already
+}
+
+var errEmergencyQuery = confidant.Errorf(confidant.KindInvalid, "invalid_query",
+	"Enter the patient's whole identity code: a patient outside your care is found by it only.")
+
+// SearchForEmergency finds, by a whole identity code, a patient of the
+// acting therapist's clinics, in their care or not, so that they can take
+// emergency access (BreakGlass). Names do not search here: a therapist
+// finds a patient outside their care only by the code that identifies the
+// person. Each patient found gets an event on their history.
+func (s *Service) SearchForEmergency(ctx context.Context, identityCode string) ([]EmergencyCandidate, error) {
+	a, err := need(ctx, policy.SearchPatients)
+	if err != nil {
+		return nil, err
+	}
+	if err := policy.Check(a, policy.BreakGlass, policy.Facts{Approved: actorFacts(a).Approved, InClinic: true}); err != nil {
+		return nil, err
+	}
+	code, _, err := confidant.ParseIdentityCode(strings.TrimSpace(identityCode))
+	if err != nil {
+		return nil, errEmergencyQuery
+	}
+	var out []EmergencyCandidate
+	err = s.store.View(ctx, func(tx confidant.Tx) error {
+		out = nil
+		ps, err := tx.ListPatients(ctx, confidant.PatientFilter{IdentityCode: code, Limit: searchLimit})
+		if err != nil {
+			return err
+		}
+		now := s.clock()
+		for _, p := range ps {
+			if !a.InClinic(p.ClinicID) {
+				continue
+			}
+			care, err := tx.HasActiveCare(ctx, a.UserID, p.ID, now)
+			if err != nil {
+				return err
+			}
+			out = append(out, EmergencyCandidate{Patient: p, InCare: care})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	evs := make([]confidant.AuditEvent, 0, max(1, len(out)))
+	for _, c := range out {
+		evs = append(evs, s.event(ctx, ActSearchEmergency, c.Patient.ID, "", confidant.OutcomeOK))
+	}
+	if len(evs) == 0 {
+		evs = append(evs, s.event(ctx, ActSearchEmergency, "", "", confidant.OutcomeOK))
+	}
+	if err := s.record(ctx, evs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

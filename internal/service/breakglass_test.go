@@ -355,3 +355,37 @@ func newOfficer(t *testing.T, w *testfix.World, addr string) confidant.User {
 	}
 	return u
 }
+
+// A therapist finds a patient of their clinics outside their care by the
+// whole identity code only, and the search is on the patient's history.
+func TestSearchForEmergency(t *testing.T) {
+	w := newWorld(t)
+	other := w.As(w.OtherTherapist)
+	cs, err := w.Service.SearchForEmergency(other, " "+w.PatientA.IdentityCode)
+	if err != nil || len(cs) != 1 || cs[0].Patient.ID != w.PatientA.ID || cs[0].InCare {
+		t.Fatalf("search: %v %+v", err, cs)
+	}
+	if cs, err := w.Service.SearchForEmergency(w.As(w.Therapist), w.PatientA.IdentityCode); err != nil || len(cs) != 1 || !cs[0].InCare {
+		t.Errorf("search by the therapist in care: %v %+v", err, cs)
+	}
+	if _, err := w.Service.SearchForEmergency(other, w.PatientA.FamilyName); confidant.CodeOf(err) != "invalid_query" {
+		t.Errorf("search by name: %v", err)
+	}
+	if cs, err := w.Service.SearchForEmergency(w.As(w.TherapistB), w.PatientA.IdentityCode); err != nil || len(cs) != 0 {
+		t.Errorf("another clinic's therapist: %v %+v", err, cs)
+	}
+	if _, err := w.Service.SearchForEmergency(w.As(w.Manager), w.PatientA.IdentityCode); confidant.KindOf(err) != confidant.KindPermission {
+		t.Errorf("manager: %v", err)
+	}
+	es, err := w.Service.MyAccessLog(w.As(w.PatientUser), 0, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range es {
+		found = found || (e.Action == service.ActSearchEmergency && e.ActorID == w.OtherTherapist.ID)
+	}
+	if !found {
+		t.Error("the search is not on the patient's history")
+	}
+}
