@@ -77,6 +77,11 @@ var actionTexts = map[string]actionText{
 	service.ActInvitationAccept: {"Used an invitation to set a password", "Used an invitation"},
 	service.ActAccountApprove:   {"Approved an account", "Approved an account"},
 	service.ActAccountReset:     {"Reset an account's password and second factor", "Reset an account"},
+
+	service.ActBreakGlass:       {"Took emergency access to your records (without being in your care)", "Took emergency access (break-the-glass)"},
+	service.ActBreakGlassList:   {"Read the emergency accesses to your records, for review", "Listed emergency accesses for review"},
+	service.ActBreakGlassReview: {"Reviewed an emergency access to your records", "Reviewed an emergency access"},
+	service.ActSearchEmergency:  {"Searched for you by identity code for emergency access and found you", "Searched for a patient for emergency access"},
 }
 
 func patientAction(code string) string {

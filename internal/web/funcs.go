@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"github.com/confidanthealth/confidant/internal/service"
 	"html/template"
 	"strings"
 	"time"
@@ -13,6 +14,11 @@ import (
 func (s *server) funcs() template.FuncMap {
 	return template.FuncMap{
 		"date": s.date,
+		// clock and zone show a time of day and the display time zone
+		// ("until 14:05 (Europe/Helsinki)").
+		"clock":         func(t time.Time) string { return t.In(s.loc).Format("15:04") },
+		"zone":          func() string { return s.loc.String() },
+		"categoryLabel": service.BreakGlassCategoryLabel,
 		"datetime": func(t time.Time) string {
 			if t.IsZero() {
 				return ""

@@ -15,6 +15,11 @@ type patientsView struct {
 	Patients []confidant.Patient
 	Query    string
 	Searched bool
+	// Emergency: patients of the therapist's clinics found by identity
+	// code for emergency access (break-the-glass).
+	Emergency         []service.EmergencyCandidate
+	EmergencyQuery    string
+	EmergencySearched bool
 }
 
 // myPatients lists the therapist's patients in active care.

@@ -32,6 +32,9 @@ func (s *server) routes() http.Handler {
 	// Therapist: patients and charts.
 	private("GET /patients", s.myPatients)
 	private("POST /patients/search", s.searchPatients)
+	private("POST /patients/emergency-search", s.emergencySearch)
+	private("GET /patients/{id}/emergency", s.emergencyForm)
+	private("POST /patients/{id}/emergency", s.breakGlass)
 	private("GET /patients/new", s.newPatientForm)
 	private("POST /patients", s.createPatient)
 	private("GET /patients/{id}", s.chart)
@@ -87,6 +90,10 @@ func (s *server) routes() http.Handler {
 	private("POST /accounts/throttled/{id}/clear", s.clearThrottle)
 	private("POST /accounts/{id}/approve", s.approveAccount)
 	private("POST /accounts/{id}/reset", s.resetAccount)
+
+	// Security officer: emergency access (break-the-glass) review.
+	private("GET /emergency-access", s.emergencyAccess)
+	private("POST /emergency-access/{id}/review", s.reviewEmergencyAccess)
 
 	// Security officer: the access log.
 	private("GET /access-log", s.accessLog)
