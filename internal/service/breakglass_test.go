@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/mail"
@@ -388,4 +389,40 @@ func TestSearchForEmergency(t *testing.T) {
 	if !found {
 		t.Error("the search is not on the patient's history")
 	}
+}
+
+// FuzzBreakGlassInput: whatever a client sends as category and reason,
+// the check never panics, refuses with a clear 4xx error, and what it
+// accepts is a known category and a trimmed, valid reason that fits
+// whole into the access log's purpose.
+func FuzzBreakGlassInput(f *testing.F) {
+	for _, s := range [][2]string{
+		{"risk_to_life", bgReason}, {"other", "  ten chars! "}, {"other", "short"}, {"curiosity", bgReason},
+		{"", ""}, {"other", strings.Repeat("ä", 1000)}, {"other", strings.Repeat("x", 2001)}, {"other", "\xff\xfe reason text here"},
+		{"other", "reason with a \x00 nul byte"}, {"RISK_TO_LIFE", bgReason}, {"other", "\u200b\u200b\u200b\u200b\u200b\u200b\u200b\u200b\u200b\u200b"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, category, reason string) {
+		got, err := service.CheckBreakGlassInput(category, reason)
+		if err != nil {
+			if k := confidant.KindOf(err); k != confidant.KindInvalid {
+				t.Fatalf("refused with kind %v: %v", k, err)
+			}
+			if msg := confidant.MessageOf(err); len(reason) >= 8 && strings.Contains(msg, reason) {
+				t.Fatalf("the message repeats the input")
+			}
+			return
+		}
+		if service.BreakGlassCategoryLabel(category) == category {
+			t.Fatalf("accepted unknown category %q", category)
+		}
+		n := utf8.RuneCountInString(got)
+		if !utf8.ValidString(got) || got != strings.TrimSpace(got) || n < 10 || n > 2000 || len(got) > 1900 || strings.ContainsRune(got, 0) {
+			t.Fatalf("accepted reason of %d runes, %d bytes", n, len(got))
+		}
+		if got != strings.TrimSpace(reason) {
+			t.Fatalf("the reason was changed beyond trimming")
+		}
+	})
 }
