@@ -203,6 +203,30 @@ func populate(t *testing.T, w *testfix.World, h http.Handler, s *secrets) {
 			}
 		}
 	}
+
+	// Break-the-glass: the reason and the reviewer's comment are sealed
+	// (in the grant under the patient's key, in the events' purposes
+	// under the audit key).
+	bg := &client{t: t, h: h}
+	bg.token = bg.login(w, w.OtherTherapist)
+	reason := s.marker("breakglass") + " crisis call"
+	bg.call("POST", "/api/v1/patients/"+w.PatientC.ID+"/break-glass", map[string]string{
+		"category": "risk_to_life", "reason": reason, "code": testfix.Code(t, w.TOTPSecret(w.OtherTherapist)),
+	}, nil)
+	sec := &client{t: t, h: h}
+	sec.token = sec.login(w, w.Security)
+	var list struct {
+		Grants []struct {
+			ID     string `json:"id"`
+			Reason string `json:"reason"`
+		} `json:"grants"`
+	}
+	sec.call("GET", "/api/v1/break-glass", nil, &list)
+	if len(list.Grants) != 1 || list.Grants[0].Reason != reason {
+		t.Fatalf("the review queue does not return the stored reason")
+	}
+	comment := s.marker("reviewcomment")
+	sec.call("POST", "/api/v1/break-glass/"+list.Grants[0].ID+"/review", map[string]string{"outcome": "not_justified", "comment": comment}, nil)
 }
 
 func newHandler(w *testfix.World) http.Handler {
