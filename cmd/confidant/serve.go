@@ -175,7 +175,17 @@ func serve(ctx context.Context, cfg Config, a *app, ln net.Listener, log *slog.L
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	return srv.Shutdown(sctx)
+	err = srv.Shutdown(sctx)
+	// Notifications still being sent (break-the-glass) are let finish,
+	// within the same bound.
+	mailed := make(chan struct{})
+	go func() { svc.WaitMail(); close(mailed) }()
+	select {
+	case <-mailed:
+	case <-sctx.Done():
+		log.Warn("shutting down with notifications unsent")
+	}
+	return err
 }
 
 // sweepSessions deletes expired sessions and stale sign-in failure counts
