@@ -160,6 +160,7 @@ type SealedTx interface {
 	BreakGlass(ctx context.Context, id string) (SealedBreakGlass, error)
 	ActiveBreakGlass(ctx context.Context, therapistID, patientID string, at time.Time) (ActiveGrant, error)
 	ListBreakGlass(ctx context.Context, f BreakGlassFilter) ([]SealedBreakGlass, error)
+	CountBreakGlass(ctx context.Context, f BreakGlassFilter) (int, error)
 	// ReviewBreakGlass sets status, reviewer and time of an open grant and
 	// replaces its Data (now sealing the comment too; nil keeps Data, for
 	// an erased patient's grant), in one conditional update:

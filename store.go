@@ -166,6 +166,8 @@ type Tx interface {
 	// ListBreakGlass returns grants matching f, newest first. The reason of
 	// an erased patient's grant can no longer be read and is empty.
 	ListBreakGlass(ctx context.Context, f BreakGlassFilter) ([]BreakGlass, error)
+	// CountBreakGlass counts the grants matching f (Limit ignored).
+	CountBreakGlass(ctx context.Context, f BreakGlassFilter) (int, error)
 	// ReviewBreakGlass records the review of an open grant, in one
 	// conditional update: KindConflict "already_reviewed" unless it is
 	// open; KindNotFound for no such grant.

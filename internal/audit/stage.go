@@ -485,6 +485,13 @@ func (t *stageTx) ListBreakGlass(ctx context.Context, f confidant.BreakGlassFilt
 	}
 	return read(t, func(tx confidant.SealedTx) ([]confidant.SealedBreakGlass, error) { return tx.ListBreakGlass(ctx, f) })
 }
+func (t *stageTx) CountBreakGlass(ctx context.Context, f confidant.BreakGlassFilter) (int, error) {
+	if f.Reviewed != nil {
+		r := *f.Reviewed
+		f.Reviewed = &r
+	}
+	return read(t, func(tx confidant.SealedTx) (int, error) { return tx.CountBreakGlass(ctx, f) })
+}
 func (t *stageTx) CreateBreakGlass(ctx context.Context, g confidant.SealedBreakGlass) error {
 	g.Data = append([]byte(nil), g.Data...)
 	return t.write(func(tx confidant.SealedTx) error { return tx.CreateBreakGlass(ctx, g) })

@@ -56,9 +56,10 @@ func (t *tx) ActiveBreakGlass(ctx context.Context, therapistID, patientID string
 	return g, mapErr(err, "active break-glass grant", "")
 }
 
-// ListBreakGlass returns grants matching f, newest first.
-func (t *tx) ListBreakGlass(ctx context.Context, f confidant.BreakGlassFilter) ([]confidant.SealedBreakGlass, error) {
-	q := `SELECT ` + breakGlassColumns + ` FROM break_glass WHERE true`
+// breakGlassWhere is the WHERE clause of f (constant text, values as
+// parameters).
+func breakGlassWhere(f confidant.BreakGlassFilter) (string, []any) {
+	q := ` WHERE true`
 	var args []any
 	if f.Reviewed != nil {
 		if *f.Reviewed {
@@ -71,6 +72,21 @@ func (t *tx) ListBreakGlass(ctx context.Context, f confidant.BreakGlassFilter) (
 		args = append(args, f.PatientID)
 		q += ` AND patient_id = $` + strconv.Itoa(len(args))
 	}
+	return q, args
+}
+
+// CountBreakGlass counts the grants matching f.
+func (t *tx) CountBreakGlass(ctx context.Context, f confidant.BreakGlassFilter) (int, error) {
+	where, args := breakGlassWhere(f)
+	var n int
+	err := t.tx.QueryRow(t.c(ctx), `SELECT count(*) FROM break_glass`+where, args...).Scan(&n)
+	return n, mapErr(err, "count break-glass grants", "")
+}
+
+// ListBreakGlass returns grants matching f, newest first.
+func (t *tx) ListBreakGlass(ctx context.Context, f confidant.BreakGlassFilter) ([]confidant.SealedBreakGlass, error) {
+	where, args := breakGlassWhere(f)
+	q := `SELECT ` + breakGlassColumns + ` FROM break_glass` + where
 	q += ` ORDER BY created_at DESC, id DESC`
 	if f.Limit > 0 {
 		args = append(args, f.Limit)

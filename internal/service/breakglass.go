@@ -305,6 +305,22 @@ func (s *Service) ListBreakGlass(ctx context.Context, status string) ([]confidan
 	return gs, nil
 }
 
+// OpenBreakGlassCount is the number of grants awaiting review, for a
+// security officer's navigation (no patient data, so no event).
+func (s *Service) OpenBreakGlassCount(ctx context.Context) (int, error) {
+	if _, err := need(ctx, policy.ListBreakGlass); err != nil {
+		return 0, err
+	}
+	no := false
+	var n int
+	err := s.store.View(ctx, func(tx confidant.Tx) error {
+		var err error
+		n, err = tx.CountBreakGlass(ctx, confidant.BreakGlassFilter{Reviewed: &no})
+		return err
+	})
+	return n, err
+}
+
 // ReviewBreakGlass records a security officer's review of a grant, once:
 // outcome "justified" or "not_justified" (which needs a comment). The
 // comment is sealed with the grant; the event on the patient's history

@@ -264,6 +264,8 @@ func TestRoleActionMatrix(t *testing.T) {
 			[7]string{ok, ok, nf, perm, perm, perm, perm}},
 		{"SearchForEmergency", func(c context.Context) error { return e(svc.SearchForEmergency(c, w.PatientA.IdentityCode)) },
 			[7]string{ok, ok, ok, perm, perm, perm, perm}},
+		{"OpenBreakGlassCount", func(c context.Context) error { return e(svc.OpenBreakGlassCount(c)) },
+			[7]string{perm, perm, perm, perm, perm, ok, perm}},
 		{"ListBreakGlass", func(c context.Context) error { return e(svc.ListBreakGlass(c, "all")) },
 			[7]string{perm, perm, perm, perm, perm, ok, perm}},
 		{"ReviewBreakGlass", func(c context.Context) error {

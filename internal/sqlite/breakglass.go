@@ -55,8 +55,10 @@ func (t *tx) ActiveBreakGlass(ctx context.Context, therapistID, patientID string
 	return g, dbErr("active break-glass grant", err)
 }
 
-func (t *tx) ListBreakGlass(ctx context.Context, f confidant.BreakGlassFilter) ([]confidant.SealedBreakGlass, error) {
-	q := `SELECT ` + breakGlassColumns + ` FROM break_glass WHERE 1 = 1`
+// breakGlassWhere is the WHERE clause of f (constant text, values as
+// parameters).
+func breakGlassWhere(f confidant.BreakGlassFilter) (string, []any) {
+	q := ` WHERE 1 = 1`
 	var args []any
 	if f.Reviewed != nil {
 		if *f.Reviewed {
@@ -69,6 +71,19 @@ func (t *tx) ListBreakGlass(ctx context.Context, f confidant.BreakGlassFilter) (
 		q += ` AND patient_id = ?`
 		args = append(args, f.PatientID)
 	}
+	return q, args
+}
+
+func (t *tx) CountBreakGlass(ctx context.Context, f confidant.BreakGlassFilter) (int, error) {
+	where, args := breakGlassWhere(f)
+	var n int
+	err := t.queryRow(ctx, `SELECT count(*) FROM break_glass`+where, args...).Scan(&n)
+	return n, dbErr("count break-glass grants", err)
+}
+
+func (t *tx) ListBreakGlass(ctx context.Context, f confidant.BreakGlassFilter) ([]confidant.SealedBreakGlass, error) {
+	where, args := breakGlassWhere(f)
+	q := `SELECT ` + breakGlassColumns + ` FROM break_glass` + where
 	q += ` ORDER BY created_at DESC, id DESC`
 	if f.Limit > 0 {
 		q += ` LIMIT ?`

@@ -136,6 +136,18 @@ func testBreakGlass(t *testing.T, s confidant.SealedStore) {
 	got, _ = get(g2.ID)
 	diff(t, "grant after a refused second review", want2, got)
 	diff(t, "open", []string{g1.ID}, list(confidant.BreakGlassFilter{Reviewed: &no}))
+	for _, tc := range []struct {
+		f    confidant.BreakGlassFilter
+		want int
+	}{
+		{confidant.BreakGlassFilter{}, 3}, {confidant.BreakGlassFilter{Reviewed: &no}, 1}, {confidant.BreakGlassFilter{Reviewed: &yes}, 2},
+		{confidant.BreakGlassFilter{PatientID: f.patient.ID, Reviewed: &yes}, 1}, {confidant.BreakGlassFilter{Limit: 1}, 3},
+	} {
+		n := read(t, s, func(ctx context.Context, tx confidant.SealedTx) (int, error) { return tx.CountBreakGlass(ctx, tc.f) })
+		if n != tc.want {
+			t.Errorf("CountBreakGlass(%+v) = %d, want %d", tc.f, n, tc.want)
+		}
+	}
 	diff(t, "reviewed", []string{g3.ID, g2.ID}, list(confidant.BreakGlassFilter{Reviewed: &yes}))
 
 	// The sealed data is one of the patient's blobs, and can be rewritten.

@@ -51,6 +51,15 @@ func (s *server) emergencyView(r *http.Request, id string) *emergencyFormView {
 // GET /patients/{id}/emergency: the form. It shows nothing of the patient
 // (the therapist has no access yet).
 func (s *server) emergencyForm(w http.ResponseWriter, r *http.Request) {
+	a, err := confidant.ActorFrom(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if a.Role != confidant.RoleTherapist { // the service refuses the POST too
+		s.fail(w, r, confidant.ErrPermission)
+		return
+	}
 	id := r.PathValue("id")
 	if !confidant.ValidID(id) {
 		s.fail(w, r, confidant.ErrNotFound)

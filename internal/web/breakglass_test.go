@@ -50,6 +50,14 @@ func TestBreakGlassPages(t *testing.T) {
 		t.Errorf("treating therapist's chart: %d", r.status)
 	}
 
+	// The form is a therapist's.
+	if r := e.as(e.w.Manager).get("/patients/" + pa.ID + "/emergency"); r.status != http.StatusForbidden {
+		t.Errorf("emergency form for a manager: %d", r.status)
+	}
+	if r := other.get("/patients/" + pa.ID + "/emergency"); r.status != http.StatusOK || strings.Contains(r.body, pa.FamilyName) {
+		t.Errorf("emergency form: %d", r.status)
+	}
+
 	// The queue: security officers only.
 	for _, c := range []*client{other, e.as(e.w.Manager)} {
 		if r := c.get("/emergency-access"); r.status != http.StatusForbidden || strings.Contains(r.body, reason) {
@@ -58,7 +66,7 @@ func TestBreakGlassPages(t *testing.T) {
 	}
 	sec := e.as(e.w.Security)
 	q := sec.get("/emergency-access")
-	if q.status != http.StatusOK || !strings.Contains(q.body, reason) {
+	if q.status != http.StatusOK || !strings.Contains(q.body, reason) || !strings.Contains(q.body, "1 to review") {
 		t.Fatalf("queue: %d", q.status)
 	}
 	gs, err := e.w.Service.ListBreakGlass(e.w.As(e.w.Security), "open")
@@ -70,7 +78,7 @@ func TestBreakGlassPages(t *testing.T) {
 		t.Errorf("not justified without a comment: %d", r.status)
 	}
 	done := sec.follow("/emergency-access/"+gs[0].ID+"/review", url.Values{"outcome": {"justified"}, "comment": {"Confirmed."}})
-	if !strings.Contains(done.body, "The review was recorded.") || strings.Contains(done.body, reason) {
+	if !strings.Contains(done.body, "The review was recorded.") || strings.Contains(done.body, reason) || strings.Contains(done.body, "to review</span>") {
 		t.Errorf("after review: %.500s", done.body)
 	}
 	if r := sec.post("/emergency-access/"+gs[0].ID+"/review", url.Values{"outcome": {"justified"}}); r.status != http.StatusConflict {

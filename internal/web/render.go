@@ -67,6 +67,9 @@ func (p *page) setError(msg string) { p.Error = msg }
 type viewer struct {
 	Name string
 	Role confidant.Role
+	// OpenEmergency: emergency accesses awaiting a security officer's
+	// review (shown in their navigation).
+	OpenEmergency int
 }
 
 type crumb struct {
@@ -136,6 +139,11 @@ func (s *server) page(r *http.Request, title string, crumbs ...crumb) page {
 		p.Me = &viewer{Name: a.Username, Role: a.Role}
 		if u, err := s.svc.Me(r.Context()); err == nil && u.DisplayName != "" {
 			p.Me.Name = u.DisplayName
+		}
+		if a.Role == confidant.RoleSecurity {
+			if n, err := s.svc.OpenBreakGlassCount(r.Context()); err == nil {
+				p.Me.OpenEmergency = n
+			}
 		}
 	}
 	return p
