@@ -143,13 +143,20 @@ func TestInvitation(t *testing.T) {
 		})
 	}
 	// Typed by hand: lower case, in groups.
-	u, err := w.svc.AcceptInvitation(t.Context(), strings.ToLower(service.GroupCode(code)), testfix.Password)
+	u, res, err := w.svc.AcceptInvitationSignIn(t.Context(), strings.ToLower(service.GroupCode(code)), testfix.Password)
 	if err != nil || u.ID != inv.User.ID || u.PasswordHash != "" {
 		t.Fatalf("AcceptInvitation = %+v, %v", u, err)
 	}
-	res, err := w.svc.Login(t.Context(), "invitee", testfix.Password, service.SessionAPI)
-	if err != nil || !res.MFARequired() {
-		t.Fatalf("sign-in after the invitation: %+v, %v (want the second factor next)", res, err)
+	// The enrolment of the second factor follows at once; the password
+	// alone does not open one.
+	if !res.MFARequired() || !res.MFAEnrol || res.Token != "" {
+		t.Fatalf("after accepting: %+v (want an enrolment next)", res)
+	}
+	if st, err := w.svc.MFAStatus(t.Context(), res.MFAToken); err != nil || !st.Enrol {
+		t.Fatalf("MFAStatus after accepting: %+v, %v", st, err)
+	}
+	if _, err := w.svc.Login(t.Context(), "invitee", testfix.Password, service.SessionAPI); confidant.CodeOf(err) != "second_factor_not_set_up" {
+		t.Fatalf("sign-in with the password alone after the invitation: %v", err)
 	}
 	// Once only.
 	if _, err := w.svc.AcceptInvitation(t.Context(), code, "another long password"); confidant.CodeOf(err) != "invitation_invalid" {
@@ -471,11 +478,8 @@ func TestInvitationOverSMTP(t *testing.T) {
 	if link == nil {
 		t.Fatalf("no invitation link in the message:\n%s", body)
 	}
-	if _, err := svc.AcceptInvitation(t.Context(), string(link[1]), testfix.Password); err != nil {
-		t.Fatal(err)
-	}
-	if res, err := svc.Login(t.Context(), in.Username, testfix.Password, service.SessionAPI); err != nil || !res.MFARequired() {
-		t.Errorf("sign-in after accepting: %+v, %v", res, err)
+	if _, res, err := svc.AcceptInvitationSignIn(t.Context(), string(link[1]), testfix.Password); err != nil || !res.MFAEnrol {
+		t.Errorf("accepting: %+v, %v (want an enrolment next)", res, err)
 	}
 }
 
@@ -577,12 +581,12 @@ func TestResetAccount(t *testing.T) {
 	if _, err := w.svc.AcceptInvitation(t.Context(), first, testfix.Password); confidant.CodeOf(err) != "invitation_invalid" {
 		t.Errorf("the first invitation after the reset: %v", err)
 	}
-	if _, err := w.svc.AcceptInvitation(t.Context(), w.box.InvitationCode(t, in.Email), "a brand new password"); err != nil {
-		t.Fatal(err)
-	}
-	res, err := w.svc.Login(t.Context(), in.Username, "a brand new password", service.SessionAPI)
+	_, res, err := w.svc.AcceptInvitationSignIn(t.Context(), w.box.InvitationCode(t, in.Email), "a brand new password")
 	if err != nil || !res.MFARequired() || !res.MFAEnrol {
-		t.Errorf("sign-in after the reset: %+v, %v; want a new enrolment", res, err)
+		t.Errorf("accepting after the reset: %+v, %v; want a new enrolment", res, err)
+	}
+	if _, err := w.svc.Login(t.Context(), in.Username, "a brand new password", service.SessionAPI); confidant.CodeOf(err) != "second_factor_not_set_up" {
+		t.Errorf("sign-in after the reset with the password alone: %v", err)
 	}
 	if _, err := w.svc.AcceptInvitation(t.Context(), w.box.InvitationCode(t, unused.User.Email), testfix.Password); err != nil {
 		t.Errorf("another account's invitation: %v", err)
