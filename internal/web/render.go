@@ -104,6 +104,7 @@ var flashes = map[string]string{
 	"account-approved": "The account was approved.",
 	"account-reset":    "The account was reset: its owner got a new invitation and sets up a new second factor.",
 	"password-set":     "Your password is set. Sign in with it.",
+	"session-ended":    "The session has ended.",
 	"password-changed": "Your password is changed, and every session of your account has ended. Sign in with the new password.",
 }
 

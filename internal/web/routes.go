@@ -26,6 +26,9 @@ func (s *server) routes() http.Handler {
 	public("/", s.notFound)
 
 	private("GET /{$}", s.home)
+	private("GET /sessions", s.sessionsPage)
+	private("POST /sessions/{id}/end", s.endSessionForm)
+	private("POST /notices/read", s.readNotices)
 	private("GET /password", s.passwordForm)
 	private("POST /password", s.changePassword)
 
