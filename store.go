@@ -92,6 +92,13 @@ type Tx interface {
 	KnownClient(ctx context.Context, userID string, key []byte) (known, anyClient bool, err error)
 	// PutClient records a sign-in of userID from the client key at `at`.
 	PutClient(ctx context.Context, userID string, key []byte, at time.Time) error
+	// Single sign-on identities (issuer and subject of an OpenID Connect
+	// provider) linked to accounts. LinkIdentity is KindConflict when the
+	// identity is linked already; IdentityUser is KindNotFound for an
+	// unlinked one.
+	LinkIdentity(ctx context.Context, issuer, subject, userID string, at time.Time) error
+	IdentityUser(ctx context.Context, issuer, subject string) (string, error)
+	DeleteUserIdentities(ctx context.Context, userID string) error
 	CreateNotice(ctx context.Context, n Notice) error
 	// ListNotices returns the user's notices, newest first, at most limit.
 	ListNotices(ctx context.Context, userID string, limit int) ([]Notice, error)

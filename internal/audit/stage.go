@@ -235,6 +235,9 @@ func (t *stageTx) KnownClient(ctx context.Context, userID string, key []byte) (b
 	})
 	return k.Known, k.Any, err
 }
+func (t *stageTx) IdentityUser(ctx context.Context, issuer, subject string) (string, error) {
+	return read(t, func(tx confidant.SealedTx) (string, error) { return tx.IdentityUser(ctx, issuer, subject) })
+}
 func (t *stageTx) ListNotices(ctx context.Context, userID string, limit int) ([]confidant.Notice, error) {
 	return read(t, func(tx confidant.SealedTx) ([]confidant.Notice, error) { return tx.ListNotices(ctx, userID, limit) })
 }
@@ -361,6 +364,12 @@ func (t *stageTx) DeleteUserSessions(ctx context.Context, userID string) error {
 func (t *stageTx) PutClient(ctx context.Context, userID string, key []byte, at time.Time) error {
 	key = append([]byte(nil), key...)
 	return t.write(func(tx confidant.SealedTx) error { return tx.PutClient(ctx, userID, key, at) })
+}
+func (t *stageTx) LinkIdentity(ctx context.Context, issuer, subject, userID string, at time.Time) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.LinkIdentity(ctx, issuer, subject, userID, at) })
+}
+func (t *stageTx) DeleteUserIdentities(ctx context.Context, userID string) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.DeleteUserIdentities(ctx, userID) })
 }
 func (t *stageTx) CreateNotice(ctx context.Context, n confidant.Notice) error {
 	return t.write(func(tx confidant.SealedTx) error { return tx.CreateNotice(ctx, n) })

@@ -287,3 +287,24 @@ func (t *tx) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, err
 	}
 	return int(tag.RowsAffected()), nil
 }
+
+// LinkIdentity links a single sign-on identity to a user.
+func (t *tx) LinkIdentity(ctx context.Context, issuer, subject, userID string, at time.Time) error {
+	_, err := t.tx.Exec(t.c(ctx), `
+		INSERT INTO external_identities (issuer, subject, user_id, created_at) VALUES ($1, $2, $3, $4)`,
+		issuer, subject, userID, ts(at))
+	return mapErr(err, "link identity", "Identity")
+}
+
+// IdentityUser returns the user linked to a single sign-on identity.
+func (t *tx) IdentityUser(ctx context.Context, issuer, subject string) (string, error) {
+	var id string
+	err := t.tx.QueryRow(t.c(ctx), `SELECT user_id FROM external_identities WHERE issuer = $1 AND subject = $2`, issuer, subject).Scan(&id)
+	return id, mapErr(err, "identity user", "Identity")
+}
+
+// DeleteUserIdentities unlinks every identity of a user.
+func (t *tx) DeleteUserIdentities(ctx context.Context, userID string) error {
+	_, err := t.tx.Exec(t.c(ctx), `DELETE FROM external_identities WHERE user_id = $1`, userID)
+	return mapErr(err, "delete identities", "Identity")
+}

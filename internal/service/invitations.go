@@ -367,6 +367,9 @@ func (s *Service) ResetAccount(ctx context.Context, id string) (Invited, error) 
 		if err := tx.SetPassword(ctx, id, ""); err != nil {
 			return err
 		}
+		if err := tx.DeleteUserIdentities(ctx, id); err != nil {
+			return err
+		}
 		if err := tx.DeleteTOTP(ctx, id); err != nil {
 			return err
 		}

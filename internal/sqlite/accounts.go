@@ -347,3 +347,22 @@ func (t *tx) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, err
 	n, err := t.exec(ctx, "delete expired sessions", `DELETE FROM sessions WHERE expires_at <= ?`, now.UnixMicro())
 	return int(n), err
 }
+
+func (t *tx) LinkIdentity(ctx context.Context, issuer, subject, userID string, at time.Time) error {
+	_, err := t.exec(ctx, "link identity",
+		`INSERT INTO external_identities (issuer, subject, user_id, created_at) VALUES (?, ?, ?, ?)`,
+		issuer, subject, userID, micros(at))
+	return err
+}
+
+func (t *tx) IdentityUser(ctx context.Context, issuer, subject string) (string, error) {
+	var id string
+	err := t.get(ctx, "identity", "identity user",
+		`SELECT user_id FROM external_identities WHERE issuer = ? AND subject = ?`, []any{issuer, subject}, &id)
+	return id, err
+}
+
+func (t *tx) DeleteUserIdentities(ctx context.Context, userID string) error {
+	_, err := t.exec(ctx, "delete identities", `DELETE FROM external_identities WHERE user_id = ?`, userID)
+	return err
+}

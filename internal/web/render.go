@@ -59,6 +59,7 @@ type page struct {
 	Section string  // the top-bar item to highlight
 	CSS, JS string
 	Icon    string
+	SSO     string // the single sign-on provider's name, when configured
 }
 
 func (p *page) setError(msg string) { p.Error = msg }
@@ -130,6 +131,9 @@ func (s *server) page(r *http.Request, title string, crumbs ...crumb) page {
 		CSS:    s.assets.URL("app.css"),
 		JS:     s.assets.URL("app.js"),
 		Icon:   s.assets.URL("icon.svg"),
+	}
+	if s.sso != nil {
+		p.SSO = s.sso.cfg.Name
 	}
 	if a, err := confidant.ActorFrom(r.Context()); err == nil {
 		p.Me = &viewer{Name: a.Username, Role: a.Role}

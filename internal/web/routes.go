@@ -22,6 +22,11 @@ func (s *server) routes() http.Handler {
 	public("POST /logout", s.logout)
 	public("GET /invite", s.inviteForm)
 	public("POST /invite", s.acceptInvite)
+	if s.sso != nil {
+		public("GET /sso/start", s.ssoStart)
+		public("POST /sso/link", s.ssoLink)
+		public("GET /sso/callback", s.ssoCallback)
+	}
 	public("GET /static/{name}", s.static)
 	public("/", s.notFound)
 

@@ -26,3 +26,15 @@ CREATE TABLE notices (
 );
 
 CREATE INDEX notices_user ON notices (user_id, at);
+
+-- Single sign-on: a staff account linked (by accepting its invitation) to
+-- one identity of the configured OpenID Connect provider.
+CREATE TABLE external_identities (
+    issuer     text NOT NULL,
+    subject    text NOT NULL,
+    user_id    text NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at timestamptz NOT NULL,
+    PRIMARY KEY (issuer, subject)
+);
+
+CREATE INDEX external_identities_user ON external_identities (user_id);

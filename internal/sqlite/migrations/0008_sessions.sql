@@ -25,3 +25,15 @@ CREATE TABLE notices (
 ) STRICT;
 
 CREATE INDEX notices_user ON notices (user_id, at);
+
+-- Single sign-on: a staff account linked (by accepting its invitation) to
+-- one identity of the configured OpenID Connect provider.
+CREATE TABLE external_identities (
+	issuer     TEXT    NOT NULL,
+	subject    TEXT    NOT NULL,
+	user_id    TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	created_at INTEGER NOT NULL,
+	PRIMARY KEY (issuer, subject)
+) STRICT;
+
+CREATE INDEX external_identities_user ON external_identities (user_id);
