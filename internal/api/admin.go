@@ -146,13 +146,26 @@ func (h *handler) acceptInvitation(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
-// approveAccount: POST /api/v1/accounts/{id}/approve (security officers).
+// stepUpRequest is the body of a sensitive action: the current code of the
+// caller's second factor.
+type stepUpRequest struct {
+	Code string `json:"code"`
+}
+
+// approveAccount: POST /api/v1/accounts/{id}/approve {"code"} (security
+// officers; code is their current second-factor code).
 func (h *handler) approveAccount(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r)
 	if err != nil {
 		return err
 	}
-	u, err := h.svc.ApproveAccount(r.Context(), id)
+	var req stepUpRequest
+	if r.ContentLength != 0 || r.Header.Get("Content-Type") != "" {
+		if err := decode(w, r, &req); err != nil {
+			return err
+		}
+	}
+	u, err := h.svc.ApproveAccount(r.Context(), id, req.Code)
 	if err != nil {
 		return err
 	}

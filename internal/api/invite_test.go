@@ -44,7 +44,10 @@ func TestManagerCannotGrantThemselvesAccess(t *testing.T) {
 			t.Fatalf("awaiting approval: %+v", waiting)
 		}
 		// A security officer can; then the chart opens.
-		e.call(t, http.StatusOK, "POST", "/api/v1/accounts/"+u.ID+"/approve", sec, nil).decode(t, &u)
+		// Approving asks for the officer's second factor again (step-up).
+		e.call(t, http.StatusBadRequest, "POST", "/api/v1/accounts/"+u.ID+"/approve", sec, nil).wantCode(t, "second_factor_required")
+		e.call(t, http.StatusBadRequest, "POST", "/api/v1/accounts/"+u.ID+"/approve", sec, stepUpRequest{Code: "000000"}).wantCode(t, "second_factor_invalid")
+		e.call(t, http.StatusOK, "POST", "/api/v1/accounts/"+u.ID+"/approve", sec, stepUpRequest{Code: testfix.Code(t, e.secretOf(t, "security"))}).decode(t, &u)
 		if u.AwaitingApproval || u.ApprovedBy != e.Security.ID {
 			t.Errorf("approved: %+v", u)
 		}

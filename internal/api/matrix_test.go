@@ -9,6 +9,7 @@ import (
 
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/service"
+	"github.com/confidanthealth/confidant/internal/testfix"
 )
 
 // Markers placed in clinical content. clinMarker is in every clinical
@@ -194,7 +195,7 @@ func TestRoleMatrix(t *testing.T) {
 		{"GET", "/api/v1/security/throttled", "", want{403, 403, 403, 403, 200, 403, 401}},
 		{"POST", "/api/v1/security/throttled/{other}/clear", "", want{403, 403, 403, 403, 204, 403, 401}},
 		{"GET", "/api/v1/accounts/awaiting-approval", "", want{403, 403, 403, 403, 200, 403, 401}},
-		{"POST", "/api/v1/accounts/{pending}/approve", "", want{403, 403, 403, 403, 200, 403, 401}},
+		{"POST", "/api/v1/accounts/{pending}/approve", `{"code":"{code}"}`, want{403, 403, 403, 403, 200, 403, 401}},
 		{"POST", "/api/v1/accounts/{pending}/reset", "", want{403, 403, 403, 403, 200, 403, 401}},
 		{"POST", "/api/v1/invitations/accept", `{"token":"AAAA","password":"a long enough password"}`, want{400, 400, 400, 400, 400, 400, 400}},
 
@@ -216,7 +217,16 @@ func TestRoleMatrix(t *testing.T) {
 				case strings.HasPrefix(row.body, "raw:"):
 					r.Body = []byte(strings.TrimPrefix(row.body, "raw:"))
 				case row.body != "":
-					r.Body = m.expand(row.body)
+					body := row.body
+					if strings.Contains(body, "{code}") {
+						// The caller's current second-factor code (step-up).
+						code := "000000"
+						if w == 4 { // security: the one who gets that far
+							code = testfix.Code(t, m.secretOf(t, users[w]))
+						}
+						body = strings.ReplaceAll(body, "{code}", code)
+					}
+					r.Body = m.expand(body)
 				}
 				res := m.do(t, r)
 				name := fmt.Sprintf("%s %s as %s", row.method, row.path, whoNames[w])

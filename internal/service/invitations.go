@@ -259,7 +259,10 @@ func (s *Service) AcceptInvitationSignIn(ctx context.Context, token, password st
 // ApproveAccount lets a therapist account awaiting approval reach the
 // patients in its care. Only a security officer may approve, never the
 // manager who invited the account nor the account itself.
-func (s *Service) ApproveAccount(ctx context.Context, id string) (confidant.User, error) {
+//
+// Approving is a sensitive action: code is the security officer's current
+// second-factor code (step-up), checked in the approval's transaction.
+func (s *Service) ApproveAccount(ctx context.Context, id, code string) (confidant.User, error) {
 	a, err := need(ctx, policy.ApproveAccount)
 	if err != nil {
 		return confidant.User{}, s.wrote(ctx, ActAccountApprove, "", id, err)
@@ -269,6 +272,9 @@ func (s *Service) ApproveAccount(ctx context.Context, id string) (confidant.User
 	}
 	if id == a.UserID {
 		return confidant.User{}, s.wrote(ctx, ActAccountApprove, "", id, errApproveSelf)
+	}
+	if err := s.stepUpWait(ctx, a); err != nil {
+		return confidant.User{}, err
 	}
 	now := s.clock()
 	var u confidant.User
@@ -282,12 +288,18 @@ func (s *Service) ApproveAccount(ctx context.Context, id string) (confidant.User
 		if !u.AwaitingApproval {
 			return confidant.Errorf(confidant.KindConflict, "already_approved", "This account does not await approval.")
 		}
+		if err := s.stepUp(ctx, tx, a, code); err != nil {
+			return err
+		}
 		if err := tx.ApproveUser(ctx, id, a.UserID, now); err != nil {
 			return err
 		}
 		u.AwaitingApproval, u.ApprovedBy, u.ApprovedAt = false, a.UserID, now
 		return s.auditTx(ctx, tx, ActAccountApprove, "", id)
 	})
+	if isStepUpRefusal(err) {
+		err = s.stepUpFailed(ctx, ActAccountApprove, err)
+	}
 	u.PasswordHash = ""
 	if err := s.wrote(ctx, ActAccountApprove, "", id, err); err != nil {
 		return confidant.User{}, err

@@ -265,16 +265,37 @@ func TestApprovalGate(t *testing.T) {
 		{"a security officer's own account", w.As(secUser), secUser.ID, "cannot_approve_self"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := w.svc.ApproveAccount(tc.ctx, tc.id); confidant.CodeOf(err) != tc.code {
+			if _, err := w.svc.ApproveAccount(tc.ctx, tc.id, ""); confidant.CodeOf(err) != tc.code {
 				t.Errorf("ApproveAccount = %v, want %s", err, tc.code)
 			}
 		})
 	}
-	u, err := w.svc.ApproveAccount(w.As(w.Security), inv.User.ID)
+	// Approving asks for the security officer's second factor again
+	// (step-up), and a wrong code approves nothing and is recorded.
+	secret := w.TOTPSecret(w.Security)
+	for code, want := range map[string]string{"": "second_factor_required", "000000": "second_factor_invalid", "12ab56": "second_factor_invalid"} {
+		if _, err := w.svc.ApproveAccount(w.As(w.Security), inv.User.ID, code); confidant.CodeOf(err) != want {
+			t.Errorf("approval with code %q: %v, want %s", code, err, want)
+		}
+	}
+	if fails := w.events(t, service.ActStepUpFailed); len(fails) != 3 || fails[0].ActorID != w.Security.ID {
+		t.Errorf("refused step-up codes recorded: %d", len(fails))
+	}
+	// Wrong codes are throttled as at sign-in: the fourth try waits.
+	if _, err := w.svc.ApproveAccount(w.As(w.Security), inv.User.ID, "111111"); confidant.KindOf(err) != confidant.KindRateLimited {
+		t.Errorf("a fourth code at once: %v, want throttled", err)
+	}
+	w.advance(time.Minute)
+	w.mu.Lock()
+	now := w.now
+	w.mu.Unlock()
+	good := testfix.CodeAt(t, secret, testfix.Step(now))
+	testfix.MarkCodeUsed(secret, testfix.Step(now))
+	u, err := w.svc.ApproveAccount(w.As(w.Security), inv.User.ID, good)
 	if err != nil || u.AwaitingApproval || u.ApprovedBy != w.Security.ID {
 		t.Fatalf("approval: %+v, %v", u, err)
 	}
-	if _, err := w.svc.ApproveAccount(w.As(w.Security), inv.User.ID); confidant.CodeOf(err) != "already_approved" {
+	if _, err := w.svc.ApproveAccount(w.As(w.Security), inv.User.ID, good); confidant.CodeOf(err) != "already_approved" {
 		t.Errorf("second approval: %v", err)
 	}
 	newbie = w.actor(t, u)
@@ -304,7 +325,7 @@ func TestApprovalRefusedToInviter(t *testing.T) {
 	// The security officer acting with the manager's id stands in for one
 	// person holding both roles.
 	both := confidant.WithActor(t.Context(), confidant.Actor{UserID: w.Manager.ID, Role: confidant.RoleSecurity, SessionID: "test"})
-	if _, err := w.svc.ApproveAccount(both, inv.User.ID); confidant.CodeOf(err) != "cannot_approve_own_invitation" {
+	if _, err := w.svc.ApproveAccount(both, inv.User.ID, ""); confidant.CodeOf(err) != "cannot_approve_own_invitation" {
 		t.Errorf("approval by the inviter: %v", err)
 	}
 }
