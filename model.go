@@ -82,7 +82,32 @@ type Session struct {
 	CreatedAt time.Time
 	LastSeen  time.Time
 	ExpiresAt time.Time // absolute timeout
+	// Client and Agent are the client's address and software (its
+	// User-Agent, cut short) at sign-in, shown to the user in their list
+	// of sessions.
+	Client string
+	Agent  string
 }
+
+// Notice is a security notice to a user about their own account (a
+// sign-in from a new client, repeated failed sign-ins), shown in the app
+// and mailed to the account's address. It holds no patient data.
+type Notice struct {
+	ID     string
+	UserID string
+	Kind   string // NoticeNewClient or NoticeFailures
+	At     time.Time
+	Client string // the client concerned
+	Agent  string
+	Count  int       // failures counted (NoticeFailures)
+	ReadAt time.Time // zero while unread
+}
+
+// Notice kinds.
+const (
+	NoticeNewClient = "new_client" // a sign-in from a client this account had not signed in from
+	NoticeFailures  = "failures"   // repeated failed sign-ins
+)
 
 // TOTP is a user's time-based one-time password second factor (RFC 6238:
 // SHA-1, 6 digits, 30-second steps), as the service sees it. The secrets

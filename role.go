@@ -109,3 +109,30 @@ func ClientFrom(ctx context.Context) string {
 	s, _ := ctx.Value(clientKey{}).(string)
 	return s
 }
+
+type agentKey struct{}
+
+// WithAgent returns a context carrying a short description of the client
+// software (its User-Agent, cut to 200 printable characters), shown to the
+// user in their list of sessions and in notices of new sign-ins.
+func WithAgent(ctx context.Context, ua string) context.Context {
+	return context.WithValue(ctx, agentKey{}, CleanAgent(ua))
+}
+
+// AgentFrom returns the client description set by WithAgent, or "".
+func AgentFrom(ctx context.Context) string {
+	s, _ := ctx.Value(agentKey{}).(string)
+	return s
+}
+
+// CleanAgent keeps the printable ASCII of a User-Agent header, at most 200
+// characters of it.
+func CleanAgent(ua string) string {
+	b := make([]byte, 0, min(len(ua), 200))
+	for i := 0; i < len(ua) && len(b) < 200; i++ {
+		if c := ua[i]; c >= 0x20 && c < 0x7f {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}

@@ -67,6 +67,32 @@ type SealedTx interface {
 	TouchSession(ctx context.Context, id string, at time.Time) error
 	DeleteSession(ctx context.Context, id string) error
 	DeleteUserSessions(ctx context.Context, userID string) error
+	// Sessions metadata and notices of sign-ins (docs/SECURITY.md,
+	// "Sessions and notices").
+	// ListUserSessions returns the user's sessions of the given kinds
+	// (all kinds when none), newest first.
+	ListUserSessions(ctx context.Context, userID string, kinds ...string) ([]Session, error)
+	// KnownClient reports whether userID signed in before from the client
+	// with this key (a digest of its address and agent), and whether from
+	// any client at all.
+	KnownClient(ctx context.Context, userID string, key []byte) (known, anyClient bool, err error)
+	// PutClient records a sign-in of userID from the client key at `at`.
+	PutClient(ctx context.Context, userID string, key []byte, at time.Time) error
+	// Single sign-on identities (issuer and subject of an OpenID Connect
+	// provider) linked to accounts. LinkIdentity is KindConflict when the
+	// identity is linked already; IdentityUser is KindNotFound for an
+	// unlinked one.
+	LinkIdentity(ctx context.Context, issuer, subject, userID string, at time.Time) error
+	IdentityUser(ctx context.Context, issuer, subject string) (string, error)
+	DeleteUserIdentities(ctx context.Context, userID string) error
+	CreateNotice(ctx context.Context, n Notice) error
+	// ListNotices returns the user's notices, newest first, at most limit.
+	ListNotices(ctx context.Context, userID string, limit int) ([]Notice, error)
+	// LatestNotice returns the time of the user's newest notice of kind,
+	// zero when none.
+	LatestNotice(ctx context.Context, userID, kind string) (time.Time, error)
+	// ReadNotices marks the user's unread notices read at `at`.
+	ReadNotices(ctx context.Context, userID string, at time.Time) error
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
 	// FailSession counts one wrong second-factor code against a session
 	// (of kind "mfa") and deletes the session once it has max failures. A

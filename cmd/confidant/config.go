@@ -51,6 +51,10 @@ type Config struct {
 	SMTPURL           string   // smtp://[user@]host[:port]?from=ADDR (internal/mail.ParseURL); empty: the outbox folder
 	SMTPPasswordFile  string   // file holding the SMTP password
 	PublicURL         string   // the server's base URL as users reach it (invitation links); empty: http://<addr>
+	OIDCIssuer        string   // single sign-on for staff: the OpenID Connect provider's issuer URL; empty: off
+	OIDCClientID      string
+	OIDCSecretFile    string // file holding the client secret
+	OIDCName          string // the provider's name on the sign-in button
 }
 
 // setting describes one configuration value.
@@ -127,6 +131,19 @@ var settings = []setting{
 		return nil
 	}},
 	{"smtp-password-file", "file holding the SMTP password (the URL never carries one)", "", func(c *Config, v string) error { c.SMTPPasswordFile = v; return nil }},
+	{"oidc-issuer", "single sign-on for staff: the OpenID Connect provider's issuer URL (https; discovery at /.well-known/openid-configuration); register <public-url>/sso/callback as the redirect URI; empty: off", "", func(c *Config, v string) error {
+		if v != "" {
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+				return errors.New("must be an http(s) URL without user, query or fragment")
+			}
+		}
+		c.OIDCIssuer = v
+		return nil
+	}},
+	{"oidc-client-id", "single sign-on: the client id registered at the provider", "", func(c *Config, v string) error { c.OIDCClientID = v; return nil }},
+	{"oidc-client-secret-file", "single sign-on: file holding the client secret", "", func(c *Config, v string) error { c.OIDCSecretFile = v; return nil }},
+	{"oidc-name", "single sign-on: the provider's name on the sign-in button", "your organisation", func(c *Config, v string) error { c.OIDCName = v; return nil }},
 	{"public-url", "the server's base URL as users reach it, for the links in invitations (e.g. https://confidant.example); default http://<addr>", "", func(c *Config, v string) error {
 		if v != "" {
 			u, err := url.Parse(v)
@@ -277,6 +294,9 @@ func (c Config) Validate() error {
 	}
 	if c.SMTPPasswordFile != "" && c.SMTPURL == "" {
 		return errors.New("configuration: smtp-password-file needs smtp-url")
+	}
+	if c.OIDCIssuer != "" && (c.OIDCClientID == "" || c.OIDCSecretFile == "") {
+		return errors.New("configuration: oidc-issuer needs oidc-client-id and oidc-client-secret-file")
 	}
 	if c.KEKProvider == "pkcs11" && (c.PKCS11Module == "" || c.PKCS11Token == "" || c.PKCS11PINFile == "") {
 		return errors.New("configuration: the pkcs11 provider needs pkcs11-module, pkcs11-token and pkcs11-pin-file")

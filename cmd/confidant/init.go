@@ -73,15 +73,16 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		role     confidant.Role
 		clinics  []string
 	}{{*manager, confidant.RoleManager, []string{c.ID}}, {*security, confidant.RoleSecurity, nil}} {
-		pw := newPassword()
-		if _, err := svc.OperatorCreateUser(ctx, service.StaffInput{
-			Username: a.username, DisplayName: a.role.Label(), Role: a.role, ClinicIDs: a.clinics, Password: pw,
-		}); err != nil {
+		inv, err := svc.OperatorInviteUser(ctx, service.StaffInput{
+			Username: a.username, DisplayName: a.role.Label(), Role: a.role, ClinicIDs: a.clinics,
+		})
+		if err != nil {
 			return fmt.Errorf("creating %s account: %w", a.role, err)
 		}
-		fmt.Fprintf(stdout, "%s account: %s  password: %s\n", a.role.Label(), a.username, pw)
+		fmt.Fprintf(stdout, "%s account: %s  invitation code: %s\n", a.role.Label(), a.username, service.GroupCode(inv.Code))
 	}
-	fmt.Fprintln(stdout, "These passwords are shown only once. At its first sign-in each account sets up an authenticator app (TOTP second factor).")
+	fmt.Fprintln(stdout, "These invitation codes are shown only once and are valid for 72 hours. Hand each to its person:")
+	fmt.Fprintln(stdout, "at the web app's /invite page they set their own password and set up their authenticator app.")
 	fmt.Fprintln(stdout, "Start the server with: confidant serve --data", cfg.Data)
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,8 @@ import (
 
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/demo"
+	"github.com/confidanthealth/confidant/internal/service"
+	"github.com/confidanthealth/confidant/internal/testfix"
 )
 
 func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -102,7 +105,7 @@ func TestConfigPrecedence(t *testing.T) {
 func TestInitAndUser(t *testing.T) {
 	dir := t.TempDir()
 	code, out, errOut := runCmd(t, "init", "--data", dir, "--org", "Test Oy", "--clinic", "Helsinki")
-	if code != 0 || !strings.Contains(out, "Clinic manager account: manager  password: ") {
+	if code != 0 || !strings.Contains(out, "Clinic manager account: manager  invitation code: ") || strings.Contains(out, "password:") {
 		t.Fatalf("init: %d %s %s", code, out, errOut)
 	}
 	if code, _, errOut := runCmd(t, "init", "--data", dir, "--org", "Again", "--clinic", "X"); code != 1 || !strings.Contains(errOut, "already initialised") {
@@ -110,9 +113,21 @@ func TestInitAndUser(t *testing.T) {
 	}
 	pw := filepath.Join(dir, "pw")
 	os.WriteFile(pw, []byte("a long enough password\n"), 0o600)
-	code, out, errOut = runCmd(t, "user", "create", "--data", dir, "--username", "sec2", "--name", "Second Officer", "--role", "security", "--password-file", pw)
-	if code != 0 || !strings.Contains(out, "created security sec2") || strings.Contains(out, "password:") {
+	// Nobody, the operator included, chooses another person's password.
+	if code, _, errOut := runCmd(t, "user", "create", "--data", dir, "--username", "sec2", "--name", "Second Officer", "--role", "security", "--password-file", pw); code != 1 || !strings.Contains(errOut, "by invitation") {
+		t.Fatalf("user create with a password: %d %s", code, errOut)
+	}
+	codeRE := regexp.MustCompile(`invitation code: ([A-Z2-7 ]+) \(shown only once`)
+	code, out, errOut = runCmd(t, "user", "create", "--data", dir, "--username", "sec2", "--name", "Second Officer", "--role", "security")
+	first := codeRE.FindStringSubmatch(out)
+	if code != 0 || !strings.Contains(out, "created security sec2") || strings.Contains(out, "password:") || first == nil {
 		t.Fatalf("user create: %d %s %s", code, out, errOut)
+	}
+	// A new invitation revokes the first.
+	code, out, errOut = runCmd(t, "user", "invite", "--data", dir, "sec2")
+	second := codeRE.FindStringSubmatch(out)
+	if code != 0 || second == nil || second[1] == first[1] {
+		t.Fatalf("user invite: %d %s %s", code, out, errOut)
 	}
 	if code, _, errOut := runCmd(t, "user", "create", "--data", dir, "--username", "x", "--name", "X", "--role", "therapist"); code != 1 || !strings.Contains(errOut, "Usernames are") {
 		t.Fatalf("bad username: %d %s", code, errOut)
@@ -124,17 +139,32 @@ func TestInitAndUser(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "sec2") || !strings.Contains(out, "true") {
 		t.Fatalf("user list: %s", out)
 	}
+	if code, _, _ := runCmd(t, "user", "enable", "--data", dir, "sec2"); code != 0 {
+		t.Fatal("enable failed")
+	}
 	// The operator's changes are in the access log.
 	cfg := resolve(t, "--data", dir)
 	a, err := openApp(t.Context(), cfg, io.Discard, openOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, action := range []string{"clinic.create", "account.create", "account.disable"} {
+	for _, action := range []string{"clinic.create", "account.create", "account.disable", "account.invitation.send"} {
 		evs, err := a.log.Query(t.Context(), confidant.EventFilter{Action: action, Limit: 10})
 		if err != nil || len(evs) == 0 {
 			t.Errorf("%s not in the access log: %v", action, err)
 		}
+	}
+	// The second code sets the password and starts the enrolment of the
+	// second factor; the first no longer works.
+	svc, err := service.New(a.store, testfix.FastHasher{}, service.DefaultConfig(), service.WithAuditor(a.log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := svc.AcceptInvitationSignIn(t.Context(), first[1], testfix.Password); confidant.CodeOf(err) != "invitation_invalid" {
+		t.Errorf("the revoked code: %v", err)
+	}
+	if _, res, err := svc.AcceptInvitationSignIn(t.Context(), second[1], testfix.Password); err != nil || !res.MFAEnrol {
+		t.Errorf("the operator's invitation: %v, enrolment %v", err, res.MFAEnrol)
 	}
 	a.Close()
 	if code, out, _ := runCmd(t, "migrate", "--data", dir); code != 0 || !strings.Contains(out, "up to date") {

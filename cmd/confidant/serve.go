@@ -82,7 +82,18 @@ func newHandler(cfg Config, a *app, log *slog.Logger, mailer mail.Sender) (http.
 		return nil, nil, err
 	}
 	secure := cfg.SecureCookies || cfg.TLSCert != ""
-	webh, err := web.New(svc, web.Config{Logger: log, SecureCookies: secure})
+	wcfg := web.Config{Logger: log, SecureCookies: secure}
+	if cfg.OIDCIssuer != "" {
+		secret, err := readSecretFile(cfg.OIDCSecretFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		wcfg.SSO = web.SSOConfig{
+			Name: cfg.OIDCName, Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: secret,
+			RedirectURL: cfg.serviceConfig().PublicURL + "/sso/callback",
+		}
+	}
+	webh, err := web.New(svc, wcfg)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -16,14 +16,20 @@ import (
 const userUsage = `user <subcommand> [flags]
 
 Subcommands:
-  create --username U --name NAME --role therapist|manager|security|patient [--clinic ID ...] [--patient ID] [--password-file F]
+  create --username U --name NAME --role therapist|manager|security|patient [--clinic ID ...] [--patient ID] [--email A]
+  invite [flags] USERNAME                               (a new invitation: a lost one, or a second factor never set up)
   list [--role R] [--clinic ID]
   disable [flags] USERNAME
   enable [flags] USERNAME
   set-password [--password-file F] [flags] USERNAME   (also unlocks the account)
 
-Flags come before the username. Disabling or setting a password ends the
-account's sessions. Without --password-file a random password is generated and printed once.`
+Flags come before the username. create and invite print a hand-over
+invitation code, valid 72 hours and once: with it the person sets their own
+password at the web app's /invite page (or POST /api/v1/invitations/accept)
+and, for staff, sets up their second factor there and then. Nobody, not the
+operator either, chooses another person's password or second factor.
+Disabling or setting a password ends the account's sessions. set-password
+without --password-file generates a random password and prints it once.`
 
 func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
@@ -38,6 +44,7 @@ func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var (
 		username = fs.String("username", "", "username (create)")
 		name     = fs.String("name", "", "display name (create)")
+		email    = fs.String("email", "", "email address of a staff account (create)")
 		role     = fs.String("role", "", "role")
 		patient  = fs.String("patient", "", "patient id (create a patient account)")
 		pwFile   = fs.String("password-file", "", "read the password from this file instead of generating one")
@@ -81,24 +88,39 @@ func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	switch sub {
 	case "create":
-		// The one path that sets a password for someone else: the
-		// operator holds the machine and its keys anyway. Everyday
-		// accounts come by invitation (docs/SECURITY.md, "Separation of
-		// duties"), and accounts made here need no approval.
-		p, generated, err := pw()
-		if err != nil {
-			return err
+		// By invitation, as every account: the person sets their own
+		// password (docs/SECURITY.md, "Separation of duties"). Accounts
+		// made here need no approval (the operator holds the machine).
+		if *pwFile != "" {
+			return fmt.Errorf("accounts are created by invitation: the person sets their own password (no --password-file)")
 		}
-		u, err := svc.OperatorCreateUser(ctx, service.StaffInput{
-			Username: *username, DisplayName: *name, Role: confidant.Role(*role), ClinicIDs: clinics, PatientID: *patient, Password: p,
+		inv, err := svc.OperatorInviteUser(ctx, service.StaffInput{
+			Username: *username, DisplayName: *name, Role: confidant.Role(*role), ClinicIDs: clinics, PatientID: *patient, Email: *email,
 		})
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "created %s %s (id %s)\n", u.Role, u.Username, u.ID)
-		if generated {
-			fmt.Fprintf(stdout, "password: %s (shown only once)\n", p)
+		fmt.Fprintf(stdout, "created %s %s (id %s)\n", inv.User.Role, inv.User.Username, inv.User.ID)
+		printHandover(stdout, inv)
+	case "invite":
+		un, err := target()
+		if err != nil {
+			return err
 		}
+		var u confidant.User
+		if err := st.View(ctx, func(tx confidant.Tx) error {
+			var err error
+			u, err = tx.UserByUsername(ctx, un)
+			return err
+		}); err != nil {
+			return err
+		}
+		inv, err := svc.OperatorReinvite(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "invited %s %s again; earlier unused invitations are revoked\n", inv.User.Role, inv.User.Username)
+		printHandover(stdout, inv)
 	case "list":
 		var us []confidant.User
 		err := st.View(ctx, func(tx confidant.Tx) error {
@@ -176,6 +198,12 @@ func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return errUsage
 	}
 	return nil
+}
+
+// printHandover prints an invitation's hand-over code, once.
+func printHandover(w io.Writer, inv service.Invited) {
+	fmt.Fprintf(w, "invitation code: %s (shown only once; valid until %s)\n",
+		service.GroupCode(inv.Code), inv.ExpiresAt.UTC().Format(time.RFC3339))
 }
 
 type multiFlag []string

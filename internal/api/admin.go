@@ -117,6 +117,16 @@ type acceptInvitationRequest struct {
 	Password string `json:"password"`
 }
 
+// acceptedView is the answer to an accepted invitation: the account, and
+// for staff the pending sign-in in which its second factor is enrolled
+// (POST /api/v1/login/totp/enrol, then /api/v1/login/totp).
+type acceptedView struct {
+	userView
+	MFAToken     string  `json:"mfa_token,omitempty"`
+	MFAEnrol     bool    `json:"mfa_enrol,omitempty"`
+	MFAExpiresAt *string `json:"mfa_expires_at,omitempty"`
+}
+
 // acceptInvitation: POST /api/v1/invitations/accept {"token","password"}
 // sets the invited account's password (no sign-in needed).
 func (h *handler) acceptInvitation(w http.ResponseWriter, r *http.Request) error {
@@ -124,21 +134,38 @@ func (h *handler) acceptInvitation(w http.ResponseWriter, r *http.Request) error
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	u, err := h.svc.AcceptInvitation(r.Context(), req.Token, req.Password)
+	u, res, err := h.svc.AcceptInvitationSignIn(r.Context(), req.Token, req.Password)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, newUserView(u))
+	v := acceptedView{userView: newUserView(u)}
+	if res.MFARequired() {
+		v.MFAToken, v.MFAEnrol, v.MFAExpiresAt = res.MFAToken, res.MFAEnrol, timestamp(res.MFAExpiresAt)
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 
-// approveAccount: POST /api/v1/accounts/{id}/approve (security officers).
+// stepUpRequest is the body of a sensitive action: the current code of the
+// caller's second factor.
+type stepUpRequest struct {
+	Code string `json:"code"`
+}
+
+// approveAccount: POST /api/v1/accounts/{id}/approve {"code"} (security
+// officers; code is their current second-factor code).
 func (h *handler) approveAccount(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r)
 	if err != nil {
 		return err
 	}
-	u, err := h.svc.ApproveAccount(r.Context(), id)
+	var req stepUpRequest
+	if r.ContentLength != 0 || r.Header.Get("Content-Type") != "" {
+		if err := decode(w, r, &req); err != nil {
+			return err
+		}
+	}
+	u, err := h.svc.ApproveAccount(r.Context(), id, req.Code)
 	if err != nil {
 		return err
 	}

@@ -332,8 +332,9 @@ func TestEndpoints(t *testing.T) {
 			t.Errorf("created staff: %+v", u)
 		}
 		code := e.Mail.InvitationCode(t, "new.therapist@example.org")
-		e.call(t, 200, "POST", "/api/v1/invitations/accept", "", map[string]string{"token": code, "password": testfix.Password})
-		e.login(t, "new.therapist")
+		if e.accept(t, code, "new.therapist") == "" {
+			t.Fatal("a staff invitation's acceptance started no enrolment")
+		}
 		no := false
 		e.call(t, 200, "PUT", "/api/v1/staff/"+u.ID, mgr, staffUpdateRequest{DisplayName: "Renamed", ClinicIDs: []string{e.ClinicA.ID}, Disabled: &no}).decode(t, &u)
 		if u.DisplayName != "Renamed" || u.Disabled {

@@ -29,11 +29,10 @@ func TestManagerCannotGrantThemselvesAccess(t *testing.T) {
 			ClinicIDs: []string{e.ClinicA.ID}, Email: "puppet@example.org",
 		}).decode(t, &u)
 		code := e.Mail.InvitationCode(t, "puppet@example.org")
-		e.call(t, http.StatusOK, "POST", "/api/v1/invitations/accept", "", map[string]string{"token": code, "password": testfix.Password})
+		puppet := e.accept(t, code, "sock.puppet")
 		e.call(t, http.StatusBadRequest, "POST", "/api/v1/invitations/accept", "", map[string]string{"token": code, "password": testfix.Password}).
 			wantCode(t, "invitation_invalid")
 		e.call(t, http.StatusCreated, "POST", "/api/v1/care", mgr, careRequest{PatientID: e.PatientC.ID, TherapistID: u.ID})
-		puppet := e.login(t, "sock.puppet")
 		// ...but reads nothing until a security officer approves.
 		e.call(t, http.StatusNotFound, "GET", "/api/v1/patients/"+e.PatientC.ID+"/chart", puppet, nil)
 		e.call(t, http.StatusForbidden, "GET", "/api/v1/patients", puppet, nil).wantCode(t, "awaiting_approval")
@@ -45,7 +44,10 @@ func TestManagerCannotGrantThemselvesAccess(t *testing.T) {
 			t.Fatalf("awaiting approval: %+v", waiting)
 		}
 		// A security officer can; then the chart opens.
-		e.call(t, http.StatusOK, "POST", "/api/v1/accounts/"+u.ID+"/approve", sec, nil).decode(t, &u)
+		// Approving asks for the officer's second factor again (step-up).
+		e.call(t, http.StatusBadRequest, "POST", "/api/v1/accounts/"+u.ID+"/approve", sec, nil).wantCode(t, "second_factor_required")
+		e.call(t, http.StatusBadRequest, "POST", "/api/v1/accounts/"+u.ID+"/approve", sec, stepUpRequest{Code: "000000"}).wantCode(t, "second_factor_invalid")
+		e.call(t, http.StatusOK, "POST", "/api/v1/accounts/"+u.ID+"/approve", sec, stepUpRequest{Code: testfix.Code(t, e.secretOf(t, "security"))}).decode(t, &u)
 		if u.AwaitingApproval || u.ApprovedBy != e.Security.ID {
 			t.Errorf("approved: %+v", u)
 		}

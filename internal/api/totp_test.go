@@ -97,16 +97,26 @@ func TestLoginTOTPEndpoints(t *testing.T) {
 
 func TestLoginTOTPEnrolEndpoint(t *testing.T) {
 	e := newEnv(t)
-	u, err := e.Service.OperatorCreateUser(t.Context(), service.StaffInput{
-		Username: "newcomer", DisplayName: "New Comer", Role: confidant.RoleSecurity, Password: testfix.Password,
+	inv, err := e.Service.OperatorInviteUser(t.Context(), service.StaffInput{
+		Username: "newcomer", DisplayName: "New Comer", Role: confidant.RoleSecurity,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := e.password(t, u.Username)
-	if !a.MFARequired || !a.MFAEnrol || a.Token != nil {
-		t.Fatalf("password of an account without a second factor: %+v", a)
+	u := inv.User
+	var a struct {
+		ID       string `json:"id"`
+		MFAToken string `json:"mfa_token"`
+		MFAEnrol bool   `json:"mfa_enrol"`
+		Expires  string `json:"mfa_expires_at"`
 	}
+	e.call(t, 200, "POST", "/api/v1/invitations/accept", "", map[string]string{"token": inv.Code, "password": testfix.Password}).decode(t, &a)
+	if a.ID != u.ID || !a.MFAEnrol || a.MFAToken == "" || a.Expires == "" {
+		t.Fatalf("accepting a staff invitation: %+v", a)
+	}
+	// The password alone opens no enrolment (a stolen one would enrol the
+	// thief's authenticator).
+	wantError(t, e.do(t, req{Method: "POST", Path: "/api/v1/login", Body: loginRequest{Username: u.Username, Password: testfix.Password}}), 403, "second_factor_not_set_up")
 	wantError(t, e.do(t, req{Method: "POST", Path: "/api/v1/login/totp", Body: totpLoginRequest{MFAToken: a.MFAToken, Code: "123456"}}), 409, "totp_not_enrolled")
 	var en totpEnrolView
 	e.call(t, 200, "POST", "/api/v1/login/totp/enrol", "", totpEnrolRequest{MFAToken: a.MFAToken}).decode(t, &en)
@@ -117,12 +127,12 @@ func TestLoginTOTPEnrolEndpoint(t *testing.T) {
 	e.call(t, 200, "POST", "/api/v1/login/totp", "", totpLoginRequest{MFAToken: a.MFAToken, Code: testfix.Code(t, en.Secret)}).decode(t, &tok)
 	e.call(t, 200, "GET", "/api/v1/me", tok.Token, nil)
 	// Enrolled now: no second enrolment, and the secret works again.
-	a = e.password(t, u.Username)
-	if a.MFAEnrol {
+	b := e.password(t, u.Username)
+	if b.MFAEnrol {
 		t.Fatal("asked to enrol again")
 	}
-	wantError(t, e.do(t, req{Method: "POST", Path: "/api/v1/login/totp/enrol", Body: totpEnrolRequest{MFAToken: a.MFAToken}}), 409, "totp_enrolled")
-	e.call(t, 200, "POST", "/api/v1/login/totp", "", totpLoginRequest{MFAToken: a.MFAToken, Code: testfix.Code(t, en.Secret)})
+	wantError(t, e.do(t, req{Method: "POST", Path: "/api/v1/login/totp/enrol", Body: totpEnrolRequest{MFAToken: b.MFAToken}}), 409, "totp_enrolled")
+	e.call(t, 200, "POST", "/api/v1/login/totp", "", totpLoginRequest{MFAToken: b.MFAToken, Code: testfix.Code(t, en.Secret)})
 	if strings.Contains(e.log.String(), en.Secret) {
 		t.Fatal("the secret is in the log")
 	}

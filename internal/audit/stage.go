@@ -217,6 +217,33 @@ func (t *stageTx) SessionByTokenHash(ctx context.Context, hash []byte) (confidan
 	hash = append([]byte(nil), hash...)
 	return read(t, func(tx confidant.SealedTx) (confidant.Session, error) { return tx.SessionByTokenHash(ctx, hash) })
 }
+func (t *stageTx) ListUserSessions(ctx context.Context, userID string, kinds ...string) ([]confidant.Session, error) {
+	kinds = append([]string(nil), kinds...)
+	return read(t, func(tx confidant.SealedTx) ([]confidant.Session, error) {
+		return tx.ListUserSessions(ctx, userID, kinds...)
+	})
+}
+
+// knownClient is KnownClient's answer, as one value to digest.
+type knownClient struct{ Known, Any bool }
+
+func (t *stageTx) KnownClient(ctx context.Context, userID string, key []byte) (bool, bool, error) {
+	key = append([]byte(nil), key...)
+	k, err := read(t, func(tx confidant.SealedTx) (knownClient, error) {
+		known, anyClient, err := tx.KnownClient(ctx, userID, key)
+		return knownClient{known, anyClient}, err
+	})
+	return k.Known, k.Any, err
+}
+func (t *stageTx) IdentityUser(ctx context.Context, issuer, subject string) (string, error) {
+	return read(t, func(tx confidant.SealedTx) (string, error) { return tx.IdentityUser(ctx, issuer, subject) })
+}
+func (t *stageTx) ListNotices(ctx context.Context, userID string, limit int) ([]confidant.Notice, error) {
+	return read(t, func(tx confidant.SealedTx) ([]confidant.Notice, error) { return tx.ListNotices(ctx, userID, limit) })
+}
+func (t *stageTx) LatestNotice(ctx context.Context, userID, kind string) (time.Time, error) {
+	return read(t, func(tx confidant.SealedTx) (time.Time, error) { return tx.LatestNotice(ctx, userID, kind) })
+}
 func (t *stageTx) Care(ctx context.Context, id string) (confidant.CareRelationship, error) {
 	return read(t, func(tx confidant.SealedTx) (confidant.CareRelationship, error) { return tx.Care(ctx, id) })
 }
@@ -333,6 +360,22 @@ func (t *stageTx) DeleteSession(ctx context.Context, id string) error {
 }
 func (t *stageTx) DeleteUserSessions(ctx context.Context, userID string) error {
 	return t.write(func(tx confidant.SealedTx) error { return tx.DeleteUserSessions(ctx, userID) })
+}
+func (t *stageTx) PutClient(ctx context.Context, userID string, key []byte, at time.Time) error {
+	key = append([]byte(nil), key...)
+	return t.write(func(tx confidant.SealedTx) error { return tx.PutClient(ctx, userID, key, at) })
+}
+func (t *stageTx) LinkIdentity(ctx context.Context, issuer, subject, userID string, at time.Time) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.LinkIdentity(ctx, issuer, subject, userID, at) })
+}
+func (t *stageTx) DeleteUserIdentities(ctx context.Context, userID string) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.DeleteUserIdentities(ctx, userID) })
+}
+func (t *stageTx) CreateNotice(ctx context.Context, n confidant.Notice) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.CreateNotice(ctx, n) })
+}
+func (t *stageTx) ReadNotices(ctx context.Context, userID string, at time.Time) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.ReadNotices(ctx, userID, at) })
 }
 func (t *stageTx) FailSession(ctx context.Context, id string, max int) error {
 	return t.write(func(tx confidant.SealedTx) error { return tx.FailSession(ctx, id, max) })

@@ -86,7 +86,8 @@ func Secure(h http.Handler) http.Handler {
 		if r.TLS != nil {
 			hd.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}
-		protected.ServeHTTP(w, r.WithContext(confidant.WithClient(r.Context(), ClientAddr(r))))
+		ctx := confidant.WithAgent(confidant.WithClient(r.Context(), ClientAddr(r)), r.UserAgent())
+		protected.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

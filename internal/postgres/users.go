@@ -162,9 +162,9 @@ func (t *tx) RecordLogin(ctx context.Context, userID string, ok bool, lockedUnti
 
 func (t *tx) CreateSession(ctx context.Context, s confidant.Session) error {
 	_, err := t.tx.Exec(t.c(ctx), `
-		INSERT INTO sessions (id, token_hash, user_id, kind, created_at, last_seen, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		s.ID, nonNil(s.TokenHash), s.UserID, s.Kind, ts(s.CreatedAt), ts(s.LastSeen), ts(s.ExpiresAt))
+		INSERT INTO sessions (id, token_hash, user_id, kind, created_at, last_seen, expires_at, client, agent)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		s.ID, nonNil(s.TokenHash), s.UserID, s.Kind, ts(s.CreatedAt), ts(s.LastSeen), ts(s.ExpiresAt), s.Client, s.Agent)
 	return mapErr(err, "create session", "Session")
 }
 
@@ -179,11 +179,79 @@ func nonNil(b []byte) []byte {
 // or not; the caller checks ExpiresAt.
 func (t *tx) SessionByTokenHash(ctx context.Context, hash []byte) (confidant.Session, error) {
 	var s confidant.Session
-	err := t.tx.QueryRow(t.c(ctx), `
-		SELECT id, token_hash, user_id, kind, created_at, last_seen, expires_at
-		FROM sessions WHERE token_hash = $1`, nonNil(hash)).
-		Scan(&s.ID, &s.TokenHash, &s.UserID, &s.Kind, tm(&s.CreatedAt), tm(&s.LastSeen), tm(&s.ExpiresAt))
+	err := t.tx.QueryRow(t.c(ctx), `SELECT `+sessionCols+` FROM sessions WHERE token_hash = $1`, nonNil(hash)).
+		Scan(&s.ID, &s.TokenHash, &s.UserID, &s.Kind, tm(&s.CreatedAt), tm(&s.LastSeen), tm(&s.ExpiresAt), &s.Client, &s.Agent)
 	return s, mapErr(err, "get session", "Session")
+}
+
+const sessionCols = `id, token_hash, user_id, kind, created_at, last_seen, expires_at, client, agent`
+
+// ListUserSessions returns the user's sessions of kinds (all when none).
+func (t *tx) ListUserSessions(ctx context.Context, userID string, kinds ...string) ([]confidant.Session, error) {
+	q := `SELECT ` + sessionCols + ` FROM sessions WHERE user_id = $1`
+	args := []any{userID}
+	if len(kinds) > 0 {
+		q += ` AND kind = ANY($2)`
+		args = append(args, kinds)
+	}
+	rows, _ := t.tx.Query(t.c(ctx), q+` ORDER BY created_at DESC, id LIMIT 1000`, args...)
+	out, err := collect(rows, func(r pgx.CollectableRow) (confidant.Session, error) {
+		var s confidant.Session
+		err := r.Scan(&s.ID, &s.TokenHash, &s.UserID, &s.Kind, tm(&s.CreatedAt), tm(&s.LastSeen), tm(&s.ExpiresAt), &s.Client, &s.Agent)
+		return s, err
+	})
+	return out, mapErr(err, "list sessions", "Session")
+}
+
+// KnownClient reports whether the user signed in from client key before,
+// and from any client.
+func (t *tx) KnownClient(ctx context.Context, userID string, key []byte) (known, anyClient bool, err error) {
+	err = t.tx.QueryRow(t.c(ctx), `
+		SELECT EXISTS (SELECT 1 FROM known_clients WHERE user_id = $1 AND client_key = $2),
+		       EXISTS (SELECT 1 FROM known_clients WHERE user_id = $1)`, userID, nonNil(key)).Scan(&known, &anyClient)
+	return known, anyClient, mapErr(err, "known client", "Client")
+}
+
+// PutClient records a sign-in from client key.
+func (t *tx) PutClient(ctx context.Context, userID string, key []byte, at time.Time) error {
+	_, err := t.tx.Exec(t.c(ctx), `
+		INSERT INTO known_clients (user_id, client_key, first_seen, last_seen) VALUES ($1, $2, $3, $3)
+		ON CONFLICT (user_id, client_key) DO UPDATE SET last_seen = excluded.last_seen`, userID, nonNil(key), ts(at))
+	return mapErr(err, "put client", "Client")
+}
+
+// CreateNotice stores a notice.
+func (t *tx) CreateNotice(ctx context.Context, n confidant.Notice) error {
+	_, err := t.tx.Exec(t.c(ctx), `
+		INSERT INTO notices (id, user_id, kind, at, client, agent, count, read_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		n.ID, n.UserID, n.Kind, ts(n.At), n.Client, n.Agent, n.Count, ts(n.ReadAt))
+	return mapErr(err, "create notice", "Notice")
+}
+
+// ListNotices returns the user's newest notices.
+func (t *tx) ListNotices(ctx context.Context, userID string, limit int) ([]confidant.Notice, error) {
+	rows, _ := t.tx.Query(t.c(ctx), `
+		SELECT id, user_id, kind, at, client, agent, count, read_at FROM notices WHERE user_id = $1
+		ORDER BY at DESC, id DESC LIMIT $2`, userID, limit)
+	out, err := collect(rows, func(r pgx.CollectableRow) (confidant.Notice, error) {
+		var n confidant.Notice
+		err := r.Scan(&n.ID, &n.UserID, &n.Kind, tm(&n.At), &n.Client, &n.Agent, &n.Count, tm(&n.ReadAt))
+		return n, err
+	})
+	return out, mapErr(err, "list notices", "Notice")
+}
+
+// LatestNotice returns the time of the user's newest notice of kind.
+func (t *tx) LatestNotice(ctx context.Context, userID, kind string) (time.Time, error) {
+	var at time.Time
+	err := t.tx.QueryRow(t.c(ctx), `SELECT MAX(at) FROM notices WHERE user_id = $1 AND kind = $2`, userID, kind).Scan(tm(&at))
+	return at, mapErr(err, "latest notice", "Notice")
+}
+
+// ReadNotices marks the user's unread notices read.
+func (t *tx) ReadNotices(ctx context.Context, userID string, at time.Time) error {
+	_, err := t.tx.Exec(t.c(ctx), `UPDATE notices SET read_at = $2 WHERE user_id = $1 AND read_at IS NULL`, userID, ts(at))
+	return mapErr(err, "read notices", "Notice")
 }
 
 // TouchSession sets LastSeen.
@@ -218,4 +286,25 @@ func (t *tx) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, err
 		return 0, mapErr(err, "delete expired sessions", "")
 	}
 	return int(tag.RowsAffected()), nil
+}
+
+// LinkIdentity links a single sign-on identity to a user.
+func (t *tx) LinkIdentity(ctx context.Context, issuer, subject, userID string, at time.Time) error {
+	_, err := t.tx.Exec(t.c(ctx), `
+		INSERT INTO external_identities (issuer, subject, user_id, created_at) VALUES ($1, $2, $3, $4)`,
+		issuer, subject, userID, ts(at))
+	return mapErr(err, "link identity", "Identity")
+}
+
+// IdentityUser returns the user linked to a single sign-on identity.
+func (t *tx) IdentityUser(ctx context.Context, issuer, subject string) (string, error) {
+	var id string
+	err := t.tx.QueryRow(t.c(ctx), `SELECT user_id FROM external_identities WHERE issuer = $1 AND subject = $2`, issuer, subject).Scan(&id)
+	return id, mapErr(err, "identity user", "Identity")
+}
+
+// DeleteUserIdentities unlinks every identity of a user.
+func (t *tx) DeleteUserIdentities(ctx context.Context, userID string) error {
+	_, err := t.tx.Exec(t.c(ctx), `DELETE FROM external_identities WHERE user_id = $1`, userID)
+	return mapErr(err, "delete identities", "Identity")
 }

@@ -225,6 +225,61 @@ func (s *Service) OperatorCreateUser(ctx context.Context, in StaffInput) (confid
 	return u, err
 }
 
+// OperatorInviteUser creates an account of any role without an acting user
+// and without a password, with an invitation returned as a hand-over code
+// (valid InvitationTTL, once): with it the person sets their own password
+// and, for staff, enrols their second factor (AcceptInvitationSignIn). It
+// is for the operator's command line (`confidant init`, `confidant user
+// create`, `confidant user invite`); accounts it makes need no approval
+// (the operator holds the machine and its keys anyway).
+func (s *Service) OperatorInviteUser(ctx context.Context, in StaffInput) (Invited, error) {
+	if in.Password != "" {
+		return Invited{}, ErrPasswordNotAccepted
+	}
+	if in.Email != "" {
+		if err := checkEmail(in.Email); err != nil {
+			return Invited{}, err
+		}
+	}
+	inv, err := s.createInvited(ctx, confidant.Actor{}, in, "")
+	return inv, err
+}
+
+// OperatorReinvite revokes the account's unused invitations and issues a
+// new hand-over code for it (a lost invitation, or an enrolment left
+// unfinished), for the operator's `confidant user invite`. The password
+// and second factor stay until the code is used: accepting it sets a new
+// password and, for staff whose second factor is not set up, starts its
+// enrolment.
+func (s *Service) OperatorReinvite(ctx context.Context, userID string) (Invited, error) {
+	now := s.clock()
+	code, inv, err := s.newInvitation(userID, "", now)
+	if err != nil {
+		return Invited{}, err
+	}
+	var u confidant.User
+	err = s.update(ctx, func(tx confidant.Tx) error {
+		var err error
+		if u, err = tx.User(ctx, userID); err != nil {
+			return err
+		}
+		if err := tx.RevokeInvitations(ctx, userID, now); err != nil {
+			return err
+		}
+		if err := tx.CreateInvitation(ctx, inv); err != nil {
+			return err
+		}
+		ev := s.event(ctx, ActInvitationSend, u.PatientID, u.ID, confidant.OutcomeOK)
+		ev.Purpose = "hand-over code by the operator"
+		return tx.Audit(ev)
+	})
+	if err != nil {
+		return Invited{}, err
+	}
+	u.PasswordHash = ""
+	return Invited{User: u, ExpiresAt: inv.ExpiresAt, Code: code}, nil
+}
+
 func (s *Service) newUser(in StaffInput) confidant.User {
 	return confidant.User{
 		ID: confidant.NewID(), Username: normalizeUsername(in.Username), DisplayName: oneLine(in.DisplayName),
@@ -242,7 +297,8 @@ func (s *Service) createInvited(ctx context.Context, a confidant.Actor, in Staff
 		u.Email = ""
 	}
 	u.InvitedBy = a.UserID
-	u.AwaitingApproval = u.Role == confidant.RoleTherapist
+	// Accounts the operator makes (no acting user) need no approval.
+	u.AwaitingApproval = u.Role == confidant.RoleTherapist && a.UserID != ""
 	if mailTo != "" && s.mailer == nil {
 		return Invited{}, confidant.Errorf(confidant.KindUnavailable, "mail_unavailable", "This server sends no mail; use a hand-over code.")
 	}

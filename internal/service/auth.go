@@ -19,7 +19,24 @@ const (
 	// SessionMFA is a sign-in whose password was right and that waits for
 	// its second factor (LoginTOTP); Authenticate never accepts it.
 	SessionMFA = "mfa"
+	// SessionMFAEnrol is the pending sign-in that accepting an invitation
+	// starts for a staff account: the only one in which a second factor
+	// may be enrolled. A password alone never lets anyone set up a second
+	// factor, so a stolen password of an account that has none yet cannot
+	// be turned into a sign-in with the thief's authenticator.
+	SessionMFAEnrol = "mfa-enrol"
 )
+
+// MFAEnrolLife is how long the enrolment that follows an accepted
+// invitation stays open (time to install an authenticator app).
+const MFAEnrolLife = 30 * time.Minute
+
+// errNoSecondFactor answers the right password of a staff account that has
+// no second factor (its invitation was accepted but the enrolment was
+// left unfinished, or it predates second factors): only a new invitation
+// (a reset by a security officer) can set one up.
+var errNoSecondFactor = confidant.Errorf(confidant.KindPermission, "second_factor_not_set_up",
+	"This account has no second factor set up, and one can only be set up right after accepting an invitation. Ask a security officer to reset your account; you will get a new invitation.")
 
 // errBadLogin is the one answer to every failed sign-in, so that the answer
 // does not tell whether an account exists or is disabled.
@@ -44,7 +61,8 @@ type LoginResult struct {
 	MFAToken     string
 	MFAExpiresAt time.Time
 	// MFAEnrol says the account has no second factor yet and must enrol
-	// one first (BeginTOTPEnrolment): a staff account's first sign-in.
+	// one first (BeginTOTPEnrolment): only in the pending sign-in that
+	// accepting an invitation starts (SessionMFAEnrol).
 	MFAEnrol bool
 }
 
@@ -138,6 +156,14 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (L
 			return LoginResult{}, err
 		}
 	}
+	if u.Role.Staff() && !st.Enrolled() {
+		ev := s.userEvent(ctx, ActLoginFailed, u, "", confidant.OutcomeDenied)
+		ev.Purpose = "no second factor set up"
+		if err := s.record(ctx, ev); err != nil {
+			return LoginResult{}, err
+		}
+		return LoginResult{}, errNoSecondFactor
+	}
 	if MFARequired(u, st) {
 		// The password is right, but the client's failure count stays
 		// until the second factor is right too: a stolen password does not
@@ -158,7 +184,7 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (L
 		if err != nil {
 			return LoginResult{}, err
 		}
-		return LoginResult{MFAToken: mtok, MFAExpiresAt: ms.ExpiresAt, MFAEnrol: !st.Enrolled()}, nil
+		return LoginResult{MFAToken: mtok, MFAExpiresAt: ms.ExpiresAt}, nil
 	}
 	token, hash := newToken()
 	sess := confidant.Session{
@@ -169,6 +195,7 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (L
 		CreatedAt: now,
 		LastSeen:  now,
 		ExpiresAt: now.Add(s.cfg.SessionAbsolute),
+		Client:    confidant.ClientFrom(ctx), Agent: confidant.AgentFrom(ctx),
 	}
 	okEv := s.userEvent(ctx, ActLoginOK, u, sess.ID, confidant.OutcomeOK)
 	err = s.update(ctx, func(tx confidant.Tx) error {
@@ -191,6 +218,7 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (L
 	if err != nil {
 		return LoginResult{}, err
 	}
+	s.signedIn(ctx, u, sess)
 	return LoginResult{Token: token, Session: sess}, nil
 }
 
@@ -201,7 +229,7 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (L
 // transaction.
 func (s *Service) countFailure(ctx context.Context, account string, now time.Time, mfaSession string, evs ...confidant.AuditEvent) error {
 	client := confidant.ClientFrom(ctx)
-	return s.update(ctx, func(tx confidant.Tx) error {
+	err := s.update(ctx, func(tx confidant.Tx) error {
 		if mfaSession != "" {
 			if err := tx.FailSession(ctx, mfaSession, MFAMaxFailures); err != nil {
 				return err
@@ -217,6 +245,19 @@ func (s *Service) countFailure(ctx context.Context, account string, now time.Tim
 		}
 		return nil
 	})
+	if err != nil || !confidant.ValidID(account) {
+		return err
+	}
+	// The owner of a known account hears of repeated failures.
+	var f confidant.LoginFailures
+	if err := s.store.View(ctx, func(tx confidant.Tx) error {
+		var err error
+		f, err = tx.LoginFailures(ctx, client, account)
+		return err
+	}); err == nil {
+		s.failedSignIns(ctx, account, f.Account)
+	}
+	return nil
 }
 
 // userEvent is an event of u, who is signing in (no actor in ctx yet).

@@ -135,7 +135,7 @@ If the link does not open, go to %s/invite and enter this code:
   %s
 
 The invitation works once. Nobody else knows or can set your password; staff
-accounts also set up a sign-in code app at the first sign-in. If you did not
+accounts set up a sign-in code app right after the password. If you did not
 expect this message, ignore it.
 `, what, u.Username, expires.UTC().Format("2006-01-02 15:04 UTC"), s.invitationLink(code),
 		strings.TrimRight(s.cfg.PublicURL, "/"), groupCode(code))
@@ -163,24 +163,41 @@ func groupCode(code string) string {
 // GroupCode writes an invitation code in groups of four, for display.
 func GroupCode(code string) string { return groupCode(code) }
 
-// AcceptInvitation sets the password of the invited account, once. Every
-// unusable token answers KindInvalid "invitation_invalid"; an expired, used
-// or revoked one is a denied event on the account's (and, for a portal
-// account, the patient's) access log.
+// AcceptInvitation sets the password of the invited account, once (see
+// AcceptInvitationSignIn, which also starts the enrolment of a staff
+// account's second factor; without it, a staff account accepted here
+// cannot sign in until it is reset).
 func (s *Service) AcceptInvitation(ctx context.Context, token, password string) (confidant.User, error) {
+	u, _, err := s.AcceptInvitationSignIn(ctx, token, password)
+	return u, err
+}
+
+// AcceptInvitationSignIn sets the password of the invited account, once.
+// For a staff account it also starts a pending sign-in of kind
+// SessionMFAEnrol (valid for MFAEnrolLife), returned as res.MFAToken with
+// res.MFAEnrol set: the only way to enrol a second factor, so that the
+// invitation (delivered to the invitee alone) and not a password decides
+// whose authenticator the account gets. Every unusable token answers
+// KindInvalid "invitation_invalid"; an expired, used or revoked one is a
+// denied event on the account's (and, for a portal account, the
+// patient's) access log.
+func (s *Service) AcceptInvitationSignIn(ctx context.Context, token, password string) (confidant.User, LoginResult, error) {
 	raw, err := DecodeInvitationToken(token)
 	if err != nil {
-		return confidant.User{}, err
+		return confidant.User{}, LoginResult{}, err
 	}
 	if err := CheckPassword(password); err != nil {
-		return confidant.User{}, err
+		return confidant.User{}, LoginResult{}, err
 	}
 	hash, err := s.hasher.Hash(ctx, password)
 	if err != nil {
-		return confidant.User{}, err
+		return confidant.User{}, LoginResult{}, err
 	}
 	h := sha256.Sum256(raw)
 	now := s.clock()
+	mtok, mhash := newToken()
+	msID := confidant.NewID()
+	var res LoginResult
 	var (
 		u       confidant.User
 		refused bool
@@ -214,24 +231,38 @@ func (s *Service) AcceptInvitation(ctx context.Context, token, password string) 
 		if err := tx.DeleteUserSessions(ctx, u.ID); err != nil {
 			return err
 		}
+		res = LoginResult{}
+		if u.Role.Staff() {
+			ms := confidant.Session{
+				ID: msID, TokenHash: mhash, UserID: u.ID, Kind: SessionMFAEnrol,
+				CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(MFAEnrolLife),
+			}
+			if err := tx.CreateSession(ctx, ms); err != nil {
+				return err
+			}
+			res = LoginResult{MFAToken: mtok, MFAExpiresAt: ms.ExpiresAt, MFAEnrol: true}
+		}
 		return tx.Audit(s.userEvent(ctx, ActInvitationAccept, u, "", confidant.OutcomeOK))
 	})
 	if err != nil {
 		if refused {
 			if rerr := s.record(ctx, s.userEvent(ctx, ActInvitationAccept, u, "", confidant.OutcomeDenied)); rerr != nil {
-				return confidant.User{}, rerr
+				return confidant.User{}, LoginResult{}, rerr
 			}
 		}
-		return confidant.User{}, err
+		return confidant.User{}, LoginResult{}, err
 	}
 	u.PasswordHash = ""
-	return u, nil
+	return u, res, nil
 }
 
 // ApproveAccount lets a therapist account awaiting approval reach the
 // patients in its care. Only a security officer may approve, never the
 // manager who invited the account nor the account itself.
-func (s *Service) ApproveAccount(ctx context.Context, id string) (confidant.User, error) {
+//
+// Approving is a sensitive action: code is the security officer's current
+// second-factor code (step-up), checked in the approval's transaction.
+func (s *Service) ApproveAccount(ctx context.Context, id, code string) (confidant.User, error) {
 	a, err := need(ctx, policy.ApproveAccount)
 	if err != nil {
 		return confidant.User{}, s.wrote(ctx, ActAccountApprove, "", id, err)
@@ -241,6 +272,9 @@ func (s *Service) ApproveAccount(ctx context.Context, id string) (confidant.User
 	}
 	if id == a.UserID {
 		return confidant.User{}, s.wrote(ctx, ActAccountApprove, "", id, errApproveSelf)
+	}
+	if err := s.stepUpWait(ctx, a); err != nil {
+		return confidant.User{}, err
 	}
 	now := s.clock()
 	var u confidant.User
@@ -254,12 +288,18 @@ func (s *Service) ApproveAccount(ctx context.Context, id string) (confidant.User
 		if !u.AwaitingApproval {
 			return confidant.Errorf(confidant.KindConflict, "already_approved", "This account does not await approval.")
 		}
+		if err := s.stepUp(ctx, tx, a, code); err != nil {
+			return err
+		}
 		if err := tx.ApproveUser(ctx, id, a.UserID, now); err != nil {
 			return err
 		}
 		u.AwaitingApproval, u.ApprovedBy, u.ApprovedAt = false, a.UserID, now
 		return s.auditTx(ctx, tx, ActAccountApprove, "", id)
 	})
+	if isStepUpRefusal(err) {
+		err = s.stepUpFailed(ctx, ActAccountApprove, err)
+	}
 	u.PasswordHash = ""
 	if err := s.wrote(ctx, ActAccountApprove, "", id, err); err != nil {
 		return confidant.User{}, err
@@ -337,6 +377,9 @@ func (s *Service) ResetAccount(ctx context.Context, id string) (Invited, error) 
 				"This account has no email address for the new invitation.")
 		}
 		if err := tx.SetPassword(ctx, id, ""); err != nil {
+			return err
+		}
+		if err := tx.DeleteUserIdentities(ctx, id); err != nil {
 			return err
 		}
 		if err := tx.DeleteTOTP(ctx, id); err != nil {

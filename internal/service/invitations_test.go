@@ -143,13 +143,20 @@ func TestInvitation(t *testing.T) {
 		})
 	}
 	// Typed by hand: lower case, in groups.
-	u, err := w.svc.AcceptInvitation(t.Context(), strings.ToLower(service.GroupCode(code)), testfix.Password)
+	u, res, err := w.svc.AcceptInvitationSignIn(t.Context(), strings.ToLower(service.GroupCode(code)), testfix.Password)
 	if err != nil || u.ID != inv.User.ID || u.PasswordHash != "" {
 		t.Fatalf("AcceptInvitation = %+v, %v", u, err)
 	}
-	res, err := w.svc.Login(t.Context(), "invitee", testfix.Password, service.SessionAPI)
-	if err != nil || !res.MFARequired() {
-		t.Fatalf("sign-in after the invitation: %+v, %v (want the second factor next)", res, err)
+	// The enrolment of the second factor follows at once; the password
+	// alone does not open one.
+	if !res.MFARequired() || !res.MFAEnrol || res.Token != "" {
+		t.Fatalf("after accepting: %+v (want an enrolment next)", res)
+	}
+	if st, err := w.svc.MFAStatus(t.Context(), res.MFAToken); err != nil || !st.Enrol {
+		t.Fatalf("MFAStatus after accepting: %+v, %v", st, err)
+	}
+	if _, err := w.svc.Login(t.Context(), "invitee", testfix.Password, service.SessionAPI); confidant.CodeOf(err) != "second_factor_not_set_up" {
+		t.Fatalf("sign-in with the password alone after the invitation: %v", err)
 	}
 	// Once only.
 	if _, err := w.svc.AcceptInvitation(t.Context(), code, "another long password"); confidant.CodeOf(err) != "invitation_invalid" {
@@ -258,16 +265,37 @@ func TestApprovalGate(t *testing.T) {
 		{"a security officer's own account", w.As(secUser), secUser.ID, "cannot_approve_self"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := w.svc.ApproveAccount(tc.ctx, tc.id); confidant.CodeOf(err) != tc.code {
+			if _, err := w.svc.ApproveAccount(tc.ctx, tc.id, ""); confidant.CodeOf(err) != tc.code {
 				t.Errorf("ApproveAccount = %v, want %s", err, tc.code)
 			}
 		})
 	}
-	u, err := w.svc.ApproveAccount(w.As(w.Security), inv.User.ID)
+	// Approving asks for the security officer's second factor again
+	// (step-up), and a wrong code approves nothing and is recorded.
+	secret := w.TOTPSecret(w.Security)
+	for code, want := range map[string]string{"": "second_factor_required", "000000": "second_factor_invalid", "12ab56": "second_factor_invalid"} {
+		if _, err := w.svc.ApproveAccount(w.As(w.Security), inv.User.ID, code); confidant.CodeOf(err) != want {
+			t.Errorf("approval with code %q: %v, want %s", code, err, want)
+		}
+	}
+	if fails := w.events(t, service.ActStepUpFailed); len(fails) != 3 || fails[0].ActorID != w.Security.ID {
+		t.Errorf("refused step-up codes recorded: %d", len(fails))
+	}
+	// Wrong codes are throttled as at sign-in: the fourth try waits.
+	if _, err := w.svc.ApproveAccount(w.As(w.Security), inv.User.ID, "111111"); confidant.KindOf(err) != confidant.KindRateLimited {
+		t.Errorf("a fourth code at once: %v, want throttled", err)
+	}
+	w.advance(time.Minute)
+	w.mu.Lock()
+	now := w.now
+	w.mu.Unlock()
+	good := testfix.CodeAt(t, secret, testfix.Step(now))
+	testfix.MarkCodeUsed(secret, testfix.Step(now))
+	u, err := w.svc.ApproveAccount(w.As(w.Security), inv.User.ID, good)
 	if err != nil || u.AwaitingApproval || u.ApprovedBy != w.Security.ID {
 		t.Fatalf("approval: %+v, %v", u, err)
 	}
-	if _, err := w.svc.ApproveAccount(w.As(w.Security), inv.User.ID); confidant.CodeOf(err) != "already_approved" {
+	if _, err := w.svc.ApproveAccount(w.As(w.Security), inv.User.ID, good); confidant.CodeOf(err) != "already_approved" {
 		t.Errorf("second approval: %v", err)
 	}
 	newbie = w.actor(t, u)
@@ -297,7 +325,7 @@ func TestApprovalRefusedToInviter(t *testing.T) {
 	// The security officer acting with the manager's id stands in for one
 	// person holding both roles.
 	both := confidant.WithActor(t.Context(), confidant.Actor{UserID: w.Manager.ID, Role: confidant.RoleSecurity, SessionID: "test"})
-	if _, err := w.svc.ApproveAccount(both, inv.User.ID); confidant.CodeOf(err) != "cannot_approve_own_invitation" {
+	if _, err := w.svc.ApproveAccount(both, inv.User.ID, ""); confidant.CodeOf(err) != "cannot_approve_own_invitation" {
 		t.Errorf("approval by the inviter: %v", err)
 	}
 }
@@ -471,11 +499,8 @@ func TestInvitationOverSMTP(t *testing.T) {
 	if link == nil {
 		t.Fatalf("no invitation link in the message:\n%s", body)
 	}
-	if _, err := svc.AcceptInvitation(t.Context(), string(link[1]), testfix.Password); err != nil {
-		t.Fatal(err)
-	}
-	if res, err := svc.Login(t.Context(), in.Username, testfix.Password, service.SessionAPI); err != nil || !res.MFARequired() {
-		t.Errorf("sign-in after accepting: %+v, %v", res, err)
+	if _, res, err := svc.AcceptInvitationSignIn(t.Context(), string(link[1]), testfix.Password); err != nil || !res.MFAEnrol {
+		t.Errorf("accepting: %+v, %v (want an enrolment next)", res, err)
 	}
 }
 
@@ -577,12 +602,12 @@ func TestResetAccount(t *testing.T) {
 	if _, err := w.svc.AcceptInvitation(t.Context(), first, testfix.Password); confidant.CodeOf(err) != "invitation_invalid" {
 		t.Errorf("the first invitation after the reset: %v", err)
 	}
-	if _, err := w.svc.AcceptInvitation(t.Context(), w.box.InvitationCode(t, in.Email), "a brand new password"); err != nil {
-		t.Fatal(err)
-	}
-	res, err := w.svc.Login(t.Context(), in.Username, "a brand new password", service.SessionAPI)
+	_, res, err := w.svc.AcceptInvitationSignIn(t.Context(), w.box.InvitationCode(t, in.Email), "a brand new password")
 	if err != nil || !res.MFARequired() || !res.MFAEnrol {
-		t.Errorf("sign-in after the reset: %+v, %v; want a new enrolment", res, err)
+		t.Errorf("accepting after the reset: %+v, %v; want a new enrolment", res, err)
+	}
+	if _, err := w.svc.Login(t.Context(), in.Username, "a brand new password", service.SessionAPI); confidant.CodeOf(err) != "second_factor_not_set_up" {
+		t.Errorf("sign-in after the reset with the password alone: %v", err)
 	}
 	if _, err := w.svc.AcceptInvitation(t.Context(), w.box.InvitationCode(t, unused.User.Email), testfix.Password); err != nil {
 		t.Errorf("another account's invitation: %v", err)

@@ -239,7 +239,13 @@ func TestRoleActionMatrix(t *testing.T) {
 			[7]string{perm, perm, perm, perm, perm, ok, perm}},
 		{"AccountsAwaitingApproval", func(c context.Context) error { return e(svc.AccountsAwaitingApproval(c)) },
 			[7]string{perm, perm, perm, perm, perm, ok, perm}},
-		{"ApproveAccount", func(c context.Context) error { return e(svc.ApproveAccount(c, freshPending().User.ID)) },
+		{"ApproveAccount", func(c context.Context) error {
+			code := "" // the step-up code: only a security officer gets this far
+			if a, _ := confidant.ActorFrom(c); a.UserID == w.Security.ID {
+				code = testfix.Code(t, w.TOTPSecret(w.Security))
+			}
+			return e(svc.ApproveAccount(c, freshPending().User.ID, code))
+		},
 			[7]string{perm, perm, perm, perm, perm, ok, perm}},
 		{"ResetAccount", func(c context.Context) error { return e(svc.ResetAccount(c, freshPending().User.ID)) },
 			[7]string{perm, perm, perm, perm, perm, ok, perm}},

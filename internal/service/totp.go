@@ -121,11 +121,20 @@ func TOTPCode(secret string, t time.Time) (string, error) {
 // challenge is a pending sign-in: its session of kind SessionMFA, the user
 // and the user's TOTP state.
 type challenge struct {
-	sess     confidant.Session
-	failures int // wrong codes sent with it so far
+	sess     confidant.Session // of kind SessionMFA or SessionMFAEnrol
+	failures int               // wrong codes sent with it so far
 	user     confidant.User
 	totp     confidant.TOTP
 }
+
+// mayEnrol says whether a second factor may be enrolled in this pending
+// sign-in: only in one started by accepting an invitation.
+func (ch challenge) mayEnrol() bool { return ch.sess.Kind == SessionMFAEnrol }
+
+// errEnrolNotAllowed refuses an enrolment outside the sign-in that
+// follows an accepted invitation.
+var errEnrolNotAllowed = confidant.Errorf(confidant.KindPermission, "second_factor_not_set_up",
+	"A second factor can only be set up right after accepting an invitation. Ask a security officer to reset your account.")
 
 // challenge looks up a live pending sign-in by its token.
 func (s *Service) challenge(ctx context.Context, token string) (challenge, error) {
@@ -139,7 +148,7 @@ func (s *Service) challenge(ctx context.Context, token string) (challenge, error
 		if ch.sess, err = tx.SessionByTokenHash(ctx, h[:]); err != nil {
 			return err
 		}
-		if ch.sess.Kind != SessionMFA {
+		if ch.sess.Kind != SessionMFA && ch.sess.Kind != SessionMFAEnrol {
 			return confidant.ErrNotFound
 		}
 		if ch.failures, err = tx.SessionFailures(ctx, ch.sess.ID); err != nil {
@@ -180,7 +189,7 @@ func (s *Service) MFAStatus(ctx context.Context, mfaToken string) (MFAChallenge,
 	if err != nil {
 		return MFAChallenge{}, err
 	}
-	return MFAChallenge{Enrol: !ch.totp.Enrolled(), Pending: len(ch.totp.Pending) > 0, ExpiresAt: ch.sess.ExpiresAt}, nil
+	return MFAChallenge{Enrol: ch.mayEnrol() && !ch.totp.Enrolled(), Pending: len(ch.totp.Pending) > 0, ExpiresAt: ch.sess.ExpiresAt}, nil
 }
 
 // TOTPEnrolment is a new TOTP secret, to be shown once to the user who
@@ -208,6 +217,9 @@ func (s *Service) BeginTOTPEnrolment(ctx context.Context, mfaToken string) (TOTP
 	}
 	if ch.totp.Enrolled() {
 		return TOTPEnrolment{}, errTOTPEnrolled
+	}
+	if !ch.mayEnrol() {
+		return TOTPEnrolment{}, errEnrolNotAllowed
 	}
 	now := s.clock()
 	if ch.user.Disabled {
@@ -288,6 +300,9 @@ func (s *Service) LoginTOTP(ctx context.Context, mfaToken, code, kind, client st
 	}
 	secret, enrolling := ch.totp.Secret, false
 	if !ch.totp.Enrolled() {
+		if !ch.mayEnrol() {
+			return LoginResult{}, errEnrolNotAllowed
+		}
 		if len(ch.totp.Pending) == 0 {
 			return LoginResult{}, errTOTPNotEnrolled
 		}
@@ -301,6 +316,7 @@ func (s *Service) LoginTOTP(ctx context.Context, mfaToken, code, kind, client st
 	sess := confidant.Session{
 		ID: confidant.NewID(), TokenHash: hash, UserID: u.ID, Kind: kind,
 		CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(s.cfg.SessionAbsolute),
+		Client: confidant.ClientFrom(ctx), Agent: confidant.AgentFrom(ctx),
 	}
 	okEv := s.userEvent(ctx, ActLoginOK, u, sess.ID, confidant.OutcomeOK)
 	confirmEv := s.userEvent(ctx, ActTOTPConfirm, u, sess.ID, confidant.OutcomeOK)
@@ -336,6 +352,7 @@ func (s *Service) LoginTOTP(ctx context.Context, mfaToken, code, kind, client st
 	if err != nil {
 		return LoginResult{}, err
 	}
+	s.signedIn(ctx, u, sess)
 	return LoginResult{Token: token, Session: sess}, nil
 }
 

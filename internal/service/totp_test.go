@@ -257,23 +257,34 @@ func TestConcurrentTOTP(t *testing.T) {
 	}
 }
 
-// A staff account without a second factor enrols at its first sign-in:
-// the secret is handed out once, and the first valid code confirms it.
+// A staff account enrols its second factor right after accepting its
+// invitation, and nowhere else: the secret is handed out once, and the
+// first valid code confirms it. A password alone never opens an
+// enrolment (it could be stolen).
 func TestTOTPEnrolment(t *testing.T) {
 	w := newWorld(t)
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	svc := clocked(t, w, &now)
 	ctx := t.Context()
-	u, err := svc.OperatorCreateUser(ctx, service.StaffInput{
+	inv, err := svc.OperatorInviteUser(ctx, service.StaffInput{
 		Username: "newcomer", DisplayName: "New Comer", Role: confidant.RoleTherapist,
-		ClinicIDs: []string{w.ClinicA.ID}, Password: testfix.Password,
+		ClinicIDs: []string{w.ClinicA.ID},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := mfa(t, svc, u)
-	if !res.MFAEnrol {
-		t.Fatal("an account without a second factor is not asked to enrol")
+	u := inv.User
+	if u.AwaitingApproval {
+		t.Error("an account made by the operator awaits approval")
+	}
+	u2, res, err := svc.AcceptInvitationSignIn(ctx, inv.Code, testfix.Password)
+	if err != nil || u2.ID != u.ID || !res.MFAEnrol || !res.MFARequired() || res.Token != "" ||
+		!res.MFAExpiresAt.Equal(now.Add(service.MFAEnrolLife)) {
+		t.Fatalf("accepting the invitation: %v, enrolment %v, expiry %v", err, res.MFAEnrol, res.MFAExpiresAt)
+	}
+	// The password alone, now set, neither signs in nor opens an enrolment.
+	if _, err := svc.Login(ctx, u.Username, testfix.Password, service.SessionAPI); confidant.CodeOf(err) != "second_factor_not_set_up" {
+		t.Fatalf("sign-in with the password before enrolling: %v", err)
 	}
 	if st, err := svc.MFAStatus(ctx, res.MFAToken); err != nil || !st.Enrol || st.Pending {
 		t.Fatalf("MFAStatus before enrolment: %+v, %v", st, err)
@@ -308,8 +319,13 @@ func TestTOTPEnrolment(t *testing.T) {
 	if err != nil || got.Token == "" {
 		t.Fatalf("first valid code: %v", err)
 	}
+	// The pending enrolment is spent.
+	if _, err := svc.BeginTOTPEnrolment(ctx, res.MFAToken); confidant.CodeOf(err) != "mfa_expired" {
+		t.Fatalf("the enrolment token after use: %v", err)
+	}
 	// Enrolled: the next sign-in asks for a code, not an enrolment, and the
-	// confirming code's step is used.
+	// confirming code's step is used; an ordinary pending sign-in enrols
+	// nothing.
 	res = mfa(t, svc, u)
 	if res.MFAEnrol {
 		t.Fatal("asked to enrol again")

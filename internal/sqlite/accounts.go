@@ -239,19 +239,91 @@ func (t *tx) RecordLogin(ctx context.Context, userID string, ok bool, lockedUnti
 
 func (t *tx) CreateSession(ctx context.Context, s confidant.Session) error {
 	_, err := t.exec(ctx, "create session",
-		`INSERT INTO sessions (id, token_hash, user_id, kind, created_at, last_seen, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		s.ID, nonNil(s.TokenHash), s.UserID, s.Kind, micros(s.CreatedAt), micros(s.LastSeen), micros(s.ExpiresAt))
+		`INSERT INTO sessions (id, token_hash, user_id, kind, created_at, last_seen, expires_at, client, agent)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, nonNil(s.TokenHash), s.UserID, s.Kind, micros(s.CreatedAt), micros(s.LastSeen), micros(s.ExpiresAt), s.Client, s.Agent)
 	return err
 }
 
 func (t *tx) SessionByTokenHash(ctx context.Context, hash []byte) (confidant.Session, error) {
 	var s confidant.Session
 	err := t.get(ctx, "session", "session",
-		`SELECT id, token_hash, user_id, kind, created_at, last_seen, expires_at
-		FROM sessions WHERE token_hash = ?`, []any{nonNil(hash)},
-		&s.ID, &s.TokenHash, &s.UserID, &s.Kind, tm(&s.CreatedAt), tm(&s.LastSeen), tm(&s.ExpiresAt))
+		`SELECT `+sessionColumns+` FROM sessions WHERE token_hash = ?`, []any{nonNil(hash)},
+		&s.ID, &s.TokenHash, &s.UserID, &s.Kind, tm(&s.CreatedAt), tm(&s.LastSeen), tm(&s.ExpiresAt), &s.Client, &s.Agent)
 	return s, err
+}
+
+const sessionColumns = `id, token_hash, user_id, kind, created_at, last_seen, expires_at, client, agent`
+
+func (t *tx) ListUserSessions(ctx context.Context, userID string, kinds ...string) ([]confidant.Session, error) {
+	q := `SELECT ` + sessionColumns + ` FROM sessions WHERE user_id = ?`
+	args := []any{userID}
+	if len(kinds) > 0 {
+		k, err := json.Marshal(kinds)
+		if err != nil {
+			return nil, dbErr("list sessions", err)
+		}
+		q += ` AND kind IN (SELECT value FROM json_each(?))`
+		args = append(args, string(k))
+	}
+	var out []confidant.Session
+	err := t.list(ctx, "list sessions", q+` ORDER BY created_at DESC, id LIMIT 1000`, args, func(r *sql.Rows) error {
+		var s confidant.Session
+		err := r.Scan(&s.ID, &s.TokenHash, &s.UserID, &s.Kind, tm(&s.CreatedAt), tm(&s.LastSeen), tm(&s.ExpiresAt), &s.Client, &s.Agent)
+		out = append(out, s)
+		return err
+	})
+	return out, err
+}
+
+func (t *tx) KnownClient(ctx context.Context, userID string, key []byte) (known, anyClient bool, err error) {
+	var k, a int
+	err = t.get(ctx, "client", "known client",
+		`SELECT EXISTS (SELECT 1 FROM known_clients WHERE user_id = ? AND client_key = ?),
+		        EXISTS (SELECT 1 FROM known_clients WHERE user_id = ?)`, []any{userID, nonNil(key), userID}, &k, &a)
+	return k == 1, a == 1, err
+}
+
+func (t *tx) PutClient(ctx context.Context, userID string, key []byte, at time.Time) error {
+	_, err := t.exec(ctx, "put client",
+		`INSERT INTO known_clients (user_id, client_key, first_seen, last_seen) VALUES (?, ?, ?, ?)
+		ON CONFLICT (user_id, client_key) DO UPDATE SET last_seen = excluded.last_seen`,
+		userID, nonNil(key), micros(at), micros(at))
+	return err
+}
+
+func (t *tx) CreateNotice(ctx context.Context, n confidant.Notice) error {
+	_, err := t.exec(ctx, "create notice",
+		`INSERT INTO notices (id, user_id, kind, at, client, agent, count, read_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		n.ID, n.UserID, n.Kind, micros(n.At), n.Client, n.Agent, n.Count, micros(n.ReadAt))
+	return err
+}
+
+func (t *tx) ListNotices(ctx context.Context, userID string, limit int) ([]confidant.Notice, error) {
+	var out []confidant.Notice
+	err := t.list(ctx, "list notices",
+		`SELECT id, user_id, kind, at, client, agent, count, read_at FROM notices WHERE user_id = ?
+		ORDER BY at DESC, id DESC LIMIT ?`, []any{userID, limit},
+		func(r *sql.Rows) error {
+			var n confidant.Notice
+			err := r.Scan(&n.ID, &n.UserID, &n.Kind, tm(&n.At), &n.Client, &n.Agent, &n.Count, tm(&n.ReadAt))
+			out = append(out, n)
+			return err
+		})
+	return out, err
+}
+
+func (t *tx) LatestNotice(ctx context.Context, userID, kind string) (time.Time, error) {
+	var at time.Time
+	err := t.get(ctx, "notice", "latest notice",
+		`SELECT MAX(at) FROM notices WHERE user_id = ? AND kind = ?`, []any{userID, kind}, tm(&at))
+	return at, err
+}
+
+func (t *tx) ReadNotices(ctx context.Context, userID string, at time.Time) error {
+	_, err := t.exec(ctx, "read notices",
+		`UPDATE notices SET read_at = ? WHERE user_id = ? AND read_at IS NULL`, micros(at), userID)
+	return err
 }
 
 func (t *tx) TouchSession(ctx context.Context, id string, at time.Time) error {
@@ -274,4 +346,23 @@ func (t *tx) DeleteUserSessions(ctx context.Context, userID string) error {
 func (t *tx) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
 	n, err := t.exec(ctx, "delete expired sessions", `DELETE FROM sessions WHERE expires_at <= ?`, now.UnixMicro())
 	return int(n), err
+}
+
+func (t *tx) LinkIdentity(ctx context.Context, issuer, subject, userID string, at time.Time) error {
+	_, err := t.exec(ctx, "link identity",
+		`INSERT INTO external_identities (issuer, subject, user_id, created_at) VALUES (?, ?, ?, ?)`,
+		issuer, subject, userID, micros(at))
+	return err
+}
+
+func (t *tx) IdentityUser(ctx context.Context, issuer, subject string) (string, error) {
+	var id string
+	err := t.get(ctx, "identity", "identity user",
+		`SELECT user_id FROM external_identities WHERE issuer = ? AND subject = ?`, []any{issuer, subject}, &id)
+	return id, err
+}
+
+func (t *tx) DeleteUserIdentities(ctx context.Context, userID string) error {
+	_, err := t.exec(ctx, "delete identities", `DELETE FROM external_identities WHERE user_id = ?`, userID)
+	return err
 }

@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) confidant.SealedStore) {
 		{"RecordLogin", testRecordLogin},
 		{"Sessions", testSessions},
 		{"FailSession", testFailSession},
+		{"SessionsAndNotices", testSessionsAndNotices},
 		{"LoginFailures", testLoginFailures},
 		{"TOTP", testTOTP},
 		{"ConcurrentTOTP", testConcurrentTOTP},

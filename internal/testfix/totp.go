@@ -122,9 +122,9 @@ func (w *World) SignIn(t testing.TB, u confidant.User, kind string) string {
 
 // APISignIn signs in through the JSON API of a running server at base:
 // POST /api/v1/login, then, when the answer asks for a second factor, POST
-// /api/v1/login/totp with a code of secret. An account that must enrol
-// first (secret "") enrols through POST /api/v1/login/totp/enrol. It
-// returns the bearer token and the account's secret (base32).
+// /api/v1/login/totp with a code of secret (a second factor is enrolled
+// only right after accepting an invitation, never at sign-in). It returns
+// the bearer token and the account's secret (base32).
 func APISignIn(t testing.TB, c *http.Client, base, username, password, secret string) (token, totpSecret string) {
 	t.Helper()
 	if c == nil {
@@ -150,7 +150,6 @@ func APISignIn(t testing.TB, c *http.Client, base, username, password, secret st
 		Token       string `json:"token"`
 		MFARequired bool   `json:"mfa_required"`
 		MFAToken    string `json:"mfa_token"`
-		MFAEnrol    bool   `json:"mfa_enrol"`
 	}
 	post("/api/v1/login", map[string]string{"username": username, "password": password}, &login)
 	if !login.MFARequired {
@@ -158,14 +157,6 @@ func APISignIn(t testing.TB, c *http.Client, base, username, password, secret st
 			t.Fatalf("sign in %s: no token", username)
 		}
 		return login.Token, secret
-	}
-	if login.MFAEnrol {
-		var e struct {
-			Secret string `json:"secret"`
-			URI    string `json:"uri"`
-		}
-		post("/api/v1/login/totp/enrol", map[string]string{"mfa_token": login.MFAToken}, &e)
-		secret = e.Secret
 	}
 	if secret == "" {
 		t.Fatalf("sign in %s: a second factor is required and no secret is known", username)

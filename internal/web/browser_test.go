@@ -373,10 +373,11 @@ func TestBrowser(t *testing.T) {
 	}
 	saveScreenshot(t, sctx, "access-log.png")
 
-	// (2c) A new staff account sets up its authenticator app at its first
-	// sign-in: the key and its QR code, then the first code.
-	newcomer, err := e.w.Service.OperatorCreateUser(context.Background(), service.StaffInput{
-		Username: "newcomer", DisplayName: "New Comer", Role: confidant.RoleSecurity, Password: testfix.Password,
+	// (2c) A new staff account accepts its invitation (the code arrives in
+	// the link's fragment), sets its password and at once its
+	// authenticator app: the key and its QR code, then the first code.
+	newcomer, err := e.w.Service.OperatorInviteUser(context.Background(), service.StaffInput{
+		Username: "newcomer", DisplayName: "New Comer", Role: confidant.RoleSecurity,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -387,12 +388,12 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	enrolling := watch(t, nctx)
-	step(t, nctx, "newcomer signs in with the password",
-		chromedp.Navigate(base+"/login"),
-		chromedp.WaitVisible(chromedp.ID("username")),
-		chromedp.SendKeys(chromedp.ID("username"), newcomer.Username),
+	step(t, nctx, "newcomer accepts the invitation",
+		chromedp.Navigate(base+"/invite#"+newcomer.Code),
+		chromedp.WaitVisible(chromedp.ID("password2")),
 		chromedp.SendKeys(chromedp.ID("password"), testfix.Password),
-		chromedp.Click(chromedp.CSS(`form[action="/login"] button[type="submit"]`)),
+		chromedp.SendKeys(chromedp.ID("password2"), testfix.Password),
+		chromedp.Click(chromedp.CSS(`form[action="/invite"] button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`form[action="/login/totp/enrol"]`)),
 		chromedp.Click(chromedp.CSS(`form[action="/login/totp/enrol"] button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`svg.totp-qr`)),
@@ -438,13 +439,15 @@ func TestBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("password"), "the invitee's own password"),
 		chromedp.SendKeys(chromedp.ID("password2"), "the invitee's own password"),
 		chromedp.Click(chromedp.CSS(`form[action="/invite"] button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/login/totp/enrol"]`)),
 	)
-	if got := textOf(t, ictx, "main"); !strings.Contains(got, "Your password is set") {
+	if got := textOf(t, ictx, "main"); !strings.Contains(got, "Set up your second factor") {
 		t.Errorf("after accepting: %.500s", got)
 	}
-	if _, err := e.w.Service.Login(context.Background(), invited.User.Username, "the invitee's own password", service.SessionWeb); err != nil {
-		t.Errorf("the invitee's password does not work: %v", err)
+	// The password is the invitee's (it is right), and alone it opens no
+	// enrolment.
+	if _, err := e.w.Service.Login(context.Background(), invited.User.Username, "the invitee's own password", service.SessionWeb); confidant.CodeOf(err) != "second_factor_not_set_up" {
+		t.Errorf("the invitee's password alone: %v", err)
 	}
 
 	// (3) No CSP violations anywhere, and no script errors.

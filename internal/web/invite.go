@@ -5,6 +5,7 @@ import (
 
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/httpx"
+	"github.com/confidanthealth/confidant/internal/service"
 )
 
 // The invitation page: the invitee sets their own password. The link in
@@ -35,10 +36,18 @@ func (s *server) acceptInvite(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusBadRequest, "invite", v)
 		return
 	}
-	if _, err := s.svc.AcceptInvitation(r.Context(), r.PostForm.Get("code"), pw); err != nil {
+	_, res, err := s.svc.AcceptInvitationSignIn(r.Context(), r.PostForm.Get("code"), pw)
+	if err != nil {
 		httpx.LogError(s.log, r, err)
 		v.Error = confidant.MessageOf(err)
 		s.render(w, r, httpx.Status(err), "invite", v)
+		return
+	}
+	if res.MFARequired() {
+		// Staff set up their second factor now, in the pending sign-in the
+		// invitation started (the only place where one can be set up).
+		s.setMFACookie(w, res.MFAToken, service.MFAEnrolLife)
+		http.Redirect(w, r, "/login/totp", http.StatusSeeOther)
 		return
 	}
 	redirect(w, r, "/login", "password-set")

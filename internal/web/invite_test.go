@@ -8,6 +8,7 @@ import (
 
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/service"
+	"github.com/confidanthealth/confidant/internal/testfix"
 )
 
 // A security officer sees the therapist accounts awaiting approval on the
@@ -30,7 +31,11 @@ func TestApprovalPage(t *testing.T) {
 	if r := e.as(e.w.Manager).post("/accounts/"+inv.User.ID+"/approve", url.Values{}); r.status != http.StatusForbidden {
 		t.Errorf("the inviting manager approves: %d", r.status)
 	}
-	r = sec.follow("/accounts/"+inv.User.ID+"/approve", url.Values{})
+	// The officer's second factor again (step-up): without it, nothing.
+	if r := sec.post("/accounts/"+inv.User.ID+"/approve", url.Values{}); r.status != http.StatusBadRequest || !has(r.body, "current code of your second factor") {
+		t.Errorf("approval without a code: %d\n%s", r.status, text(r.body))
+	}
+	r = sec.follow("/accounts/"+inv.User.ID+"/approve", url.Values{"code": {testfix.Code(t, e.w.TOTPSecret(e.w.Security))}})
 	if !has(r.body, "The account was approved.") || has(r.body, "Awaiting approval") {
 		t.Errorf("after approval:\n%s", text(r.body))
 	}

@@ -59,6 +59,7 @@ type page struct {
 	Section string  // the top-bar item to highlight
 	CSS, JS string
 	Icon    string
+	SSO     string // the single sign-on provider's name, when configured
 }
 
 func (p *page) setError(msg string) { p.Error = msg }
@@ -107,6 +108,7 @@ var flashes = map[string]string{
 	"account-approved":   "The account was approved.",
 	"account-reset":      "The account was reset: its owner got a new invitation and sets up a new second factor.",
 	"password-set":       "Your password is set. Sign in with it.",
+	"session-ended":      "The session has ended.",
 	"emergency-access":   "Emergency access was granted. It is recorded with your reason, security officers have been notified, and the patient sees it.",
 	"emergency-reviewed": "The review was recorded.",
 	"password-changed":   "Your password is changed, and every session of your account has ended. Sign in with the new password.",
@@ -134,6 +136,9 @@ func (s *server) page(r *http.Request, title string, crumbs ...crumb) page {
 		CSS:    s.assets.URL("app.css"),
 		JS:     s.assets.URL("app.js"),
 		Icon:   s.assets.URL("icon.svg"),
+	}
+	if s.sso != nil {
+		p.SSO = s.sso.cfg.Name
 	}
 	if a, err := confidant.ActorFrom(r.Context()); err == nil {
 		p.Me = &viewer{Name: a.Username, Role: a.Role}

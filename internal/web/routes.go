@@ -22,10 +22,18 @@ func (s *server) routes() http.Handler {
 	public("POST /logout", s.logout)
 	public("GET /invite", s.inviteForm)
 	public("POST /invite", s.acceptInvite)
+	if s.sso != nil {
+		public("GET /sso/start", s.ssoStart)
+		public("POST /sso/link", s.ssoLink)
+		public("GET /sso/callback", s.ssoCallback)
+	}
 	public("GET /static/{name}", s.static)
 	public("/", s.notFound)
 
 	private("GET /{$}", s.home)
+	private("GET /sessions", s.sessionsPage)
+	private("POST /sessions/{id}/end", s.endSessionForm)
+	private("POST /notices/read", s.readNotices)
 	private("GET /password", s.passwordForm)
 	private("POST /password", s.changePassword)
 

@@ -81,7 +81,7 @@ func (s *server) approveAccount(w http.ResponseWriter, r *http.Request) {
 	if !s.parseForm(w, r) {
 		return
 	}
-	if _, err := s.svc.ApproveAccount(r.Context(), r.PathValue("id")); err != nil {
+	if _, err := s.svc.ApproveAccount(r.Context(), r.PathValue("id"), r.PostForm.Get("code")); err != nil {
 		s.fail(w, r, err)
 		return
 	}

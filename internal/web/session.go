@@ -127,7 +127,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		// The second step: the pending sign-in travels in a cookie of its
 		// own, never in a URL.
 		s.clearCookie(w)
-		s.setMFACookie(w, res.MFAToken)
+		s.setMFACookie(w, res.MFAToken, service.MFALife)
 		http.Redirect(w, r, totpURL(v.Next), http.StatusSeeOther)
 		return
 	}

@@ -19,9 +19,9 @@ import (
 // account without one yet sets up an authenticator app first.
 
 // setMFACookie stores the token of a pending sign-in.
-func (s *server) setMFACookie(w http.ResponseWriter, token string) {
+func (s *server) setMFACookie(w http.ResponseWriter, token string, life time.Duration) {
 	http.SetCookie(w, &http.Cookie{
-		Name: s.mfaCookie, Value: token, Path: "/", MaxAge: int(service.MFALife / time.Second),
+		Name: s.mfaCookie, Value: token, Path: "/", MaxAge: int(life / time.Second),
 		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteStrictMode,
 	})
 }

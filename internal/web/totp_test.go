@@ -19,21 +19,27 @@ import (
 // SVG), and the first valid code confirms it and signs in.
 func TestTOTPEnrolmentPages(t *testing.T) {
 	e := newEnv(t)
-	u, err := e.w.Service.OperatorCreateUser(context.Background(), service.StaffInput{
+	inv, err := e.w.Service.OperatorInviteUser(context.Background(), service.StaffInput{
 		Username: "newcomer", DisplayName: "New Comer", Role: confidant.RoleManager,
-		ClinicIDs: []string{e.w.ClinicA.ID}, Password: testfix.Password,
+		ClinicIDs: []string{e.w.ClinicA.ID},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	u := inv.User
 	c := e.client()
 	// Without a pending sign-in the code page sends back to the password.
 	if r := c.get("/login/totp"); r.status != http.StatusSeeOther || r.location() != "/login" {
 		t.Fatalf("code page without a pending sign-in: %d to %q", r.status, r.header.Get("Location"))
 	}
-	r := c.post("/login", url.Values{"username": {u.Username}, "password": {testfix.Password}})
+	// Accepting the invitation leads straight to the enrolment.
+	r := c.post("/invite", url.Values{"code": {inv.Code}, "password": {testfix.Password}, "password2": {testfix.Password}})
 	if r.status != http.StatusSeeOther || r.location() != "/login/totp" {
-		t.Fatalf("password: %d to %q", r.status, r.header.Get("Location"))
+		t.Fatalf("accepting the invitation: %d to %q", r.status, r.header.Get("Location"))
+	}
+	// The password alone, elsewhere, opens no enrolment.
+	if r := e.client().post("/login", url.Values{"username": {u.Username}, "password": {testfix.Password}}); r.status != http.StatusForbidden || !has(r.body, "no second factor set up") {
+		t.Fatalf("password alone before enrolling: %d\n%s", r.status, text(r.body))
 	}
 	r = c.get("/login/totp")
 	if r.status != http.StatusOK || !has(r.body, "Set up your second factor") || !strings.Contains(r.body, `action="/login/totp/enrol"`) {

@@ -39,6 +39,9 @@ type Config struct {
 	// Location is the time zone dates and times are shown and entered in;
 	// nil means Europe/Helsinki when the system knows it, else UTC.
 	Location *time.Location
+	// SSO configures single sign-on for staff (OpenID Connect); the zero
+	// value turns it off.
+	SSO SSOConfig
 }
 
 // server holds what the handlers share.
@@ -53,6 +56,7 @@ type server struct {
 	views     *views
 	assets    *assets
 	now       func() time.Time
+	sso       *sso // nil without single sign-on
 }
 
 // New returns the web app's handler.
@@ -81,6 +85,11 @@ func New(svc *service.Service, cfg Config) (http.Handler, error) {
 		s.mfaCookie = "__Host-confidant-mfa"
 	}
 	var err error
+	if cfg.SSO.Issuer != "" {
+		if s.sso, err = newSSO(cfg.SSO, s.secure, s.log); err != nil {
+			return nil, err
+		}
+	}
 	if s.assets, err = loadAssets(); err != nil {
 		return nil, err
 	}
