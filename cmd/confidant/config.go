@@ -35,6 +35,7 @@ type Config struct {
 	SessionIdle     time.Duration // idle session timeout
 	SessionAbsolute time.Duration // absolute session timeout
 	MaxAttachment   int64         // bytes
+	BreakGlass      time.Duration // how long break-the-glass emergency access lasts
 
 	KEKProvider       string // "file" or "pkcs11"
 	KEKFile           string // file provider: the KEK keyset file (outside Data)
@@ -84,6 +85,13 @@ var settings = []setting{
 	}},
 	{"session-absolute", "sign-out this long after sign-in", "12h", func(c *Config, v string) (err error) {
 		c.SessionAbsolute, err = time.ParseDuration(v)
+		return err
+	}},
+	{"break-glass-duration", "how long a therapist's break-the-glass emergency access lasts (1m to 24h)", "4h", func(c *Config, v string) (err error) {
+		c.BreakGlass, err = time.ParseDuration(v)
+		if err == nil && (c.BreakGlass < time.Minute || c.BreakGlass > 24*time.Hour) {
+			err = errors.New("must be between 1m and 24h")
+		}
 		return err
 	}},
 	{"kek-provider", "key-encryption key provider: file or pkcs11", "file", func(c *Config, v string) error {
@@ -330,6 +338,9 @@ func (c Config) serviceConfig() service.Config {
 	sc.SessionIdle = c.SessionIdle
 	sc.SessionAbsolute = c.SessionAbsolute
 	sc.MaxAttachment = c.MaxAttachment
+	if c.BreakGlass != 0 {
+		sc.BreakGlassTTL = c.BreakGlass
+	}
 	sc.Retention.YearsAfterBirth = c.RetentionYears
 	sc.PublicURL = c.PublicURL
 	if sc.PublicURL == "" {

@@ -86,6 +86,17 @@ func TestConfigPrecedence(t *testing.T) {
 	if c.LogLevel.String() != "WARN" || c.MaxAttachment != 3<<20 { // file beats default
 		t.Errorf("log level %v, max attachment %d", c.LogLevel, c.MaxAttachment)
 	}
+	if c.BreakGlass != 4*time.Hour || c.serviceConfig().BreakGlassTTL != 4*time.Hour { // the default
+		t.Errorf("break-glass duration %v", c.BreakGlass)
+	}
+	for _, bad := range []string{"30s", "25h", "soon"} {
+		fs := newFlagSet("x", "x", io.Discard)
+		resolve := configFlags(fs)
+		fs.Parse([]string{"--data", dir, "--break-glass-duration", bad})
+		if _, err := resolve(); err == nil {
+			t.Errorf("break-glass duration %q accepted", bad)
+		}
+	}
 	// Unknown keys and bad values are refused with a clear message.
 	os.WriteFile(file, []byte(`{"adress": "x"}`), 0o600)
 	fs = newFlagSet("x", "x", io.Discard)
