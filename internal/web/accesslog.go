@@ -149,6 +149,9 @@ func (s *server) myAccessLog(w http.ResponseWriter, r *http.Request) {
 			Why: e.Purpose, Refused: e.Outcome == confidant.OutcomeDenied, Failed: e.Outcome == confidant.OutcomeFailed,
 			ProofURL: "/record/access/" + strconv.FormatUint(e.Index, 10) + "/proof",
 		}
+		if strings.HasPrefix(e.Purpose, service.EmergencyPurpose) {
+			m.Why = "Emergency access: this person is not in your care team and gave a reason when they took it (see their emergency access entry)"
+		}
 		switch {
 		case e.ActorID != "" && e.ActorID == a.UserID:
 			m.Who, m.Role = "You", ""

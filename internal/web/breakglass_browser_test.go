@@ -130,7 +130,7 @@ func TestBrowserBreakGlass(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`.access-list`)),
 	)
 	history := textOf(t, pctx, "main")
-	for _, want := range []string{"Took emergency access to your records", reason, "Reviewed an emergency access", "emergency access "} {
+	for _, want := range []string{"Took emergency access to your records", reason, "Reviewed an emergency access", "Emergency access: this person is not in your care team"} {
 		if !strings.Contains(history, want) {
 			t.Errorf("the patient's history lacks %q", want)
 		}
