@@ -172,18 +172,18 @@ func (s *Service) patientFacts(ctx context.Context, tx confidant.Tx, a confidant
 		}
 		f.ActiveCare = ok
 		f.InClinic = a.InClinic(p.ClinicID)
+		var g confidant.ActiveGrant
 		if !ok && f.InClinic {
 			// Without care, an active break-the-glass grant (one
 			// indexed query); accesses under it are marked as such.
-			g, err := tx.ActiveBreakGlass(ctx, a.UserID, p.ID, now)
-			if err != nil {
+			if g, err = tx.ActiveBreakGlass(ctx, a.UserID, p.ID, now); err != nil {
 				return f, err
 			}
-			if g.ID != "" {
-				f.Emergency = true
-				noteEmergency(ctx, p.ID, g)
-			}
+			f.Emergency = g.ID != ""
 		}
+		// Noted (or cleared, when a rerun of the transaction finds none)
+		// for the call's events.
+		noteEmergency(ctx, p.ID, g)
 	case confidant.RolePatient:
 		f.OwnPatient = a.PatientID != "" && a.PatientID == p.ID
 	case confidant.RoleManager:
