@@ -138,7 +138,11 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (L
 			return LoginResult{}, err
 		}
 	}
-	if MFARequired(u, st) {
+	passkeys, err := s.passkeyCount(ctx, u.ID)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	if MFARequired(u, st) || passkeys > 0 {
 		// The password is right, but the client's failure count stays
 		// until the second factor is right too: a stolen password does not
 		// buy unlimited guesses at codes.
@@ -158,7 +162,7 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (L
 		if err != nil {
 			return LoginResult{}, err
 		}
-		return LoginResult{MFAToken: mtok, MFAExpiresAt: ms.ExpiresAt, MFAEnrol: !st.Enrolled()}, nil
+		return LoginResult{MFAToken: mtok, MFAExpiresAt: ms.ExpiresAt, MFAEnrol: !st.Enrolled() && passkeys == 0}, nil
 	}
 	token, hash := newToken()
 	sess := confidant.Session{
@@ -191,6 +195,7 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (L
 	if err != nil {
 		return LoginResult{}, err
 	}
+	s.signedIn(ctx, u, sess)
 	return LoginResult{Token: token, Session: sess}, nil
 }
 

@@ -11,10 +11,12 @@ package service
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/policy"
+	"github.com/go-webauthn/webauthn/webauthn"
 )
 
 // Hasher hashes and verifies passwords (internal/password implements it).
@@ -96,6 +98,11 @@ type Service struct {
 	audit     Auditor
 	auditRead AuditReader
 	mailer    Mailer
+
+	// The WebAuthn relying party (webauthn.go), built once from cfg.
+	waOnce sync.Once
+	wa     *webauthn.WebAuthn
+	waErr  error
 }
 
 // Option configures a Service.

@@ -125,7 +125,12 @@ type challenge struct {
 	failures int // wrong codes sent with it so far
 	user     confidant.User
 	totp     confidant.TOTP
+	passkeys int // the user's passkeys
 }
+
+// enrolled reports whether the account has a second factor (an
+// authenticator app or a passkey).
+func (ch challenge) enrolled() bool { return ch.totp.Enrolled() || ch.passkeys > 0 }
 
 // challenge looks up a live pending sign-in by its token.
 func (s *Service) challenge(ctx context.Context, token string) (challenge, error) {
@@ -152,6 +157,11 @@ func (s *Service) challenge(ctx context.Context, token string) (challenge, error
 		if confidant.IsKind(err, confidant.KindNotFound) {
 			ch.totp, err = confidant.TOTP{UserID: ch.user.ID}, nil
 		}
+		if err != nil {
+			return err
+		}
+		pk, err := tx.WebAuthnCredentials(ctx, ch.user.ID)
+		ch.passkeys = len(pk)
 		return err
 	})
 	if confidant.IsKind(err, confidant.KindNotFound) {
@@ -171,6 +181,8 @@ type MFAChallenge struct {
 	Enrol     bool // the account must enrol a second factor first
 	Pending   bool // an enrolment was started (its secret was handed out)
 	ExpiresAt time.Time
+	TOTP      bool // the account has an authenticator app
+	Passkey   bool // the account has a passkey
 }
 
 // MFAStatus returns the state of the pending sign-in of mfaToken, or
@@ -180,7 +192,10 @@ func (s *Service) MFAStatus(ctx context.Context, mfaToken string) (MFAChallenge,
 	if err != nil {
 		return MFAChallenge{}, err
 	}
-	return MFAChallenge{Enrol: !ch.totp.Enrolled(), Pending: len(ch.totp.Pending) > 0, ExpiresAt: ch.sess.ExpiresAt}, nil
+	return MFAChallenge{
+		Enrol: !ch.enrolled(), Pending: len(ch.totp.Pending) > 0, ExpiresAt: ch.sess.ExpiresAt,
+		TOTP: ch.totp.Enrolled(), Passkey: ch.passkeys > 0,
+	}, nil
 }
 
 // TOTPEnrolment is a new TOTP secret, to be shown once to the user who
@@ -206,7 +221,9 @@ func (s *Service) BeginTOTPEnrolment(ctx context.Context, mfaToken string) (TOTP
 	if err != nil {
 		return TOTPEnrolment{}, err
 	}
-	if ch.totp.Enrolled() {
+	if ch.enrolled() {
+		// An account with a passkey does not get a secret for its
+		// password alone: it adds an app once signed in.
 		return TOTPEnrolment{}, errTOTPEnrolled
 	}
 	now := s.clock()
@@ -288,7 +305,7 @@ func (s *Service) LoginTOTP(ctx context.Context, mfaToken, code, kind, client st
 	}
 	secret, enrolling := ch.totp.Secret, false
 	if !ch.totp.Enrolled() {
-		if len(ch.totp.Pending) == 0 {
+		if len(ch.totp.Pending) == 0 || ch.passkeys > 0 {
 			return LoginResult{}, errTOTPNotEnrolled
 		}
 		secret, enrolling = ch.totp.Pending, true
@@ -336,6 +353,7 @@ func (s *Service) LoginTOTP(ctx context.Context, mfaToken, code, kind, client st
 	if err != nil {
 		return LoginResult{}, err
 	}
+	s.signedIn(ctx, u, sess)
 	return LoginResult{Token: token, Session: sess}, nil
 }
 

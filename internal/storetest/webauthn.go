@@ -98,7 +98,9 @@ func testWebAuthn(t *testing.T, s confidant.SealedStore) {
 	wantKind(t, "DeleteWebAuthnCredential of another user's credential", tryUpdate(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
 		return tx.DeleteWebAuthnCredential(ctx, other.ID, c1.ID)
 	}), confidant.KindNotFound)
-	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.DeleteWebAuthnCredential(ctx, uid, c1.ID) })
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+		return tx.DeleteWebAuthnCredential(ctx, uid, c1.ID)
+	})
 	diff(t, "credentials after a removal", []confidant.SealedWebAuthnCredential{c2}, list())
 	wantKind(t, "deleting a removed credential", tryUpdate(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
 		return tx.DeleteWebAuthnCredential(ctx, uid, c1.ID)
@@ -194,10 +196,14 @@ func testRecoveryCodes(t *testing.T, s confidant.SealedStore) {
 		{UserID: uid, N: 2, Hash: first[2], CreatedAt: at(0)},
 	}
 	diff(t, "recovery codes", want, codes())
-	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.UseRecoveryCode(ctx, uid, 1, at(time.Hour)) })
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+		return tx.UseRecoveryCode(ctx, uid, 1, at(time.Hour))
+	})
 	want[1].UsedAt = at(time.Hour)
 	diff(t, "recovery codes after a use", want, codes())
-	err := tryUpdate(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.UseRecoveryCode(ctx, uid, 1, at(2*time.Hour)) })
+	err := tryUpdate(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+		return tx.UseRecoveryCode(ctx, uid, 1, at(2*time.Hour))
+	})
 	wantKind(t, "a used code again", err, confidant.KindConflict)
 	if confidant.CodeOf(err) != "recovery_code_used" {
 		t.Errorf("second use: code %q, want recovery_code_used", confidant.CodeOf(err))
@@ -220,7 +226,9 @@ func testRecoveryCodes(t *testing.T, s confidant.SealedStore) {
 		return tx.SetRecoveryCodes(ctx, uid, []string{"n0"}, at(4*time.Hour))
 	})
 	diff(t, "regenerated codes", []confidant.RecoveryCode{{UserID: uid, N: 0, Hash: "n0", CreatedAt: at(4 * time.Hour)}}, codes())
-	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.SetRecoveryCodes(ctx, uid, nil, at(5*time.Hour)) })
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+		return tx.SetRecoveryCodes(ctx, uid, nil, at(5*time.Hour))
+	})
 	if n := len(codes()); n != 0 {
 		t.Errorf("%d codes after removing them all", n)
 	}
