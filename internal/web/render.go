@@ -59,6 +59,7 @@ type page struct {
 	Section string  // the top-bar item to highlight
 	CSS, JS string
 	Icon    string
+	Passkey string // the URL of static/passkey.js
 }
 
 func (p *page) setError(msg string) { p.Error = msg }
@@ -105,6 +106,8 @@ var flashes = map[string]string{
 	"account-reset":    "The account was reset: its owner got a new invitation and sets up a new second factor.",
 	"password-set":     "Your password is set. Sign in with it.",
 	"password-changed": "Your password is changed, and every session of your account has ended. Sign in with the new password.",
+	"passkey-added":    "The passkey was added.",
+	"passkey-removed":  "The passkey was removed.",
 }
 
 // redirect sends the browser to target after a successful POST, with a
@@ -123,12 +126,13 @@ func redirect(w http.ResponseWriter, r *http.Request, target, done string) {
 // message if any, and the asset URLs.
 func (s *server) page(r *http.Request, title string, crumbs ...crumb) page {
 	p := page{
-		Title:  title,
-		Crumbs: crumbs,
-		Flash:  flashes[r.URL.Query().Get("done")],
-		CSS:    s.assets.URL("app.css"),
-		JS:     s.assets.URL("app.js"),
-		Icon:   s.assets.URL("icon.svg"),
+		Title:   title,
+		Crumbs:  crumbs,
+		Flash:   flashes[r.URL.Query().Get("done")],
+		CSS:     s.assets.URL("app.css"),
+		JS:      s.assets.URL("app.js"),
+		Passkey: s.assets.URL("passkey.js"),
+		Icon:    s.assets.URL("icon.svg"),
 	}
 	if a, err := confidant.ActorFrom(r.Context()); err == nil {
 		p.Me = &viewer{Name: a.Username, Role: a.Role}
