@@ -365,3 +365,43 @@ func TestStepUpPasskeyAndRecoveryCode(t *testing.T) {
 	err = svc.FinishStepUpPasskey(ctx, cer.ID, forger.Get(t, cer.Options))
 	wantCode(t, "another authenticator's step-up", err, "passkey_invalid")
 }
+
+// A security officer's reset of an account removes its passkeys and
+// recovery codes with its other second factor.
+func TestResetRemovesPasskeys(t *testing.T) {
+	w := newWorld(t)
+	svc := w.Service
+	u, err := svc.OperatorCreateUser(t.Context(), service.StaffInput{
+		Username: "resetme", DisplayName: "Reset Me", Role: confidant.RoleManager, ClinicIDs: []string{w.ClinicA.ID},
+		Password: testfix.Password, Email: "resetme@example.org",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enrolPasskey(t, svc, u, testfix.NewAuthenticator(passkeyOrigin))
+	count := func() (creds, codes int) {
+		t.Helper()
+		err := w.Store.View(t.Context(), func(tx confidant.Tx) error {
+			cs, err := tx.WebAuthnCredentials(t.Context(), u.ID)
+			if err != nil {
+				return err
+			}
+			rs, err := tx.RecoveryCodes(t.Context(), u.ID)
+			creds, codes = len(cs), len(rs)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return creds, codes
+	}
+	if c, r := count(); c != 1 || r != 10 {
+		t.Fatalf("before the reset: %d passkeys, %d codes", c, r)
+	}
+	if _, err := svc.ResetAccount(w.As(w.Security), u.ID); err != nil {
+		t.Fatalf("reset: %v", err)
+	}
+	if c, r := count(); c != 0 || r != 0 {
+		t.Fatalf("after the reset: %d passkeys, %d codes", c, r)
+	}
+}
