@@ -66,7 +66,6 @@ const (
 	ActWebAuthnRegister = "account.webauthn.register" // ok: a passkey was added; denied: a registration failed
 	ActWebAuthnRemove   = "account.webauthn.remove"   // a passkey was removed
 	ActWebAuthnStepUp   = "account.webauthn.step_up"  // ok: a passkey step-up was finished (refusals: ActStepUpFailed)
-	ActWebAuthnList     = "account.webauthn.list"     // the user listed their passkeys
 )
 
 var (
