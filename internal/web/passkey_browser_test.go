@@ -13,6 +13,7 @@ import (
 	cdpwebauthn "github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 
+	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/httpx"
 	"github.com/confidanthealth/confidant/internal/service"
 	"github.com/confidanthealth/confidant/internal/testfix"
@@ -149,6 +150,54 @@ func TestBrowserPasskey(t *testing.T) {
 	)
 	if s := textOf(t, ctx, "#passkeys"); !strings.Contains(s, "last used") {
 		t.Errorf("passkey not marked used: %s", s)
+	}
+
+	// A new staff member's first sign-in: a passkey instead of an app,
+	// then the password and "Use a passkey" as the second step.
+	step(t, ctx, "sign out again",
+		chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)),
+		chromedp.WaitVisible(chromedp.ID("username")),
+	)
+	nu, err := e.w.Service.OperatorCreateUser(t.Context(), service.StaffInput{
+		Username: "newcomer", DisplayName: "New Comer", Role: confidant.RoleManager,
+		ClinicIDs: []string{e.w.ClinicA.ID}, Password: testfix.Password,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	password := func(what string) {
+		t.Helper()
+		step(t, ctx, what,
+			chromedp.Navigate(base+"/login"),
+			chromedp.WaitVisible(chromedp.ID("username")),
+			chromedp.SendKeys(chromedp.ID("username"), nu.Username),
+			chromedp.SendKeys(chromedp.ID("password"), testfix.Password),
+			chromedp.Click(chromedp.CSS(`form[action="/login"] button[type="submit"]`)),
+		)
+	}
+	password("newcomer's password")
+	step(t, ctx, "set up a passkey instead of an app",
+		chromedp.WaitVisible(chromedp.ID("passkey-enrol")),
+		chromedp.Click(chromedp.ID("passkey-enrol")),
+		chromedp.WaitVisible(chromedp.ID("recovery-codes")),
+		chromedp.Click(chromedp.ID("recovery-codes-continue")),
+		chromedp.WaitVisible(chromedp.CSS(`.who-name`)),
+	)
+	if s := textOf(t, ctx, ".who"); !strings.Contains(s, nu.DisplayName) {
+		t.Fatalf("after enrolment signed in as %q", s)
+	}
+	step(t, ctx, "newcomer signs out",
+		chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)),
+		chromedp.WaitVisible(chromedp.ID("username")),
+	)
+	password("newcomer's password, second time")
+	step(t, ctx, "use a passkey as the second factor",
+		chromedp.WaitVisible(chromedp.ID("passkey-second")),
+		chromedp.Click(chromedp.ID("passkey-second")),
+		chromedp.WaitVisible(chromedp.CSS(`.who-name`)),
+	)
+	if s := textOf(t, ctx, ".who"); !strings.Contains(s, nu.DisplayName) {
+		t.Fatalf("after the second factor signed in as %q", s)
 	}
 
 	violations, errs, console, _ := tab.snapshot()

@@ -49,6 +49,9 @@ func TestRecoveryCodeSignIn(t *testing.T) {
 			t.Errorf("second-factor page lacks %q", want)
 		}
 	}
+	if !strings.Contains(page.body, `<script src="/static/passkey.js?v=`) {
+		t.Error("the second-factor page does not load passkey.js")
+	}
 	if strings.Contains(page.body, `action="/login/totp"`) {
 		t.Error("a passkey-only account is asked for an app code")
 	}

@@ -51,15 +51,15 @@ func loadViews(funcs template.FuncMap) (*views, error) {
 
 // page is what the layout needs; every view embeds it.
 type page struct {
-	Title   string
-	Me      *viewer // nil when nobody is signed in
-	Crumbs  []crumb // breadcrumbs before the current page (Title)
-	Flash   string  // confirmation after a POST-redirect-GET
-	Error   string  // the message of a failed request, shown next to the form
-	Section string  // the top-bar item to highlight
-	CSS, JS string
-	Icon    string
-	Passkey string // the URL of static/passkey.js
+	Title     string
+	Me        *viewer // nil when nobody is signed in
+	Crumbs    []crumb // breadcrumbs before the current page (Title)
+	Flash     string  // confirmation after a POST-redirect-GET
+	Error     string  // the message of a failed request, shown next to the form
+	Section   string  // the top-bar item to highlight
+	CSS, JS   string
+	Icon      string
+	PasskeyJS string // the URL of static/passkey.js
 }
 
 func (p *page) setError(msg string) { p.Error = msg }
@@ -126,13 +126,13 @@ func redirect(w http.ResponseWriter, r *http.Request, target, done string) {
 // message if any, and the asset URLs.
 func (s *server) page(r *http.Request, title string, crumbs ...crumb) page {
 	p := page{
-		Title:   title,
-		Crumbs:  crumbs,
-		Flash:   flashes[r.URL.Query().Get("done")],
-		CSS:     s.assets.URL("app.css"),
-		JS:      s.assets.URL("app.js"),
-		Passkey: s.assets.URL("passkey.js"),
-		Icon:    s.assets.URL("icon.svg"),
+		Title:     title,
+		Crumbs:    crumbs,
+		Flash:     flashes[r.URL.Query().Get("done")],
+		CSS:       s.assets.URL("app.css"),
+		JS:        s.assets.URL("app.js"),
+		PasskeyJS: s.assets.URL("passkey.js"),
+		Icon:      s.assets.URL("icon.svg"),
 	}
 	if a, err := confidant.ActorFrom(r.Context()); err == nil {
 		p.Me = &viewer{Name: a.Username, Role: a.Role}
