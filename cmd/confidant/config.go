@@ -127,7 +127,7 @@ var settings = []setting{
 		return nil
 	}},
 	{"smtp-password-file", "file holding the SMTP password (the URL never carries one)", "", func(c *Config, v string) error { c.SMTPPasswordFile = v; return nil }},
-	{"public-url", "the server's base URL as users reach it, for the links in invitations (e.g. https://confidant.example); default http://<addr>", "", func(c *Config, v string) error {
+	{"public-url", "the server's base URL as users reach it, for the links in invitations and as the passkeys' relying party (its host; a loopback address gives localhost) (e.g. https://confidant.example); default http://<addr>", "", func(c *Config, v string) error {
 		if v != "" {
 			u, err := url.Parse(v)
 			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
