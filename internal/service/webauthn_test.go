@@ -405,3 +405,56 @@ func TestResetRemovesPasskeys(t *testing.T) {
 		t.Fatalf("after the reset: %d passkeys, %d codes", c, r)
 	}
 }
+
+// Two requests with one recovery code, or one ceremony's answer, at the
+// same moment: exactly one signs in.
+func TestConcurrentRecoveryAndCeremony(t *testing.T) {
+	w := newWorld(t)
+	svc := w.Service
+	u := newStaff(t, w, "racer")
+	auth := testfix.NewAuthenticator(passkeyOrigin)
+	_, codes := enrolPasskey(t, svc, u, auth)
+	race := func(what string, try func(i int) error) {
+		t.Helper()
+		const n = 6
+		errs := make(chan error, n)
+		start := make(chan struct{})
+		for i := range n {
+			go func() {
+				<-start
+				errs <- try(i)
+			}()
+		}
+		close(start)
+		wins := 0
+		for range n {
+			if err := <-errs; err == nil {
+				wins++
+			} else if k := confidant.KindOf(err); k != confidant.KindUnauthenticated && k != confidant.KindUnavailable && k != confidant.KindRateLimited {
+				t.Errorf("%s: %v", what, err)
+			}
+		}
+		if wins != 1 {
+			t.Errorf("%s: %d of %d concurrent attempts signed in, want exactly 1", what, wins, n)
+		}
+	}
+	tokens := make([]string, 6)
+	for i := range tokens {
+		tokens[i] = mfa(t, svc, u).MFAToken
+	}
+	race("one recovery code", func(i int) error {
+		_, _, err := svc.LoginRecovery(t.Context(), tokens[i], codes[0], service.SessionAPI, "")
+		return err
+	})
+	cer, err := svc.BeginPasskeyLogin(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := auth.Get(t, cer.Options)
+	race("one ceremony", func(int) error {
+		// Another client: the losers of the first race are counted
+		// against this one.
+		_, err := svc.FinishPasskeyLogin(t.Context(), cer.ID, answer, service.SessionAPI, "192.0.2.77")
+		return err
+	})
+}
