@@ -46,6 +46,10 @@ type LoginResult struct {
 	// MFAEnrol says the account has no second factor yet and must enrol
 	// one first (BeginTOTPEnrolment): a staff account's first sign-in.
 	MFAEnrol bool
+
+	// RecoveryCodes are the account's ten new recovery codes, made when a
+	// sign-in confirmed its first second factor: shown once.
+	RecoveryCodes []string
 }
 
 // MFARequired reports whether the sign-in waits for a second factor.

@@ -314,6 +314,14 @@ func (s *Service) LoginTOTP(ctx context.Context, mfaToken, code, kind, client st
 	if !ok {
 		return LoginResult{}, s.totpFailed(ctx, ch, now, why)
 	}
+	// The first second factor of the account comes with its recovery
+	// codes (made outside the transaction: hashing is slow on purpose).
+	var codes, hashes []string
+	if enrolling {
+		if codes, hashes, err = s.newRecoveryCodes(ctx); err != nil {
+			return LoginResult{}, err
+		}
+	}
 	token, hash := newToken()
 	sess := confidant.Session{
 		ID: confidant.NewID(), TokenHash: hash, UserID: u.ID, Kind: kind,
@@ -321,13 +329,28 @@ func (s *Service) LoginTOTP(ctx context.Context, mfaToken, code, kind, client st
 	}
 	okEv := s.userEvent(ctx, ActLoginOK, u, sess.ID, confidant.OutcomeOK)
 	confirmEv := s.userEvent(ctx, ActTOTPConfirm, u, sess.ID, confidant.OutcomeOK)
+	genEv := s.userEvent(ctx, ActRecoveryGenerate, u, sess.ID, confidant.OutcomeOK)
+	var gen bool
 	err = s.update(ctx, func(tx confidant.Tx) error {
 		if enrolling {
+			have, err := tx.RecoveryCodes(ctx, u.ID)
+			if err != nil {
+				return err
+			}
+			gen = len(have) == 0
 			if err := tx.ConfirmTOTP(ctx, u.ID, step, now); err != nil {
 				return err
 			}
 			if err := tx.Audit(confirmEv); err != nil {
 				return err
+			}
+			if gen {
+				if err := tx.SetRecoveryCodes(ctx, u.ID, hashes, now); err != nil {
+					return err
+				}
+				if err := tx.Audit(genEv); err != nil {
+					return err
+				}
 			}
 		} else if err := tx.UseTOTPStep(ctx, u.ID, step); err != nil {
 			return err
@@ -354,7 +377,11 @@ func (s *Service) LoginTOTP(ctx context.Context, mfaToken, code, kind, client st
 		return LoginResult{}, err
 	}
 	s.signedIn(ctx, u, sess)
-	return LoginResult{Token: token, Session: sess}, nil
+	res := LoginResult{Token: token, Session: sess}
+	if gen {
+		res.RecoveryCodes = codes
+	}
+	return res, nil
 }
 
 // totpFailed records a refused code (the reason, never the code) and

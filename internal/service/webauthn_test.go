@@ -458,3 +458,30 @@ func TestConcurrentRecoveryAndCeremony(t *testing.T) {
 		return err
 	})
 }
+
+// Confirming a first authenticator app at sign-in makes the account's
+// recovery codes, shown once; a code then replaces the app once.
+func TestTOTPEnrolmentMakesRecoveryCodes(t *testing.T) {
+	w := newWorld(t)
+	svc := w.Service
+	u := newStaff(t, w, "appuser")
+	res := mfa(t, svc, u)
+	en, err := svc.BeginTOTPEnrolment(t.Context(), res.MFAToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := svc.LoginTOTP(t.Context(), res.MFAToken, testfix.Code(t, en.Secret), service.SessionAPI, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(done.RecoveryCodes) != service.RecoveryCodeCount {
+		t.Fatalf("%d recovery codes after the app's enrolment", len(done.RecoveryCodes))
+	}
+	again, err := svc.LoginTOTP(t.Context(), mfa(t, svc, u).MFAToken, testfix.Code(t, en.Secret), service.SessionAPI, "")
+	if err != nil || len(again.RecoveryCodes) != 0 {
+		t.Fatalf("a later sign-in: %d codes, %v", len(again.RecoveryCodes), err)
+	}
+	if _, left, err := svc.LoginRecovery(t.Context(), mfa(t, svc, u).MFAToken, done.RecoveryCodes[9], service.SessionAPI, ""); err != nil || left != 9 {
+		t.Fatalf("recovery sign-in: left %d, %v", left, err)
+	}
+}

@@ -284,6 +284,14 @@ func (s *server) regenerateRecoveryCodes(w http.ResponseWriter, r *http.Request)
 	s.render(w, r, http.StatusOK, "sign-in-methods", v)
 }
 
+// recoveryCodesView shows new recovery codes once, after a sign-in that
+// confirmed the account's first authenticator app.
+type recoveryCodesView struct {
+	page
+	Codes []string
+	Next  string
+}
+
 // recoveryUsedView tells who signed in with a recovery code how many
 // remain.
 type recoveryUsedView struct {

@@ -160,6 +160,13 @@ func (s *server) loginTOTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.clearMFACookie(w)
 	s.setCookie(w, res.Token)
+	if len(res.RecoveryCodes) > 0 {
+		// The first code of a new app: the recovery codes, shown once.
+		s.render(w, r, http.StatusOK, "recovery-codes", &recoveryCodesView{
+			page: s.page(r, "Your recovery codes"), Codes: res.RecoveryCodes, Next: cmp.Or(v.Next, "/"),
+		})
+		return
+	}
 	http.Redirect(w, r, cmp.Or(v.Next, "/"), http.StatusSeeOther)
 }
 
