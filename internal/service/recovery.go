@@ -23,12 +23,6 @@ const (
 	recoveryAlphabet  = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 )
 
-// Access-log actions of recovery codes.
-const (
-	ActRecoveryGenerate = "account.recovery.generate" // new codes were made (the old ones no longer work)
-	ActRecoveryUse      = "account.recovery.use"      // ok: a code was used (sign-in or step-up); denied: a wrong code at sign-in
-)
-
 var errRecoveryInvalid = confidant.Errorf(confidant.KindUnauthenticated, "recovery_code_invalid",
 	"The recovery code is not valid. Each code works once.")
 

@@ -60,14 +60,6 @@ const (
 	ceremonyStepUpDone   = "step_up_done" // ... and may pass one step-up
 )
 
-// Access-log actions of passkeys (see audit.go for the others).
-const (
-	ActWebAuthnBegin    = "account.webauthn.begin"    // a ceremony began (purpose: its kind)
-	ActWebAuthnRegister = "account.webauthn.register" // ok: a passkey was added; denied: a registration failed
-	ActWebAuthnRemove   = "account.webauthn.remove"   // a passkey was removed
-	ActWebAuthnStepUp   = "account.webauthn.step_up"  // ok: a passkey step-up was finished (refusals: ActStepUpFailed)
-)
-
 var (
 	errCeremony = confidant.Errorf(confidant.KindUnauthenticated, "ceremony_invalid",
 		"This passkey request has expired or was used already. Please try again.")
