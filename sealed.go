@@ -128,6 +128,14 @@ type SealedTx interface {
 	// when there is none.
 	DeleteTOTP(ctx context.Context, userID string) error
 
+	// WebAuthn passkeys: CreateWebAuthnCredential stores a credential
+	// (KindConflict "credential_exists" if its credential id is registered
+	// already, KindNotFound for an unknown user); WebAuthnCredentials lists
+	// a user's, oldest first.
+	WebAuthnCredentials(ctx context.Context, userID string) ([]SealedWebAuthnCredential, error)
+	CreateWebAuthnCredential(ctx context.Context, c SealedWebAuthnCredential) error
+	WebAuthnTx
+
 	// Sign-in throttling (see Tx.LoginFailures): clientKey is the keyed
 	// hash internal/seal computes of the client's address, account a user
 	// id or the keyed hash of an unknown username. FailLogin increments

@@ -127,6 +127,14 @@ type Tx interface {
 	// error when there is none.
 	DeleteTOTP(ctx context.Context, userID string) error
 
+	// WebAuthn passkeys and recovery codes (see SealedTx for the
+	// conditional updates). WebAuthnCredentials returns the user's
+	// credentials with their sealed part opened, oldest first;
+	// CreateWebAuthnCredential seals and stores one.
+	WebAuthnCredentials(ctx context.Context, userID string) ([]WebAuthnCredential, error)
+	CreateWebAuthnCredential(ctx context.Context, c WebAuthnCredential) error
+	WebAuthnTx
+
 	// Sign-in throttling: failed sign-ins counted per (client, account).
 	// client is the client's address as the service received it;
 	// internal/seal replaces it by a keyed hash (a blind index) before it

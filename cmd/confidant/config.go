@@ -152,7 +152,7 @@ var settings = []setting{
 	{"oidc-client-id", "single sign-on: the client id registered at the provider", "", func(c *Config, v string) error { c.OIDCClientID = v; return nil }},
 	{"oidc-client-secret-file", "single sign-on: file holding the client secret", "", func(c *Config, v string) error { c.OIDCSecretFile = v; return nil }},
 	{"oidc-name", "single sign-on: the provider's name on the sign-in button", "your organisation", func(c *Config, v string) error { c.OIDCName = v; return nil }},
-	{"public-url", "the server's base URL as users reach it, for the links in invitations (e.g. https://confidant.example); default http://<addr>", "", func(c *Config, v string) error {
+	{"public-url", "the server's base URL as users reach it, for the links in invitations and as the passkeys' relying party (its host; a loopback address gives localhost) (e.g. https://confidant.example); default http://<addr>", "", func(c *Config, v string) error {
 		if v != "" {
 			u, err := url.Parse(v)
 			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {

@@ -214,6 +214,11 @@ func sweepSessions(ctx context.Context, svc *service.Service, log *slog.Logger) 
 			} else if n > 0 {
 				log.Debug("expired sessions deleted", slog.Int("count", n))
 			}
+			if n, err := svc.SweepWebAuthnCeremonies(ctx); err != nil {
+				log.Warn("passkey ceremony sweep failed", slog.String("err", err.Error()))
+			} else if n > 0 {
+				log.Debug("expired passkey ceremonies deleted", slog.Int("count", n))
+			}
 			if n, err := svc.SweepLoginFailures(ctx); err != nil {
 				log.Warn("sign-in throttle sweep failed", slog.String("err", err.Error()))
 			} else if n > 0 {

@@ -56,7 +56,14 @@ func (h *handler) loginTOTP(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, tokenView{Token: res.Token, TokenType: "Bearer", ExpiresAt: timestamp(res.Session.ExpiresAt)})
+	tv := tokenView{Token: res.Token, TokenType: "Bearer", ExpiresAt: timestamp(res.Session.ExpiresAt)}
+	if len(res.RecoveryCodes) > 0 {
+		// The first code of a new authenticator app: the account's
+		// recovery codes, shown once.
+		writeJSON(w, http.StatusOK, enrolledView{tokenView: tv, RecoveryCodes: res.RecoveryCodes})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, tv)
 	return nil
 }
 

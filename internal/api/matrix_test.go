@@ -130,6 +130,12 @@ func newMatrixWorld(t *testing.T) *matrixWorld {
 		})
 	}))
 	m.ids["{grant}"] = grant
+	// The therapist's passkey (the therapist has an app too, so it may go).
+	cer, err := svc.BeginPasskeyRegistration(ctx)
+	must(err)
+	added, err := svc.FinishPasskeyRegistration(ctx, cer.ID, "Phone", testfix.NewAuthenticator("http://localhost:8080").Create(t, cer.Options))
+	must(err)
+	m.ids["{passkey}"] = added.Passkey.ID
 	return m
 }
 
@@ -156,6 +162,9 @@ func TestRoleMatrix(t *testing.T) {
 		want         want
 	}{
 		{"GET", "/api/v1/me", "", want{200, 200, 200, 200, 200, 200, 401}},
+		{"GET", "/api/v1/me/webauthn", "", want{200, 200, 200, 200, 200, 200, 401}},
+		{"GET", "/api/v1/me/recovery-codes", "", want{200, 200, 200, 200, 200, 200, 401}},
+		{"DELETE", "/api/v1/me/webauthn/{passkey}", "", want{204, 404, 404, 404, 404, 404, 401}},
 		{"GET", "/api/v1/me/record", "", want{403, 403, 403, 403, 403, 200, 401}},
 
 		// Patients.

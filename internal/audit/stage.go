@@ -545,3 +545,64 @@ func (t *stageTx) ReviewBreakGlass(ctx context.Context, id string, status confid
 	}
 	return t.write(func(tx confidant.SealedTx) error { return tx.ReviewBreakGlass(ctx, id, status, by, at, data) })
 }
+
+// Passkeys, ceremonies and recovery codes. DeleteWebAuthnCeremony and
+// UseRecoveryCode are conditional: a replay that finds the ceremony or the
+// code used fails, and the function runs again inside the batch, where it
+// sees the conflict. DeleteExpiredWebAuthnCeremonies answers with a count
+// only the batch knows.
+func (t *stageTx) WebAuthnHandle(ctx context.Context, userID string) ([]byte, error) {
+	return read(t, func(tx confidant.SealedTx) ([]byte, error) { return tx.WebAuthnHandle(ctx, userID) })
+}
+func (t *stageTx) CreateWebAuthnHandle(ctx context.Context, userID string, handle []byte, at time.Time) error {
+	handle = append([]byte(nil), handle...)
+	return t.write(func(tx confidant.SealedTx) error { return tx.CreateWebAuthnHandle(ctx, userID, handle, at) })
+}
+func (t *stageTx) UserByWebAuthnHandle(ctx context.Context, handle []byte) (string, error) {
+	handle = append([]byte(nil), handle...)
+	return read(t, func(tx confidant.SealedTx) (string, error) { return tx.UserByWebAuthnHandle(ctx, handle) })
+}
+func (t *stageTx) WebAuthnCredentials(ctx context.Context, userID string) ([]confidant.SealedWebAuthnCredential, error) {
+	return read(t, func(tx confidant.SealedTx) ([]confidant.SealedWebAuthnCredential, error) {
+		return tx.WebAuthnCredentials(ctx, userID)
+	})
+}
+func (t *stageTx) CreateWebAuthnCredential(ctx context.Context, c confidant.SealedWebAuthnCredential) error {
+	c.CredentialID = append([]byte(nil), c.CredentialID...)
+	c.Data = append([]byte(nil), c.Data...)
+	return t.write(func(tx confidant.SealedTx) error { return tx.CreateWebAuthnCredential(ctx, c) })
+}
+func (t *stageTx) UseWebAuthnCredential(ctx context.Context, userID, id string, signCount uint32, backupState bool, at time.Time) error {
+	return t.write(func(tx confidant.SealedTx) error {
+		return tx.UseWebAuthnCredential(ctx, userID, id, signCount, backupState, at)
+	})
+}
+func (t *stageTx) DeleteWebAuthnCredential(ctx context.Context, userID, id string) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.DeleteWebAuthnCredential(ctx, userID, id) })
+}
+func (t *stageTx) DeleteWebAuthnCredentials(ctx context.Context, userID string) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.DeleteWebAuthnCredentials(ctx, userID) })
+}
+func (t *stageTx) PutWebAuthnCeremony(ctx context.Context, c confidant.WebAuthnCeremony) error {
+	c.Data = append([]byte(nil), c.Data...)
+	return t.write(func(tx confidant.SealedTx) error { return tx.PutWebAuthnCeremony(ctx, c) })
+}
+func (t *stageTx) WebAuthnCeremony(ctx context.Context, id string) (confidant.WebAuthnCeremony, error) {
+	return read(t, func(tx confidant.SealedTx) (confidant.WebAuthnCeremony, error) { return tx.WebAuthnCeremony(ctx, id) })
+}
+func (t *stageTx) DeleteWebAuthnCeremony(ctx context.Context, id string) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.DeleteWebAuthnCeremony(ctx, id) })
+}
+func (t *stageTx) DeleteExpiredWebAuthnCeremonies(context.Context, time.Time) (int, error) {
+	return 0, t.stop()
+}
+func (t *stageTx) RecoveryCodes(ctx context.Context, userID string) ([]confidant.RecoveryCode, error) {
+	return read(t, func(tx confidant.SealedTx) ([]confidant.RecoveryCode, error) { return tx.RecoveryCodes(ctx, userID) })
+}
+func (t *stageTx) SetRecoveryCodes(ctx context.Context, userID string, hashes []string, at time.Time) error {
+	hashes = append([]string(nil), hashes...)
+	return t.write(func(tx confidant.SealedTx) error { return tx.SetRecoveryCodes(ctx, userID, hashes, at) })
+}
+func (t *stageTx) UseRecoveryCode(ctx context.Context, userID string, n int, at time.Time) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.UseRecoveryCode(ctx, userID, n, at) })
+}

@@ -31,28 +31,36 @@ var uniqueCodes = map[string]struct{ code, message string }{
 	"users_username_key":         {"username_taken", "The username is already taken."},
 	"users_one_portal_account":   {"patient_has_account", "This patient already has a portal account."},
 	"organisation_singleton_key": {"conflict", "The organisation already exists."},
+
+	"webauthn_credentials_credential_id_key": {"credential_exists", "This passkey is registered already."},
+	"webauthn_credentials_pkey":              {"credential_exists", "This passkey is registered already."},
+	"webauthn_handles_pkey":                  {"conflict", "The user has a WebAuthn handle already."},
+	"webauthn_handles_handle_key":            {"conflict", "This WebAuthn handle is taken."},
 }
 
 // foreignKeys maps foreign key constraints to the thing that must exist.
 var foreignKeys = map[string]string{
-	"patients_clinic_fkey":         "Clinic",
-	"patient_keys_patient_fkey":    "Patient", // deferred: reported at commit
-	"users_patient_fkey":           "Patient",
-	"user_clinics_user_fkey":       "User",
-	"user_clinics_clinic_fkey":     "Clinic",
-	"sessions_user_fkey":           "User",
-	"user_totp_user_fkey":          "User",
-	"invitations_user_fkey":        "User",
-	"care_patient_fkey":            "Patient",
-	"care_therapist_fkey":          "Therapist",
-	"care_clinic_fkey":             "Clinic",
-	"notes_patient_fkey":           "Patient",
-	"note_versions_note_fkey":      "Note",
-	"process_notes_patient_fkey":   "Patient",
-	"diagnoses_patient_fkey":       "Patient",
-	"treatment_plans_patient_fkey": "Patient",
-	"measures_patient_fkey":        "Patient",
-	"attachments_patient_fkey":     "Patient",
+	"patients_clinic_fkey":           "Clinic",
+	"patient_keys_patient_fkey":      "Patient", // deferred: reported at commit
+	"users_patient_fkey":             "Patient",
+	"user_clinics_user_fkey":         "User",
+	"user_clinics_clinic_fkey":       "Clinic",
+	"sessions_user_fkey":             "User",
+	"user_totp_user_fkey":            "User",
+	"invitations_user_fkey":          "User",
+	"webauthn_handles_user_fkey":     "User",
+	"webauthn_credentials_user_fkey": "User",
+	"recovery_codes_user_fkey":       "User",
+	"care_patient_fkey":              "Patient",
+	"care_therapist_fkey":            "Therapist",
+	"care_clinic_fkey":               "Clinic",
+	"notes_patient_fkey":             "Patient",
+	"note_versions_note_fkey":        "Note",
+	"process_notes_patient_fkey":     "Patient",
+	"diagnoses_patient_fkey":         "Patient",
+	"treatment_plans_patient_fkey":   "Patient",
+	"measures_patient_fkey":          "Patient",
+	"attachments_patient_fkey":       "Patient",
 	// attachment_chunks_attachment_fkey is deferred: it fails at commit when
 	// chunks were put without CreateAttachment, a bug in the caller, so it
 	// stays KindInternal.

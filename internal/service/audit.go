@@ -81,6 +81,13 @@ const (
 	// patient of their clinics outside their care (to take emergency
 	// access); recorded on the history of each patient found.
 	ActSearchEmergency = "patients.search.emergency"
+	// Passkeys and recovery codes (webauthn.go, recovery.go).
+	ActWebAuthnBegin    = "account.webauthn.begin"    // a passkey ceremony began (purpose: its kind)
+	ActWebAuthnRegister = "account.webauthn.register" // ok: a passkey was added; denied: the browser's answer was refused
+	ActWebAuthnRemove   = "account.webauthn.remove"   // a passkey was removed
+	ActWebAuthnStepUp   = "account.webauthn.step_up"  // a passkey step-up was finished (refusals: account.step_up.failed)
+	ActRecoveryGenerate = "account.recovery.generate" // new recovery codes were made (the old ones no longer work)
+	ActRecoveryUse      = "account.recovery.use"      // ok: a code was used (purpose: sign-in or step-up); denied: a wrong code at sign-in
 )
 
 // event builds an event for the actor of ctx (or the zero actor).

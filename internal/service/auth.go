@@ -64,6 +64,10 @@ type LoginResult struct {
 	// one first (BeginTOTPEnrolment): only in the pending sign-in that
 	// accepting an invitation starts (SessionMFAEnrol).
 	MFAEnrol bool
+
+	// RecoveryCodes are the account's ten new recovery codes, made when a
+	// sign-in confirmed its first second factor: shown once.
+	RecoveryCodes []string
 }
 
 // MFARequired reports whether the sign-in waits for a second factor.
@@ -156,7 +160,11 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (L
 			return LoginResult{}, err
 		}
 	}
-	if u.Role.Staff() && !st.Enrolled() {
+	passkeys, err := s.passkeyCount(ctx, u.ID)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	if u.Role.Staff() && !st.Enrolled() && passkeys == 0 {
 		ev := s.userEvent(ctx, ActLoginFailed, u, "", confidant.OutcomeDenied)
 		ev.Purpose = "no second factor set up"
 		if err := s.record(ctx, ev); err != nil {
@@ -164,7 +172,7 @@ func (s *Service) Login(ctx context.Context, username, password, kind string) (L
 		}
 		return LoginResult{}, errNoSecondFactor
 	}
-	if MFARequired(u, st) {
+	if MFARequired(u, st) || passkeys > 0 {
 		// The password is right, but the client's failure count stays
 		// until the second factor is right too: a stolen password does not
 		// buy unlimited guesses at codes.

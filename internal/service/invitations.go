@@ -385,6 +385,13 @@ func (s *Service) ResetAccount(ctx context.Context, id string) (Invited, error) 
 		if err := tx.DeleteTOTP(ctx, id); err != nil {
 			return err
 		}
+		// Passkeys and recovery codes are second factors too.
+		if err := tx.DeleteWebAuthnCredentials(ctx, id); err != nil {
+			return err
+		}
+		if err := tx.SetRecoveryCodes(ctx, id, nil, now); err != nil {
+			return err
+		}
 		if err := tx.DeleteUserSessions(ctx, id); err != nil {
 			return err
 		}

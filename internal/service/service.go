@@ -16,6 +16,7 @@ import (
 
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/policy"
+	"github.com/go-webauthn/webauthn/webauthn"
 )
 
 // Hasher hashes and verifies passwords (internal/password implements it).
@@ -104,6 +105,11 @@ type Service struct {
 	auditRead AuditReader
 	mailer    Mailer
 	mailing   sync.WaitGroup // notifications being sent (breakglass.go)
+
+	// The WebAuthn relying party (webauthn.go), built once from cfg.
+	waOnce sync.Once
+	wa     *webauthn.WebAuthn
+	waErr  error
 }
 
 // Option configures a Service.

@@ -224,7 +224,11 @@ func (s *Service) LoginIdentity(ctx context.Context, id Identity, kind string) (
 		return LoginResult{}, errBadLogin
 	}
 	mfa := IdentityMFA(id.AMR)
-	if !mfa && !t.Enrolled() {
+	passkeys, err := s.passkeyCount(ctx, u.ID)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	if !mfa && !t.Enrolled() && passkeys == 0 {
 		ev := s.userEvent(ctx, ActLoginFailed, u, "", confidant.OutcomeDenied)
 		ev.Purpose = "no second factor set up"
 		if err := s.record(ctx, ev); err != nil {

@@ -31,9 +31,31 @@ var (
 // A refused code returns an error whose code is second_factor_*; the
 // caller's transaction then fails, and the caller records the failure with
 // stepUpFailed outside it.
+//
+// Besides the current TOTP code, it accepts one of the actor's unused
+// recovery codes (used up in tx), and an empty code when the actor's
+// session finished a passkey step-up (FinishStepUpPasskey) within
+// StepUpPasskeyLife, which it uses up in tx.
 func (s *Service) stepUp(ctx context.Context, tx confidant.Tx, a confidant.Actor, code string) error {
 	if code == "" {
+		ok, err := s.stepUpByPasskey(ctx, tx, a)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
 		return errStepUpRequired
+	}
+	if _, isRecovery := ParseRecoveryCode(code); isRecovery {
+		ok, err := s.stepUpByRecoveryCode(ctx, tx, a, code)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errStepUpInvalid
+		}
+		return nil
 	}
 	t, err := tx.TOTP(ctx, a.UserID)
 	if confidant.IsKind(err, confidant.KindNotFound) || (err == nil && !t.Enrolled()) {

@@ -125,6 +125,7 @@ type challenge struct {
 	failures int               // wrong codes sent with it so far
 	user     confidant.User
 	totp     confidant.TOTP
+	passkeys int // the user's passkeys
 }
 
 // mayEnrol says whether a second factor may be enrolled in this pending
@@ -135,6 +136,10 @@ func (ch challenge) mayEnrol() bool { return ch.sess.Kind == SessionMFAEnrol }
 // follows an accepted invitation.
 var errEnrolNotAllowed = confidant.Errorf(confidant.KindPermission, "second_factor_not_set_up",
 	"A second factor can only be set up right after accepting an invitation. Ask a security officer to reset your account.")
+
+// enrolled reports whether the account has a second factor (an
+// authenticator app or a passkey).
+func (ch challenge) enrolled() bool { return ch.totp.Enrolled() || ch.passkeys > 0 }
 
 // challenge looks up a live pending sign-in by its token.
 func (s *Service) challenge(ctx context.Context, token string) (challenge, error) {
@@ -161,6 +166,11 @@ func (s *Service) challenge(ctx context.Context, token string) (challenge, error
 		if confidant.IsKind(err, confidant.KindNotFound) {
 			ch.totp, err = confidant.TOTP{UserID: ch.user.ID}, nil
 		}
+		if err != nil {
+			return err
+		}
+		pk, err := tx.WebAuthnCredentials(ctx, ch.user.ID)
+		ch.passkeys = len(pk)
 		return err
 	})
 	if confidant.IsKind(err, confidant.KindNotFound) {
@@ -180,6 +190,8 @@ type MFAChallenge struct {
 	Enrol     bool // the account must enrol a second factor first
 	Pending   bool // an enrolment was started (its secret was handed out)
 	ExpiresAt time.Time
+	TOTP      bool // the account has an authenticator app
+	Passkey   bool // the account has a passkey
 }
 
 // MFAStatus returns the state of the pending sign-in of mfaToken, or
@@ -189,7 +201,10 @@ func (s *Service) MFAStatus(ctx context.Context, mfaToken string) (MFAChallenge,
 	if err != nil {
 		return MFAChallenge{}, err
 	}
-	return MFAChallenge{Enrol: ch.mayEnrol() && !ch.totp.Enrolled(), Pending: len(ch.totp.Pending) > 0, ExpiresAt: ch.sess.ExpiresAt}, nil
+	return MFAChallenge{
+		Enrol: ch.mayEnrol() && !ch.enrolled(), Pending: len(ch.totp.Pending) > 0, ExpiresAt: ch.sess.ExpiresAt,
+		TOTP: ch.totp.Enrolled(), Passkey: ch.passkeys > 0,
+	}, nil
 }
 
 // TOTPEnrolment is a new TOTP secret, to be shown once to the user who
@@ -215,7 +230,9 @@ func (s *Service) BeginTOTPEnrolment(ctx context.Context, mfaToken string) (TOTP
 	if err != nil {
 		return TOTPEnrolment{}, err
 	}
-	if ch.totp.Enrolled() {
+	if ch.enrolled() {
+		// An account with a passkey does not get a secret for its
+		// password alone: it adds an app once signed in.
 		return TOTPEnrolment{}, errTOTPEnrolled
 	}
 	if !ch.mayEnrol() {
@@ -303,7 +320,7 @@ func (s *Service) LoginTOTP(ctx context.Context, mfaToken, code, kind, client st
 		if !ch.mayEnrol() {
 			return LoginResult{}, errEnrolNotAllowed
 		}
-		if len(ch.totp.Pending) == 0 {
+		if len(ch.totp.Pending) == 0 || ch.passkeys > 0 {
 			return LoginResult{}, errTOTPNotEnrolled
 		}
 		secret, enrolling = ch.totp.Pending, true
@@ -311,6 +328,14 @@ func (s *Service) LoginTOTP(ctx context.Context, mfaToken, code, kind, client st
 	step, why, ok := totpStep(secret, code, now, ch.totp.LastStep)
 	if !ok {
 		return LoginResult{}, s.totpFailed(ctx, ch, now, why)
+	}
+	// The first second factor of the account comes with its recovery
+	// codes (made outside the transaction: hashing is slow on purpose).
+	var codes, hashes []string
+	if enrolling {
+		if codes, hashes, err = s.newRecoveryCodes(ctx); err != nil {
+			return LoginResult{}, err
+		}
 	}
 	token, hash := newToken()
 	sess := confidant.Session{
@@ -320,13 +345,28 @@ func (s *Service) LoginTOTP(ctx context.Context, mfaToken, code, kind, client st
 	}
 	okEv := s.userEvent(ctx, ActLoginOK, u, sess.ID, confidant.OutcomeOK)
 	confirmEv := s.userEvent(ctx, ActTOTPConfirm, u, sess.ID, confidant.OutcomeOK)
+	genEv := s.userEvent(ctx, ActRecoveryGenerate, u, sess.ID, confidant.OutcomeOK)
+	var gen bool
 	err = s.update(ctx, func(tx confidant.Tx) error {
 		if enrolling {
+			have, err := tx.RecoveryCodes(ctx, u.ID)
+			if err != nil {
+				return err
+			}
+			gen = len(have) == 0
 			if err := tx.ConfirmTOTP(ctx, u.ID, step, now); err != nil {
 				return err
 			}
 			if err := tx.Audit(confirmEv); err != nil {
 				return err
+			}
+			if gen {
+				if err := tx.SetRecoveryCodes(ctx, u.ID, hashes, now); err != nil {
+					return err
+				}
+				if err := tx.Audit(genEv); err != nil {
+					return err
+				}
 			}
 		} else if err := tx.UseTOTPStep(ctx, u.ID, step); err != nil {
 			return err
@@ -353,7 +393,11 @@ func (s *Service) LoginTOTP(ctx context.Context, mfaToken, code, kind, client st
 		return LoginResult{}, err
 	}
 	s.signedIn(ctx, u, sess)
-	return LoginResult{Token: token, Session: sess}, nil
+	res := LoginResult{Token: token, Session: sess}
+	if gen {
+		res.RecoveryCodes = codes
+	}
+	return res, nil
 }
 
 // totpFailed records a refused code (the reason, never the code) and

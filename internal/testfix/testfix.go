@@ -63,13 +63,20 @@ type World struct {
 // New builds the world on st (which must be empty) and returns it.
 func New(t testing.TB, st confidant.Store) *World {
 	t.Helper()
+	return NewWithConfig(t, st, service.DefaultConfig())
+}
+
+// NewWithConfig is New with a service configuration of the test's (such
+// as the public URL a browser test serves on, for passkeys).
+func NewWithConfig(t testing.TB, st confidant.Store, cfg service.Config) *World {
+	t.Helper()
 	ctx := context.Background()
 	box := &Mailbox{}
 	opts := []service.Option{service.WithMailer(box)}
 	if l := Log(st); l != nil {
 		opts = append(opts, service.WithAuditor(l), service.WithAuditReader(l))
 	}
-	svc, err := service.New(st, FastHasher{}, service.DefaultConfig(), opts...)
+	svc, err := service.New(st, FastHasher{}, cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -406,6 +406,8 @@ func TestBrowser(t *testing.T) {
 	step(t, nctx, "newcomer confirms with the first code",
 		chromedp.SendKeys(chromedp.ID("code"), testfix.Code(t, key)),
 		chromedp.Click(chromedp.CSS(`form[action="/login/totp"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("new-recovery-codes")), // shown once
+		chromedp.Click(chromedp.CSS(`main a.button-primary`)),
 		chromedp.WaitVisible(chromedp.CSS(`a[href="/access-log"]`)),
 	)
 

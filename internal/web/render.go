@@ -51,15 +51,16 @@ func loadViews(funcs template.FuncMap) (*views, error) {
 
 // page is what the layout needs; every view embeds it.
 type page struct {
-	Title   string
-	Me      *viewer // nil when nobody is signed in
-	Crumbs  []crumb // breadcrumbs before the current page (Title)
-	Flash   string  // confirmation after a POST-redirect-GET
-	Error   string  // the message of a failed request, shown next to the form
-	Section string  // the top-bar item to highlight
-	CSS, JS string
-	Icon    string
-	SSO     string // the single sign-on provider's name, when configured
+	Title     string
+	Me        *viewer // nil when nobody is signed in
+	Crumbs    []crumb // breadcrumbs before the current page (Title)
+	Flash     string  // confirmation after a POST-redirect-GET
+	Error     string  // the message of a failed request, shown next to the form
+	Section   string  // the top-bar item to highlight
+	CSS, JS   string
+	Icon      string
+	PasskeyJS string // the URL of static/passkey.js
+	SSO       string // the single sign-on provider's name, when configured
 }
 
 func (p *page) setError(msg string) { p.Error = msg }
@@ -112,6 +113,8 @@ var flashes = map[string]string{
 	"emergency-access":   "Emergency access was granted. It is recorded with your reason, security officers have been notified, and the patient sees it.",
 	"emergency-reviewed": "The review was recorded.",
 	"password-changed":   "Your password is changed, and every session of your account has ended. Sign in with the new password.",
+	"passkey-added":      "The passkey was added.",
+	"passkey-removed":    "The passkey was removed.",
 }
 
 // redirect sends the browser to target after a successful POST, with a
@@ -130,12 +133,13 @@ func redirect(w http.ResponseWriter, r *http.Request, target, done string) {
 // message if any, and the asset URLs.
 func (s *server) page(r *http.Request, title string, crumbs ...crumb) page {
 	p := page{
-		Title:  title,
-		Crumbs: crumbs,
-		Flash:  flashes[r.URL.Query().Get("done")],
-		CSS:    s.assets.URL("app.css"),
-		JS:     s.assets.URL("app.js"),
-		Icon:   s.assets.URL("icon.svg"),
+		Title:     title,
+		Crumbs:    crumbs,
+		Flash:     flashes[r.URL.Query().Get("done")],
+		CSS:       s.assets.URL("app.css"),
+		JS:        s.assets.URL("app.js"),
+		PasskeyJS: s.assets.URL("passkey.js"),
+		Icon:      s.assets.URL("icon.svg"),
 	}
 	if s.sso != nil {
 		p.SSO = s.sso.cfg.Name

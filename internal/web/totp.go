@@ -55,6 +55,10 @@ type totpView struct {
 	Next    string
 	Enrol   bool // the account has no second factor yet
 	Pending bool // an enrolment was started: its secret is in the user's app
+	Passkey bool // the account has a passkey ("Use a passkey")
+	TOTP    bool // the account has an authenticator app
+	// RecoveryOpen opens the recovery code form (after a wrong code).
+	RecoveryOpen bool
 	// Set on the enrolment page only, once.
 	SecretGroups []string // the base32 secret in groups of four
 	URI          string   // otpauth://totp/...
@@ -94,7 +98,7 @@ func (s *server) totpForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := s.newTOTPView(r, r.URL.Query().Get("next"))
-	v.Enrol, v.Pending = st.Enrol, st.Pending
+	v.Enrol, v.Pending, v.Passkey, v.TOTP = st.Enrol, st.Pending, st.Passkey, st.TOTP
 	s.render(w, r, http.StatusOK, "login-totp", v)
 }
 
@@ -148,7 +152,7 @@ func (s *server) loginTOTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if st, serr := s.svc.MFAStatus(r.Context(), tok); serr == nil {
-			v.Enrol, v.Pending = st.Enrol, st.Pending
+			v.Enrol, v.Pending, v.Passkey, v.TOTP = st.Enrol, st.Pending, st.Passkey, st.TOTP
 		}
 		v.Error = confidant.MessageOf(err)
 		s.render(w, r, httpx.Status(err), "login-totp", v)
@@ -156,6 +160,13 @@ func (s *server) loginTOTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.clearMFACookie(w)
 	s.setCookie(w, res.Token)
+	if len(res.RecoveryCodes) > 0 {
+		// The first code of a new app: the recovery codes, shown once.
+		s.render(w, r, http.StatusOK, "recovery-codes", &recoveryCodesView{
+			page: s.page(r, "Your recovery codes"), Codes: res.RecoveryCodes, Next: cmp.Or(v.Next, "/"),
+		})
+		return
+	}
 	http.Redirect(w, r, cmp.Or(v.Next, "/"), http.StatusSeeOther)
 }
 

@@ -64,7 +64,9 @@ func TestTOTPEnrolmentPages(t *testing.T) {
 		t.Fatalf("wrong first code: %d\n%s", r.status, text(r.body))
 	}
 	r = c.post("/login/totp", url.Values{"code": {testfix.Code(t, secret)}})
-	if r.status != http.StatusSeeOther || r.location() != "/" {
+	// Signed in, and shown the account's ten recovery codes once.
+	if r.status != http.StatusOK || !has(r.body, "Your recovery codes") || strings.Count(r.body, "<code>") != service.RecoveryCodeCount ||
+		!strings.Contains(r.body, `href="/">I have saved them`) {
 		t.Fatalf("first code: %d to %q\n%s", r.status, r.header.Get("Location"), text(r.body))
 	}
 	if r := c.get("/clinics"); r.status != http.StatusOK {
