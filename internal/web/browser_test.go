@@ -187,14 +187,12 @@ func signIn(t *testing.T, ctx context.Context, base, username, secret, waitFor s
 	)
 }
 
-func TestBrowser(t *testing.T) {
-	chrome := findChrome(t)
-	e := newEnv(t)
-	seedChart(t, e)
-	pa := e.w.PatientA
-
-	ctx, cancel := context.WithTimeout(t.Context(), 6*time.Minute)
-	defer cancel()
+// startBrowser starts a headless chromium (chrome) for a test, with a
+// window width x 900, ended after timeout or with the test.
+func startBrowser(t *testing.T, chrome string, timeout time.Duration, width int) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	t.Cleanup(cancel)
 	ctx, cancel = chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(chrome),
 		chromedp.Headless,
@@ -209,15 +207,25 @@ func TestBrowser(t *testing.T) {
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.Flag("disable-extensions", true),
 		chromedp.Flag("hide-scrollbars", true),
-		chromedp.WindowSize(1360, 900),
+		chromedp.WindowSize(width, 900),
 		chromedp.UserDataDir(t.TempDir()),
 	)
-	defer cancel()
+	t.Cleanup(cancel)
 	ctx, cancel = chromedp.NewContext(ctx)
-	defer cancel()
+	t.Cleanup(cancel)
 	if err := chromedp.Do(ctx); err != nil { // start the browser
 		t.Fatalf("start %s: %v", chrome, err)
 	}
+	return ctx
+}
+
+func TestBrowser(t *testing.T) {
+	chrome := findChrome(t)
+	e := newEnv(t)
+	seedChart(t, e)
+	pa := e.w.PatientA
+
+	ctx := startBrowser(t, chrome, 6*time.Minute, 1360)
 	therapist := watch(t, ctx)
 	base := e.srv.URL
 
