@@ -203,26 +203,11 @@ func (s *Service) AcceptInvitationSignIn(ctx context.Context, token, password st
 		refused bool
 	)
 	err = s.update(ctx, func(tx confidant.Tx) error {
-		u, refused = confidant.User{}, false
-		inv, err := tx.Invitation(ctx, h[:])
-		if confidant.IsKind(err, confidant.KindNotFound) {
-			return errInvitationInvalid
-		}
-		if err != nil {
+		var err error
+		if u, refused, err = invitationUser(ctx, tx, h[:], now); err != nil {
 			return err
 		}
-		if u, err = tx.User(ctx, inv.UserID); err != nil {
-			return err
-		}
-		if !inv.UsedAt.IsZero() || !now.Before(inv.ExpiresAt) || u.Disabled {
-			refused = true
-			return errInvitationInvalid
-		}
-		if err := tx.UseInvitation(ctx, h[:], now); err != nil {
-			if confidant.IsKind(err, confidant.KindConflict) {
-				refused = true
-				return errInvitationInvalid
-			}
+		if refused, err = useInvitation(ctx, tx, h[:], now); err != nil {
 			return err
 		}
 		if err := tx.SetPassword(ctx, u.ID, hash); err != nil {
@@ -411,4 +396,37 @@ func (s *Service) ResetAccount(ctx context.Context, id string) (Invited, error) 
 		return Invited{}, err
 	}
 	return Invited{User: u, ExpiresAt: inv.ExpiresAt}, s.sendInvitation(ctx, u.Email, u, code, inv.ExpiresAt)
+}
+
+// invitationUser reads, in tx, the invitation whose token hashes to h and
+// its account: errInvitationInvalid for an unknown token, and with refused
+// set for one used, expired or of a disabled account (a denied
+// account.invitation.accept event for the caller to record).
+func invitationUser(ctx context.Context, tx confidant.Tx, h []byte, now time.Time) (u confidant.User, refused bool, err error) {
+	inv, err := tx.Invitation(ctx, h)
+	if confidant.IsKind(err, confidant.KindNotFound) {
+		return u, false, errInvitationInvalid
+	}
+	if err != nil {
+		return u, false, err
+	}
+	if u, err = tx.User(ctx, inv.UserID); err != nil {
+		return u, false, err
+	}
+	if !inv.UsedAt.IsZero() || !now.Before(inv.ExpiresAt) || u.Disabled {
+		return u, true, errInvitationInvalid
+	}
+	return u, false, nil
+}
+
+// useInvitation marks the invitation used in tx, by a conditional update:
+// refused when another request used it first.
+func useInvitation(ctx context.Context, tx confidant.Tx, h []byte, now time.Time) (refused bool, err error) {
+	if err := tx.UseInvitation(ctx, h, now); err != nil {
+		if confidant.IsKind(err, confidant.KindConflict) {
+			return true, errInvitationInvalid
+		}
+		return false, err
+	}
+	return false, nil
 }

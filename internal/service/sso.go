@@ -98,20 +98,10 @@ func (s *Service) LinkIdentityByInvitation(ctx context.Context, token string, id
 		refused bool
 	)
 	err = s.update(ctx, func(tx confidant.Tx) error {
-		u, res, refused = confidant.User{}, LoginResult{}, false
-		inv, err := tx.Invitation(ctx, h[:])
-		if confidant.IsKind(err, confidant.KindNotFound) {
-			return errInvitationInvalid
-		}
-		if err != nil {
+		res = LoginResult{}
+		var err error
+		if u, refused, err = invitationUser(ctx, tx, h[:], now); err != nil {
 			return err
-		}
-		if u, err = tx.User(ctx, inv.UserID); err != nil {
-			return err
-		}
-		if !inv.UsedAt.IsZero() || !now.Before(inv.ExpiresAt) || u.Disabled {
-			refused = true
-			return errInvitationInvalid
 		}
 		if !u.Role.Staff() {
 			return errIdentityStaffOnly
@@ -123,11 +113,7 @@ func (s *Service) LinkIdentityByInvitation(ctx context.Context, token string, id
 		if err != nil {
 			return err
 		}
-		if err := tx.UseInvitation(ctx, h[:], now); err != nil {
-			if confidant.IsKind(err, confidant.KindConflict) {
-				refused = true
-				return errInvitationInvalid
-			}
+		if refused, err = useInvitation(ctx, tx, h[:], now); err != nil {
 			return err
 		}
 		if err := tx.LinkIdentity(ctx, id.Issuer, id.Subject, u.ID, now); err != nil {
