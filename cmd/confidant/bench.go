@@ -40,6 +40,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&pidArgs, "server-pid", "process id (`PID`) of a server on this machine (Linux; repeat it or separate ids with commas): its CPU time over the run (/proc/PID/stat) is reported per request")
 	asJSON := fs.Bool("json", false, "print results as JSON")
 	maxReq := fs.Int("max-requests", 1_000_000, "stop after this many requests in all")
+	iterations := fs.Int("iterations", 0, "each user stops after this many operations (--duration still caps the run); 0: run for --duration")
 	remote := fs.Bool("allow-remote", false, "allow a target that is not on this machine's loopback interface")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -65,8 +66,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		servers[k] = &benchServer{base: strings.TrimRight(u.String(), "/")}
 	}
-	if *users < 1 || *users > 10_000 || *duration <= 0 || *duration > 24*time.Hour || *maxReq < 1 {
-		return errors.New("--users must be 1..10000, --duration positive and at most 24h, --max-requests positive")
+	if *users < 1 || *users > 10_000 || *duration <= 0 || *duration > 24*time.Hour || *maxReq < 1 || *iterations < 0 {
+		return errors.New("--users must be 1..10000, --duration positive and at most 24h, --max-requests positive, --iterations not negative")
 	}
 	if *mix != "realistic" && *mix != "reads" {
 		return errors.New("--mix must be realistic or reads")
@@ -163,7 +164,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			s := u.srv
 			seen := map[string]bool{}
 			touched[i] = seen
-			for rctx.Err() == nil && take() {
+			for n := 0; rctx.Err() == nil && (*iterations == 0 || n < *iterations) && take(); n++ {
 				p := u.pats[rng.IntN(len(u.pats))]
 				r := rng.IntN(100)
 				switch {
