@@ -93,6 +93,7 @@ func (h *handler) routes() {
 	// Patients and charts.
 	h.authed("GET /api/v1/patients", h.listPatients)
 	h.authed("POST /api/v1/patients", h.createPatient)
+	h.authed("POST /api/v1/patients/search", h.searchPatients)
 	h.authed("GET /api/v1/patients/{id}", h.getPatient)
 	h.authed("GET /api/v1/patients/{id}/chart", h.chart)
 	h.authed("POST /api/v1/patients/{id}/account", h.createPatientAccount)
