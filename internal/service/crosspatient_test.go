@@ -144,3 +144,48 @@ func TestRefuseByRoleFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestOtherRecordsAnswerAsNonexistent: a therapist of another clinic asking
+// for a note, an attachment or a diagnosis of a patient not in their care
+// gets the same answer as for an id that does not exist (the store's
+// not-found named the kind of record, and so told the two apart).
+func TestOtherRecordsAnswerAsNonexistent(t *testing.T) {
+	w := newWorld(t)
+	svc := w.Service
+	ta := w.As(w.Therapist)
+	n, err := svc.CreateNote(ta, w.PatientA.ID, service.NoteInput{Template: confidant.TemplateFree, Body: "A's note"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	att, err := svc.UploadAttachment(ta, w.PatientA.ID, "a.txt", strings.NewReader("A's file"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := svc.AddDiagnosis(ta, w.PatientA.ID, "F32.1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	none := confidant.NewID()
+	for _, who := range []confidant.User{w.TherapistB, w.OtherTherapist} {
+		ctx := w.As(who)
+		for _, c := range []struct {
+			what string
+			id   string
+			do   func(id string) error
+		}{
+			{"note", n.ID, func(id string) error { _, err := svc.Note(ctx, id); return err }},
+			{"sign note", n.ID, func(id string) error { _, err := svc.SignNote(ctx, id); return err }},
+			{"attachment", att.ID, func(id string) error { _, _, err := svc.OpenAttachment(ctx, id); return err }},
+			{"diagnosis status", d.ID, func(id string) error {
+				_, err := svc.SetDiagnosisStatus(ctx, id, confidant.DiagnosisResolved)
+				return err
+			}},
+		} {
+			other := c.do(c.id)
+			sameAnswer(t, who.Username+", "+c.what, other, c.do(none))
+			if !confidant.IsKind(other, confidant.KindNotFound) {
+				t.Errorf("%s, %s of a patient not in care: %v, want not found", who.Username, c.what, other)
+			}
+		}
+	}
+}
