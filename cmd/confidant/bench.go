@@ -182,7 +182,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 					}
 				case r < 80:
 					seen[p.ID] = true
-					bc.do(rctx, "search", s.base, "GET", "/api/v1/patients?q="+url.QueryEscape(p.Code), u.ther, nil)
+					bc.do(rctx, "search", s.base, "POST", "/api/v1/patients/search", u.ther, map[string]string{"q": p.Code})
 				case r < 88:
 					bc.do(rctx, "patient_record", s.base, "GET", "/api/v1/me/record", s.pat, nil)
 				case r < 95:

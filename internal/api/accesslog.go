@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -66,6 +67,23 @@ func paging(r *http.Request) (before uint64, limit int, err error) {
 	return before, limit, nil
 }
 
+// timeRange reads ?from= and ?to= (RFC 3339), both required when
+// required is set; an absent optional one is the zero time.
+func timeRange(q url.Values, required bool) (from, to time.Time, err error) {
+	for name, dst := range map[string]*time.Time{"from": &from, "to": &to} {
+		s := q.Get(name)
+		if s == "" && !required {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return time.Time{}, time.Time{}, confidant.Errorf(confidant.KindInvalid, "invalid_time", "%s must be an RFC 3339 time, like 2026-01-31T00:00:00Z.", name)
+		}
+		*dst = t
+	}
+	return from, to, nil
+}
+
 // GET /api/v1/me/access-log: who accessed the acting patient's records.
 func (h *handler) myAccessLog(w http.ResponseWriter, r *http.Request) error {
 	before, limit, err := paging(r)
@@ -87,13 +105,9 @@ func (h *handler) breachScope(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	var from, to time.Time
-	for name, dst := range map[string]*time.Time{"from": &from, "to": &to} {
-		t, err := time.Parse(time.RFC3339, q.Get(name))
-		if err != nil {
-			return confidant.Errorf(confidant.KindInvalid, "invalid_time", "%s must be an RFC 3339 time, like 2026-01-31T00:00:00Z.", name)
-		}
-		*dst = t
+	from, to, err := timeRange(q, true)
+	if err != nil {
+		return err
 	}
 	ps, err := h.svc.BreachScope(r.Context(), q.Get("actor"), from, to)
 	if err != nil {
@@ -149,14 +163,8 @@ func (h *handler) auditEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	q := r.URL.Query()
 	aq := service.AuditQuery{PatientID: q.Get("patient"), ActorID: q.Get("actor"), Action: q.Get("action"), Before: before, Limit: limit}
-	for name, dst := range map[string]*time.Time{"from": &aq.From, "to": &aq.To} {
-		if s := q.Get(name); s != "" {
-			t, err := time.Parse(time.RFC3339, s)
-			if err != nil {
-				return confidant.Errorf(confidant.KindInvalid, "invalid_time", "%s must be an RFC 3339 time, like 2026-01-31T00:00:00Z.", name)
-			}
-			*dst = t
-		}
+	if aq.From, aq.To, err = timeRange(q, false); err != nil {
+		return err
 	}
 	es, err := h.svc.AuditEvents(r.Context(), aq)
 	if err != nil {

@@ -53,6 +53,8 @@ type handler struct {
 	svc *service.Service
 	log *slog.Logger
 	mux *httpx.ServeMux
+	// patterns lists the registered routes, for the route walk test.
+	patterns []string
 }
 
 // apiFunc is a handler that returns its error instead of writing it, so
@@ -93,6 +95,7 @@ func (h *handler) routes() {
 	// Patients and charts.
 	h.authed("GET /api/v1/patients", h.listPatients)
 	h.authed("POST /api/v1/patients", h.createPatient)
+	h.authed("POST /api/v1/patients/search", h.searchPatients)
 	h.authed("GET /api/v1/patients/{id}", h.getPatient)
 	h.authed("GET /api/v1/patients/{id}/chart", h.chart)
 	h.authed("POST /api/v1/patients/{id}/account", h.createPatientAccount)
@@ -195,12 +198,14 @@ func (c *captureWriter) Write(b []byte) (int, error) {
 
 // public registers a route that needs no sign-in.
 func (h *handler) public(pattern string, f apiFunc) {
+	h.patterns = append(h.patterns, pattern)
 	h.mux.Handle(pattern, h.run(f))
 }
 
 // authed registers a route that needs a valid bearer token. The actor it
 // names is put into the request's context for the service.
 func (h *handler) authed(pattern string, f apiFunc) {
+	h.patterns = append(h.patterns, pattern)
 	h.mux.Handle(pattern, h.run(func(w http.ResponseWriter, r *http.Request) error {
 		ctx, err := h.authenticate(r)
 		if err != nil {

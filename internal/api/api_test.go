@@ -115,11 +115,11 @@ func TestEndpoints(t *testing.T) {
 		if len(ps.Patients) != 1 || ps.Patients[0].ID != e.PatientA.ID {
 			t.Errorf("my patients: %+v", ps)
 		}
-		e.call(t, 200, "GET", "/api/v1/patients?q=%C3%84ij%C3%A4l%C3%A4+1990", ther, nil).decode(t, &ps)
+		e.call(t, 200, "POST", "/api/v1/patients/search", ther, patientSearchRequest{Q: strPtr("Äijälä 1990")}).decode(t, &ps)
 		if len(ps.Patients) != 1 || ps.Patients[0].FamilyName != "Äijälä" {
 			t.Errorf("search by name: %+v", ps)
 		}
-		e.call(t, 200, "GET", "/api/v1/patients?q=010190-902S", ther, nil).decode(t, &ps)
+		e.call(t, 200, "POST", "/api/v1/patients/search", ther, patientSearchRequest{Q: strPtr("010190-902S")}).decode(t, &ps)
 		if len(ps.Patients) != 1 || ps.Patients[0].BirthDate == nil || *ps.Patients[0].BirthDate != "1990-01-01" {
 			t.Errorf("search by identity code: %+v", ps)
 		}
@@ -219,7 +219,8 @@ func TestEndpoints(t *testing.T) {
 		}
 
 		var a attachmentView
-		res := e.do(t, req{Method: "POST", Path: pA + "/attachments?filename=summary.txt", Token: ther, Body: content})
+		res := e.do(t, req{Method: "POST", Path: pA + "/attachments", Token: ther, Body: content,
+			Header: map[string]string{"Content-Disposition": `attachment; filename="summary.txt"`}})
 		if res.Code != 201 {
 			t.Fatalf("upload: %d %s", res.Code, res.Body)
 		}
@@ -230,7 +231,8 @@ func TestEndpoints(t *testing.T) {
 		}
 		attID = a.ID
 
-		// The file name may also come from a Content-Disposition header.
+		// The file name comes from the Content-Disposition header, with any
+		// declared type.
 		res = e.do(t, req{Method: "POST", Path: pA + "/attachments", Token: ther, Body: content,
 			Header: map[string]string{"Content-Disposition": `attachment; filename="second.txt"`, "Content-Type": "application/octet-stream"}})
 		if res.Code != 201 {
@@ -242,8 +244,8 @@ func TestEndpoints(t *testing.T) {
 		}
 
 		// curl --data-binary declares a form; the declared type is ignored.
-		res = e.do(t, req{Method: "POST", Path: pA + "/attachments?filename=third.txt", Token: ther, Body: content,
-			Header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}})
+		res = e.do(t, req{Method: "POST", Path: pA + "/attachments", Token: ther, Body: content,
+			Header: map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Content-Disposition": `attachment; filename="third.txt"`}})
 		if res.Code != 201 {
 			t.Fatalf("upload as curl sends it: %d %s", res.Code, res.Body)
 		}
@@ -433,3 +435,5 @@ func TestTimesAreUTC(t *testing.T) {
 		t.Errorf("created_at %q (err %v), want %v in UTC", *u.CreatedAt, err, e.Therapist.CreatedAt)
 	}
 }
+
+func strPtr(s string) *string { return &s }

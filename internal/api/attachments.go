@@ -15,8 +15,8 @@ import (
 // uploadAttachment: POST /api/v1/patients/{id}/attachments. The request
 // body is the file itself (not multipart), streamed to the service, which
 // detects the type from the bytes and enforces the allow-list and the size
-// limit. The file name comes from ?filename= or, failing that, from a
-// Content-Disposition header's filename parameter.
+// limit. The file name comes from a Content-Disposition header's filename
+// parameter (a ?filename= in the URL is refused: use_content_disposition).
 func (h *handler) uploadAttachment(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r)
 	if err != nil {
@@ -33,12 +33,12 @@ func (h *handler) uploadAttachment(w http.ResponseWriter, r *http.Request) error
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); strings.HasPrefix(mt, "multipart/") {
 		return confidant.Errorf(confidant.KindUnsupported, "unsupported_media_type", "Send the file itself as the request body, not a multipart form.")
 	}
-	name := r.URL.Query().Get("filename")
-	if name == "" {
-		if _, params, err := mime.ParseMediaType(r.Header.Get("Content-Disposition")); err == nil {
-			name = params["filename"]
-		}
+	// A file name is personal data: it travels in a header, never in the
+	// URL (the old ?filename= is refused).
+	if r.URL.Query().Has("filename") {
+		return errUseContentDisposition
 	}
+	name := uploadFilename(r.Header)
 	// One byte over the limit may be read, so that the service (which reads
 	// at most limit+1 bytes) is the one to say "too large"; the
 	// MaxBytesReader makes the server stop reading a longer body there.
@@ -50,6 +50,19 @@ func (h *handler) uploadAttachment(w http.ResponseWriter, r *http.Request) error
 	w.Header().Set("Location", Prefix+"attachments/"+att.ID)
 	writeJSON(w, http.StatusCreated, newAttachmentView(att))
 	return nil
+}
+
+// errUseContentDisposition answers the old upload form with ?filename=.
+var errUseContentDisposition = confidant.Errorf(confidant.KindInvalid, "use_content_disposition",
+	"File names are not accepted in a URL: send the name in a Content-Disposition: attachment; filename=\"...\" header (filename*=UTF-8''... for other than ASCII) of POST /api/v1/patients/{id}/attachments.")
+
+// uploadFilename returns the file name of an upload's Content-Disposition
+// header, or "" when there is none or it does not parse.
+func uploadFilename(h http.Header) string {
+	if _, params, err := mime.ParseMediaType(h.Get("Content-Disposition")); err == nil {
+		return params["filename"]
+	}
+	return ""
 }
 
 // downloadAttachment: GET /api/v1/attachments/{id} streams the file as a

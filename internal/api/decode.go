@@ -204,5 +204,5 @@ var requestTypes = []any{
 	loginRequest{}, totpLoginRequest{}, totpEnrolRequest{}, patientRequest{}, accountRequest{}, noteRequest{}, draftRequest{},
 	amendRequest{}, processNoteRequest{}, diagnosisRequest{}, diagnosisStatusRequest{},
 	planRequest{}, measureRequest{}, clinicRequest{}, staffRequest{}, staffUpdateRequest{},
-	careRequest{}, changePasswordRequest{}, acceptInvitationRequest{}, breakGlassRequest{}, breakGlassReviewRequest{},
+	careRequest{}, changePasswordRequest{}, patientSearchRequest{}, acceptInvitationRequest{}, breakGlassRequest{}, breakGlassReviewRequest{},
 }

@@ -45,6 +45,8 @@ func TestHostileInputs(t *testing.T) {
 		{"POST", "/api/v1/staff", mgr, []string{"username", "display_name", "role", "clinic_ids", "password"}},
 		{"PUT", "/api/v1/staff/{other}", mgr, []string{"display_name", "clinic_ids", "disabled"}},
 		{"POST", "/api/v1/care", mgr, []string{"patient_id", "therapist_id", "from"}},
+		{"POST", "/api/v1/patients/search", ther, []string{"q"}},
+		{"POST", "/api/v1/patients/search", mgr, []string{"clinic", "name", "limit", "offset"}},
 	}
 	base := map[string]string{
 		"username": `"someone.new"`, "password": `"correct horse battery staple"`, "clinic_id": `"{clinicA}"`,
@@ -52,7 +54,7 @@ func TestHostileInputs(t *testing.T) {
 		"template": `"free"`, "version": `1`, "code": `"F32.1"`, "status": `"active"`, "goals": `"g"`,
 		"instrument": `"gad7"`, "answers": `[0,0,0,0,0,0,0]`, "name": `"N"`, "display_name": `"D"`,
 		"role": `"therapist"`, "clinic_ids": `["{clinicA}"]`, "disabled": `false`, "patient_id": `"{patientC}"`,
-		"therapist_id": `"{other}"`,
+		"therapist_id": `"{other}"`, "q": `"Aino"`, "clinic": `"{clinicA}"`, "limit": `10`, "offset": `0`,
 	}
 	statuses := map[int]int{}
 	defer func() { t.Logf("statuses: %v", statuses) }()
@@ -91,7 +93,6 @@ func TestHostileInputs(t *testing.T) {
 			{"/api/v1/patients/" + q, ther},
 			{"/api/v1/notes/" + q, ther},
 			{"/api/v1/attachments/" + q, ther},
-			{"/api/v1/patients/{patientA}/attachments?filename=" + q, ther},
 		} {
 			method := "GET"
 			var body any
@@ -102,6 +103,15 @@ func TestHostileInputs(t *testing.T) {
 			if res.Code >= 500 {
 				t.Errorf("%s %.60s: status %d: %s", method, u.path, res.Code, res.Body)
 			}
+		}
+	}
+	// Upload file names (a header).
+	for _, cd := range []string{"attachment; filename=\"\x00\"", "attachment; filename*=UTF-8''%ff", "attachment; filename=" + strings.Repeat("a", 5000),
+		"attachment; filename=\"../../etc/passwd\"", "attachment; filename=\"\u202eexe.txt\"", "inline", ";;;", "attachment; filename=\"<x>\""} {
+		res := m.do(t, req{Method: "POST", Path: m.expand("/api/v1/patients/{patientA}/attachments"), Token: ther, Body: []byte("plain text"),
+			Header: map[string]string{"Content-Disposition": cd}})
+		if res.Code >= 500 {
+			t.Errorf("upload with Content-Disposition %.60q: status %d: %s", cd, res.Code, res.Body)
 		}
 	}
 }

@@ -170,7 +170,10 @@ func TestRoleMatrix(t *testing.T) {
 		// Patients.
 		{"GET", "/api/v1/patients", "", want{200, 200, 400, 400, 403, 403, 401}},
 		{"GET", "/api/v1/patients?clinic={clinicA}", "", want{200, 200, 200, 404, 403, 403, 401}},
-		{"GET", "/api/v1/patients?q=Aino", "", want{200, 200, 403, 403, 403, 403, 401}},
+		{"POST", "/api/v1/patients/search", `{"q":"Aino"}`, want{200, 200, 403, 403, 403, 403, 401}},
+		{"POST", "/api/v1/patients/search", `{"clinic":"{clinicA}","name":"Aino"}`, want{400, 400, 200, 404, 400, 400, 401}},
+		{"GET", "/api/v1/patients?q=Aino", "", want{400, 400, 400, 400, 400, 400, 401}},
+		{"GET", "/api/v1/patients?clinic={clinicA}&name=Aino", "", want{400, 400, 400, 400, 400, 400, 401}},
 		{"POST", "/api/v1/patients", `{"clinic_id":"{clinicA}","given_name":"Matti","family_name":"Matriisi","identity_code":"` + newCode + `"}`,
 			want{201, 201, 201, 404, 403, 403, 401}},
 		{"GET", "/api/v1/patients/{patientA}", "", want{200, 404, 200, 404, 403, 200, 401}},
@@ -195,7 +198,8 @@ func TestRoleMatrix(t *testing.T) {
 		{"POST", "/api/v1/diagnoses/{diagnosis}/status", `{"status":"resolved"}`, want{200, 404, 403, 403, 403, 403, 401}},
 		{"POST", "/api/v1/patients/{patientA}/plans", `{"goals":"Goals","interventions":""}`, want{201, 404, 403, 403, 403, 403, 401}},
 		{"POST", "/api/v1/patients/{patientA}/measures", `{"instrument":"phq9","answers":[0,0,0,0,0,0,0,0,0]}`, want{201, 404, 403, 403, 403, 403, 401}},
-		{"POST", "/api/v1/patients/{patientA}/attachments?filename=scan.txt", "raw:Scanned text", want{201, 404, 403, 403, 403, 403, 401}},
+		{"POST", "/api/v1/patients/{patientA}/attachments", "raw:Scanned text", want{201, 404, 403, 403, 403, 403, 401}},
+		{"POST", "/api/v1/patients/{patientA}/attachments?filename=scan.txt", "raw:Scanned text", want{400, 400, 400, 400, 400, 400, 401}},
 		{"GET", "/api/v1/attachments/{attachment}", "", want{200, 404, 403, 403, 403, 403, 401}},
 
 		// Administration.
@@ -248,6 +252,7 @@ func TestRoleMatrix(t *testing.T) {
 				switch {
 				case strings.HasPrefix(row.body, "raw:"):
 					r.Body = []byte(strings.TrimPrefix(row.body, "raw:"))
+					r.Header = map[string]string{"Content-Disposition": `attachment; filename="scan.txt"`}
 				case row.body != "":
 					body := row.body
 					if strings.Contains(body, "{code}") {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 
 	confidant "github.com/confidanthealth/confidant"
@@ -17,44 +18,117 @@ const (
 
 // listPatients: GET /api/v1/patients.
 //
-//   - ?q=: search the acting therapist's own patients (service.SearchPatients).
-//   - managers: ?clinic= (required), optional ?name= prefix, ?limit=, ?offset=
-//     (service.ClinicPatients).
+//   - managers: ?clinic= (required), ?limit=, ?offset= (service.ClinicPatients).
 //   - otherwise: the acting therapist's patients in active care
 //     (service.MyPatients).
+//
+// A search (?q=) or a name filter (?name=) in the URL is refused with
+// use_post_patients_search: names and identity codes are sent in the body of
+// POST /api/v1/patients/search, never in a URL, where proxies, browsers and
+// access logs keep them.
 func (h *handler) listPatients(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	if err := personalQuery(q); err != nil {
+		return err
+	}
+	return h.patients(w, r, patientQuery{
+		Clinic: q.Get("clinic"), Limit: q.Get("limit"), Offset: q.Get("offset"),
+	}, false)
+}
+
+// personalQuery refuses the query parameters that carried a name or an
+// identity code before they moved into the body of POST
+// /api/v1/patients/search.
+func personalQuery(q url.Values) error {
+	if q.Has("q") || q.Has("name") {
+		return errUsePatientsSearch
+	}
+	return nil
+}
+
+// errUsePatientsSearch answers the old search forms (GET
+// /api/v1/patients?q= and ?name=).
+var errUsePatientsSearch = confidant.Errorf(confidant.KindInvalid, "use_post_patients_search",
+	"Names and identity codes are not accepted in a URL: send the search as {\"q\": ...} (or a manager's {\"clinic\": ..., \"name\": ...}) in the body of POST /api/v1/patients/search.")
+
+// patientSearchRequest is the body of POST /api/v1/patients/search.
+type patientSearchRequest struct {
+	Q      *string `json:"q"`
+	Clinic string  `json:"clinic"`
+	Name   string  `json:"name"`
+	Limit  *int    `json:"limit"`
+	Offset *int    `json:"offset"`
+}
+
+// patientQuery is a listing or a search, with paging as given (strings, as
+// in a URL).
+type patientQuery struct {
+	Q             *string
+	Clinic, Name  string
+	Limit, Offset string
+}
+
+// optInt is n as a paging parameter's string ("" when absent).
+func optInt(n *int) string {
+	if n == nil {
+		return ""
+	}
+	return strconv.Itoa(*n)
+}
+
+// searchPatients: POST /api/v1/patients/search.
+//
+//   - {"q": ...}: search the acting therapist's own patients
+//     (service.SearchPatients).
+//   - managers: {"clinic": ... (required), "name": ... (optional prefix),
+//     "limit": ..., "offset": ...} (service.ClinicPatients).
+func (h *handler) searchPatients(w http.ResponseWriter, r *http.Request) error {
+	if err := personalQuery(r.URL.Query()); err != nil {
+		return err
+	}
+	var req patientSearchRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	return h.patients(w, r, patientQuery{
+		Q: req.Q, Clinic: req.Clinic, Name: req.Name, Limit: optInt(req.Limit), Offset: optInt(req.Offset),
+	}, true)
+}
+
+// patients answers a listing or a search.
+func (h *handler) patients(w http.ResponseWriter, r *http.Request, req patientQuery, search bool) error {
 	a, err := actorOf(r)
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
 	var (
 		ps   []confidant.Patient
 		next *int
 	)
 	switch {
-	case q.Has("q"):
-		ps, err = h.svc.SearchPatients(r.Context(), q.Get("q"))
+	case req.Q != nil:
+		ps, err = h.svc.SearchPatients(r.Context(), *req.Q)
 	case a.Role == confidant.RoleManager:
-		clinic := q.Get("clinic")
-		if clinic == "" {
-			return confidant.Errorf(confidant.KindInvalid, "missing_clinic", "Query parameter \"clinic\" is required for clinic managers.")
+		if req.Clinic == "" {
+			return confidant.Errorf(confidant.KindInvalid, "missing_clinic", "The clinic is required for clinic managers.")
 		}
-		limit, err := intParam(q.Get("limit"), "limit", defaultPageSize, 1, maxPageSize)
+		limit, err := intParam(req.Limit, "limit", defaultPageSize, 1, maxPageSize)
 		if err != nil {
 			return err
 		}
-		offset, err := intParam(q.Get("offset"), "offset", 0, 0, maxOffset)
+		offset, err := intParam(req.Offset, "offset", 0, 0, maxOffset)
 		if err != nil {
 			return err
 		}
-		if ps, err = h.svc.ClinicPatients(r.Context(), clinic, q.Get("name"), limit, offset); err != nil {
+		if ps, err = h.svc.ClinicPatients(r.Context(), req.Clinic, req.Name, limit, offset); err != nil {
 			return err
 		}
 		if len(ps) == limit {
 			n := offset + limit
 			next = &n
 		}
+	case search:
+		return missing("q")
 	default:
 		ps, err = h.svc.MyPatients(r.Context())
 	}
@@ -72,7 +146,7 @@ func intParam(s, name string, def, min, max int) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < min || n > max {
-		return 0, confidant.Errorf(confidant.KindInvalid, "invalid_"+name, "Query parameter %q must be an integer from %d to %d.", name, min, max)
+		return 0, confidant.Errorf(confidant.KindInvalid, "invalid_"+name, "Parameter %q must be an integer from %d to %d.", name, min, max)
 	}
 	return n, nil
 }

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/big"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -93,14 +94,25 @@ type client struct {
 	token string
 }
 
+// upload is a file sent as the request body, its name in a
+// Content-Disposition header (never in the URL).
+type upload struct {
+	name string
+	data []byte
+}
+
 func (c *client) call(method, path string, body any, out any) int {
 	c.t.Helper()
 	var r io.Reader
 	ctype := "application/json"
+	var disposition string
 	switch b := body.(type) {
 	case nil:
 	case []byte:
 		r, ctype = bytes.NewReader(b), "application/octet-stream"
+	case upload:
+		r, ctype = bytes.NewReader(b.data), "application/octet-stream"
+		disposition = mime.FormatMediaType("attachment", map[string]string{"filename": b.name})
 	default:
 		j, _ := json.Marshal(b)
 		r = bytes.NewReader(j)
@@ -108,6 +120,9 @@ func (c *client) call(method, path string, body any, out any) int {
 	req := httptest.NewRequest(method, path, r)
 	if body != nil {
 		req.Header.Set("Content-Type", ctype)
+	}
+	if disposition != "" {
+		req.Header.Set("Content-Disposition", disposition)
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -192,7 +207,7 @@ func populate(t *testing.T, w *testfix.World, h http.Handler, s *secrets) {
 		c.call("POST", "/api/v1/patients/"+p.ID+"/diagnoses", map[string]string{"code": "F41.1", "note": s.marker("diagnosis")}, nil)
 		c.call("POST", "/api/v1/patients/"+p.ID+"/plans", map[string]string{"goals": s.marker("goals"), "interventions": s.marker("interventions")}, nil)
 		c.call("POST", "/api/v1/patients/"+p.ID+"/measures", map[string]any{"instrument": "phq9", "answers": []int{1, 2, 3, 0, 1, 2, 3, 0, 1}}, nil)
-		c.call("POST", "/api/v1/patients/"+p.ID+"/attachments?filename="+s.marker("file")+".txt", []byte("attachment text "+s.marker("attachment")), nil)
+		c.call("POST", "/api/v1/patients/"+p.ID+"/attachments", upload{s.marker("file") + ".txt", []byte("attachment text " + s.marker("attachment"))}, nil)
 		// The API returns the secrets: they were stored and decrypt.
 		var chart map[string]any
 		c.call("GET", "/api/v1/patients/"+p.ID+"/chart", nil, &chart)

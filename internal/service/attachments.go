@@ -111,7 +111,7 @@ func (s *Service) OpenAttachment(ctx context.Context, id string) (confidant.Atta
 			return confidant.ErrPermission
 		}
 		if att, err = tx.Attachment(ctx, id); err != nil {
-			return err
+			return sameNotFound(err)
 		}
 		_, _, err = s.authorizePatient(ctx, tx, att.PatientID, policy.ReadAttachment)
 		return err

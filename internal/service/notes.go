@@ -163,7 +163,7 @@ func (s *Service) loadNote(ctx context.Context, tx confidant.Tx, id string, act 
 	}
 	n, err := tx.Note(ctx, id)
 	if err != nil {
-		return confidant.Note{}, err
+		return confidant.Note{}, sameNotFound(err)
 	}
 	p, err := tx.Patient(ctx, n.PatientID)
 	if err != nil {

@@ -192,7 +192,7 @@ func (s *Service) SetDiagnosisStatus(ctx context.Context, id string, st confidan
 			return confidant.ErrPermission
 		}
 		if d, err = tx.Diagnosis(ctx, id); err != nil {
-			return err
+			return sameNotFound(err)
 		}
 		if _, _, err := s.authorizePatient(ctx, tx, d.PatientID, policy.WriteDiagnosis); err != nil {
 			return err

@@ -241,6 +241,17 @@ func (s *Service) authorize(ctx context.Context, tx confidant.Tx, id string, act
 	return a, p, f, nil
 }
 
+// sameNotFound turns the store's not-found of a record (whose message names
+// the kind of record) into the answer for a record the actor may not see,
+// so that a record that does not exist and one of another patient cannot
+// be told apart.
+func sameNotFound(err error) error {
+	if confidant.IsKind(err, confidant.KindNotFound) {
+		return confidant.ErrNotFound
+	}
+	return err
+}
+
 // roleMayEver reports whether some combination of facts allows role to act.
 func roleMayEver(r confidant.Role, act policy.Action) bool {
 	all := policy.Facts{ActiveCare: true, Author: true, OwnPatient: true, InClinic: true, Released: true, Approved: true, Emergency: true}

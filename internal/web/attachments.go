@@ -24,7 +24,10 @@ const multipartSlack = 64 << 10
 func (s *server) uploadAttachment(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	r.Body = http.MaxBytesReader(w, r.Body, s.svc.Config().MaxAttachment+multipartSlack)
-	err := s.streamUpload(r, id)
+	err := streamUpload(r, func(name string, rd io.Reader) error {
+		_, err := s.svc.UploadAttachment(r.Context(), id, name, rd)
+		return err
+	})
 	var mb *http.MaxBytesError
 	if errors.As(err, &mb) {
 		err = confidant.Errorf(confidant.KindTooLarge, "attachment_too_large",
@@ -39,7 +42,9 @@ func (s *server) uploadAttachment(w http.ResponseWriter, r *http.Request) {
 
 var errNoFile = confidant.Errorf(confidant.KindInvalid, "missing_file", "Choose a file to attach.")
 
-func (s *server) streamUpload(r *http.Request, patientID string) error {
+// streamUpload finds the "file" part of r's multipart form and passes its
+// file name and contents to upload.
+func streamUpload(r *http.Request, upload func(name string, rd io.Reader) error) error {
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return confidant.Wrap(err, confidant.KindInvalid, "invalid_form", "The upload could not be read. Choose a file and try again.")
@@ -58,8 +63,7 @@ func (s *server) streamUpload(r *http.Request, patientID string) error {
 		if part.FileName() == "" {
 			return errNoFile
 		}
-		_, err = s.svc.UploadAttachment(r.Context(), patientID, part.FileName(), part)
-		return err
+		return upload(part.FileName(), part)
 	}
 }
 

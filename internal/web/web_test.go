@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"html"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,7 +15,6 @@ import (
 	"time"
 
 	confidant "github.com/confidanthealth/confidant"
-	"github.com/confidanthealth/confidant/internal/httpx"
 	"github.com/confidanthealth/confidant/internal/service"
 	"github.com/confidanthealth/confidant/internal/testfix"
 	"github.com/confidanthealth/confidant/internal/web"
@@ -591,8 +591,19 @@ func TestSecurityHeadersAndAssets(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Fatalf("login page: %d", r.status)
 	}
-	if got := r.header.Get("Content-Security-Policy"); got != httpx.CSP {
-		t.Errorf("CSP = %q", got)
+	// The policy served, directive by directive, written out here rather
+	// than compared with the constant, so that weakening it fails.
+	csp := map[string]string{}
+	for _, d := range strings.Split(r.header.Get("Content-Security-Policy"), ";") {
+		if name, sources, _ := strings.Cut(strings.TrimSpace(d), " "); name != "" {
+			csp[name] = strings.Join(strings.Fields(sources), " ")
+		}
+	}
+	if want := map[string]string{
+		"default-src": "'none'", "script-src": "'self'", "style-src": "'self'", "img-src": "'self' data:",
+		"font-src": "'self'", "connect-src": "'self'", "form-action": "'self'", "frame-ancestors": "'none'", "base-uri": "'none'",
+	}; !maps.Equal(csp, want) {
+		t.Errorf("CSP = %q, want %q", csp, want)
 	}
 	if r.header.Get("Cache-Control") != "no-store" {
 		t.Errorf("pages must not be cached: %q", r.header.Get("Cache-Control"))
