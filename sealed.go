@@ -155,7 +155,7 @@ type SealedTx interface {
 	HasActiveCare(ctx context.Context, therapistID, patientID string, at time.Time) (bool, error)
 
 	// SetFactMAC replaces the MAC of the authorization facts of one row
-	// of table (FactUsers, FactCare); KindNotFound for no such row.
+	// of table (FactUsers, FactCare, FactBreakGlass); KindNotFound for no such row.
 	// internal/seal computes and checks the MACs (docs/SECURITY.md,
 	// "Authorization facts").
 	SetFactMAC(ctx context.Context, table, id string, mac []byte) error
@@ -251,8 +251,9 @@ type SealedTx interface {
 
 // Tables of authorization facts authenticated by a MAC (SetFactMAC).
 const (
-	FactUsers = "users"
-	FactCare  = "care"
+	FactUsers      = "users"
+	FactCare       = "care"
+	FactBreakGlass = "break_glass"
 )
 
 // WrappedKey is key material encrypted by the KEK. Owner is a patient id or,
@@ -401,6 +402,10 @@ type SealedBreakGlass struct {
 	ReviewedBy  string
 	ReviewedAt  time.Time
 	Data        []byte
+	// FactMAC authenticates who may read which chart until when
+	// (internal/seal): id, therapist, patient, clinic, category, created,
+	// expires.
+	FactMAC []byte
 }
 
 // BlobKind names a kind of sealed blob.

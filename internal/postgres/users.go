@@ -309,7 +309,7 @@ func (t *tx) DeleteUserIdentities(ctx context.Context, userID string) error {
 	return mapErr(err, "delete identities", "Identity")
 }
 
-// SetFactMAC replaces the fact MAC of a row of table ("users", "care").
+// SetFactMAC replaces the fact MAC of a row of table (confidant.Fact*).
 func (t *tx) SetFactMAC(ctx context.Context, table, id string, mac []byte) error {
 	var q string
 	switch table {
@@ -317,6 +317,8 @@ func (t *tx) SetFactMAC(ctx context.Context, table, id string, mac []byte) error
 		q = `UPDATE users SET fact_mac = $2 WHERE id = $1`
 	case confidant.FactCare:
 		q = `UPDATE care_relationships SET fact_mac = $2 WHERE id = $1`
+	case confidant.FactBreakGlass:
+		q = `UPDATE break_glass SET fact_mac = $2 WHERE id = $1`
 	default:
 		return confidant.Errorf(confidant.KindInvalid, "invalid_fact_table", "Unknown table of authorization facts.")
 	}

@@ -91,7 +91,10 @@ func forgeStores(t *testing.T) map[string]func(t *testing.T) forgeStore {
 	}
 }
 
-// TestForgedFactsRefused forges each authorization fact by SQL, as a
+// TestForgedFactsRefused forges each authorization fact by SQL (care row
+// inserted or its end cleared, role changed, clinic membership added,
+// approval set, break-the-glass grant inserted, process-note author
+// changed), as a
 // database writer would, and shows the access refused and the forgery
 // reported in the access log (docs/SECURITY.md, "Authorization facts").
 func TestForgedFactsRefused(t *testing.T) {
@@ -190,6 +193,54 @@ func TestForgedFactsRefused(t *testing.T) {
 			})
 			if !confidant.IsKind(err, confidant.KindNotFound) {
 				t.Errorf("approval forged: User = %v, want KindNotFound", err)
+			}
+
+			// A break-the-glass grant inserted, for a patient in nobody's
+			// care (a genuine grant would open the chart).
+			codeD, err := confidant.MakeIdentityCode(time.Date(1979, 4, 4, 0, 0, 0, 0, time.UTC), 906)
+			if err != nil {
+				t.Fatal(err)
+			}
+			patD, err := svc.CreatePatient(w.As(w.Manager), service.PatientInput{ClinicID: w.ClinicA.ID, GivenName: "Dora", FamilyName: "Test", IdentityCode: codeD})
+			if err != nil {
+				t.Fatal(err)
+			}
+			grantID := confidant.NewID()
+			fs.exec(t, `INSERT INTO break_glass (id, therapist_id, patient_id, clinic_id, category, created_at, expires_at, status, reviewed_by, data)
+				VALUES (?, ?, ?, ?, 'risk_to_life', ?, ?, 'open', '', ?)`,
+				grantID, w.OtherTherapist.ID, patD.ID, w.ClinicA.ID, when(hour), when(hour.Add(3*time.Hour)), []byte("x"))
+			forged = append(forged, grantID)
+			if _, err := svc.Chart(w.As(w.OtherTherapist), patD.ID); err == nil {
+				t.Error("inserted break-the-glass grant: the chart opened")
+			}
+
+			// A process note's author changed to another therapist in care.
+			note, err := svc.CreateProcessNote(w.As(w.Therapist), w.PatientA.ID, "private thoughts")
+			if err != nil {
+				t.Fatal(err)
+			}
+			third := confidant.User{ID: confidant.NewID(), Username: "third", DisplayName: "third", Role: confidant.RoleTherapist,
+				ClinicIDs: []string{w.ClinicA.ID}, CreatedAt: hour}
+			err = fs.st.Update(ctx, func(tx confidant.Tx) error {
+				if err := tx.CreateUser(ctx, third); err != nil {
+					return err
+				}
+				return tx.CreateCare(ctx, confidant.CareRelationship{ID: confidant.NewID(), PatientID: w.PatientA.ID,
+					TherapistID: third.ID, ClinicID: w.ClinicA.ID, From: hour, CreatedBy: w.Manager.ID, CreatedAt: hour})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ns, err := svc.ProcessNotes(w.As(third), w.PatientA.ID); err != nil || len(ns) != 0 {
+				t.Fatalf("third therapist before the forgery: %d notes, %v", len(ns), err)
+			}
+			fs.exec(t, `UPDATE process_notes SET author_id = ? WHERE id = ?`, third.ID, note.ID)
+			forged = append(forged, note.ID)
+			if ns, err := svc.ProcessNotes(w.As(third), w.PatientA.ID); err != nil || len(ns) != 0 {
+				t.Errorf("process-note author changed: %d notes, %v; want none", len(ns), err)
+			}
+			if c, err := svc.Chart(w.As(third), w.PatientA.ID); err != nil || len(c.ProcessNotes) != 0 {
+				t.Errorf("process-note author changed: chart with %d process notes, %v; want none", len(c.ProcessNotes), err)
 			}
 
 			// Each forgery is reported in the access log (asynchronously).

@@ -367,7 +367,7 @@ func (t *tx) DeleteUserIdentities(ctx context.Context, userID string) error {
 	return err
 }
 
-// SetFactMAC replaces the fact MAC of a row of table ("users", "care").
+// SetFactMAC replaces the fact MAC of a row of table (confidant.Fact*).
 func (t *tx) SetFactMAC(ctx context.Context, table, id string, mac []byte) error {
 	var q string
 	switch table {
@@ -375,6 +375,8 @@ func (t *tx) SetFactMAC(ctx context.Context, table, id string, mac []byte) error
 		q = `UPDATE users SET fact_mac = ? WHERE id = ?`
 	case confidant.FactCare:
 		q = `UPDATE care SET fact_mac = ? WHERE id = ?`
+	case confidant.FactBreakGlass:
+		q = `UPDATE break_glass SET fact_mac = ? WHERE id = ?`
 	default:
 		return confidant.Errorf(confidant.KindInvalid, "invalid_fact_table", "Unknown table of authorization facts.")
 	}
