@@ -97,3 +97,69 @@ func TestForgedFactsAfterRestart(t *testing.T) {
 		t.Errorf("therapist's own patients after the forgery: %d, want 200", code)
 	}
 }
+
+// TestFactsBackfillOnUpgrade: a database from before the fact MACs (the
+// columns dropped and the migration unrecorded, as before the upgrade)
+// gets its MACs once, when the server that applies the migration starts,
+// and its accounts and care relationships work as before.
+func TestFactsBackfillOnUpgrade(t *testing.T) {
+	dir := t.TempDir()
+	logins := filepath.Join(dir, "logins.json")
+	if code, out, errOut := runCmd(t, "demo", "--data", dir, "--patients", "20", "--logins", logins, "--no-serve"); code != 0 {
+		t.Fatalf("demo: %d %s %s", code, out, errOut)
+	}
+	var li demo.Logins
+	b, err := os.ReadFile(logins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &li); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "confidant.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`ALTER TABLE users DROP COLUMN fact_mac`,
+		`ALTER TABLE care DROP COLUMN fact_mac`,
+		`ALTER TABLE break_glass DROP COLUMN fact_mac`,
+		`DELETE FROM schema_migrations WHERE name LIKE '%fact_mac'`,
+	} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	raw.Close()
+
+	fs := newFlagSet("serve", "", io.Discard)
+	resolve := configFlags(fs)
+	fs.Parse([]string{"--data", dir, "--log-level", "error"})
+	cfg, err := resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := startServer(t, cfg, openOptions{})
+	token := apiLogin(t, base, li.Therapist.Username, li.Therapist.Password, li.Therapist.TOTPSecret)
+	req, _ := http.NewRequest("GET", base+"/api/v1/patients", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pats struct{ Patients []struct{ ID string } }
+	err = json.NewDecoder(resp.Body).Decode(&pats)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || len(pats.Patients) == 0 {
+		t.Fatalf("therapist's patients after the upgrade: %d %v, %d patients", resp.StatusCode, err, len(pats.Patients))
+	}
+	req, _ = http.NewRequest("GET", base+"/api/v1/patients/"+pats.Patients[0].ID+"/chart", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("chart in care after the upgrade: %d, want 200", resp.StatusCode)
+	}
+}
