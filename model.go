@@ -54,6 +54,10 @@ type User struct {
 	// DisabledBy is the account that last disabled this one ("" when not
 	// disabled, or disabled before this was recorded).
 	DisabledBy string
+	// FactMAC authenticates the account's authorization facts (role,
+	// clinics, patient, approval, disabled) under a key held outside the
+	// database (internal/seal, docs/SECURITY.md "Authorization facts").
+	FactMAC []byte
 }
 
 // Invitation lets the person an account was made for set its password,
@@ -184,6 +188,8 @@ type CareRelationship struct {
 	CreatedBy   string
 	CreatedAt   time.Time
 	EndedBy     string
+	// FactMAC authenticates the relationship (internal/seal).
+	FactMAC []byte
 }
 
 // ActiveAt reports whether the relationship is in force at t.

@@ -154,6 +154,12 @@ type SealedTx interface {
 	ListCare(ctx context.Context, f CareFilter) ([]CareRelationship, error)
 	HasActiveCare(ctx context.Context, therapistID, patientID string, at time.Time) (bool, error)
 
+	// SetFactMAC replaces the MAC of the authorization facts of one row
+	// of table (FactUsers, FactCare, FactBreakGlass); KindNotFound for no such row.
+	// internal/seal computes and checks the MACs (docs/SECURITY.md,
+	// "Authorization facts").
+	SetFactMAC(ctx context.Context, table, id string, mac []byte) error
+
 	// Patients. There is no uniqueness constraint on blind indexes (they are
 	// truncated, so different values may share one); internal/seal checks
 	// identity-code uniqueness by decrypting the candidates.
@@ -242,6 +248,13 @@ type SealedTx interface {
 	// and owned by PatientID. KindNotFound if there is no such blob.
 	RewriteBlob(ctx context.Context, b Blob) error
 }
+
+// Tables of authorization facts authenticated by a MAC (SetFactMAC).
+const (
+	FactUsers      = "users"
+	FactCare       = "care"
+	FactBreakGlass = "break_glass"
+)
 
 // WrappedKey is key material encrypted by the KEK. Owner is a patient id or,
 // for system keys, the key's name. KEKID names the KEK key that wrapped it
@@ -389,6 +402,10 @@ type SealedBreakGlass struct {
 	ReviewedBy  string
 	ReviewedAt  time.Time
 	Data        []byte
+	// FactMAC authenticates who may read which chart until when
+	// (internal/seal): id, therapist, patient, clinic, category, created,
+	// expires.
+	FactMAC []byte
 }
 
 // BlobKind names a kind of sealed blob.

@@ -18,6 +18,7 @@ import (
 	"github.com/confidanthealth/confidant/internal/postgres"
 	"github.com/confidanthealth/confidant/internal/progress"
 	"github.com/confidanthealth/confidant/internal/seal"
+	"github.com/confidanthealth/confidant/internal/service"
 	"github.com/confidanthealth/confidant/internal/sqlite"
 )
 
@@ -96,7 +97,9 @@ type app struct {
 	keys    *keys.Keyring
 	log     *audit.Log
 	store   *seal.Store
-	plain   bool // the INSECURE plain baseline (build tag baseline, baseline_on.go): no keys, no access log
+	// factsAdded: this run applied the migration adding fact MACs.
+	factsAdded bool
+	plain      bool // the INSECURE plain baseline (build tag baseline, baseline_on.go): no keys, no access log
 }
 
 func (a *app) Close() error {
@@ -181,12 +184,21 @@ func openApp(ctx context.Context, c Config, w io.Writer, opt openOptions) (*app,
 		a.Close()
 		return nil, fmt.Errorf("the keys do not open this database (wrong key-encryption key?): %w", err)
 	}
+	if a.factsAdded { // once: the migration adding the fact MACs was applied just now
+		nu, nc, err := seal.BackfillFacts(ctx, be, kr)
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("authenticating authorization facts: %w", err)
+		}
+		fmt.Fprintf(w, "Authenticated the authorization facts of %d accounts and %d care relationships as the database holds them now.\n", nu, nc)
+	}
 	if a.log, err = audit.Open(ctx, be, kr, audit.Config{Origin: c.LogOrigin, Logger: opt.logger}); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("opening the access log: %w", err)
 	}
 	kr.OnUnwrap(a.log.KeyUse) // every unwrap of a keyset by the KEK is an access-log event
 	a.store = seal.New(a.log, kr)
+	a.store.OnForgedFact(service.ForgedFactReporter(a.log))
 	return a, nil
 }
 
@@ -196,6 +208,9 @@ func openApp(ctx context.Context, c Config, w io.Writer, opt openOptions) (*app,
 func (a *app) migrate(ctx context.Context, w io.Writer) error {
 	report := func(applied, total int, name string) {
 		fmt.Fprintf(w, "migration %d/%d applied: %s\n", applied, total, name)
+		if strings.Contains(name, "fact_mac") {
+			a.factsAdded = true
+		}
 	}
 	err := a.backend.Migrate(ctx, report)
 	if !errors.Is(err, sqlite.ErrLegacyPending) && !errors.Is(err, postgres.ErrLegacyPending) {

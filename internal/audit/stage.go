@@ -402,6 +402,10 @@ func (t *stageTx) DeleteExpiredSessions(context.Context, time.Time) (int, error)
 func (t *stageTx) CreateCare(ctx context.Context, c confidant.CareRelationship) error {
 	return t.write(func(tx confidant.SealedTx) error { return tx.CreateCare(ctx, c) })
 }
+func (t *stageTx) SetFactMAC(ctx context.Context, table, id string, mac []byte) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.SetFactMAC(ctx, table, id, mac) })
+}
+
 func (t *stageTx) EndCare(ctx context.Context, id string, to time.Time, by string) error {
 	return t.write(func(tx confidant.SealedTx) error { return tx.EndCare(ctx, id, to, by) })
 }

@@ -680,3 +680,44 @@ func TestNothingSecretInPrint(t *testing.T) {
 		}
 	}
 }
+
+// FactMAC: HMAC-SHA256 under a key derived from the index key (info
+// "fact-mac/v1"), deterministic, different for a different message or
+// index key, and unavailable before the index key is loaded.
+func TestFactMAC(t *testing.T) {
+	k := open(t, newFile(t, nil), nil)
+	_, err := k.FactMAC([]byte("m"))
+	wantError(t, err, confidant.KindInternal, "index_key_missing")
+	load := func() {
+		sk, err := k.NewSystemKey(keys.IndexKeyName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := k.LoadIndexKey(sk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	load()
+	mac := func(m string) []byte {
+		t.Helper()
+		b, err := k.FactMAC([]byte(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	a := mac("users|id|role")
+	if len(a) != 32 || !bytes.Equal(a, mac("users|id|role")) {
+		t.Fatalf("FactMAC: %d bytes, or not deterministic", len(a))
+	}
+	if bytes.Equal(a, mac("users|id|rolf")) {
+		t.Error("same MAC for a different message")
+	}
+	if bi, _ := k.BlindIndex("users", "id", "role", 256); bytes.Equal(a, bi) {
+		t.Error("the fact MAC equals a blind index")
+	}
+	load() // another index key: another fact key
+	if bytes.Equal(a, mac("users|id|role")) {
+		t.Error("same MAC under another index key")
+	}
+}

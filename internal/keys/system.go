@@ -171,3 +171,39 @@ func (k *Keyring) unwrapSystem(wk confidant.WrappedKey) ([]byte, error) {
 	}
 	return secret, nil
 }
+
+// factInfo is the HKDF info of the key of authorization-fact MACs; it has
+// no "|", so it is never the info of a blind-index key.
+const factInfo = "fact-mac/v1"
+
+// FactMAC returns HMAC-SHA256(key, msg), where
+//
+//	key = HKDF-SHA256(secret = index key, salt = none, info = "fact-mac/v1", 32 bytes)
+//
+// internal/seal authenticates authorization facts (roles, clinic
+// memberships, approvals, care relationships) with it. The index key is
+// stored only wrapped by the KEK, so a database writer cannot compute it.
+// It fails with KindInternal "index_key_missing" before LoadIndexKey.
+func (k *Keyring) FactMAC(msg []byte) ([]byte, error) {
+	if err := k.begin(); err != nil {
+		return nil, err
+	}
+	defer k.end()
+	if k.indexKey == nil {
+		return nil, confidant.Errorf(confidant.KindInternal, CodeIndexKeyMissing, "No blind-index key is loaded.")
+	}
+	var dk []byte
+	if v, ok := k.derived.Load(factInfo); ok {
+		dk = v.([]byte)
+	} else {
+		var err error
+		dk, err = hkdf.Key(sha256.New, k.indexKey, nil, factInfo, sha256.Size)
+		if err != nil {
+			return nil, confidant.Wrap(err, confidant.KindInternal, "fact_key_derive", "The fact key could not be derived.")
+		}
+		k.derived.Store(factInfo, dk)
+	}
+	m := hmac.New(sha256.New, dk)
+	m.Write(msg)
+	return m.Sum(nil), nil
+}

@@ -13,12 +13,12 @@ import (
 
 // Break-the-glass grants (docs/SECURITY.md, "Break-the-glass").
 
-const breakGlassColumns = `id, therapist_id, patient_id, clinic_id, category, created_at, expires_at, status, reviewed_by, reviewed_at, data`
+const breakGlassColumns = `id, therapist_id, patient_id, clinic_id, category, created_at, expires_at, status, reviewed_by, reviewed_at, data, fact_mac`
 
 func scanBreakGlass(sc interface{ Scan(...any) error }) (confidant.SealedBreakGlass, error) {
 	var g confidant.SealedBreakGlass
 	err := sc.Scan(&g.ID, &g.TherapistID, &g.PatientID, &g.ClinicID, &g.Category, tm(&g.CreatedAt), tm(&g.ExpiresAt),
-		&g.Status, &g.ReviewedBy, tm(&g.ReviewedAt), &g.Data)
+		&g.Status, &g.ReviewedBy, tm(&g.ReviewedAt), &g.Data, &g.FactMAC)
 	return g, err
 }
 
@@ -29,9 +29,9 @@ func (t *tx) CreateBreakGlass(ctx context.Context, g confidant.SealedBreakGlass)
 		status = confidant.BreakGlassOpen
 	}
 	_, err := t.tx.Exec(t.c(ctx), `INSERT INTO break_glass (`+breakGlassColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		g.ID, g.TherapistID, g.PatientID, g.ClinicID, g.Category, ts(g.CreatedAt), ts(g.ExpiresAt),
-		string(status), g.ReviewedBy, ts(g.ReviewedAt), nonNil(g.Data))
+		string(status), g.ReviewedBy, ts(g.ReviewedAt), nonNil(g.Data), g.FactMAC)
 	return mapErr(err, "create break-glass grant", "Grant")
 }
 

@@ -278,9 +278,7 @@ func TestUpgradeFromSchema1(t *testing.T) {
 		if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM users WHERE id = $1`, w.therapist.ID).Scan(&n); err != nil || n != 1 {
 			return fmt.Errorf("therapist kept: %d, %v", n, err)
 		}
-		var err error
-		gotCare, err = tx.Care(ctx, w.careID)
-		return err
+		return db.pool.QueryRow(ctx, `SELECT patient_id FROM care_relationships WHERE id = $1`, w.careID).Scan(&gotCare.PatientID)
 	})
 	if err != nil {
 		t.Fatalf("kept records: %v", err)
@@ -289,8 +287,10 @@ func TestUpgradeFromSchema1(t *testing.T) {
 		t.Errorf("patient account for %q, care for %q; want %q", gotUser.PatientID, gotCare.PatientID, full.ID)
 	}
 	// New references are checked already.
-	err = db.Update(ctx, func(tx confidant.SealedTx) error {
-		return tx.CreateCare(ctx, confidant.CareRelationship{ID: confidant.NewID(), PatientID: confidant.NewID(), TherapistID: w.therapist.ID, ClinicID: w.clinic.ID})
+	err = db.Update(ctx, func(stx confidant.SealedTx) error {
+		_, err := stx.(*tx).tx.Exec(ctx, `INSERT INTO care_relationships (id, patient_id, therapist_id, clinic_id) VALUES ($1, $2, $3, $4)`,
+			confidant.NewID(), confidant.NewID(), w.therapist.ID, w.clinic.ID)
+		return mapErr(err, "create care relationship", "Care relationship")
 	})
 	if confidant.KindOf(err) != confidant.KindNotFound {
 		t.Errorf("CreateCare for an unknown patient = %v, want KindNotFound", err)

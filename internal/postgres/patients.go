@@ -154,21 +154,21 @@ func (t *tx) ErasePatient(ctx context.Context, id string, at time.Time) error {
 // Care relationships.
 
 const careCols = `c.id, c.patient_id, c.therapist_id, c.clinic_id, c.from_at, c.to_at,
-	c.created_by, c.created_at, c.ended_by`
+	c.created_by, c.created_at, c.ended_by, c.fact_mac`
 
 func scanCare(row pgx.CollectableRow) (confidant.CareRelationship, error) {
 	var c confidant.CareRelationship
 	err := row.Scan(&c.ID, &c.PatientID, &c.TherapistID, &c.ClinicID, tm(&c.From), tm(&c.To),
-		&c.CreatedBy, tm(&c.CreatedAt), &c.EndedBy)
+		&c.CreatedBy, tm(&c.CreatedAt), &c.EndedBy, &c.FactMAC)
 	return c, err
 }
 
 func (t *tx) CreateCare(ctx context.Context, c confidant.CareRelationship) error {
 	_, err := t.tx.Exec(t.c(ctx), `
 		INSERT INTO care_relationships (id, patient_id, therapist_id, clinic_id, from_at, to_at,
-		                                created_by, created_at, ended_by)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		c.ID, c.PatientID, c.TherapistID, c.ClinicID, ts(c.From), ts(c.To), c.CreatedBy, ts(c.CreatedAt), c.EndedBy)
+		                                created_by, created_at, ended_by, fact_mac)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		c.ID, c.PatientID, c.TherapistID, c.ClinicID, ts(c.From), ts(c.To), c.CreatedBy, ts(c.CreatedAt), c.EndedBy, c.FactMAC)
 	return mapErr(err, "create care relationship", "Care relationship")
 }
 

@@ -12,7 +12,7 @@ import (
 // userCols selects a user with its clinic memberships in order.
 const userCols = `u.id, u.username, u.display_name, u.role, u.patient_id, u.password_hash,
 	u.disabled, u.failed_logins, u.locked_until, u.created_at,
-	u.email, u.invited_by, u.awaiting_approval, u.approved_by, u.approved_at, u.disabled_by,
+	u.email, u.invited_by, u.awaiting_approval, u.approved_by, u.approved_at, u.disabled_by, u.fact_mac,
 	ARRAY(SELECT uc.clinic_id FROM user_clinics uc WHERE uc.user_id = u.id ORDER BY uc.position)`
 
 func scanUser(row pgx.CollectableRow) (confidant.User, error) {
@@ -20,7 +20,7 @@ func scanUser(row pgx.CollectableRow) (confidant.User, error) {
 	var role string
 	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &role, txt(&u.PatientID), &u.PasswordHash,
 		&u.Disabled, &u.FailedLogins, tm(&u.LockedUntil), tm(&u.CreatedAt),
-		&u.Email, &u.InvitedBy, &u.AwaitingApproval, &u.ApprovedBy, tm(&u.ApprovedAt), &u.DisabledBy, &u.ClinicIDs)
+		&u.Email, &u.InvitedBy, &u.AwaitingApproval, &u.ApprovedBy, tm(&u.ApprovedAt), &u.DisabledBy, &u.FactMAC, &u.ClinicIDs)
 	u.Role = confidant.Role(role)
 	if len(u.ClinicIDs) == 0 {
 		u.ClinicIDs = nil
@@ -35,11 +35,11 @@ func (t *tx) CreateUser(ctx context.Context, u confidant.User) error {
 	_, err := t.tx.Exec(t.c(ctx), `
 		INSERT INTO users (id, username, display_name, role, patient_id, password_hash,
 		                   disabled, failed_logins, locked_until, created_at,
-		                   email, invited_by, awaiting_approval, approved_by, approved_at, disabled_by)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		                   email, invited_by, awaiting_approval, approved_by, approved_at, disabled_by, fact_mac)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		u.ID, u.Username, u.DisplayName, string(u.Role), nullText(u.PatientID), u.PasswordHash,
 		u.Disabled, u.FailedLogins, ts(u.LockedUntil), ts(u.CreatedAt),
-		u.Email, u.InvitedBy, u.AwaitingApproval, u.ApprovedBy, ts(u.ApprovedAt), u.DisabledBy)
+		u.Email, u.InvitedBy, u.AwaitingApproval, u.ApprovedBy, ts(u.ApprovedAt), u.DisabledBy, u.FactMAC)
 	if err != nil {
 		return mapErr(err, "create user", "User")
 	}
@@ -69,8 +69,8 @@ func (t *tx) addClinics(ctx context.Context, userID string, clinicIDs []string) 
 // UpdateUser changes display name, role, clinic memberships, the disabled
 // flag and who set it. Username, password and login state have their own methods.
 func (t *tx) UpdateUser(ctx context.Context, u confidant.User) error {
-	tag, err := t.tx.Exec(t.c(ctx), `UPDATE users SET display_name = $2, role = $3, disabled = $4, disabled_by = $5 WHERE id = $1`,
-		u.ID, u.DisplayName, string(u.Role), u.Disabled, u.DisabledBy)
+	tag, err := t.tx.Exec(t.c(ctx), `UPDATE users SET display_name = $2, role = $3, disabled = $4, disabled_by = $5, fact_mac = $6 WHERE id = $1`,
+		u.ID, u.DisplayName, string(u.Role), u.Disabled, u.DisabledBy, u.FactMAC)
 	if err != nil {
 		return mapErr(err, "update user", "User")
 	}
@@ -307,4 +307,27 @@ func (t *tx) IdentityUser(ctx context.Context, issuer, subject string) (string, 
 func (t *tx) DeleteUserIdentities(ctx context.Context, userID string) error {
 	_, err := t.tx.Exec(t.c(ctx), `DELETE FROM external_identities WHERE user_id = $1`, userID)
 	return mapErr(err, "delete identities", "Identity")
+}
+
+// SetFactMAC replaces the fact MAC of a row of table (confidant.Fact*).
+func (t *tx) SetFactMAC(ctx context.Context, table, id string, mac []byte) error {
+	var q string
+	switch table {
+	case confidant.FactUsers:
+		q = `UPDATE users SET fact_mac = $2 WHERE id = $1`
+	case confidant.FactCare:
+		q = `UPDATE care_relationships SET fact_mac = $2 WHERE id = $1`
+	case confidant.FactBreakGlass:
+		q = `UPDATE break_glass SET fact_mac = $2 WHERE id = $1`
+	default:
+		return confidant.Errorf(confidant.KindInvalid, "invalid_fact_table", "Unknown table of authorization facts.")
+	}
+	tag, err := t.tx.Exec(t.c(ctx), q, id, mac)
+	if err != nil {
+		return mapErr(err, "set fact MAC", "")
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("Row")
+	}
+	return nil
 }

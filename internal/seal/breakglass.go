@@ -20,11 +20,15 @@ func (t *tx) CreateBreakGlass(ctx context.Context, g confidant.BreakGlass) error
 	if err != nil {
 		return err
 	}
-	return t.SealedTx.CreateBreakGlass(ctx, confidant.SealedBreakGlass{
+	sg := confidant.SealedBreakGlass{
 		ID: g.ID, TherapistID: g.TherapistID, PatientID: g.PatientID, ClinicID: g.ClinicID, Category: g.Category,
 		CreatedAt: g.CreatedAt, ExpiresAt: g.ExpiresAt, Status: g.Status, ReviewedBy: g.ReviewedBy, ReviewedAt: g.ReviewedAt,
 		Data: data,
-	})
+	}
+	if sg.FactMAC, err = t.s.factMAC(grantFacts(sg)); err != nil {
+		return err
+	}
+	return t.SealedTx.CreateBreakGlass(ctx, sg)
 }
 
 // openBreakGlass decrypts a grant. An erased patient's grant keeps its

@@ -141,7 +141,7 @@ func (t *tx) CreateProcessNote(ctx context.Context, n confidant.ProcessNote) err
 	if err != nil {
 		return err
 	}
-	data, err := sealJSON(a, processNoteData{Body: n.Body}, confidant.BlobProcessNote, n.PatientID, n.ID, 0)
+	data, err := sealJSON(a, processNoteData{Body: n.Body, Author: n.AuthorID}, confidant.BlobProcessNote, n.PatientID, n.ID, 0)
 	if err != nil {
 		return err
 	}
@@ -159,13 +159,19 @@ func (t *tx) ListProcessNotes(ctx context.Context, patientID, authorID string) (
 	if err != nil {
 		return nil, err
 	}
-	out := make([]confidant.ProcessNote, len(rows))
-	for i, r := range rows {
+	out := make([]confidant.ProcessNote, 0, len(rows))
+	for _, r := range rows {
 		var d processNoteData
 		if err := openJSON(a, r.Data, &d, confidant.BlobProcessNote, r.PatientID, r.ID, 0); err != nil {
 			return nil, err
 		}
-		out[i] = confidant.ProcessNote{ID: r.ID, PatientID: r.PatientID, AuthorID: r.AuthorID, Body: d.Body, CreatedAt: r.CreatedAt}
+		if d.Author != "" && d.Author != r.AuthorID {
+			// author_id changed in the database: the note is not this
+			// author's (docs/SECURITY.md, "Authorization facts").
+			t.s.reportForged(FactProcessNotes, r.ID)
+			continue
+		}
+		out = append(out, confidant.ProcessNote{ID: r.ID, PatientID: r.PatientID, AuthorID: r.AuthorID, Body: d.Body, CreatedAt: r.CreatedAt})
 	}
 	return out, nil
 }

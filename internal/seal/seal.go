@@ -135,6 +135,10 @@ type (
 	}
 	processNoteData struct {
 		Body string `json:"b"`
+		// Author binds the note to its author (the row's author_id is in
+		// the clear and decides who reads it); absent in notes sealed
+		// before it was added.
+		Author string `json:"a,omitempty"`
 	}
 	diagnosisData struct {
 		Code  string `json:"c"`

@@ -26,8 +26,10 @@ type Keyring interface {
 
 // Store is a confidant.Store that seals records into a confidant.SealedStore.
 type Store struct {
-	backend confidant.SealedStore
-	keys    Keyring
+	backend  confidant.SealedStore
+	keys     Keyring
+	onForged func(table, id string)
+	forged   sync.Map // table+"\x00"+id of rows reported forged
 }
 
 // New returns a Store that seals into backend with keys from keys.
@@ -56,7 +58,8 @@ func (s *Store) View(ctx context.Context, fn func(confidant.Tx) error) error {
 func (s *Store) Close() error { return s.backend.Close() }
 
 func (s *Store) newTx(stx confidant.SealedTx) *tx {
-	return &tx{SealedTx: stx, s: s, aeads: map[string]tink.AEAD{}}
+	return &tx{SealedTx: stx, s: s, aeads: map[string]tink.AEAD{},
+		users: map[string]confidant.User{}, care: map[string]confidant.CareRelationship{}}
 }
 
 // tx implements confidant.Tx. Methods without patient data are promoted
@@ -65,6 +68,12 @@ type tx struct {
 	confidant.SealedTx
 	s     *Store
 	aeads map[string]tink.AEAD // per-transaction cache of patient keysets
+	// Accounts and care relationships read (and authenticated) in this
+	// transaction, by id, so that a later write that re-authenticates
+	// the row does not read after a write (internal/audit stages only
+	// functions that read before they write).
+	users map[string]confidant.User
+	care  map[string]confidant.CareRelationship
 }
 
 // errErased is returned for records of a crypto-shredded patient.
@@ -310,6 +319,11 @@ func (t *tx) ListPatientsForTherapist(ctx context.Context, therapistID string, a
 	if err != nil {
 		return nil, err
 	}
+	care, err := t.inCare(ctx, therapistID, at) // only authenticated care relationships count
+	if err != nil {
+		return nil, err
+	}
+	rows = slices.DeleteFunc(rows, func(p confidant.SealedPatient) bool { return !care[p.ID] })
 	all := f
 	all.Limit, all.Offset = 0, 0 // paging happens after ordering
 	ps, err := t.openPatients(ctx, rows, all, exact)

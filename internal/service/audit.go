@@ -2,6 +2,8 @@ package service
 
 import (
 	"context"
+	"log/slog"
+	"time"
 
 	confidant "github.com/confidanthealth/confidant"
 )
@@ -58,11 +60,15 @@ const (
 	ActAccountEnable   = "account.enable"
 	ActCareAssign      = "care.assign"
 	ActCareEnd         = "care.end"
-	ActAuditQuery      = "audit.query"
-	ActAuditScope      = "audit.scope"
-	ActKeyUnwrap       = "key.unwrap"             // recorded by internal/audit (confidant.ActionKeyUnwrap)
-	ActThrottleList    = "account.throttle.list"  // a security officer listed throttled accounts
-	ActThrottleClear   = "account.throttle.clear" // a security officer cleared an account's failed sign-ins
+	// ActFactForged: a row of authorization facts (RecordID; its table is
+	// the Purpose) failed its integrity check and was treated as absent
+	// (docs/SECURITY.md, "Authorization facts").
+	ActFactForged    = "integrity.fact_forged"
+	ActAuditQuery    = "audit.query"
+	ActAuditScope    = "audit.scope"
+	ActKeyUnwrap     = "key.unwrap"             // recorded by internal/audit (confidant.ActionKeyUnwrap)
+	ActThrottleList  = "account.throttle.list"  // a security officer listed throttled accounts
+	ActThrottleClear = "account.throttle.clear" // a security officer cleared an account's failed sign-ins
 	// ActIdentityCodeTaken is a refused registration of an identity code
 	// that a patient has already, recorded on that patient's history.
 	ActIdentityCodeTaken = "patient.identity_code_taken"
@@ -170,4 +176,21 @@ func (s *Service) update(ctx context.Context, fn func(confidant.Tx) error) error
 // audit records a successful write inside its transaction.
 func (s *Service) auditTx(ctx context.Context, tx confidant.Tx, action, patientID, recordID string) error {
 	return tx.Audit(s.event(ctx, action, patientID, recordID, confidant.OutcomeOK))
+}
+
+// ForgedFactReporter returns the hook for seal.Store.OnForgedFact: it
+// records an ActFactForged event (table as the purpose, row id as the
+// record) from a goroutine, since it is called inside a transaction.
+func ForgedFactReporter(a Auditor) func(table, id string) {
+	return func(table, id string) {
+		ev := confidant.AuditEvent{Time: time.Now().UTC(), Action: ActFactForged, RecordID: id,
+			Purpose: table, Outcome: confidant.OutcomeDenied}
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := a.Record(ctx, ev); err != nil {
+				slog.Error("could not record a forged authorization fact in the access log", "table", table, "id", id, "error", err)
+			}
+		}()
+	}
 }

@@ -58,7 +58,7 @@ func (s *Service) Chart(ctx context.Context, patientID string, opts ...ChartOpti
 	}
 	var c Chart
 	err := s.store.View(ctx, func(tx confidant.Tx) error {
-		a, p, err := s.authorizePatient(ctx, tx, patientID, policy.ReadChart)
+		a, p, f, err := s.authorize(ctx, tx, patientID, policy.ReadChart)
 		if err != nil {
 			return err
 		}
@@ -76,7 +76,7 @@ func (s *Service) Chart(ctx context.Context, patientID string, opts ...ChartOpti
 		if limit > 0 && len(c.Notes) > ChartNotes {
 			c.Notes, c.MoreNotes = c.Notes[:ChartNotes], true
 		}
-		if c.ProcessNotes, err = tx.ListProcessNotes(ctx, p.ID, a.UserID); err != nil {
+		if c.ProcessNotes, err = ownProcessNotes(ctx, tx, a, f, p.ID); err != nil {
 			return err
 		}
 		if c.Diagnoses, err = tx.ListDiagnoses(ctx, p.ID); err != nil {
@@ -127,11 +127,11 @@ func (s *Service) ProcessNotes(ctx context.Context, patientID string) ([]confida
 	ctx = withEmergency(ctx)
 	var ns []confidant.ProcessNote
 	err := s.store.View(ctx, func(tx confidant.Tx) error {
-		a, p, err := s.authorizePatient(ctx, tx, patientID, policy.WriteProcessNote)
+		a, p, f, err := s.authorize(ctx, tx, patientID, policy.WriteProcessNote)
 		if err != nil {
 			return err
 		}
-		ns, err = tx.ListProcessNotes(ctx, p.ID, a.UserID)
+		ns, err = ownProcessNotes(ctx, tx, a, f, p.ID)
 		return err
 	})
 	if err := s.done(ctx, ActProcessRead, patientID, "", err); err != nil {
@@ -306,4 +306,23 @@ func Trends(ms []confidant.Measure) []Trend {
 		}
 	}
 	return out
+}
+
+// ownProcessNotes returns the actor's private process notes of a patient:
+// those the store lists as theirs that policy.ReadProcessNote allows (the
+// author is bound inside each sealed note, so a changed author_id makes
+// a note absent in internal/seal).
+func ownProcessNotes(ctx context.Context, tx confidant.Tx, a confidant.Actor, f policy.Facts, patientID string) ([]confidant.ProcessNote, error) {
+	ns, err := tx.ListProcessNotes(ctx, patientID, a.UserID)
+	if err != nil {
+		return nil, err
+	}
+	out := ns[:0]
+	for _, n := range ns {
+		f.Author = n.AuthorID == a.UserID
+		if policy.Check(a, policy.ReadProcessNote, f) == nil {
+			out = append(out, n)
+		}
+	}
+	return out, nil
 }

@@ -75,23 +75,23 @@ func (t *tx) ListClinics(ctx context.Context) ([]confidant.Clinic, error) {
 
 const userColumns = `u.id, u.username, u.display_name, u.role, u.patient_id, u.password_hash,
 	u.disabled, u.failed_logins, u.locked_until, u.created_at,
-	u.email, u.invited_by, u.awaiting_approval, u.approved_by, u.approved_at, u.disabled_by`
+	u.email, u.invited_by, u.awaiting_approval, u.approved_by, u.approved_at, u.disabled_by, u.fact_mac`
 
 func scanUser(s interface{ Scan(...any) error }, u *confidant.User) error {
 	return s.Scan(&u.ID, &u.Username, &u.DisplayName, &u.Role, &u.PatientID, &u.PasswordHash,
 		&u.Disabled, &u.FailedLogins, tm(&u.LockedUntil), tm(&u.CreatedAt),
-		&u.Email, &u.InvitedBy, &u.AwaitingApproval, &u.ApprovedBy, tm(&u.ApprovedAt), &u.DisabledBy)
+		&u.Email, &u.InvitedBy, &u.AwaitingApproval, &u.ApprovedBy, tm(&u.ApprovedAt), &u.DisabledBy, &u.FactMAC)
 }
 
 func (t *tx) CreateUser(ctx context.Context, u confidant.User) error {
 	_, err := t.exec(ctx, "create user",
 		`INSERT INTO users (id, username, display_name, role, patient_id, password_hash,
 			disabled, failed_logins, locked_until, created_at,
-			email, invited_by, awaiting_approval, approved_by, approved_at, disabled_by)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			email, invited_by, awaiting_approval, approved_by, approved_at, disabled_by, fact_mac)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Username, u.DisplayName, string(u.Role), u.PatientID, u.PasswordHash,
 		u.Disabled, u.FailedLogins, micros(u.LockedUntil), micros(u.CreatedAt),
-		u.Email, u.InvitedBy, u.AwaitingApproval, u.ApprovedBy, micros(u.ApprovedAt), u.DisabledBy)
+		u.Email, u.InvitedBy, u.AwaitingApproval, u.ApprovedBy, micros(u.ApprovedAt), u.DisabledBy, u.FactMAC)
 	if isUnique(err) {
 		if u.PatientID != "" && strings.Contains(err.Error(), "users.patient_id") {
 			return errPortalAccountExists()
@@ -123,8 +123,8 @@ func (t *tx) setUserClinics(ctx context.Context, userID string, clinicIDs []stri
 // of the user cannot undo a password change or a lockout.
 func (t *tx) UpdateUser(ctx context.Context, u confidant.User) error {
 	err := t.execOne(ctx, "user", "update user",
-		`UPDATE users SET display_name = ?, role = ?, disabled = ?, disabled_by = ? WHERE id = ?`,
-		u.DisplayName, string(u.Role), u.Disabled, u.DisabledBy, u.ID)
+		`UPDATE users SET display_name = ?, role = ?, disabled = ?, disabled_by = ?, fact_mac = ? WHERE id = ?`,
+		u.DisplayName, string(u.Role), u.Disabled, u.DisabledBy, u.FactMAC, u.ID)
 	if err != nil {
 		return err
 	}
@@ -365,4 +365,20 @@ func (t *tx) IdentityUser(ctx context.Context, issuer, subject string) (string, 
 func (t *tx) DeleteUserIdentities(ctx context.Context, userID string) error {
 	_, err := t.exec(ctx, "delete identities", `DELETE FROM external_identities WHERE user_id = ?`, userID)
 	return err
+}
+
+// SetFactMAC replaces the fact MAC of a row of table (confidant.Fact*).
+func (t *tx) SetFactMAC(ctx context.Context, table, id string, mac []byte) error {
+	var q string
+	switch table {
+	case confidant.FactUsers:
+		q = `UPDATE users SET fact_mac = ? WHERE id = ?`
+	case confidant.FactCare:
+		q = `UPDATE care SET fact_mac = ? WHERE id = ?`
+	case confidant.FactBreakGlass:
+		q = `UPDATE break_glass SET fact_mac = ? WHERE id = ?`
+	default:
+		return confidant.Errorf(confidant.KindInvalid, "invalid_fact_table", "Unknown table of authorization facts.")
+	}
+	return t.execOne(ctx, table, "set fact MAC", q, mac, id)
 }

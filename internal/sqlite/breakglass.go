@@ -11,11 +11,11 @@ import (
 
 // Break-the-glass grants (docs/SECURITY.md, "Break-the-glass").
 
-const breakGlassColumns = `id, therapist_id, patient_id, clinic_id, category, created_at, expires_at, status, reviewed_by, reviewed_at, data`
+const breakGlassColumns = `id, therapist_id, patient_id, clinic_id, category, created_at, expires_at, status, reviewed_by, reviewed_at, data, fact_mac`
 
 func scanBreakGlass(sc interface{ Scan(...any) error }, g *confidant.SealedBreakGlass) error {
 	return sc.Scan(&g.ID, &g.TherapistID, &g.PatientID, &g.ClinicID, &g.Category, tm(&g.CreatedAt), tm(&g.ExpiresAt),
-		&g.Status, &g.ReviewedBy, tm(&g.ReviewedAt), &g.Data)
+		&g.Status, &g.ReviewedBy, tm(&g.ReviewedAt), &g.Data, &g.FactMAC)
 }
 
 func (t *tx) CreateBreakGlass(ctx context.Context, g confidant.SealedBreakGlass) error {
@@ -24,9 +24,9 @@ func (t *tx) CreateBreakGlass(ctx context.Context, g confidant.SealedBreakGlass)
 		status = confidant.BreakGlassOpen
 	}
 	_, err := t.exec(ctx, "create break-glass grant",
-		`INSERT INTO break_glass (`+breakGlassColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO break_glass (`+breakGlassColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		g.ID, g.TherapistID, g.PatientID, g.ClinicID, g.Category, micros(g.CreatedAt), micros(g.ExpiresAt),
-		string(status), g.ReviewedBy, micros(g.ReviewedAt), nonNil(g.Data))
+		string(status), g.ReviewedBy, micros(g.ReviewedAt), nonNil(g.Data), g.FactMAC)
 	if isUnique(err) {
 		return conflict("conflict", "The grant already exists.")
 	}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -322,7 +323,7 @@ func TestLegacyUpgrade(t *testing.T) {
 		if diff := cmp.Diff(d.clinic, c); diff != "" {
 			t.Errorf("clinic after 0002 (-want +got):\n%s", diff)
 		}
-		care, err := tx.ListCare(ctx, confidant.CareFilter{})
+		care, err := careBeforeFactMAC(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -339,10 +340,14 @@ func TestLegacyUpgrade(t *testing.T) {
 		t.Fatalf("View: %v", err)
 	}
 	// The care reference is to the new, still empty patients table.
-	err = db.Update(ctx, func(tx confidant.SealedTx) error {
+	err = db.Update(ctx, func(stx confidant.SealedTx) error {
 		c := d.care[0]
-		c.ID = confidant.NewID()
-		return tx.CreateCare(ctx, c)
+		_, err := stx.(*tx).exec(ctx, "create care",
+			`INSERT INTO care (id, patient_id, therapist_id, clinic_id, from_at, to_at, created_by, created_at, ended_by)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			confidant.NewID(), c.PatientID, c.TherapistID, c.ClinicID, micros(c.From), micros(c.To),
+			c.CreatedBy, micros(c.CreatedAt), c.EndedBy)
+		return err
 	})
 	if !confidant.IsKind(err, confidant.KindNotFound) {
 		t.Errorf("CreateCare for a patient not sealed yet = %v, want KindNotFound", err)
@@ -545,4 +550,20 @@ func TestFreshMigration(t *testing.T) {
 	if err := db.writer.QueryRowContext(context.Background(), `PRAGMA foreign_keys`).Scan(&fk); err != nil || !fk {
 		t.Errorf("foreign_keys on the writer after migrating = %v, %v; want on", fk, err)
 	}
+}
+
+// careBeforeFactMAC lists care rows of a schema from before the fact_mac
+// column (0011), which ListCare selects.
+func careBeforeFactMAC(ctx context.Context, stx confidant.SealedTx) ([]confidant.CareRelationship, error) {
+	var out []confidant.CareRelationship
+	err := stx.(*tx).list(ctx, "list care",
+		`SELECT id, patient_id, therapist_id, clinic_id, from_at, to_at, created_by, created_at, ended_by FROM care`, nil,
+		func(r *sql.Rows) error {
+			var c confidant.CareRelationship
+			err := r.Scan(&c.ID, &c.PatientID, &c.TherapistID, &c.ClinicID, tm(&c.From), tm(&c.To),
+				&c.CreatedBy, tm(&c.CreatedAt), &c.EndedBy)
+			out = append(out, c)
+			return err
+		})
+	return out, err
 }

@@ -223,18 +223,18 @@ func (t *tx) PutSystemKey(ctx context.Context, k confidant.WrappedKey) error {
 
 // Care relationships.
 
-const careColumns = `id, patient_id, therapist_id, clinic_id, from_at, to_at, created_by, created_at, ended_by`
+const careColumns = `id, patient_id, therapist_id, clinic_id, from_at, to_at, created_by, created_at, ended_by, fact_mac`
 
 func scanCare(s interface{ Scan(...any) error }, c *confidant.CareRelationship) error {
 	return s.Scan(&c.ID, &c.PatientID, &c.TherapistID, &c.ClinicID, tm(&c.From), tm(&c.To),
-		&c.CreatedBy, tm(&c.CreatedAt), &c.EndedBy)
+		&c.CreatedBy, tm(&c.CreatedAt), &c.EndedBy, &c.FactMAC)
 }
 
 func (t *tx) CreateCare(ctx context.Context, c confidant.CareRelationship) error {
 	_, err := t.exec(ctx, "create care",
-		`INSERT INTO care (`+careColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO care (`+careColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.PatientID, c.TherapistID, c.ClinicID, micros(c.From), micros(c.To),
-		c.CreatedBy, micros(c.CreatedAt), c.EndedBy)
+		c.CreatedBy, micros(c.CreatedAt), c.EndedBy, c.FactMAC)
 	return err
 }
 

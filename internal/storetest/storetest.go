@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) confidant.SealedStore) {
 		{"Users", testUsers},
 		{"UserConflict", testUserConflict},
 		{"UpdateUser", testUpdateUser},
+		{"FactMACs", testFactMACs},
 		{"ListUsers", testListUsers},
 		{"RecordLogin", testRecordLogin},
 		{"Sessions", testSessions},

@@ -11,6 +11,7 @@ import (
 	"github.com/confidanthealth/confidant/internal/audit"
 	"github.com/confidanthealth/confidant/internal/keys"
 	"github.com/confidanthealth/confidant/internal/seal"
+	"github.com/confidanthealth/confidant/internal/service"
 	"github.com/confidanthealth/confidant/internal/sqlite"
 )
 
@@ -45,7 +46,9 @@ func Seal(t testing.TB, backend confidant.SealedStore, k *keys.Keyring) *seal.St
 	}
 	t.Cleanup(func() { log.Close() })
 	k.OnUnwrap(log.KeyUse)
-	return seal.New(log, k)
+	st := seal.New(log, k)
+	st.OnForgedFact(service.ForgedFactReporter(log))
+	return st
 }
 
 // SQLiteBackend opens a fresh SQLite database in a temporary directory.

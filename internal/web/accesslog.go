@@ -72,6 +72,7 @@ var actionTexts = map[string]actionText{
 	service.ActAccountEnable:     {"Enabled an account", "Enabled an account"},
 	service.ActCareAssign:        {"Started your care with a therapist", "Started a care relationship"},
 	service.ActCareEnd:           {"Ended your care with a therapist", "Ended a care relationship"},
+	service.ActFactForged:        {"A forged access right was refused", "An authorization fact failed its integrity check"},
 	service.ActAuditQuery:        {"Looked at your access history", "Searched the access log"},
 	service.ActAuditScope:        {"Listed the patients an account accessed", "Listed the patients an account accessed"},
 	service.ActKeyUnwrap:         {"Opened the key of your record to serve a request", "Unwrapped a key"},
