@@ -241,6 +241,9 @@ type SealedTx interface {
 	// RewriteBlob replaces the Data of the blob identified by (Kind, ID, Sub)
 	// and owned by PatientID. KindNotFound if there is no such blob.
 	RewriteBlob(ctx context.Context, b Blob) error
+
+	// RecordScanner scans every record's id, version and digest (records.go).
+	RecordScanner
 }
 
 // WrappedKey is key material encrypted by the KEK. Owner is a patient id or,

@@ -65,6 +65,7 @@ type tx struct {
 	confidant.SealedTx
 	s     *Store
 	aeads map[string]tink.AEAD // per-transaction cache of patient keysets
+	recs  recStates            // records read and written in this transaction (recstate.go)
 }
 
 // errErased is returned for records of a crypto-shredded patient.
@@ -343,7 +344,7 @@ type auditor interface {
 // and fails closed when there is none.
 func (t *tx) Audit(ev confidant.AuditEvent) error {
 	if a, ok := t.SealedTx.(auditor); ok {
-		return a.Audit(ev)
+		return a.Audit(t.recs.pin(ev))
 	}
 	return confidant.ErrNoAccessLog
 }
