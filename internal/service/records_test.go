@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -215,4 +216,47 @@ func TestRecordsCheck(t *testing.T) {
 			t.Errorf("%d verified, want 4", rep.Verified)
 		}
 	})
+}
+
+// BenchmarkVerifyRecords measures the records check over records written
+// through the service on SQLite (CONFIDANT_BENCH_RECORDS notes, default
+// 300, plus a diagnosis and a measure each tenth note): records/s and
+// events/s of the whole check (one scan of the log, one of the tables).
+func BenchmarkVerifyRecords(b *testing.B) {
+	n := 300
+	if v := os.Getenv("CONFIDANT_BENCH_RECORDS"); v != "" {
+		fmt.Sscan(v, &n)
+	}
+	w := testfix.New(b, testfix.SQLite(b))
+	th := w.As(w.Therapist)
+	for i := range n {
+		if _, err := w.Service.CreateNote(th, w.PatientA.ID, service.NoteInput{Template: confidant.TemplateSOAP, Body: fmt.Sprint("Subjective: session ", i)}); err != nil {
+			b.Fatal(err)
+		}
+		if i%10 == 0 {
+			if _, err := w.Service.AddDiagnosis(th, w.PatientA.ID, "F32.1", ""); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := w.Service.RecordMeasure(th, w.PatientA.ID, confidant.GAD7, []int{1, 1, 1, 1, 1, 1, 1}, time.Time{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	lg := testfix.Log(w.Store)
+	ctx := context.Background()
+	var rep *confidant.RecordsReport
+	b.ResetTimer()
+	for b.Loop() {
+		var err error
+		if rep, err = lg.VerifyRecords(ctx, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if !rep.OK() {
+		b.Fatalf("findings: %v", rep.Findings)
+	}
+	per := b.Elapsed().Seconds() / float64(b.N)
+	b.ReportMetric(float64(rep.Stored)/per, "records/s")
+	b.ReportMetric(float64(rep.LogSize)/per, "events/s")
 }

@@ -74,6 +74,7 @@ var actionTexts = map[string]actionText{
 	service.ActCareEnd:           {"Ended your care with a therapist", "Ended a care relationship"},
 	service.ActAuditQuery:        {"Looked at your access history", "Searched the access log"},
 	service.ActAuditScope:        {"Listed the patients an account accessed", "Listed the patients an account accessed"},
+	service.ActRecordsReport:     {"Read the records check report", "Read the records check report"},
 	service.ActKeyUnwrap:         {"Opened the key of your record to serve a request", "Unwrapped a key"},
 	service.ActThrottleList:      {"Listed throttled sign-ins", "Listed throttled sign-ins"},
 	service.ActThrottleClear:     {"Cleared the failed sign-ins of your account", "Cleared an account's failed sign-ins"},
@@ -267,6 +268,9 @@ type auditView struct {
 	Newest  string // URL of the newest page of this query
 	Older   string // URL of the next (older) page, "" if none
 	Scope   string // URL of the breach scope of the actor and period, "" unless both are given
+	// Records is the server's latest records check (docs/AUDIT.md,
+	// "Records"), nil before the first.
+	Records *confidant.RecordsReport
 }
 
 // actionOptions lists the known actions for the form's select, by code.
@@ -288,6 +292,7 @@ func (s *server) accessLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := &auditView{page: s.page(r, "Access log"), Actions: actionOptions, Zone: s.loc.String()}
+	v.Records = s.svc.LatestRecordsReport() // shown to whoever may query the log (checked above)
 	v.Section = "access-log"
 	q, err := s.auditQuery(r, &v.Form)
 	if err != nil {
