@@ -260,3 +260,59 @@ func BenchmarkVerifyRecords(b *testing.B) {
 	b.ReportMetric(float64(rep.Stored)/per, "records/s")
 	b.ReportMetric(float64(rep.LogSize)/per, "events/s")
 }
+
+// TestRecordsCheckBeforeDigests: a record whose only write event carries
+// no digest (as every event did before event version 3) is counted
+// unverifiable, not reported, even once its sealed value changed.
+func TestRecordsCheckBeforeDigests(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	lg := testfix.Log(w.Store)
+	d := confidant.Diagnosis{ID: confidant.NewID(), PatientID: w.PatientA.ID, Code: "F32.1", Title: "Depression",
+		Status: confidant.DiagnosisActive, RecordedBy: w.Therapist.ID, RecordedAt: time.Now()}
+	if err := w.Store.Update(ctx, func(tx confidant.Tx) error { return tx.CreateDiagnosis(ctx, d) }); err != nil {
+		t.Fatal(err)
+	}
+	// The write's event in another transaction, which wrote nothing: no
+	// digest, as before version 3.
+	ev := confidant.AuditEvent{Time: time.Now(), ActorID: w.Therapist.ID, Role: confidant.RoleTherapist, Action: service.ActDiagnosisCreate,
+		PatientID: w.PatientA.ID, RecordID: d.ID, Outcome: confidant.OutcomeOK}
+	if err := w.Store.Update(ctx, func(tx confidant.Tx) error { return tx.Audit(ev) }); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := lg.VerifyRecords(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.Unverifiable != 1 || rep.Verified != 0 || rep.Stored != 1 {
+		t.Fatalf("a record written before digests: %+v", rep)
+	}
+	if err := lg.Update(ctx, func(tx confidant.SealedTx) error {
+		return tx.RewriteBlob(ctx, confidant.Blob{PatientID: d.PatientID, Kind: confidant.BlobDiagnosis, ID: d.ID, Data: []byte("not the ciphertext")})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err = lg.VerifyRecords(ctx, nil); err != nil || !rep.OK() || rep.Unverifiable != 1 {
+		t.Fatalf("a record written before digests, changed: %v %+v", err, rep)
+	}
+}
+
+// TestRecordActionsAreTheServices: the records check knows every record
+// write of the service by its action.
+func TestRecordActionsAreTheServices(t *testing.T) {
+	want := map[string]confidant.RecordKind{
+		service.ActNoteCreate: confidant.RecordNote, service.ActNoteEdit: confidant.RecordNote, service.ActNoteSign: confidant.RecordNote,
+		service.ActNoteAmend: confidant.RecordNote, service.ActNoteRelease: confidant.RecordNote,
+		service.ActProcessCreate: confidant.RecordProcessNote, service.ActDiagnosisCreate: confidant.RecordDiagnosis,
+		service.ActDiagnosisStatus: confidant.RecordDiagnosis, service.ActPlanCreate: confidant.RecordPlan,
+		service.ActMeasureCreate: confidant.RecordMeasure, service.ActAttachCreate: confidant.RecordAttachment,
+	}
+	if len(audit.RecordActions) != len(want) {
+		t.Errorf("audit.RecordActions has %d actions, want %d", len(audit.RecordActions), len(want))
+	}
+	for a, k := range want {
+		if audit.RecordActions[a] != k {
+			t.Errorf("audit.RecordActions[%q] = %q, want %q", a, audit.RecordActions[a], k)
+		}
+	}
+}
