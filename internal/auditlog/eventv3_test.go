@@ -22,9 +22,9 @@ func katEventV3() Event {
 	return e
 }
 
-// Known answers of version 3: computed once from this implementation and
-// frozen; the test also checks them against the version 2 vector they
-// extend, so that the layout is what docs/AUDIT.md says.
+// Known answers of version 3, reproduced by the independent Python encoder
+// testdata/katgen.py; the test also checks them against the version 2
+// vector they extend, so that the layout is what docs/AUDIT.md says.
 const (
 	katV3Canonical = "03000000000000000700064bf5b2a986140773746166662d310974686572617069737408636c696e69632d31096e6f74652e726561640970617469656e742d31066e6f74652d310463617265026f6b47eb51ab7e9d974cf3c16e650f85d6904e09f9be6e0c93199d157d838b6ec9c51bb6456cf5c999620b789f416b814dc1c1a75b96603a0fd0fe168999435fdfc0000000000000000300000000000000050000000000000002cd269d6261ddb5d002cfb6068a73eb139ad2f721ac2c40a45e0593cab53fd3dd"
 	katV3Commit    = "14a03483fa17291cab61a78453772a2cd6f852a6349de6ac358f46ceb66a605e"
