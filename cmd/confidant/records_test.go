@@ -15,8 +15,9 @@ import (
 )
 
 // TestAuditVerifyRecords: `audit verify --records` confirms the demo's
-// records, then names a note deleted, a note reverted to an older version
-// and a diagnosis inserted by SQL, each with the log index that
+// records, then names a note deleted, a note reverted to an older version,
+// a note whose sealed value was replaced by an older one and a diagnosis
+// inserted by SQL, each with the log index that
 // contradicts it, and exits non-zero.
 func TestAuditVerifyRecords(t *testing.T) {
 	dir := t.TempDir()
@@ -51,13 +52,20 @@ func TestAuditVerifyRecords(t *testing.T) {
 	if err := raw.QueryRow(`SELECT note_id, MAX(version) FROM note_versions GROUP BY note_id HAVING MAX(version) >= 2 ORDER BY note_id LIMIT 1`).Scan(&amended, &versions); err != nil {
 		t.Fatalf("no amended note in the demo: %v", err)
 	}
-	if err := raw.QueryRow(`SELECT id FROM notes WHERE id <> ? ORDER BY id LIMIT 1`, amended).Scan(&deleted); err != nil {
+	// A second amended note whose latest sealed value is replaced by its
+	// older version's (same version number, older ciphertext).
+	var replaced string
+	var replacedVersions int
+	if err := raw.QueryRow(`SELECT note_id, MAX(version) FROM note_versions WHERE note_id <> ? GROUP BY note_id HAVING MAX(version) >= 2 ORDER BY note_id LIMIT 1`, amended).Scan(&replaced, &replacedVersions); err != nil {
+		t.Fatalf("no second amended note in the demo: %v", err)
+	}
+	if err := raw.QueryRow(`SELECT id FROM notes WHERE id NOT IN (?, ?) ORDER BY id LIMIT 1`, amended, replaced).Scan(&deleted); err != nil {
 		t.Fatal(err)
 	}
 	if err := raw.QueryRow(`SELECT id FROM diagnoses ORDER BY id LIMIT 1`).Scan(&diag); err != nil {
 		t.Fatal(err)
 	}
-	amendedAt, deletedAt := lastWrite(amended), lastWrite(deleted)
+	amendedAt, deletedAt, replacedAt := lastWrite(amended), lastWrite(deleted), lastWrite(replaced)
 	inserted := confidant.NewID()
 	for _, q := range []struct {
 		sql  string
@@ -65,6 +73,9 @@ func TestAuditVerifyRecords(t *testing.T) {
 	}{
 		// Revert: the amendment goes, the older signed version is current.
 		{`DELETE FROM note_versions WHERE note_id = ? AND version = ?`, []any{amended, versions}},
+		// Put an older sealed value back.
+		{`UPDATE note_versions SET data = (SELECT data FROM note_versions WHERE note_id = ? AND version = ?) WHERE note_id = ? AND version = ?`,
+			[]any{replaced, replacedVersions - 1, replaced, replacedVersions}},
 		// Delete a note altogether.
 		{`DELETE FROM note_versions WHERE note_id = ?`, []any{deleted}},
 		{`DELETE FROM notes WHERE id = ?`, []any{deleted}},
@@ -84,7 +95,8 @@ func TestAuditVerifyRecords(t *testing.T) {
 		fmt.Sprintf("reverted note %s: the table holds version %d with another sealed value than log index %d wrote (version %d)", amended, versions-1, amendedAt, versions),
 		fmt.Sprintf("missing note %s: MISSING from its table; log index %d wrote it", deleted, deletedAt),
 		fmt.Sprintf("unlogged diagnosis %s: in its table", inserted),
-		"3 finding(s)",
+		fmt.Sprintf("changed note %s: the table holds version %d with another sealed value than log index %d wrote (version %d)", replaced, replacedVersions, replacedAt, replacedVersions),
+		"4 finding(s)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("verify --records does not say %q:\n%s", want, out)
