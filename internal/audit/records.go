@@ -31,6 +31,51 @@ var RecordActions = map[string]confidant.RecordKind{
 	"plan.create":         confidant.RecordPlan,
 	"measure.create":      confidant.RecordMeasure,
 	"attachment.create":   confidant.RecordAttachment,
+	// A patient key rotation re-seals the patient's records: each
+	// record's new sealed value is pinned by a reseal event
+	// (`confidant keys rotate-patient`; ResealActions).
+	"note.reseal":         confidant.RecordNote,
+	"process_note.reseal": confidant.RecordProcessNote,
+	"diagnosis.reseal":    confidant.RecordDiagnosis,
+	"plan.reseal":         confidant.RecordPlan,
+	"measure.reseal":      confidant.RecordMeasure,
+	"attachment.reseal":   confidant.RecordAttachment,
+}
+
+// ResealActions names, for each kind of record, the action of the event
+// that pins its new sealed value after a patient key rotation.
+var ResealActions = map[confidant.RecordKind]string{
+	confidant.RecordNote: "note.reseal", confidant.RecordProcessNote: "process_note.reseal",
+	confidant.RecordDiagnosis: "diagnosis.reseal", confidant.RecordPlan: "plan.reseal",
+	confidant.RecordMeasure: "measure.reseal", confidant.RecordAttachment: "attachment.reseal",
+}
+
+// PatientRecordStates returns the state (kind, version, digest of the
+// sealed value as stored) of every record of a patient, from its blobs.
+func PatientRecordStates(blobs []confidant.Blob) []confidant.RecordState {
+	kinds := map[confidant.BlobKind]confidant.RecordKind{
+		confidant.BlobProcessNote: confidant.RecordProcessNote, confidant.BlobDiagnosis: confidant.RecordDiagnosis,
+		confidant.BlobPlan: confidant.RecordPlan, confidant.BlobMeasure: confidant.RecordMeasure,
+		confidant.BlobAttachment: confidant.RecordAttachment,
+	}
+	notes := map[string]int{} // note id -> index in out
+	var out []confidant.RecordState
+	for _, b := range blobs {
+		if b.Kind == confidant.BlobNoteVersion {
+			st := confidant.RecordState{Kind: confidant.RecordNote, ID: b.ID, PatientID: b.PatientID, Version: b.Sub, Digest: confidant.RecordDigestOf(b.Data)}
+			if i, ok := notes[b.ID]; !ok {
+				notes[b.ID] = len(out)
+				out = append(out, st)
+			} else if b.Sub > out[i].Version {
+				out[i] = st
+			}
+			continue
+		}
+		if k, ok := kinds[b.Kind]; ok {
+			out = append(out, confidant.RecordState{Kind: k, ID: b.ID, PatientID: b.PatientID, Version: 1, Digest: confidant.RecordDigestOf(b.Data)})
+		}
+	}
+	return out
 }
 
 // The findings and the report are confidant's (records.go), so that the

@@ -307,8 +307,13 @@ func TestRecordActionsAreTheServices(t *testing.T) {
 		service.ActDiagnosisStatus: confidant.RecordDiagnosis, service.ActPlanCreate: confidant.RecordPlan,
 		service.ActMeasureCreate: confidant.RecordMeasure, service.ActAttachCreate: confidant.RecordAttachment,
 	}
-	if len(audit.RecordActions) != len(want) {
-		t.Errorf("audit.RecordActions has %d actions, want %d", len(audit.RecordActions), len(want))
+	if len(audit.RecordActions) != len(want)+len(audit.ResealActions) {
+		t.Errorf("audit.RecordActions has %d actions, want %d and the reseals", len(audit.RecordActions), len(want))
+	}
+	for k, a := range audit.ResealActions {
+		if audit.RecordActions[a] != k {
+			t.Errorf("reseal action %q of %q is not a record action of that kind", a, k)
+		}
 	}
 	for a, k := range want {
 		if audit.RecordActions[a] != k {
