@@ -158,6 +158,14 @@ type AuditEvent struct {
 	Outcome   string // OutcomeOK, OutcomeDenied, OutcomeFailed
 	SessionID string
 	Client    string // client address; sealed under the audit key
+	// RecordVersion and RecordDigest name what a record write wrote: the
+	// record's version (a note's version number, else 1) and the SHA-256
+	// of its sealed value as stored (RecordDigestOf). internal/seal fills
+	// them in for the record it wrote in the transaction; a zero digest is
+	// none. They are sealed in the event's free text and committed to by
+	// its leaf (event version 3).
+	RecordVersion int
+	RecordDigest  [32]byte
 }
 
 // Outcomes of an audited action.

@@ -247,6 +247,9 @@ type SealedTx interface {
 	// RewriteBlob replaces the Data of the blob identified by (Kind, ID, Sub)
 	// and owned by PatientID. KindNotFound if there is no such blob.
 	RewriteBlob(ctx context.Context, b Blob) error
+
+	// RecordScanner scans every record's id, version and digest (records.go).
+	RecordScanner
 }
 
 // Tables of authorization facts authenticated by a MAC (SetFactMAC).

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/confidanthealth/confidant/internal/audit"
 	"github.com/confidanthealth/confidant/internal/auditlog"
 	"github.com/confidanthealth/confidant/internal/progress"
 	"golang.org/x/mod/sumdb/note"
@@ -20,7 +21,11 @@ Subcommands:
   verify [--checkpoint FILE ...]   recompute the access log from the stored events and check it
                                    against the stored checkpoint and externally held ones (files
                                    with signed checkpoints, e.g. from the board or a witness);
-                                   names the first bad index and exits non-zero on any fault
+                                   names the first bad index and exits non-zero on any fault;
+                                   with --records, then checks every note, process note, diagnosis,
+                                   plan, measure and attachment against the log's record writes
+                                   (missing, reverted, changed or unlogged records, each with the log
+                                   index it contradicts; docs/AUDIT.md, "Records")
   rebuild-tiles [--checkpoint FILE ...]
                                    recompute the hash tiles and entry bundles (derived data) from
                                    the leaves stored with the events, after checking the events
@@ -45,6 +50,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&checkpoints, "checkpoint", "file holding an externally kept signed checkpoint (repeatable)")
 	key := fs.String("key", "", "the log's public key (note verifier key)")
 	keyFile := fs.String("key-file", "", "file holding the log's public key")
+	records := fs.Bool("records", false, "verify: also check the records against the log's record writes")
 	config := configFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -127,6 +133,9 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		fmt.Fprintf(stdout, "The access log is intact: %d events, root %x, consistent with %d external checkpoint(s).\n", size, root, len(external))
+		if *records {
+			return verifyRecords(ctx, a.log, stdout, stderr)
+		}
 	default:
 		fmt.Fprintf(stderr, "unknown audit subcommand %q\n\nUsage: confidant %s\n", sub, auditUsage)
 		return errUsage
@@ -171,4 +180,41 @@ func checkProof(files []string, key, keyFile string, stdout io.Writer) error {
 	}, "", "  ")
 	fmt.Fprintf(stdout, "The proof checks: this entry is in the log at index %d of %d, under a checkpoint signed by the log.\n%s\n", b.Index, b.Size, out)
 	return nil
+}
+
+// verifyRecords runs the records check and prints its report: exit status
+// non-zero when anything contradicts the log.
+func verifyRecords(ctx context.Context, l *audit.Log, stdout, stderr io.Writer) error {
+	var bar *progress.Bar
+	var phase string
+	rep, err := l.VerifyRecords(ctx, func(p string, done, total uint64) {
+		if p != phase {
+			bar.Finish()
+			bar, phase = progress.New(stderr, p, int64(total)), p
+		}
+		bar.Set(int64(done))
+	})
+	bar.Finish()
+	if err != nil {
+		return err
+	}
+	printRecordsReport(stdout, rep)
+	if !rep.OK() {
+		return fmt.Errorf("the records do NOT match the access log: %d finding(s)", len(rep.Findings))
+	}
+	return nil
+}
+
+// printRecordsReport prints a records report (ids and counts only).
+func printRecordsReport(w io.Writer, rep *audit.RecordsReport) {
+	for _, f := range rep.Findings {
+		fmt.Fprintln(w, f.String())
+	}
+	secs := rep.Elapsed.Seconds()
+	fmt.Fprintf(w, "Records: %d in the tables, %d written according to the log's %d events; %d verified, %d unverifiable (written before record digests), %d finding(s); %.1fs (%.0f records/s, %.0f events/s).\n",
+		rep.Stored, rep.Logged, rep.LogSize, rep.Verified, rep.Unverifiable, len(rep.Findings), secs,
+		float64(rep.Stored)/max(secs, 1e-9), float64(rep.LogSize)/max(secs, 1e-9))
+	if rep.OK() {
+		fmt.Fprintln(w, "The records match the access log.")
+	}
 }

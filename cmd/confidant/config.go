@@ -56,6 +56,9 @@ type Config struct {
 	OIDCClientID      string
 	OIDCSecretFile    string // file holding the client secret
 	OIDCName          string // the provider's name on the sign-in button
+
+	// RecordsCheckEvery is serve's schedule of the records check; 0: none.
+	RecordsCheckEvery time.Duration
 }
 
 // setting describes one configuration value.
@@ -126,6 +129,13 @@ var settings = []setting{
 		c.CheckpointEvery, err = time.ParseDuration(v)
 		if err == nil && c.CheckpointEvery < 100*time.Millisecond {
 			err = errors.New("must be at least 100ms")
+		}
+		return err
+	}},
+	{"records-check-every", "serve: how often to check every record against the access log's record writes (the first check runs at start; a report for security officers; docs/AUDIT.md, \"Records\"); 0 turns it off", "24h", func(c *Config, v string) (err error) {
+		c.RecordsCheckEvery, err = time.ParseDuration(v)
+		if err == nil && c.RecordsCheckEvery != 0 && c.RecordsCheckEvery < time.Second {
+			err = errors.New("must be 0 (off) or at least 1s")
 		}
 		return err
 	}},

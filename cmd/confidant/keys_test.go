@@ -228,11 +228,26 @@ func TestKeyCommands(t *testing.T) {
 		t.Errorf("rotate-patient: %s", out)
 	}
 	run("keys", "verify")
+	// The re-sealed records are pinned again (reseal events), so the
+	// records check finds them as the log says.
+	if out := run("audit", "verify", "--records"); !strings.Contains(out, "The records match the access log") {
+		t.Errorf("audit verify --records after rotate-patient: %s", out)
+	}
 
 	// Each key operation is in the access log.
 	a2, err := openApp(t.Context(), cfg, io.Discard, openOptions{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	reseals, err := a2.log.Query(t.Context(), confidant.EventFilter{PatientID: p.ID, Limit: 1000})
+	n := 0
+	for _, e := range reseals {
+		if strings.HasSuffix(e.Action, ".reseal") && e.RecordID != "" && e.Role == "operator" {
+			n++
+		}
+	}
+	if err != nil || n == 0 {
+		t.Errorf("no reseal events for patient %s after rotate-patient: %v", p.ID, err)
 	}
 	for _, action := range []string{"key.rotate_kek", "key.retire_kek", "key.rotate_patient"} {
 		evs, err := a2.log.Query(t.Context(), confidant.EventFilter{Action: action, Limit: 10})

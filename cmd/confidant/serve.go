@@ -16,6 +16,7 @@ import (
 
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/api"
+	"github.com/confidanthealth/confidant/internal/audit"
 	"github.com/confidanthealth/confidant/internal/auditlog"
 	"github.com/confidanthealth/confidant/internal/httpx"
 	"github.com/confidanthealth/confidant/internal/logserve"
@@ -160,6 +161,7 @@ func serve(ctx context.Context, cfg Config, a *app, ln net.Listener, log *slog.L
 	go sweepSessions(ctx, svc, log)
 	if !a.plain { // the INSECURE plain baseline has no access log to checkpoint
 		go a.log.RunCheckpointer(ctx, cfg.CheckpointEvery, publishers(publishCheckpoint(cfg, log), witnessPublisher(ctx, a, witnesses, log)))
+		go runRecordsChecks(ctx, a.log, svc, cfg.RecordsCheckEvery, log)
 	}
 	errc := make(chan error, 1)
 	scheme := "http"
@@ -327,5 +329,36 @@ func securityOfficer(svc *service.Service) func(*http.Request) bool {
 		}
 		a, err := svc.Authenticate(r.Context(), strings.TrimSpace(tok), service.SessionAPI, httpx.ClientAddr(r))
 		return err == nil && a.Role == confidant.RoleSecurity
+	}
+}
+
+// runRecordsChecks runs the records check (docs/AUDIT.md, "Records") at
+// start and then every `every` until ctx is done, and hands each report to
+// the service, where security officers read it. It logs counts only.
+func runRecordsChecks(ctx context.Context, l *audit.Log, svc *service.Service, every time.Duration, log *slog.Logger) {
+	if every <= 0 {
+		return
+	}
+	for {
+		rep, err := l.VerifyRecords(ctx, nil)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			log.Warn("the records check failed", slog.String("err", err.Error()))
+		case !rep.OK():
+			svc.SetRecordsReport(rep)
+			log.Error("the records do NOT match the access log: see the records report (security officers) or run `confidant audit verify --records`",
+				slog.Int("findings", len(rep.Findings)), slog.Int("records", rep.Stored))
+		default:
+			svc.SetRecordsReport(rep)
+			log.Info("the records match the access log", slog.Int("records", rep.Stored), slog.Int("verified", rep.Verified),
+				slog.Int("unverifiable", rep.Unverifiable), slog.Duration("took", rep.Elapsed))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
 	}
 }

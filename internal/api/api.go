@@ -91,6 +91,7 @@ func (h *handler) routes() {
 	h.authed("GET /api/v1/me/access-log/{index}/proof", h.accessProof)
 	h.authed("GET /api/v1/audit/events", h.auditEvents)
 	h.authed("GET /api/v1/audit/scope", h.breachScope)
+	h.authed("GET /api/v1/audit/records-report", h.recordsReport)
 
 	// Patients and charts.
 	h.authed("GET /api/v1/patients", h.listPatients)

@@ -17,10 +17,17 @@ import (
 // its client address and, in an event of version 2, the salt of the hashes
 // by which the event commits to its session id and client address. Free
 // text without a salt is that of a version 1 event.
+//
+// A record write's event (of version 3) also holds here the version and
+// the digest of the record it wrote (RecordVersion, RecordDigest): sealed,
+// so that the columns a database writer reads do not show which records
+// were written when; committed to by the event's leaf like every field.
 type freeText struct {
 	Purpose string `json:"p,omitempty"`
 	Client  string `json:"c,omitempty"`
 	Salt    salt   `json:"s,omitzero"`
+	Version uint64 `json:"v,omitempty"`
+	Digest  salt   `json:"d,omitzero"` // 32 bytes in base64, as a salt
 }
 
 // salt is an event's salt (auditlog.NewSalt), in JSON as a string in
@@ -66,7 +73,7 @@ func (l *Log) encode(e auditlog.Event) (canon, sealed []byte, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	f := freeText{Purpose: e.Purpose, Client: e.Client, Salt: s}
+	f := freeText{Purpose: e.Purpose, Client: e.Client, Salt: s, Version: e.RecordVersion, Digest: salt(e.RecordDigest)}
 	canon, err = committed(e, f).MarshalCanonical()
 	if err != nil {
 		return nil, nil, fmt.Errorf("encoding event: %w", err)
@@ -81,14 +88,19 @@ func (l *Log) encode(e auditlog.Event) (canon, sealed []byte, err error) {
 // committed returns the event the log commits to, from e (its stored
 // columns, session id included) and its free text: of version 2 if the free
 // text has a salt, and otherwise of version 1 (an event written before
-// version 2).
+// version 2); of version 3 if the free text has also a record digest.
 func committed(e auditlog.Event, f freeText) auditlog.Event {
 	e.Purpose, e.Client = f.Purpose, f.Client
+	e.RecordVersion, e.RecordDigest = 0, [32]byte{}
 	if f.Salt == (salt{}) {
 		e.Version = auditlog.EventV1
 		return e
 	}
-	return e.Conceal(f.Salt)
+	e = e.Conceal(f.Salt)
+	if f.Digest != (salt{}) {
+		e.Version, e.RecordVersion, e.RecordDigest = auditlog.EventV3, f.Version, [32]byte(f.Digest)
+	}
+	return e
 }
 
 // sealFree encrypts an event's free text, bound to its index. Empty free

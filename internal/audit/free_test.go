@@ -31,6 +31,10 @@ var freeSeeds = []string{
 	`{"s":"ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=ICEi"}`, `{"s":"ICEiIyQlJicoKSorLC0uLzAxMjM0\nNTY3ODk6Ozw9Pj8="}`,
 	`{"s":null}`, `{"s":[1,2]}`, `{"s":"ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=","s":"AAAA"}`, `{"S":"ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="}`,
 	`{"s":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}`,
+	// Version 3: the record version and digest.
+	`{"c":"192.0.2.1","s":"ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=","v":2,"d":"ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="}`,
+	`{"s":"ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=","d":"ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="}`,
+	`{"v":-1}`, `{"v":1.5}`, `{"v":"2"}`, `{"d":"AAAA"}`, `{"v":18446744073709551616}`,
 }
 
 func TestDecodeFree(t *testing.T) {
@@ -42,7 +46,8 @@ func TestDecodeFree(t *testing.T) {
 		s[i] = byte(32 + i)
 	}
 	for _, f := range []freeText{{}, {Purpose: "treatment"}, {Client: "192.0.2.1"}, {Purpose: "a<b>&\"\\\n\x00\u2028", Client: "\xff"},
-		{Salt: s}, {Purpose: "treatment", Client: "192.0.2.1", Salt: s}, {Client: "\u2028", Salt: s}} {
+		{Salt: s}, {Purpose: "treatment", Client: "192.0.2.1", Salt: s}, {Client: "\u2028", Salt: s},
+		{Client: "192.0.2.1", Salt: s, Version: 3, Digest: s}} {
 		b, err := json.Marshal(f)
 		if err != nil {
 			t.Fatal(err)

@@ -563,6 +563,7 @@ func (l *Log) append(ctx context.Context, ltx confidant.LogTx, st *auditlog.Stat
 			Role: string(p.ev.Role), ClinicID: p.ev.ClinicID, Action: p.ev.Action, PatientID: p.ev.PatientID,
 			RecordID: p.ev.RecordID, Purpose: p.ev.Purpose, Outcome: p.ev.Outcome, SessionID: p.ev.SessionID,
 			Client: p.ev.Client, PatientPrev: -1,
+			RecordVersion: uint64(max(p.ev.RecordVersion, 0)), RecordDigest: p.ev.RecordDigest,
 		}
 		if e.Time.IsZero() {
 			e.Time = time.Now().UTC().Truncate(time.Microsecond)

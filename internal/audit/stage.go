@@ -464,6 +464,12 @@ func (t *stageTx) RewriteBlob(ctx context.Context, b confidant.Blob) error {
 	return t.write(func(tx confidant.SealedTx) error { return tx.RewriteBlob(ctx, b) })
 }
 
+// ScanRecords is a scan of every record for the records check, not a
+// request's read: it stops staging.
+func (t *stageTx) ScanRecords(ctx context.Context, fn func(confidant.RecordState) error) error {
+	return t.stop()
+}
+
 // Sign-in throttling: counts are reads, their changes writes (FailLogin
 // increments in one statement, so a replay counts the failure once).
 func (t *stageTx) LoginFailures(ctx context.Context, clientKey []byte, account string) (confidant.LoginFailures, error) {

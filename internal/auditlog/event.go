@@ -18,9 +18,16 @@ import (
 // patient it concerns (a proof bundle) reveals no more than the patient's
 // access history shows. Both decode and verify; new events are written in
 // EventVersion.
+//
+// Version 3 is version 2 with, at its end, the version and a digest of the
+// record a write wrote (RecordVersion, RecordDigest): the SHA-256 of the
+// sealed value as the database stores it, so that the records can be
+// checked against the log without any key (docs/AUDIT.md, "Records").
+// The log writes version 3 for record writes and version 2 otherwise.
 const (
 	EventV1 = 1
 	EventV2 = 2
+	EventV3 = 3
 
 	// EventVersion is the version of the events the log writes now.
 	EventVersion = EventV2
@@ -71,7 +78,7 @@ const (
 // of the patient's previous event (-1 for the first). An event without a
 // patient has PatientSeq 0 and PatientPrev -1. Verify checks both rules.
 type Event struct {
-	Version     uint8     // EventV1 or EventV2; there is no default
+	Version     uint8     // EventV1, EventV2 or EventV3; there is no default
 	Index       uint64    // position in the log, assigned by the sequencer
 	Time        time.Time // a whole number of microseconds; compared as UTC
 	ActorID     string
@@ -88,6 +95,11 @@ type Event struct {
 	ClientHash  [32]byte // version 2 only: HashClient(salt, client address)
 	PatientSeq  uint64
 	PatientPrev int64 // log index of the patient's previous event; -1 none
+	// Version 3 only: the version of the record written (a note's version
+	// number, 1 for the other records) and the SHA-256 of its sealed value
+	// as stored.
+	RecordVersion uint64
+	RecordDigest  [32]byte
 }
 
 // Conceal returns e, which holds its session id and client address, as a
@@ -198,7 +210,13 @@ var (
 //	uint64   PatientSeq, big-endian
 //	int64    PatientPrev, big-endian (two's complement)
 //
-// MarshalCanonical fails if e.Version is neither, if a version 1 event has
+// Version 3 is version 2 followed by
+//
+//	uint64   RecordVersion, big-endian
+//	[32]byte RecordDigest
+//
+// MarshalCanonical fails if e.Version is none of these, if an event of
+// another version than 3 has a record version or digest, if a version 1 event has
 // a hash or a version 2 event a SessionID or Client (conceal the values
 // with Conceal instead), if a string is not valid UTF-8 or is longer than
 // MaxFieldSize, if Time is not a whole number of microseconds (truncate it
@@ -212,13 +230,16 @@ func (e Event) MarshalCanonical() ([]byte, error) {
 		if e.SessionHash != [32]byte{} || e.ClientHash != [32]byte{} {
 			return nil, errors.New("auditlog: a version 1 event holds no hashes")
 		}
-	case EventV2:
+	case EventV2, EventV3:
 		if e.SessionID != "" || e.Client != "" {
 			return nil, errors.New("auditlog: a version 2 event holds the hashes of its session id and client address, not the values (see Conceal)")
 		}
 		nstr = numStringsV2
 	default:
 		return nil, fmt.Errorf("auditlog: cannot encode event version %d", e.Version)
+	}
+	if e.Version != EventV3 && (e.RecordVersion != 0 || e.RecordDigest != [32]byte{}) {
+		return nil, errors.New("auditlog: only a version 3 event holds a record version and digest")
 	}
 	if e.Time.Nanosecond()%1000 != 0 {
 		return nil, errors.New("auditlog: event time has sub-microsecond precision")
@@ -232,7 +253,7 @@ func (e Event) MarshalCanonical() ([]byte, error) {
 	}
 	all := e.strings()
 	strs := all[:nstr]
-	n := 1 + 4*8 + 2*32
+	n := 1 + 5*8 + 3*32
 	for i, s := range strs {
 		if len(s) > MaxFieldSize {
 			return nil, fmt.Errorf("auditlog: event field %s longer than %d bytes", fieldNames[i], MaxFieldSize)
@@ -250,12 +271,16 @@ func (e Event) MarshalCanonical() ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
-	if e.Version == EventV2 {
+	if e.Version != EventV1 {
 		b = append(b, e.SessionHash[:]...)
 		b = append(b, e.ClientHash[:]...)
 	}
 	b = binary.BigEndian.AppendUint64(b, e.PatientSeq)
 	b = binary.BigEndian.AppendUint64(b, uint64(e.PatientPrev))
+	if e.Version == EventV3 {
+		b = binary.BigEndian.AppendUint64(b, e.RecordVersion)
+		b = append(b, e.RecordDigest[:]...)
+	}
 	return b, nil
 }
 
@@ -288,6 +313,9 @@ func UnmarshalCanonical(b []byte) (Event, error) {
 		ClientHash:  p.clientHash,
 		PatientSeq:  p.patientSeq,
 		PatientPrev: p.patientPrev,
+
+		RecordVersion: p.recordVersion,
+		RecordDigest:  p.recordDigest,
 	}
 	ptrs := e.stringPtrs()
 	for i, s := range p.strs {
@@ -307,6 +335,8 @@ type parsed struct {
 	sessionHash, clientHash [32]byte
 	patientSeq              uint64
 	patientPrev             int64
+	recordVersion           uint64   // version 3 only
+	recordDigest            [32]byte // version 3 only
 }
 
 func (p *parsed) patientID() []byte { return p.strs[4] }
@@ -320,6 +350,8 @@ func (p *parsed) parse(b []byte) error {
 	case EventV1:
 	case EventV2:
 		nstr, tail = numStringsV2, 2*32+16
+	case EventV3:
+		nstr, tail = numStringsV2, 2*32+16+8+32
 	default:
 		return ErrEventVersion
 	}
@@ -369,6 +401,11 @@ func (p *parsed) parse(b []byte) error {
 	}
 	p.patientSeq = binary.BigEndian.Uint64(b)
 	p.patientPrev = int64(binary.BigEndian.Uint64(b[8:]))
+	p.recordVersion, p.recordDigest = 0, [32]byte{}
+	if p.version == EventV3 {
+		p.recordVersion = binary.BigEndian.Uint64(b[16:])
+		p.recordDigest = [32]byte(b[24:56])
+	}
 	if p.patientPrev < -1 {
 		return ErrEventMalformed
 	}

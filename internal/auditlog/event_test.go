@@ -259,7 +259,7 @@ func TestMarshalCanonicalRejects(t *testing.T) {
 		{"oversize field", func(e *Event) { e.Client = strings.Repeat("a", MaxFieldSize+1) }},
 		{"PatientPrev below -1", func(e *Event) { e.PatientPrev = -2 }},
 		{"no version", func(e *Event) { e.Version = 0 }},
-		{"version 3", func(e *Event) { e.Version = 3 }},
+		{"version 4", func(e *Event) { e.Version = 4 }},
 		{"version 1 with a hash", func(e *Event) { e.ClientHash[0] = 1 }},
 		{"version 2 with a session id", func(e *Event) { *e = e.Conceal(katSalt()); e.SessionID = "sess-1" }},
 		{"version 2 with a client address", func(e *Event) { *e = e.Conceal(katSalt()); e.Client = "192.0.2.1" }},
@@ -298,7 +298,7 @@ func TestUnmarshalCanonicalRejects(t *testing.T) {
 	}{
 		{"empty", nil, ErrEventMalformed},
 		{"version 0", edit(func(b []byte) []byte { b[0] = 0; return b }), ErrEventVersion},
-		{"version 3", edit(func(b []byte) []byte { b[0] = 3; return b }), ErrEventVersion},
+		{"version 4", edit(func(b []byte) []byte { b[0] = 4; return b }), ErrEventVersion},
 		{"version 1 read as 2", edit(func(b []byte) []byte { b[0] = 2; return b }), ErrEventMalformed},
 		{"truncated header", good[:10], ErrEventMalformed},
 		{"truncated string", good[:str0+3], ErrEventMalformed},
@@ -375,6 +375,7 @@ func FuzzUnmarshalCanonical(f *testing.F) {
 	}
 	f.Add([]byte{1})
 	f.Add([]byte{2, 0, 0})
+	f.Add(mustHex(f, katV3Canonical))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := UnmarshalCanonical(b)
 		if err != nil {

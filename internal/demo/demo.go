@@ -203,7 +203,26 @@ func Generate(ctx context.Context, st confidant.Store, opt Options, progress fun
 		for i := start; i < end; i++ {
 			recs = append(recs, g.patient(i))
 		}
-		if err := st.Update(ctx, func(tx confidant.Tx) error { return writePatients(ctx, tx, recs) }); err != nil {
+		// Each record's writes are in the access log, as the service would
+		// have recorded them, with the digests of what was stored (so that
+		// `confidant audit verify --records` confirms the demo's records).
+		err := st.Update(ctx, func(tx confidant.Tx) error {
+			if err := writePatients(ctx, tx, recs); err != nil {
+				return err
+			}
+			for k, r := range recs {
+				for _, ev := range g.history(start+k, r, 0) {
+					if _, ok := recordActions[ev.Action]; !ok {
+						continue
+					}
+					if err := tx.Audit(ev); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
 			return Logins{}, fmt.Errorf("demo: patients %d-%d: %w", start+1, end, err)
 		}
 		if progress != nil {
@@ -451,6 +470,13 @@ type patientRecords struct {
 	diagnoses []confidant.Diagnosis
 	plans     []confidant.TreatmentPlan
 	measures  []confidant.Measure
+}
+
+// recordActions are the access-log actions of record writes (those of
+// internal/service) that the demo records for its records.
+var recordActions = map[string]bool{
+	"note.create": true, "note.sign": true, "note.amend": true, "note.release": true,
+	"process_note.create": true, "diagnosis.create": true, "plan.create": true, "measure.create": true,
 }
 
 func writePatients(ctx context.Context, tx confidant.Tx, recs []patientRecords) error {

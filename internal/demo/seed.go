@@ -367,13 +367,13 @@ func (g *generator) history(i int, r patientRecords, want int) []confidant.Audit
 		out = append(out, ev(c.CreatedAt, c.CreatedBy, "care.manage", c.ID))
 	}
 	for _, d := range r.diagnoses {
-		out = append(out, ev(d.RecordedAt, d.RecordedBy, "diagnosis.write", d.ID))
+		out = append(out, ev(d.RecordedAt, d.RecordedBy, "diagnosis.create", d.ID))
 	}
 	for _, pl := range r.plans {
-		out = append(out, ev(pl.CreatedAt, pl.AuthorID, "plan.write", pl.ID))
+		out = append(out, ev(pl.CreatedAt, pl.AuthorID, "plan.create", pl.ID))
 	}
 	for _, m := range r.measures {
-		out = append(out, ev(m.TakenAt, m.RecordedBy, "measure.write", m.ID))
+		out = append(out, ev(m.TakenAt, m.RecordedBy, "measure.create", m.ID))
 	}
 	for _, n := range r.notes {
 		out = append(out, ev(n.SessionAt.Add(-time.Duration(5+rng.IntN(20))*time.Minute), n.AuthorID, "chart.read", ""))

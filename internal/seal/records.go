@@ -63,7 +63,11 @@ func (t *tx) CreateNote(ctx context.Context, n confidant.Note) error {
 		}
 		sn.Versions = append(sn.Versions, sv)
 	}
-	return t.SealedTx.CreateNote(ctx, sn)
+	if err := t.SealedTx.CreateNote(ctx, sn); err != nil {
+		return err
+	}
+	t.wroteNote(sn)
+	return nil
 }
 
 func (t *tx) Note(ctx context.Context, id string) (confidant.Note, error) {
@@ -71,6 +75,7 @@ func (t *tx) Note(ctx context.Context, id string) (confidant.Note, error) {
 	if err != nil {
 		return confidant.Note{}, err
 	}
+	t.sawNote(sn)
 	return t.openNote(ctx, sn)
 }
 
@@ -112,7 +117,11 @@ func (t *tx) UpdateDraft(ctx context.Context, noteID string, version int, templa
 	if err != nil {
 		return err
 	}
-	return t.SealedTx.UpdateDraft(ctx, noteID, version, template, data, at)
+	if err := t.SealedTx.UpdateDraft(ctx, noteID, version, template, data, at); err != nil {
+		return err
+	}
+	t.wrote(confidant.RecordState{Kind: confidant.RecordNote, ID: noteID, PatientID: sn.PatientID, Version: version, Digest: confidant.RecordDigestOf(data)})
+	return nil
 }
 
 func (t *tx) AddNoteVersion(ctx context.Context, noteID string, v confidant.NoteVersion) error {
@@ -131,7 +140,11 @@ func (t *tx) AddNoteVersion(ctx context.Context, noteID string, v confidant.Note
 	if err != nil {
 		return err
 	}
-	return t.SealedTx.AddNoteVersion(ctx, noteID, sv)
+	if err := t.SealedTx.AddNoteVersion(ctx, noteID, sv); err != nil {
+		return err
+	}
+	t.wrote(confidant.RecordState{Kind: confidant.RecordNote, ID: noteID, PatientID: sn.PatientID, Version: sv.Version, Digest: confidant.RecordDigestOf(sv.Data)})
+	return nil
 }
 
 // Process notes.
@@ -145,9 +158,13 @@ func (t *tx) CreateProcessNote(ctx context.Context, n confidant.ProcessNote) err
 	if err != nil {
 		return err
 	}
-	return t.SealedTx.CreateProcessNote(ctx, confidant.SealedProcessNote{
+	if err := t.SealedTx.CreateProcessNote(ctx, confidant.SealedProcessNote{
 		ID: n.ID, PatientID: n.PatientID, AuthorID: n.AuthorID, CreatedAt: n.CreatedAt, Data: data,
-	})
+	}); err != nil {
+		return err
+	}
+	t.wrote(created(confidant.RecordProcessNote, n.ID, n.PatientID, data))
+	return nil
 }
 
 func (t *tx) ListProcessNotes(ctx context.Context, patientID, authorID string) ([]confidant.ProcessNote, error) {
@@ -187,9 +204,13 @@ func (t *tx) CreateDiagnosis(ctx context.Context, d confidant.Diagnosis) error {
 	if err != nil {
 		return err
 	}
-	return t.SealedTx.CreateDiagnosis(ctx, confidant.SealedDiagnosis{
+	if err := t.SealedTx.CreateDiagnosis(ctx, confidant.SealedDiagnosis{
 		ID: d.ID, PatientID: d.PatientID, Status: d.Status, RecordedBy: d.RecordedBy, RecordedAt: d.RecordedAt, Data: data,
-	})
+	}); err != nil {
+		return err
+	}
+	t.wrote(created(confidant.RecordDiagnosis, d.ID, d.PatientID, data))
+	return nil
 }
 
 func (t *tx) openDiagnosis(ctx context.Context, r confidant.SealedDiagnosis) (confidant.Diagnosis, error) {
@@ -212,6 +233,7 @@ func (t *tx) Diagnosis(ctx context.Context, id string) (confidant.Diagnosis, err
 	if err != nil {
 		return confidant.Diagnosis{}, err
 	}
+	t.saw(created(confidant.RecordDiagnosis, r.ID, r.PatientID, r.Data))
 	return t.openDiagnosis(ctx, r)
 }
 
@@ -244,7 +266,11 @@ func (t *tx) CreatePlan(ctx context.Context, p confidant.TreatmentPlan) error {
 	if err != nil {
 		return err
 	}
-	return t.SealedTx.CreatePlan(ctx, confidant.SealedPlan{ID: p.ID, PatientID: p.PatientID, AuthorID: p.AuthorID, CreatedAt: p.CreatedAt, Data: data})
+	if err := t.SealedTx.CreatePlan(ctx, confidant.SealedPlan{ID: p.ID, PatientID: p.PatientID, AuthorID: p.AuthorID, CreatedAt: p.CreatedAt, Data: data}); err != nil {
+		return err
+	}
+	t.wrote(created(confidant.RecordPlan, p.ID, p.PatientID, data))
+	return nil
 }
 
 func (t *tx) ListPlans(ctx context.Context, patientID string) ([]confidant.TreatmentPlan, error) {
@@ -284,9 +310,13 @@ func (t *tx) CreateMeasure(ctx context.Context, m confidant.Measure) error {
 	if err != nil {
 		return err
 	}
-	return t.SealedTx.CreateMeasure(ctx, confidant.SealedMeasure{
+	if err := t.SealedTx.CreateMeasure(ctx, confidant.SealedMeasure{
 		ID: m.ID, PatientID: m.PatientID, Instrument: m.Instrument, RecordedBy: m.RecordedBy, TakenAt: m.TakenAt, Data: data,
-	})
+	}); err != nil {
+		return err
+	}
+	t.wrote(created(confidant.RecordMeasure, m.ID, m.PatientID, data))
+	return nil
 }
 
 func (t *tx) ListMeasures(ctx context.Context, patientID string) ([]confidant.Measure, error) {
@@ -347,10 +377,14 @@ func (t *tx) CreateAttachment(ctx context.Context, at confidant.Attachment) erro
 	if err != nil {
 		return err
 	}
-	return t.SealedTx.CreateAttachment(ctx, confidant.SealedAttachment{
+	if err := t.SealedTx.CreateAttachment(ctx, confidant.SealedAttachment{
 		ID: at.ID, PatientID: at.PatientID, ContentType: at.ContentType, Size: at.Size, Chunks: at.Chunks,
 		UploadedBy: at.UploadedBy, CreatedAt: at.CreatedAt, Data: data,
-	})
+	}); err != nil {
+		return err
+	}
+	t.wrote(created(confidant.RecordAttachment, at.ID, at.PatientID, data))
+	return nil
 }
 
 func (t *tx) openAttachment(ctx context.Context, r confidant.SealedAttachment) (confidant.Attachment, error) {

@@ -74,6 +74,7 @@ type tx struct {
 	// functions that read before they write).
 	users map[string]confidant.User
 	care  map[string]confidant.CareRelationship
+	recs  recStates // records read and written in this transaction (recstate.go)
 }
 
 // errErased is returned for records of a crypto-shredded patient.
@@ -357,7 +358,7 @@ type auditor interface {
 // and fails closed when there is none.
 func (t *tx) Audit(ev confidant.AuditEvent) error {
 	if a, ok := t.SealedTx.(auditor); ok {
-		return a.Audit(ev)
+		return a.Audit(t.recs.pin(ev))
 	}
 	return confidant.ErrNoAccessLog
 }

@@ -94,6 +94,10 @@ const (
 	ActWebAuthnStepUp   = "account.webauthn.step_up"  // a passkey step-up was finished (refusals: account.step_up.failed)
 	ActRecoveryGenerate = "account.recovery.generate" // new recovery codes were made (the old ones no longer work)
 	ActRecoveryUse      = "account.recovery.use"      // ok: a code was used (purpose: sign-in or step-up); denied: a wrong code at sign-in
+
+	// ActRecordsReport: a security officer read the latest records check
+	// (recordsreport.go).
+	ActRecordsReport = "audit.records_report"
 )
 
 // event builds an event for the actor of ctx (or the zero actor).

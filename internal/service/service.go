@@ -12,6 +12,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	confidant "github.com/confidanthealth/confidant"
@@ -110,6 +111,9 @@ type Service struct {
 	waOnce sync.Once
 	wa     *webauthn.WebAuthn
 	waErr  error
+
+	// records is the latest records check (recordsreport.go).
+	records atomic.Pointer[confidant.RecordsReport]
 }
 
 // Option configures a Service.

@@ -92,6 +92,7 @@ func Run(t *testing.T, open func(t *testing.T) confidant.SealedStore) {
 		{"AttachmentIncomplete", testAttachmentIncomplete},
 		{"PatientBlobs", testPatientBlobs},
 		{"RewriteBlob", testRewriteBlob},
+		{"ScanRecords", testScanRecords},
 		{"NotFound", testNotFound},
 		{"UpdateRollbackOnError", testUpdateRollbackOnError},
 		{"UpdateRollbackOnPanic", testUpdateRollbackOnPanic},

@@ -75,6 +75,7 @@ var actionTexts = map[string]actionText{
 	service.ActFactForged:        {"A forged access right was refused", "An authorization fact failed its integrity check"},
 	service.ActAuditQuery:        {"Looked at your access history", "Searched the access log"},
 	service.ActAuditScope:        {"Listed the patients an account accessed", "Listed the patients an account accessed"},
+	service.ActRecordsReport:     {"Read the records check report", "Read the records check report"},
 	service.ActKeyUnwrap:         {"Opened the key of your record to serve a request", "Unwrapped a key"},
 	service.ActThrottleList:      {"Listed throttled sign-ins", "Listed throttled sign-ins"},
 	service.ActThrottleClear:     {"Cleared the failed sign-ins of your account", "Cleared an account's failed sign-ins"},
@@ -268,6 +269,9 @@ type auditView struct {
 	Newest  string // URL of the newest page of this query
 	Older   string // URL of the next (older) page, "" if none
 	Scope   string // URL of the breach scope of the actor and period, "" unless both are given
+	// Records is the server's latest records check (docs/AUDIT.md,
+	// "Records"), nil before the first.
+	Records *confidant.RecordsReport
 }
 
 // actionOptions lists the known actions for the form's select, by code.
@@ -289,6 +293,7 @@ func (s *server) accessLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := &auditView{page: s.page(r, "Access log"), Actions: actionOptions, Zone: s.loc.String()}
+	v.Records = s.svc.LatestRecordsReport() // shown to whoever may query the log (checked above)
 	v.Section = "access-log"
 	q, err := s.auditQuery(r, &v.Form)
 	if err != nil {

@@ -41,17 +41,19 @@ def salted(domain, salt, value):
     return hashlib.sha256(domain.encode() + b"\x00" + salt + uvarint(len(v)) + v).digest()
 
 
-def canonical(version, e, salt=None):
+def canonical(version, e, salt=None, rec_version=0, rec_digest=b""):
     b = bytes([version]) + struct.pack(">Q", e["index"]) + struct.pack(">q", micros(e["time"]))
     names = ["actor", "role", "clinic", "action", "patient", "record", "purpose", "outcome"]
     if version == 1:
         names += ["session", "client"]
     for n in names:
         b += string(e[n])
-    if version == 2:
+    if version in (2, 3):
         b += salted("confidant/audit-session/v2", salt, e["session"])
         b += salted("confidant/audit-client/v2", salt, e["client"])
     b += struct.pack(">Q", e["seq"]) + struct.pack(">q", e["prev"])
+    if version == 3:
+        b += struct.pack(">Q", rec_version) + rec_digest
     return b
 
 
@@ -90,3 +92,13 @@ for version in (1, 2):
         print("    canonical", c.hex())
         print("    commit   ", k.hex())
         print("    merkle   ", merkle_leaf(k).hex())
+
+# Version 3: the "read" event as a record write of note version 2 whose
+# sealed value is the bytes "sealed note v2" (eventv3_test.go).
+print("version 3")
+c = canonical(3, EVENTS["read"], SALT, 2, hashlib.sha256(b"sealed note v2").digest())
+k = commit(NONCE, c)
+print("  read")
+print("    canonical", c.hex())
+print("    commit   ", k.hex())
+print("    merkle   ", merkle_leaf(k).hex())
