@@ -200,7 +200,7 @@ func (s *Service) notifyBreakGlass(ctx context.Context, g confidant.BreakGlass) 
 		s.log.WarnContext(ctx, "break-glass notice not sent", slog.String("grant", g.ID), slog.String("code", confidant.CodeOf(err)))
 		return
 	}
-	link := strings.TrimRight(s.cfg.PublicURL, "/") + "/emergency-access"
+	link := s.publicURL() + "/emergency-access"
 	text := fmt.Sprintf(`Emergency access (break-the-glass) was taken in Confidant.
 
 Therapist: %s (username %s)

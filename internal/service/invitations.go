@@ -107,11 +107,14 @@ func checkEmail(addr string) error {
 	return nil
 }
 
+// publicURL is the configured address of the web app, without a final /.
+func (s *Service) publicURL() string { return strings.TrimRight(s.cfg.PublicURL, "/") }
+
 // invitationLink is the page where an invitee sets their password. The
 // token rides in the fragment, which browsers never send to a server, so it
 // appears in no request line or log.
 func (s *Service) invitationLink(code string) string {
-	return strings.TrimRight(s.cfg.PublicURL, "/") + "/invite#" + code
+	return s.publicURL() + "/invite#" + code
 }
 
 // sendInvitation mails the invitation for u to addr. The message names no
@@ -138,7 +141,7 @@ The invitation works once. Nobody else knows or can set your password; staff
 accounts set up a sign-in code app right after the password. If you did not
 expect this message, ignore it.
 `, what, u.Username, expires.UTC().Format("2006-01-02 15:04 UTC"), s.invitationLink(code),
-		strings.TrimRight(s.cfg.PublicURL, "/"), groupCode(code))
+		s.publicURL(), groupCode(code))
 	err := s.mailer.Send(ctx, cmail.Message{To: []string{addr}, Subject: "Your invitation to Confidant", Text: text})
 	if err != nil {
 		s.log.WarnContext(ctx, "invitation not sent", slog.String("user", u.ID), slog.String("code", confidant.CodeOf(err)))

@@ -154,15 +154,6 @@ you, tell your security officer. See the Sign-ins page: %s/sessions
 	}
 }
 
-// publicURL is the configured address of the web app, without a final /.
-func (s *Service) publicURL() string {
-	u := s.cfg.PublicURL
-	for len(u) > 0 && u[len(u)-1] == '/' {
-		u = u[:len(u)-1]
-	}
-	return u
-}
-
 // SessionInfo is one of a user's own sessions, as they see it.
 type SessionInfo struct {
 	ID        string

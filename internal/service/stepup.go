@@ -107,16 +107,9 @@ func (s *Service) stepUpFailed(ctx context.Context, forAction string, err error)
 // this client, as sign-in is (ASVS 6.1.1: a code cannot be guessed here
 // faster than at the sign-in page).
 func (s *Service) stepUpWait(ctx context.Context, a confidant.Actor) error {
-	var fails confidant.LoginFailures
-	if err := s.store.View(ctx, func(tx confidant.Tx) error {
-		var err error
-		fails, err = tx.LoginFailures(ctx, confidant.ClientFrom(ctx), a.UserID)
-		return err
-	}); err != nil {
-		return err
+	wait, err := s.throttleWait(ctx, a.UserID)
+	if err == nil && wait > 0 {
+		err = errThrottled(wait)
 	}
-	if wait := s.cfg.Throttle.Wait(fails, s.clock()); wait > 0 {
-		return errThrottled(wait)
-	}
-	return nil
+	return err
 }

@@ -228,3 +228,27 @@ func (s *Service) SweepLoginFailures(ctx context.Context) (int, error) {
 	})
 	return n, err
 }
+
+// throttleWait returns how long the client of ctx must wait before its
+// next sign-in step (or step-up) on the account userID; zero when none.
+func (s *Service) throttleWait(ctx context.Context, userID string) (time.Duration, error) {
+	var fails confidant.LoginFailures
+	if err := s.store.View(ctx, func(tx confidant.Tx) error {
+		var err error
+		fails, err = tx.LoginFailures(ctx, confidant.ClientFrom(ctx), userID)
+		return err
+	}); err != nil {
+		return 0, err
+	}
+	return s.cfg.Throttle.Wait(fails, s.clock()), nil
+}
+
+// signInWait refuses a sign-in step of u while the client is throttled on
+// the account (recorded as a throttled sign-in).
+func (s *Service) signInWait(ctx context.Context, u confidant.User) error {
+	wait, err := s.throttleWait(ctx, u.ID)
+	if err == nil && wait > 0 {
+		err = s.throttled(ctx, u, "", wait)
+	}
+	return err
+}

@@ -290,17 +290,9 @@ func (s *Service) LoginTOTP(ctx context.Context, mfaToken, code, kind, client st
 	}
 	u := ch.user
 	now := s.clock()
-	var fails confidant.LoginFailures
-	if err := s.store.View(ctx, func(tx confidant.Tx) error {
-		var err error
-		fails, err = tx.LoginFailures(ctx, confidant.ClientFrom(ctx), u.ID)
-		return err
-	}); err != nil {
+	// Throttled, the pending sign-in stays (it has its own cap of wrong codes).
+	if err := s.signInWait(ctx, u); err != nil {
 		return LoginResult{}, err
-	}
-	if wait := s.cfg.Throttle.Wait(fails, now); wait > 0 {
-		// The pending sign-in stays (it has its own cap of wrong codes).
-		return LoginResult{}, s.throttled(ctx, u, "", wait)
 	}
 	if u.Disabled {
 		ev := s.userEvent(ctx, ActLoginFailed, u, "", confidant.OutcomeDenied)

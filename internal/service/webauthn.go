@@ -771,23 +771,6 @@ func (s *Service) completeSignIn(ctx context.Context, tx confidant.Tx, u confida
 	return tx.CreateSession(ctx, sess)
 }
 
-// signInWait refuses a sign-in step of u while the client is throttled
-// on the account (429), recording it.
-func (s *Service) signInWait(ctx context.Context, u confidant.User) error {
-	var fails confidant.LoginFailures
-	if err := s.store.View(ctx, func(tx confidant.Tx) error {
-		var err error
-		fails, err = tx.LoginFailures(ctx, confidant.ClientFrom(ctx), u.ID)
-		return err
-	}); err != nil {
-		return err
-	}
-	if wait := s.cfg.Throttle.Wait(fails, s.clock()); wait > 0 {
-		return s.throttled(ctx, u, "", wait)
-	}
-	return nil
-}
-
 func mfaHash(token string) []byte {
 	h := sha256.Sum256([]byte(token))
 	return h[:]

@@ -312,21 +312,8 @@ func (s *server) loginRecovery(w http.ResponseWriter, r *http.Request) {
 	tok := s.mfaToken(r)
 	res, left, err := s.svc.LoginRecovery(r.Context(), tok, r.PostForm.Get("recovery_code"), service.SessionWeb, httpx.ClientAddr(r))
 	if err != nil {
-		httpx.LogError(s.log, r, err)
-		setRetryAfter(w, err)
-		if confidant.CodeOf(err) == "mfa_expired" || confidant.CodeOf(err) == "invalid_credentials" {
-			s.clearMFACookie(w)
-			lv := &loginView{page: s.page(r, "Sign in"), Next: v.Next}
-			lv.Error = confidant.MessageOf(err)
-			s.render(w, r, httpx.Status(err), "login", lv)
-			return
-		}
-		if st, serr := s.svc.MFAStatus(r.Context(), tok); serr == nil {
-			v.Enrol, v.Pending, v.Passkey, v.TOTP = st.Enrol, st.Pending, st.Passkey, st.TOTP
-		}
-		v.Error = confidant.MessageOf(err)
 		v.RecoveryOpen = true
-		s.render(w, r, httpx.Status(err), "login-totp", v)
+		s.secondFactorFailed(w, r, v, tok, err)
 		return
 	}
 	s.clearMFACookie(w)

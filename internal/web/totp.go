@@ -142,20 +142,7 @@ func (s *server) loginTOTP(w http.ResponseWriter, r *http.Request) {
 	tok := s.mfaToken(r)
 	res, err := s.svc.LoginTOTP(r.Context(), tok, r.PostForm.Get("code"), service.SessionWeb, httpx.ClientAddr(r))
 	if err != nil {
-		httpx.LogError(s.log, r, err)
-		setRetryAfter(w, err)
-		if confidant.CodeOf(err) == "mfa_expired" || confidant.CodeOf(err) == "invalid_credentials" {
-			s.clearMFACookie(w)
-			lv := &loginView{page: s.page(r, "Sign in"), Next: v.Next}
-			lv.Error = confidant.MessageOf(err)
-			s.render(w, r, httpx.Status(err), "login", lv)
-			return
-		}
-		if st, serr := s.svc.MFAStatus(r.Context(), tok); serr == nil {
-			v.Enrol, v.Pending, v.Passkey, v.TOTP = st.Enrol, st.Pending, st.Passkey, st.TOTP
-		}
-		v.Error = confidant.MessageOf(err)
-		s.render(w, r, httpx.Status(err), "login-totp", v)
+		s.secondFactorFailed(w, r, v, tok, err)
 		return
 	}
 	s.clearMFACookie(w)
@@ -210,4 +197,24 @@ func newQR(text string) *qrView {
 		}
 	}
 	return v
+}
+
+// secondFactorFailed answers a refused second step (a code, a recovery
+// code): back to the password when the pending sign-in is gone, else the
+// code page again with the reason.
+func (s *server) secondFactorFailed(w http.ResponseWriter, r *http.Request, v *totpView, tok string, err error) {
+	httpx.LogError(s.log, r, err)
+	setRetryAfter(w, err)
+	if confidant.CodeOf(err) == "mfa_expired" || confidant.CodeOf(err) == "invalid_credentials" {
+		s.clearMFACookie(w)
+		lv := &loginView{page: s.page(r, "Sign in"), Next: v.Next}
+		lv.Error = confidant.MessageOf(err)
+		s.render(w, r, httpx.Status(err), "login", lv)
+		return
+	}
+	if st, serr := s.svc.MFAStatus(r.Context(), tok); serr == nil {
+		v.Enrol, v.Pending, v.Passkey, v.TOTP = st.Enrol, st.Pending, st.Passkey, st.TOTP
+	}
+	v.Error = confidant.MessageOf(err)
+	s.render(w, r, httpx.Status(err), "login-totp", v)
 }
