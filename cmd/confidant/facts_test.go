@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -21,19 +21,7 @@ import (
 // with no care, a manager's role changed to security), starts it again,
 // and the forged facts give no access.
 func TestForgedFactsAfterRestart(t *testing.T) {
-	dir := t.TempDir()
-	logins := filepath.Join(dir, "logins.json")
-	if code, out, errOut := runCmd(t, "demo", "--data", dir, "--patients", "30", "--logins", logins, "--no-serve"); code != 0 {
-		t.Fatalf("demo: %d %s %s", code, out, errOut)
-	}
-	var li demo.Logins
-	b, err := os.ReadFile(logins)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &li); err != nil {
-		t.Fatal(err)
-	}
+	dir, li := newDemo(t, 30)
 	fs := newFlagSet("serve", "", io.Discard)
 	resolve := configFlags(fs)
 	fs.Parse([]string{"--data", dir, "--log-level", "error"})
@@ -103,19 +91,7 @@ func TestForgedFactsAfterRestart(t *testing.T) {
 // gets its MACs once, when the server that applies the migration starts,
 // and its accounts and care relationships work as before.
 func TestFactsBackfillOnUpgrade(t *testing.T) {
-	dir := t.TempDir()
-	logins := filepath.Join(dir, "logins.json")
-	if code, out, errOut := runCmd(t, "demo", "--data", dir, "--patients", "20", "--logins", logins, "--no-serve"); code != 0 {
-		t.Fatalf("demo: %d %s %s", code, out, errOut)
-	}
-	var li demo.Logins
-	b, err := os.ReadFile(logins)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &li); err != nil {
-		t.Fatal(err)
-	}
+	dir, li := newDemo(t, 20)
 	raw, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "confidant.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -162,4 +138,16 @@ func TestFactsBackfillOnUpgrade(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Errorf("chart in care after the upgrade: %d, want 200", resp.StatusCode)
 	}
+}
+
+// newDemo runs `confidant demo --no-serve` with n patients in a new data
+// directory and returns it with the demo's sign-ins.
+func newDemo(t *testing.T, n int) (string, demo.Logins) {
+	t.Helper()
+	dir := t.TempDir()
+	logins := filepath.Join(dir, "logins.json")
+	if code, out, errOut := runCmd(t, "demo", "--data", dir, "--patients", strconv.Itoa(n), "--logins", logins, "--no-serve"); code != 0 {
+		t.Fatalf("demo: %d %s %s", code, out, errOut)
+	}
+	return dir, readLogins(t, logins)
 }

@@ -184,20 +184,7 @@ func TestInitAndUser(t *testing.T) {
 }
 
 func TestDemoAndServe(t *testing.T) {
-	dir := t.TempDir()
-	logins := filepath.Join(dir, "logins.json")
-	code, out, errOut := runCmd(t, "demo", "--data", dir, "--patients", "60", "--logins", logins, "--no-serve")
-	if code != 0 {
-		t.Fatalf("demo: %d %s %s", code, out, errOut)
-	}
-	var li demo.Logins
-	b, err := os.ReadFile(logins)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &li); err != nil {
-		t.Fatal(err)
-	}
+	dir, li := newDemo(t, 60)
 	for role, c := range map[string]demo.Credential{"therapist": li.Therapist, "patient": li.Patient, "manager": li.Manager, "security": li.Security} {
 		if c.Username == "" || c.Password == "" || (role != "patient") != (len(c.TOTPSecret) == 32) {
 			t.Errorf("logins lack %s, or its TOTP secret is wrong", role)
@@ -207,7 +194,7 @@ func TestDemoAndServe(t *testing.T) {
 		t.Errorf("logins list therapists %q, want the demo therapist first", li.Therapists)
 	}
 	// A second run reuses the data and the same sign-ins.
-	code, out, _ = runCmd(t, "demo", "--data", dir, "--no-serve")
+	code, out, _ := runCmd(t, "demo", "--data", dir, "--no-serve")
 	if code != 0 || !strings.Contains(out, "Using the existing demo data") || !strings.Contains(out, li.Therapist.Password) {
 		t.Fatalf("second demo run: %d %s", code, out)
 	}
