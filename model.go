@@ -464,3 +464,61 @@ type BreakGlassFilter struct {
 	PatientID string
 	Limit     int // 0: no limit
 }
+
+// Alert is a finding of the detector that watches the access log
+// (internal/detect; docs/INCIDENTS.md): which rule, how serious, whose
+// activity and which patients, why, and where it stands. The explanation,
+// the patients and a dismissal's reason are sealed at rest; the rest is
+// metadata. Alerts are never deleted; their changes are events in the log.
+type Alert struct {
+	ID       string
+	Rule     string        // the rule's name, e.g. "no_care", "honeytoken"
+	Severity AlertSeverity // AlertLow … AlertCritical
+	ActorID  string        // the account whose activity raised it; "" for integrity alerts
+	ClinicID string        // the clinic concerned, if one
+	// PatientIDs are the patients concerned (sealed at rest).
+	PatientIDs []string
+	// Explanation says in plain words why the alert was raised ("why this
+	// was raised"); it names no patient (sealed at rest all the same).
+	Explanation string
+	// From and To bound the events the alert covers; FirstIndex and
+	// LastIndex are their positions in the log.
+	From, To              time.Time
+	FirstIndex, LastIndex uint64
+	// Key makes raising idempotent: the detector derives it from the rule,
+	// the account and the window, and a second alert with the same key is
+	// not stored (unique in storage).
+	Key       string
+	CreatedAt time.Time
+	Status    AlertStatus
+	// DecidedBy and DecidedAt: who last changed the status and when;
+	// Reason is a dismissal's reason (sealed); IncidentID the incident it
+	// was escalated to.
+	DecidedBy  string
+	DecidedAt  time.Time
+	Reason     string
+	IncidentID string
+}
+
+// AlertSeverity ranks alerts.
+type AlertSeverity string
+
+// Severities, lowest first.
+const (
+	AlertLow      AlertSeverity = "low"
+	AlertMedium   AlertSeverity = "medium"
+	AlertHigh     AlertSeverity = "high"
+	AlertCritical AlertSeverity = "critical"
+)
+
+// AlertStatus is where an alert stands in its lifecycle: new, then
+// acknowledged, dismissed (with a reason) or escalated to an incident.
+type AlertStatus string
+
+// Alert statuses.
+const (
+	AlertNew          AlertStatus = "new"
+	AlertAcknowledged AlertStatus = "acknowledged"
+	AlertDismissed    AlertStatus = "dismissed"
+	AlertEscalated    AlertStatus = "escalated"
+)

@@ -14,11 +14,15 @@ const (
 	RoleTherapist Role = "therapist"
 	RolePatient   Role = "patient"
 	RoleManager   Role = "manager"  // clinic manager: staff, clinics, care relationships; never clinical content
-	RoleSecurity  Role = "security" // security officer / DPO: metadata only
+	RoleSecurity  Role = "security" // security officer: accounts and access-log metadata only
+	// RoleDPO is the organisation's data protection officer: sees alerts,
+	// incidents and access-log metadata, never clinical content; sets the
+	// awareness time of an incident (GDPR Art. 33) and closes incidents.
+	RoleDPO Role = "dpo"
 )
 
 // Roles lists every role, in display order.
-var Roles = []Role{RoleTherapist, RolePatient, RoleManager, RoleSecurity}
+var Roles = []Role{RoleTherapist, RolePatient, RoleManager, RoleSecurity, RoleDPO}
 
 // Valid reports whether r is a known role.
 func (r Role) Valid() bool {
@@ -31,7 +35,9 @@ func (r Role) Valid() bool {
 }
 
 // Staff reports whether r is a staff role (MFA will be mandatory for these).
-func (r Role) Staff() bool { return r == RoleTherapist || r == RoleManager || r == RoleSecurity }
+func (r Role) Staff() bool {
+	return r == RoleTherapist || r == RoleManager || r == RoleSecurity || r == RoleDPO
+}
 
 // Label is the human name of the role.
 func (r Role) Label() string {
@@ -44,6 +50,8 @@ func (r Role) Label() string {
 		return "Clinic manager"
 	case RoleSecurity:
 		return "Security officer"
+	case RoleDPO:
+		return "Data protection officer"
 	}
 	return string(r)
 }

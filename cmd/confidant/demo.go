@@ -125,7 +125,7 @@ func printLogins(w io.Writer, url string, li demo.Logins) {
 	for _, c := range []struct {
 		role string
 		cred demo.Credential
-	}{{"therapist", li.Therapist}, {"patient", li.Patient}, {"manager", li.Manager}, {"security", li.Security}} {
+	}{{"therapist", li.Therapist}, {"patient", li.Patient}, {"manager", li.Manager}, {"security", li.Security}, {"dpo", li.DPO}} {
 		fmt.Fprintf(w, "  %-10s username %-12s password %s", c.role, c.cred.Username, c.cred.Password)
 		if c.cred.TOTPSecret != "" {
 			fmt.Fprintf(w, "  TOTP secret %s", c.cred.TOTPSecret)

@@ -185,7 +185,7 @@ func TestInitAndUser(t *testing.T) {
 
 func TestDemoAndServe(t *testing.T) {
 	dir, li := newDemo(t, 60)
-	for role, c := range map[string]demo.Credential{"therapist": li.Therapist, "patient": li.Patient, "manager": li.Manager, "security": li.Security} {
+	for role, c := range map[string]demo.Credential{"therapist": li.Therapist, "patient": li.Patient, "manager": li.Manager, "security": li.Security, "dpo": li.DPO} {
 		if c.Username == "" || c.Password == "" || (role != "patient") != (len(c.TOTPSecret) == 32) {
 			t.Errorf("logins lack %s, or its TOTP secret is wrong", role)
 		}
@@ -241,6 +241,24 @@ func TestDemoAndServe(t *testing.T) {
 	}
 	if h := resp.Header.Get("Content-Security-Policy"); !strings.Contains(h, "default-src 'none'") {
 		t.Errorf("CSP missing: %q", h)
+	}
+	// The data protection officer signs in with the second factor, reads
+	// access-log metadata and reaches no chart.
+	dpo := apiLogin(t, base, li.DPO.Username, li.DPO.Password, li.DPO.TOTPSecret)
+	for path, want := range map[string]int{
+		"/api/v1/audit/events?limit=5":                       200,
+		"/api/v1/patients/" + pats.Patients[0].ID + "/notes": 403,
+	} {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+dpo)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("dpo GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("serve: %v", err)

@@ -16,7 +16,7 @@ import (
 const userUsage = `user <subcommand> [flags]
 
 Subcommands:
-  create --username U --name NAME --role therapist|manager|security|patient [--clinic ID ...] [--patient ID] [--email A]
+  create --username U --name NAME --role therapist|manager|security|dpo|patient [--clinic ID ...] [--patient ID] [--email A]
   invite [flags] USERNAME                               (a new invitation: a lost one, or a second factor never set up)
   list [--role R] [--clinic ID]
   disable [flags] USERNAME

@@ -51,7 +51,7 @@ type Options struct {
 
 // Passwords are the passwords of the demo logins, by role.
 type Passwords struct {
-	Therapist, Patient, Manager, Security string
+	Therapist, Patient, Manager, Security, DPO string
 }
 
 // Defaults for Options.
@@ -96,7 +96,7 @@ func (o Options) Validate() error {
 	case o.BatchSize < 1:
 		return fmt.Errorf("demo: BatchSize must be positive")
 	}
-	for _, pw := range []string{o.Passwords.Therapist, o.Passwords.Patient, o.Passwords.Manager, o.Passwords.Security} {
+	for _, pw := range []string{o.Passwords.Therapist, o.Passwords.Patient, o.Passwords.Manager, o.Passwords.Security, o.Passwords.DPO} {
 		if pw != "" && password.CheckPolicy(pw) != nil {
 			return fmt.Errorf("demo: a given password does not meet the password policy")
 		}
@@ -123,6 +123,7 @@ type Logins struct {
 	Patient   Credential `json:"patient"`
 	Manager   Credential `json:"manager"`
 	Security  Credential `json:"security"`
+	DPO       Credential `json:"dpo"` // the data protection officer
 	// Therapists are the usernames of every generated therapist, the demo
 	// therapist first, in the order they were generated. They all sign in
 	// with Therapist.Password (see Options.Passwords) and a code of
@@ -136,6 +137,7 @@ const (
 	PatientUsername   = "patient"
 	ManagerUsername   = "manager"
 	SecurityUsername  = "security"
+	DPOUsername       = "dpo"
 )
 
 // OrganisationName is the name of the generated organisation.
@@ -168,6 +170,7 @@ func Generate(ctx context.Context, st confidant.Store, opt Options, progress fun
 		confidant.RolePatient:   cmp.Or(opt.Passwords.Patient, randomPassword()),
 		confidant.RoleManager:   cmp.Or(opt.Passwords.Manager, randomPassword()),
 		confidant.RoleSecurity:  cmp.Or(opt.Passwords.Security, randomPassword()),
+		confidant.RoleDPO:       cmp.Or(opt.Passwords.DPO, randomPassword()),
 	}
 	h := opt.Hasher
 	if h == nil {
@@ -240,6 +243,7 @@ func (g *generator) logins(pw map[confidant.Role]string) Logins {
 		Patient:   Credential{PatientUsername, pw[confidant.RolePatient], ""},
 		Manager:   Credential{ManagerUsername, pw[confidant.RoleManager], g.totpSecret(confidant.RoleManager)},
 		Security:  Credential{SecurityUsername, pw[confidant.RoleSecurity], g.totpSecret(confidant.RoleSecurity)},
+		DPO:       Credential{DPOUsername, pw[confidant.RoleDPO], g.totpSecret(confidant.RoleDPO)},
 	}
 	for _, t := range g.therapists {
 		li.Therapists = append(li.Therapists, t.user.Username)
@@ -273,6 +277,7 @@ type generator struct {
 	managers   []confidant.User
 	managerOf  []int // clinic index -> manager index
 	security   []confidant.User
+	dpo        []confidant.User
 	usernames  map[string]bool
 	codes      map[string]bool // identity codes handed out
 
@@ -293,6 +298,7 @@ type therapist struct {
 // patient i is the same whatever the staff plan consumed.
 const (
 	staffStream   = 0x5eed0001
+	dpoStream     = 0x5eed0002 // its own stream: adding the DPO changed no other generated account
 	patientStream = 0x5eed1000_00000000
 )
 
@@ -311,7 +317,7 @@ func newGeneratorWith(opt Options, hashes map[confidant.Role]string, ids *idSour
 		usernames:   make(map[string]bool),
 		codes:       make(map[string]bool),
 	}
-	for _, u := range []string{TherapistUsername, PatientUsername, ManagerUsername, SecurityUsername} {
+	for _, u := range []string{TherapistUsername, PatientUsername, ManagerUsername, SecurityUsername, DPOUsername} {
 		g.usernames[u] = true
 	}
 	rng := mrand.New(mrand.NewPCG(opt.Seed, staffStream))
@@ -382,6 +388,10 @@ func newGeneratorWith(opt Options, hashes map[confidant.Role]string, ids *idSour
 		g.therapists = append(g.therapists, therapist{user: u, clinic: c, template: pick(rng, templates)})
 		g.byClinic[c] = append(g.byClinic[c], t)
 	}
+	// The organisation's data protection officer (the demo login "dpo").
+	dpo := g.staffUser(mrand.New(mrand.NewPCG(opt.Seed, dpoStream)), confidant.RoleDPO, nil, true)
+	dpo.Username = DPOUsername
+	g.dpo = append(g.dpo, dpo)
 	return g
 }
 
@@ -415,7 +425,7 @@ func (g *generator) writeOrganisation(ctx context.Context, tx confidant.Tx) erro
 			return err
 		}
 	}
-	users := append(append([]confidant.User(nil), g.managers...), g.security...)
+	users := append(append(append([]confidant.User(nil), g.managers...), g.security...), g.dpo...)
 	for _, t := range g.therapists {
 		users = append(users, t.user)
 	}

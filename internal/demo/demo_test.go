@@ -126,7 +126,7 @@ func TestGenerate(t *testing.T) {
 	}
 
 	t.Run("accounts", func(t *testing.T) {
-		want := map[confidant.Role]int{confidant.RoleTherapist: 24, confidant.RoleManager: 2, confidant.RoleSecurity: 2, confidant.RolePatient: 1}
+		want := map[confidant.Role]int{confidant.RoleTherapist: 24, confidant.RoleManager: 2, confidant.RoleSecurity: 2, confidant.RolePatient: 1, confidant.RoleDPO: 1}
 		if diff := cmp.Diff(want, roles); diff != "" {
 			t.Errorf("accounts by role (-want +got):\n%s", diff)
 		}
@@ -134,7 +134,7 @@ func TestGenerate(t *testing.T) {
 		for _, c := range []struct {
 			cred Credential
 			role confidant.Role
-		}{{logins.Therapist, confidant.RoleTherapist}, {logins.Patient, confidant.RolePatient}, {logins.Manager, confidant.RoleManager}, {logins.Security, confidant.RoleSecurity}} {
+		}{{logins.Therapist, confidant.RoleTherapist}, {logins.Patient, confidant.RolePatient}, {logins.Manager, confidant.RoleManager}, {logins.Security, confidant.RoleSecurity}, {logins.DPO, confidant.RoleDPO}} {
 			u, ok := userByName[c.cred.Username]
 			if !ok || u.Role != c.role {
 				t.Errorf("login %q: user %+v, want role %s", c.cred.Username, u.LogValue(), c.role)
@@ -147,15 +147,15 @@ func TestGenerate(t *testing.T) {
 				t.Errorf("login %q: password does not verify: %v %v", c.cred.Username, ok, err)
 			}
 		}
-		pws := map[string]bool{logins.Therapist.Password: true, logins.Patient.Password: true, logins.Manager.Password: true, logins.Security.Password: true}
-		if len(pws) != 4 {
-			t.Error("the four demo logins do not have four different passwords")
+		pws := map[string]bool{logins.Therapist.Password: true, logins.Patient.Password: true, logins.Manager.Password: true, logins.Security.Password: true, logins.DPO.Password: true}
+		if len(pws) != 5 {
+			t.Error("the five demo logins do not have five different passwords")
 		}
 		for _, u := range d.users {
 			if u.Username != strings.ToLower(u.Username) || len(u.Username) < 3 || strings.Trim(u.Username, "abcdefghijklmnopqrstuvwxyz0123456789._-@") != "" {
 				t.Errorf("username %q is not a valid lower-case username", u.Username)
 			}
-			demoLogin := map[confidant.Role]string{confidant.RoleTherapist: TherapistUsername, confidant.RoleManager: ManagerUsername, confidant.RoleSecurity: SecurityUsername, confidant.RolePatient: PatientUsername}[u.Role]
+			demoLogin := map[confidant.Role]string{confidant.RoleTherapist: TherapistUsername, confidant.RoleManager: ManagerUsername, confidant.RoleSecurity: SecurityUsername, confidant.RolePatient: PatientUsername, confidant.RoleDPO: DPOUsername}[u.Role]
 			if u.PasswordHash != userByName[demoLogin].PasswordHash {
 				t.Errorf("%s does not share the password of %q", u.Username, demoLogin)
 			}
@@ -164,7 +164,7 @@ func TestGenerate(t *testing.T) {
 
 	t.Run("second factors", func(t *testing.T) {
 		secrets := map[confidant.Role]string{confidant.RoleTherapist: logins.Therapist.TOTPSecret,
-			confidant.RoleManager: logins.Manager.TOTPSecret, confidant.RoleSecurity: logins.Security.TOTPSecret}
+			confidant.RoleManager: logins.Manager.TOTPSecret, confidant.RoleSecurity: logins.Security.TOTPSecret, confidant.RoleDPO: logins.DPO.TOTPSecret}
 		if logins.Patient.TOTPSecret != "" || len(secrets[confidant.RoleTherapist]) != 32 {
 			t.Fatalf("TOTP secrets in the logins: patient %v, therapist %d characters", logins.Patient.TOTPSecret != "", len(secrets[confidant.RoleTherapist]))
 		}
@@ -510,14 +510,14 @@ func TestGivenPasswordsAndTinySet(t *testing.T) {
 		Seed: 7, Clinics: 1, Therapists: 1, Patients: 3, Months: 1, Now: testNow,
 		Hasher: password.NewTestHasher(),
 		Passwords: Passwords{Therapist: "therapist password 1", Patient: "patient password 2",
-			Manager: "manager password 3", Security: "security password 4"},
+			Manager: "manager password 3", Security: "security password 4", DPO: "dpo password 5"},
 	}
 	li, err := Generate(t.Context(), st, opt, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Staff have random TOTP secrets (base32 of 160 bits); the patient none.
-	for _, c := range []*Credential{&li.Therapist, &li.Manager, &li.Security} {
+	for _, c := range []*Credential{&li.Therapist, &li.Manager, &li.Security, &li.DPO} {
 		if len(c.TOTPSecret) != 32 || strings.Trim(c.TOTPSecret, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") != "" {
 			t.Errorf("%s: TOTP secret of %d characters", c.Username, len(c.TOTPSecret))
 		}
@@ -528,6 +528,7 @@ func TestGivenPasswordsAndTinySet(t *testing.T) {
 		Patient:    Credential{"patient", "patient password 2", ""},
 		Manager:    Credential{"manager", "manager password 3", ""},
 		Security:   Credential{"security", "security password 4", ""},
+		DPO:        Credential{"dpo", "dpo password 5", ""},
 		Therapists: []string{"therapist"},
 	}
 	if diff := cmp.Diff(want, li); diff != "" {
@@ -543,13 +544,13 @@ func TestLoginsJSON(t *testing.T) {
 	li := Logins{
 		Therapist: Credential{"therapist", "a", "JBSWY3DPEHPK3PXP"}, Patient: Credential{"patient", "b", ""},
 		Manager: Credential{"manager", "c", "KRSXG5CTMVRXEZLU"}, Security: Credential{"security", "d", "MFRGGZDFMZTWQ2LK"},
-		Therapists: []string{"therapist", "t.korhonen"},
+		DPO: Credential{"dpo", "e", "GEZDGNBVGY3TQOJQ"}, Therapists: []string{"therapist", "t.korhonen"},
 	}
 	b, err := json.Marshal(li)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"therapist":{"username":"therapist","password":"a","totp_secret":"JBSWY3DPEHPK3PXP"},"patient":{"username":"patient","password":"b"},"manager":{"username":"manager","password":"c","totp_secret":"KRSXG5CTMVRXEZLU"},"security":{"username":"security","password":"d","totp_secret":"MFRGGZDFMZTWQ2LK"},"therapists":["therapist","t.korhonen"]}`
+	want := `{"therapist":{"username":"therapist","password":"a","totp_secret":"JBSWY3DPEHPK3PXP"},"patient":{"username":"patient","password":"b"},"manager":{"username":"manager","password":"c","totp_secret":"KRSXG5CTMVRXEZLU"},"security":{"username":"security","password":"d","totp_secret":"MFRGGZDFMZTWQ2LK"},"dpo":{"username":"dpo","password":"e","totp_secret":"GEZDGNBVGY3TQOJQ"},"therapists":["therapist","t.korhonen"]}`
 	if string(b) != want {
 		t.Errorf("json = %s\nwant   %s", b, want)
 	}

@@ -186,6 +186,7 @@ func (s *Seeder) Run(ctx context.Context, st confidant.Store, progress func(Prog
 			confidant.RolePatient:   cmp.Or(s.opt.Passwords.Patient, randomPassword()),
 			confidant.RoleManager:   cmp.Or(s.opt.Passwords.Manager, randomPassword()),
 			confidant.RoleSecurity:  cmp.Or(s.opt.Passwords.Security, randomPassword()),
+			confidant.RoleDPO:       cmp.Or(s.opt.Passwords.DPO, randomPassword()),
 		}
 		h := s.opt.Hasher
 		if h == nil {

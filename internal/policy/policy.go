@@ -29,6 +29,9 @@
 //     exist for them, nor can they edit or sign another's draft). Only the
 //     patient's own clinics: a therapist cannot reach, even in an
 //     emergency, a patient of a clinic they do not work in.
+//   - The data protection officer (RoleDPO) sees access-log metadata,
+//     the break-the-glass queue, alerts and incidents; never clinical
+//     content, and changes no account.
 //   - Security officers see and review every break-the-glass grant
 //     (ListBreakGlass, ReviewBreakGlass); the reason is shown to them and
 //     to the patient, never clinical content.
@@ -214,6 +217,15 @@ func Check(a confidant.Actor, act Action, f Facts) error {
 		switch act {
 		case ListClinics, ListStaff, DisableAccount, QueryAudit, ManageThrottle, ApproveAccount, ResetAccount,
 			ListBreakGlass, ReviewBreakGlass:
+			return nil
+		}
+	case confidant.RoleDPO:
+		// The data protection officer oversees: access-log metadata and
+		// the break-the-glass queue, read only; alerts and incidents are
+		// theirs too (internal/service). Never clinical content, never
+		// accounts.
+		switch act {
+		case ListClinics, ListStaff, QueryAudit, ListBreakGlass:
 			return nil
 		}
 	}

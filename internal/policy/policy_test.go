@@ -49,6 +49,9 @@ var spec = map[confidant.Role]map[Action]req{
 		ListClinics: always, ListStaff: always, DisableAccount: always, QueryAudit: always, ApproveAccount: always, ResetAccount: always,
 		ManageThrottle: always, ListBreakGlass: always, ReviewBreakGlass: always,
 	},
+	confidant.RoleDPO: {
+		ListClinics: always, ListStaff: always, QueryAudit: always, ListBreakGlass: always,
+	},
 }
 
 // TestMatrix checks every role against every action under every combination

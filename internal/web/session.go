@@ -175,6 +175,8 @@ func homeOf(role confidant.Role) string {
 		return "/clinics"
 	case confidant.RoleSecurity:
 		return "/accounts"
+	case confidant.RoleDPO:
+		return "/access-log"
 	}
 	return "/login"
 }
