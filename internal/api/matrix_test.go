@@ -233,6 +233,9 @@ func TestRoleMatrix(t *testing.T) {
 		{"GET", "/api/v1/break-glass?status=all", "", want{403, 403, 403, 403, 200, 403, 401}},
 		{"GET", "/api/v1/break-glass?status=closed", "", want{403, 403, 403, 403, 400, 403, 401}},
 		{"POST", "/api/v1/break-glass/{grant}/review", `{"outcome":"justified","comment":""}`, want{403, 403, 403, 403, 200, 403, 401}},
+		// Access-log queries and the records report: security officers.
+		{"GET", "/api/v1/audit/events?limit=5", "", want{403, 403, 403, 403, 200, 403, 401}},
+		{"GET", "/api/v1/audit/records-report", "", want{403, 403, 403, 403, 200, 403, 401}},
 		{"POST", "/api/v1/invitations/accept", `{"token":"AAAA","password":"a long enough password"}`, want{400, 400, 400, 400, 400, 400, 400}},
 
 		{"POST", "/api/v1/me/password", `{"current_password":"not the password","new_password":"a long enough new password"}`, want{400, 400, 400, 400, 400, 400, 401}},
