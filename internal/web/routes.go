@@ -116,6 +116,7 @@ func (s *server) routes() http.Handler {
 	private("POST /emergency-access/{id}/review", s.reviewEmergencyAccess)
 
 	// Security officer: the access log.
+	private("GET /dashboard", s.dashboard)
 	private("GET /access-log", s.accessLog)
 	private("GET /access-log/scope", s.accessScope)
 
