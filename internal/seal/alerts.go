@@ -255,10 +255,16 @@ func (t *tx) CreateHoneytoken(ctx context.Context, h confidant.Honeytoken) error
 // tampered, without a patient id, and reported.
 func (t *tx) ListHoneytokens(ctx context.Context) ([]confidant.Honeytoken, error) {
 	rows, err := t.SealedTx.ListHoneytokens(ctx)
-	if err != nil || len(rows) == 0 {
+	if err != nil {
 		return nil, err
 	}
+	// The keyset is loaded even for no rows: a caller that lists before
+	// it creates one reads it before its writes (internal/audit stages
+	// only functions that do).
 	ae, err := t.alertsAEAD(ctx, false)
+	if len(rows) == 0 {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
