@@ -136,6 +136,14 @@ func checkAlertQuery(q AlertQuery) (AlertQuery, error) {
 	return q, nil
 }
 
+// MayListAlerts reports whether the actor of ctx may list alerts (a
+// refusal is recorded), for transports that check parameters after the
+// role.
+func (s *Service) MayListAlerts(ctx context.Context) error {
+	_, err := need(ctx, policy.ListAlerts)
+	return s.wrote(ctx, ActAlertsList, "", "", err)
+}
+
 // ListAlerts returns alerts, newest first, to security officers and the
 // data protection officer; the listing is an event (alerts.list). A
 // tampered alert is listed with Tampered set.
