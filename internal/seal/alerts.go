@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"encoding/hex"
+	"fmt"
 	"slices"
 
 	confidant "github.com/confidanthealth/confidant"
@@ -61,6 +62,27 @@ type alertData struct {
 // honeytokenData is the sealed part of a honeytoken.
 type honeytokenData struct {
 	PatientID string `json:"patient_id"`
+}
+
+// openAlertData opens the sealed part of alert id: anything but a value
+// sealed for that alert is an integrity error.
+func openAlertData(a tink.AEAD, sealed []byte, id string) (alertData, error) {
+	var d alertData
+	err := openJSON(a, sealed, &d, kindAlert, AlertsKeyName, id, 0)
+	return d, err
+}
+
+// openHoneytokenData opens the sealed patient id of honeytoken id; the id
+// must be one (else an integrity error).
+func openHoneytokenData(a tink.AEAD, sealed []byte, id string) (honeytokenData, error) {
+	var d honeytokenData
+	if err := openJSON(a, sealed, &d, kindHoneytoken, AlertsKeyName, id, 0); err != nil {
+		return d, err
+	}
+	if !confidant.ValidID(d.PatientID) {
+		return honeytokenData{}, fmt.Errorf("seal: honeytoken %s: not a patient id: %w", id, errIntegrity)
+	}
+	return d, nil
 }
 
 // alertsAEAD returns the alerts keyset; create makes it when it does not
@@ -147,9 +169,9 @@ func (t *tx) openAlert(ctx context.Context, r confidant.SealedAlert) (confidant.
 	if err != nil {
 		return a, err
 	}
-	var d alertData
-	if err := openJSON(ae, r.Data, &d, kindAlert, AlertsKeyName, r.ID, 0); err != nil {
-		if !confidant.IsKind(err, confidant.KindInternal) || confidant.CodeOf(err) != "integrity_error" {
+	d, err := openAlertData(ae, r.Data, r.ID)
+	if err != nil {
+		if !IsIntegrityError(err) {
 			return a, err
 		}
 		if ok {
@@ -277,7 +299,7 @@ func (t *tx) ListHoneytokens(ctx context.Context) ([]confidant.Honeytoken, error
 		}
 		var d honeytokenData
 		if ok {
-			if err := openJSON(ae, r.Data, &d, kindHoneytoken, AlertsKeyName, r.ID, 0); err != nil {
+			if d, err = openHoneytokenData(ae, r.Data, r.ID); err != nil {
 				ok = false
 			} else if tag, err := t.honeytokenTag(d.PatientID); err != nil {
 				return nil, err
