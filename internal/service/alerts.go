@@ -23,17 +23,6 @@ import (
 // detector is a system caller, not an account ("~" starts no id).
 const DetectorActor = "~detector"
 
-// Access-log actions of alerts.
-const (
-	ActAlertRaised       = "alert.raised"       // the detector raised an alert (record: the alert; purpose: rule and severity)
-	ActAlertsList        = "alerts.list"        // a security officer or the DPO listed alerts
-	ActAlertRead         = "alert.read"         // … read one alert
-	ActAlertAcknowledged = "alert.acknowledged" // an alert was acknowledged
-	ActAlertDismissed    = "alert.dismissed"    // an alert was dismissed (purpose: the reason, sealed)
-	ActAlertReopened     = "alert.reopened"     // a dismissal was reviewed and the alert is new again
-	ActAlertEscalated    = "alert.escalated"    // an alert was escalated to an incident (purpose: the incident)
-)
-
 // Limits of alert listings and of a dismissal's reason.
 const (
 	DefaultAlertLimit = 100

@@ -20,12 +20,6 @@ import (
 // (internal/seal), never in the clear, and the access log never names a
 // decoy's patient id for its creation.
 
-// Access-log actions of honeytokens.
-const (
-	ActHoneytokenCreate = "honeytoken.created" // a security officer made a decoy (record: the honeytoken's own id, never the patient's)
-	ActHoneytokenList   = "honeytoken.list"    // a security officer or the DPO listed the decoys
-)
-
 // HoneytokenView is a decoy as security officers see it.
 type HoneytokenView struct {
 	confidant.Honeytoken
