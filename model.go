@@ -498,6 +498,10 @@ type Alert struct {
 	DecidedAt  time.Time
 	Reason     string
 	IncidentID string
+	// Tampered is set when reading: the stored row failed its integrity
+	// check (its fact MAC, or its sealed part), so a database writer
+	// changed it. It is shown, never hidden (docs/SECURITY.md, "Alerts").
+	Tampered bool
 }
 
 // AlertSeverity ranks alerts.
@@ -522,3 +526,56 @@ const (
 	AlertDismissed    AlertStatus = "dismissed"
 	AlertEscalated    AlertStatus = "escalated"
 )
+
+// AlertFilter selects alerts, newest first (CreatedAt, then ID). Zero
+// fields do not filter.
+type AlertFilter struct {
+	Since  time.Time // created at or after
+	Status AlertStatus
+	Rule   string
+	// Before is a cursor: the id of an alert; only alerts after it in the
+	// listing order (older) are returned. An unknown id returns none.
+	Before string
+	Limit  int // 0: no limit
+}
+
+// AlertChange is a change of an alert's status (Tx.SetAlertStatus).
+type AlertChange struct {
+	Status     AlertStatus
+	DecidedBy  string
+	DecidedAt  time.Time
+	Reason     string // a dismissal's reason (sealed); "" otherwise
+	IncidentID string // the incident of an escalation
+}
+
+// Valid reports whether s is a known status.
+func (s AlertStatus) Valid() bool {
+	switch s {
+	case AlertNew, AlertAcknowledged, AlertDismissed, AlertEscalated:
+		return true
+	}
+	return false
+}
+
+// Valid reports whether s is a known severity.
+func (s AlertSeverity) Valid() bool {
+	switch s {
+	case AlertLow, AlertMedium, AlertHigh, AlertCritical:
+		return true
+	}
+	return false
+}
+
+// Honeytoken is a decoy patient: an ordinary patient record that no real
+// person has and nobody has a reason to open (docs/INCIDENTS.md,
+// "Honeytokens"). Which patients are decoys is stored only as a keyed tag
+// and a sealed id, so a stolen database does not tell.
+type Honeytoken struct {
+	ID        string // the honeytoken's own id (not the patient's)
+	PatientID string // the decoy patient (sealed at rest)
+	ClinicID  string
+	CreatedBy string
+	CreatedAt time.Time
+	// Tampered: the row failed its integrity check when read.
+	Tampered bool
+}

@@ -207,6 +207,26 @@ type SealedTx interface {
 	// KindConflict "already_reviewed" unless it is open.
 	ReviewBreakGlass(ctx context.Context, id string, status BreakGlassStatus, by string, at time.Time, data []byte) error
 
+	// Alerts: metadata in the clear, Data seals patients, explanation
+	// and reason (internal/seal), FactMAC authenticates the metadata.
+	// CreateAlert inserts unless the Key exists (then false, nothing
+	// written). SetAlertStatus applies c to alert id if its status is
+	// from, in one conditional update: KindConflict
+	// "alert_status_changed" otherwise; KindNotFound for none.
+	CreateAlert(ctx context.Context, a SealedAlert) (bool, error)
+	Alert(ctx context.Context, id string) (SealedAlert, error)
+	ListAlerts(ctx context.Context, f AlertFilter) ([]SealedAlert, error)
+	SetAlertStatus(ctx context.Context, id string, from AlertStatus, c SealedAlertChange) error
+	CountAlerts(ctx context.Context, since, until time.Time) (map[string]int, error)
+
+	// Honeytokens: a keyed tag of the decoy patient's id (unique), the id
+	// sealed in Data, and a fact MAC; no patient id in the clear.
+	// CreateHoneytoken: KindConflict "honeytoken_exists" for a tag stored
+	// already. HoneytokenByTag: KindNotFound for none.
+	CreateHoneytoken(ctx context.Context, h SealedHoneytoken) error
+	ListHoneytokens(ctx context.Context) ([]SealedHoneytoken, error)
+	HoneytokenByTag(ctx context.Context, tag []byte) (SealedHoneytoken, error)
+
 	// Session notes.
 	CreateNote(ctx context.Context, n SealedNote) error
 	Note(ctx context.Context, id string) (SealedNote, error)
@@ -257,7 +277,56 @@ const (
 	FactUsers      = "users"
 	FactCare       = "care"
 	FactBreakGlass = "break_glass"
+	// FactAlerts and FactHoneytokens are authenticated the same way
+	// (internal/seal) but are not authorization facts: SetFactMAC does
+	// not touch them (their MAC is written with the row).
+	FactAlerts      = "alerts"
+	FactHoneytokens = "honeytokens"
 )
+
+// SealedAlert is an alert row: Data seals the patients, the explanation
+// and a dismissal's reason (bound to the alert id); FactMAC authenticates
+// rule, severity, actor, clinic, key, status, decision, incident and
+// creation time.
+type SealedAlert struct {
+	ID                    string
+	Rule                  string
+	Severity              AlertSeverity
+	ActorID               string
+	ClinicID              string
+	Key                   string
+	CreatedAt             time.Time
+	Status                AlertStatus
+	DecidedBy             string
+	DecidedAt             time.Time
+	IncidentID            string
+	From, To              time.Time
+	FirstIndex, LastIndex uint64
+	Data                  []byte
+	FactMAC               []byte
+}
+
+// SealedAlertChange is what SetAlertStatus writes.
+type SealedAlertChange struct {
+	Status     AlertStatus
+	DecidedBy  string
+	DecidedAt  time.Time
+	IncidentID string
+	Data       []byte
+	FactMAC    []byte
+}
+
+// SealedHoneytoken is a honeytoken row: Tag is a keyed hash of the decoy
+// patient's id, Data seals the id (bound to the row's id).
+type SealedHoneytoken struct {
+	ID        string
+	Tag       []byte
+	ClinicID  string
+	CreatedBy string
+	CreatedAt time.Time
+	Data      []byte
+	FactMAC   []byte
+}
 
 // WrappedKey is key material encrypted by the KEK. Owner is a patient id or,
 // for system keys, the key's name. KEKID names the KEK key that wrapped it

@@ -207,6 +207,37 @@ type Tx interface {
 	// open; KindNotFound for no such grant.
 	ReviewBreakGlass(ctx context.Context, id string, status BreakGlassStatus, by string, at time.Time, comment string) error
 
+	// Alerts of the detector (docs/INCIDENTS.md). The patients, the
+	// explanation and a dismissal's reason are sealed under the alerts
+	// keyset, bound to the alert's id; the row carries a fact MAC. A row
+	// that fails either check is returned with Tampered set (and
+	// reported), never hidden.
+	//
+	// CreateAlert stores a, unless an alert with the same Key exists:
+	// then it stores nothing and reports false.
+	CreateAlert(ctx context.Context, a Alert) (bool, error)
+	// Alert returns an alert; KindNotFound for none.
+	Alert(ctx context.Context, id string) (Alert, error)
+	// ListAlerts returns the alerts matching f, newest first.
+	ListAlerts(ctx context.Context, f AlertFilter) ([]Alert, error)
+	// SetAlertStatus changes the status of alert id, in one conditional
+	// update: KindConflict "alert_status_changed" unless its status is
+	// from; KindConflict "alert_tampered" if the row failed its integrity
+	// check (a change must not launder it); KindNotFound for none.
+	SetAlertStatus(ctx context.Context, id string, from AlertStatus, c AlertChange) error
+	// CountAlerts counts the alerts created in [since, until) by rule.
+	CountAlerts(ctx context.Context, since, until time.Time) (map[string]int, error)
+
+	// Honeytokens (decoy patients). CreateHoneytoken stores which patient
+	// is a decoy (a keyed tag and the sealed id); KindConflict
+	// "honeytoken_exists" if it is one already. ListHoneytokens returns
+	// them, newest first, tampered rows marked. IsHoneytoken is one
+	// indexed lookup of the patient's tag (an unauthenticated row is
+	// reported and counts as none).
+	CreateHoneytoken(ctx context.Context, h Honeytoken) error
+	ListHoneytokens(ctx context.Context) ([]Honeytoken, error)
+	IsHoneytoken(ctx context.Context, patientID string) (bool, error)
+
 	// Session notes. CreateNote stores a note with exactly one version.
 	CreateNote(ctx context.Context, n Note) error
 	Note(ctx context.Context, id string) (Note, error) // with all versions

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/demo"
 	"github.com/confidanthealth/confidant/internal/keys"
 	"github.com/confidanthealth/confidant/internal/testfix"
 )
@@ -194,16 +196,19 @@ func TestKeyCommands(t *testing.T) {
 		}
 		return out
 	}
-	if out := run("keys", "rotate-kek"); !strings.Contains(out, "Re-wrapped 40 patient keysets") {
+	// The demo's 40 patients and its decoys (honeytokens), which are
+	// patients like any other.
+	patients := fmt.Sprint(40 + demo.DemoHoneytokens)
+	if out := run("keys", "rotate-kek"); !strings.Contains(out, "Re-wrapped "+patients+" patient keysets") {
 		t.Errorf("rotate-kek: %s", out)
 	}
-	if out := run("keys", "status"); !strings.Contains(out, "patient keysets: 40, wrapped by an older KEK key: 0") {
+	if out := run("keys", "status"); !strings.Contains(out, "patient keysets: "+patients+", wrapped by an older KEK key: 0") {
 		t.Errorf("status: %s", out)
 	}
 	if out := run("keys", "retire-kek"); !strings.Contains(out, "Retired 1 KEK keys") {
 		t.Errorf("retire-kek: %s", out)
 	}
-	if out := run("keys", "verify"); !strings.Contains(out, "of 40 patients decrypt and verify") {
+	if out := run("keys", "verify"); !strings.Contains(out, "of "+patients+" patients decrypt and verify") {
 		t.Errorf("verify: %s", out)
 	}
 

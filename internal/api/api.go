@@ -140,6 +140,13 @@ func (h *handler) routes() {
 	h.authed("GET /api/v1/accounts/awaiting-approval", h.listAwaitingApproval)
 	h.authed("GET /api/v1/break-glass", h.listBreakGlass)
 	h.authed("POST /api/v1/break-glass/{id}/review", h.reviewBreakGlass)
+	h.authed("GET /api/v1/alerts", h.listAlerts)
+	h.authed("GET /api/v1/alerts/{id}", h.getAlert)
+	h.authed("POST /api/v1/alerts/{id}/acknowledge", alertAction(h.svc.AcknowledgeAlert))
+	h.authed("POST /api/v1/alerts/{id}/dismiss", h.dismissAlert)
+	h.authed("POST /api/v1/alerts/{id}/reopen", alertAction(h.svc.ReopenAlert))
+	h.authed("GET /api/v1/honeytokens", h.listHoneytokens)
+	h.authed("POST /api/v1/honeytokens", h.createHoneytoken)
 	h.public("POST /api/v1/invitations/accept", h.acceptInvitation)
 }
 

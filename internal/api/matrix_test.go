@@ -130,6 +130,20 @@ func newMatrixWorld(t *testing.T) *matrixWorld {
 		})
 	}))
 	m.ids["{grant}"] = grant
+	// Alerts: new ones to read, acknowledge and dismiss, and one
+	// dismissed by someone else to reopen.
+	for _, name := range []string{"{alert}", "{alertDismiss}", "{alertReopen}"} {
+		a := confidant.Alert{ID: confidant.NewID(), Rule: "no_care", Severity: confidant.AlertHigh, ActorID: e.OtherTherapist.ID,
+			PatientIDs: []string{e.PatientC.ID}, Explanation: "Read a chart without care.", Key: name, CreatedAt: now, Status: confidant.AlertNew}
+		if name == "{alertReopen}" {
+			a.Status, a.DecidedBy, a.DecidedAt, a.Reason = confidant.AlertDismissed, confidant.NewID(), now, "a planned audit of records"
+		}
+		must(e.Store.Update(t.Context(), func(tx confidant.Tx) error {
+			_, err := tx.CreateAlert(t.Context(), a)
+			return err
+		}))
+		m.ids[name] = a.ID
+	}
 	// The therapist's passkey (the therapist has an app too, so it may go).
 	cer, err := svc.BeginPasskeyRegistration(ctx)
 	must(err)
@@ -236,6 +250,15 @@ func TestRoleMatrix(t *testing.T) {
 		// Access-log queries and the records report: security officers.
 		{"GET", "/api/v1/audit/events?limit=5", "", want{403, 403, 403, 403, 200, 403, 401}},
 		{"GET", "/api/v1/audit/records-report", "", want{403, 403, 403, 403, 200, 403, 401}},
+		{"GET", "/api/v1/alerts", "", want{403, 403, 403, 403, 200, 403, 401}},
+		{"GET", "/api/v1/alerts?since=2026-01-01T00:00:00Z&status=new&limit=10", "", want{403, 403, 403, 403, 200, 403, 401}},
+		{"GET", "/api/v1/alerts?since=yesterday", "", want{403, 403, 403, 403, 400, 403, 401}},
+		{"GET", "/api/v1/alerts/{alert}", "", want{403, 403, 403, 403, 200, 403, 401}},
+		{"POST", "/api/v1/alerts/{alert}/acknowledge", "", want{403, 403, 403, 403, 200, 403, 401}},
+		{"POST", "/api/v1/alerts/{alertDismiss}/dismiss", `{"reason":"a false positive: a planned audit"}`, want{403, 403, 403, 403, 200, 403, 401}},
+		{"POST", "/api/v1/alerts/{alertReopen}/reopen", "", want{403, 403, 403, 403, 200, 403, 401}},
+		{"GET", "/api/v1/honeytokens", "", want{403, 403, 403, 403, 200, 403, 401}},
+		{"POST", "/api/v1/honeytokens", `{"clinic_id":"{clinicA}"}`, want{403, 403, 403, 403, 201, 403, 401}},
 		{"POST", "/api/v1/invitations/accept", `{"token":"AAAA","password":"a long enough password"}`, want{400, 400, 400, 400, 400, 400, 400}},
 
 		{"POST", "/api/v1/me/password", `{"current_password":"not the password","new_password":"a long enough new password"}`, want{400, 400, 400, 400, 400, 400, 401}},

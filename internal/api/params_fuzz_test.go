@@ -11,6 +11,7 @@ import (
 	"time"
 
 	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/service"
 )
 
 // invalidError fails unless err is a *confidant.Error of kind Invalid (a
@@ -29,7 +30,9 @@ func invalidError(t *testing.T, what string, err error) {
 func FuzzQueryParams(f *testing.F) {
 	for _, s := range []string{"", "limit=10&offset=0", "limit=0", "limit=201&before=x", "before=18446744073709551615",
 		"offset=-1", "limit=+5", "limit=0x10", "from=2026-01-31T00:00:00Z&to=2026-02-01T00:00:00%2B02:00",
-		"from=2026-13-01T00:00:00Z", "to=yesterday", "limit=%ff", "limit=1&limit=2", ";;&&=="} {
+		"from=2026-13-01T00:00:00Z", "to=yesterday", "limit=%ff", "limit=1&limit=2", ";;&&==",
+		"since=2026-01-31T00:00:00Z&status=new&limit=1000", "since=2026-01-31", "status=open", "limit=1001",
+		"before=0123456789abcdefghjkmnpqrs", "before=0123456789ABCDEFGHJKMNPQRS", "rule=no_care&status=dismissed"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
@@ -61,6 +64,26 @@ func FuzzQueryParams(f *testing.F) {
 			case s != "":
 				if m, err := strconv.Atoi(s); err != nil || m != n {
 					t.Fatalf("%s %q read as %d", p.name, s, n)
+				}
+			}
+		}
+		// The alerts' parameters (GET /api/v1/alerts).
+		if aq, err := alertQuery(r); err != nil {
+			invalidError(t, "alert query", err)
+		} else {
+			switch {
+			case aq.Limit < 0 || aq.Limit > service.MaxAlertLimit:
+				t.Fatalf("alert limit %d out of range", aq.Limit)
+			case aq.Status != "" && !aq.Status.Valid():
+				t.Fatalf("alert status %q accepted", aq.Status)
+			case aq.Before != "" && !confidant.ValidID(aq.Before):
+				t.Fatalf("alert cursor %q accepted", aq.Before)
+			case q.Get("since") != "" && aq.Since.IsZero():
+				t.Fatalf("since %q read as zero", q.Get("since"))
+			}
+			if s := q.Get("limit"); s != "" {
+				if m, err := strconv.Atoi(s); err != nil || m != aq.Limit {
+					t.Fatalf("alert limit %q read as %d", s, aq.Limit)
 				}
 			}
 		}

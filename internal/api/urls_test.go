@@ -30,7 +30,7 @@ func fixtureNames(t *testing.T) map[string]bool {
 	t.Helper()
 	names := map[string]bool{}
 	quoted := regexp.MustCompile(`"([A-ZÄÖÅ][a-zäöå]+)"`)
-	for _, f := range []string{"../testfix/testfix.go", "../demo/names.go"} {
+	for _, f := range []string{"../testfix/testfix.go", "../demo/names.go", "../synth/synth.go"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

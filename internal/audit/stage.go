@@ -616,3 +616,38 @@ func (t *stageTx) SetRecoveryCodes(ctx context.Context, userID string, hashes []
 func (t *stageTx) UseRecoveryCode(ctx context.Context, userID string, n int, at time.Time) error {
 	return t.write(func(tx confidant.SealedTx) error { return tx.UseRecoveryCode(ctx, userID, n, at) })
 }
+
+// Alerts and honeytokens. CreateAlert answers whether its key was new,
+// which only the batch knows: it stops the staging. SetAlertStatus is a
+// conditional update: a replay that finds the status changed meanwhile
+// fails, and the function runs again inside the batch.
+func (t *stageTx) CreateAlert(context.Context, confidant.SealedAlert) (bool, error) {
+	return false, t.stop()
+}
+func (t *stageTx) Alert(ctx context.Context, id string) (confidant.SealedAlert, error) {
+	return read(t, func(tx confidant.SealedTx) (confidant.SealedAlert, error) { return tx.Alert(ctx, id) })
+}
+func (t *stageTx) ListAlerts(ctx context.Context, f confidant.AlertFilter) ([]confidant.SealedAlert, error) {
+	return read(t, func(tx confidant.SealedTx) ([]confidant.SealedAlert, error) { return tx.ListAlerts(ctx, f) })
+}
+func (t *stageTx) SetAlertStatus(ctx context.Context, id string, from confidant.AlertStatus, c confidant.SealedAlertChange) error {
+	c.Data = append([]byte(nil), c.Data...)
+	c.FactMAC = append([]byte(nil), c.FactMAC...)
+	return t.write(func(tx confidant.SealedTx) error { return tx.SetAlertStatus(ctx, id, from, c) })
+}
+func (t *stageTx) CountAlerts(ctx context.Context, since, until time.Time) (map[string]int, error) {
+	return read(t, func(tx confidant.SealedTx) (map[string]int, error) { return tx.CountAlerts(ctx, since, until) })
+}
+func (t *stageTx) CreateHoneytoken(ctx context.Context, h confidant.SealedHoneytoken) error {
+	h.Tag = append([]byte(nil), h.Tag...)
+	h.Data = append([]byte(nil), h.Data...)
+	h.FactMAC = append([]byte(nil), h.FactMAC...)
+	return t.write(func(tx confidant.SealedTx) error { return tx.CreateHoneytoken(ctx, h) })
+}
+func (t *stageTx) ListHoneytokens(ctx context.Context) ([]confidant.SealedHoneytoken, error) {
+	return read(t, func(tx confidant.SealedTx) ([]confidant.SealedHoneytoken, error) { return tx.ListHoneytokens(ctx) })
+}
+func (t *stageTx) HoneytokenByTag(ctx context.Context, tag []byte) (confidant.SealedHoneytoken, error) {
+	tag = append([]byte(nil), tag...)
+	return read(t, func(tx confidant.SealedTx) (confidant.SealedHoneytoken, error) { return tx.HoneytokenByTag(ctx, tag) })
+}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/password"
+	"github.com/confidanthealth/confidant/internal/service"
 )
 
 // Hasher makes the password hashes stored for the demo accounts;
@@ -232,7 +233,39 @@ func Generate(ctx context.Context, st confidant.Store, opt Options, progress fun
 			progress(end, opt.Patients)
 		}
 	}
+	// Decoy patients last (their identity codes avoid every code handed
+	// out): no generated history touches them.
+	if err := st.Update(ctx, func(tx confidant.Tx) error { return g.writeHoneytokens(ctx, tx) }); err != nil {
+		return Logins{}, fmt.Errorf("demo: honeytokens: %w", err)
+	}
 	return g.logins(pw), nil
+}
+
+// DemoHoneytokens is the number of decoy patients the demo makes, each in
+// another clinic (as far as there are clinics).
+const DemoHoneytokens = 3
+
+// writeHoneytokens makes DemoHoneytokens decoy patients in different
+// clinics, made by the first security officer, each with its
+// honeytoken.created event (which names no patient).
+func (g *generator) writeHoneytokens(ctx context.Context, tx confidant.Tx) error {
+	if len(g.security) == 0 || len(g.clinics) == 0 {
+		return nil
+	}
+	by := g.security[0]
+	for i := range DemoHoneytokens {
+		c := g.clinics[i%len(g.clinics)]
+		at := g.now.Add(-time.Duration(i+1) * 24 * time.Hour)
+		h, _, err := service.CreateHoneytokenTx(ctx, tx, c.ID, by.ID, at)
+		if err != nil {
+			return err
+		}
+		if err := tx.Audit(confidant.AuditEvent{Time: at, ActorID: by.ID, Role: by.Role, ClinicID: c.ID,
+			Action: service.ActHoneytokenCreate, RecordID: h.ID, Outcome: confidant.OutcomeOK}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // logins returns the sign-ins of the demo accounts with the passwords pw

@@ -18,6 +18,7 @@ import (
 	"github.com/confidanthealth/confidant/internal/icd10"
 	"github.com/confidanthealth/confidant/internal/password"
 	"github.com/confidanthealth/confidant/internal/seal"
+	"github.com/confidanthealth/confidant/internal/service"
 	"github.com/confidanthealth/confidant/internal/sqlite"
 	"github.com/confidanthealth/confidant/internal/testfix"
 )
@@ -53,6 +54,7 @@ type dataset struct {
 	plans    map[string][]confidant.TreatmentPlan
 	measures map[string][]confidant.Measure
 	process  int
+	decoys   []confidant.Patient // honeytokens (not in patients)
 }
 
 func readBack(t *testing.T, st confidant.Store) dataset {
@@ -68,8 +70,20 @@ func readBack(t *testing.T, st confidant.Store) dataset {
 		if d.users, err = tx.ListUsers(ctx, confidant.UserFilter{}); err != nil {
 			return err
 		}
-		if d.patients, err = tx.ListPatients(ctx, confidant.PatientFilter{}); err != nil {
+		all, err := tx.ListPatients(ctx, confidant.PatientFilter{})
+		if err != nil {
 			return err
+		}
+		for _, p := range all {
+			decoy, err := tx.IsHoneytoken(ctx, p.ID)
+			if err != nil {
+				return err
+			}
+			if decoy {
+				d.decoys = append(d.decoys, p)
+			} else {
+				d.patients = append(d.patients, p)
+			}
 		}
 		for _, p := range d.patients {
 			if d.care[p.ID], err = tx.ListCare(ctx, confidant.CareFilter{PatientID: p.ID}); err != nil {
@@ -279,6 +293,55 @@ func TestGenerate(t *testing.T) {
 					t.Errorf("patient %s: care with %s outside the patient's clinic", p.ID, th.Username)
 				}
 			}
+		}
+	})
+
+	// Decoy patients: DemoHoneytokens of them, in different clinics,
+	// plausible, in nobody's care, and no generated event touches them.
+	t.Run("honeytokens", func(t *testing.T) {
+		if len(d.decoys) != DemoHoneytokens {
+			t.Fatalf("%d decoys, want %d", len(d.decoys), DemoHoneytokens)
+		}
+		clinics := map[string]bool{}
+		for _, p := range d.decoys {
+			clinics[p.ClinicID] = true
+			if _, _, err := confidant.ParseIdentityCode(p.IdentityCode); err != nil || p.GivenName == "" || p.FamilyName == "" {
+				t.Errorf("decoy %s: %q %v", p.ID, p.Name(), err)
+			}
+			if len(d.care[p.ID]) != 0 {
+				t.Errorf("decoy %s has care relationships", p.ID)
+			}
+		}
+		if len(clinics) != DemoHoneytokens {
+			t.Errorf("decoys in %d clinics, want %d", len(clinics), DemoHoneytokens)
+		}
+		checkIdentityCodes(t, append(slices.Clone(d.patients), d.decoys...))
+		evs, err := testfix.Log(st).Query(ctx, confidant.EventFilter{Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		created := 0
+		for before := uint64(0); ; {
+			for _, e := range evs {
+				for _, p := range d.decoys {
+					if e.PatientID == p.ID || e.RecordID == p.ID {
+						t.Errorf("event %d (%s) names decoy %s", e.Index, e.Action, p.ID)
+					}
+				}
+				if e.Action == service.ActHoneytokenCreate {
+					created++
+				}
+				before = e.Index
+			}
+			if len(evs) < 1000 || before == 0 {
+				break
+			}
+			if evs, err = testfix.Log(st).Query(ctx, confidant.EventFilter{Limit: 1000, Before: before}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if created != DemoHoneytokens {
+			t.Errorf("%d honeytoken.created events, want %d", created, DemoHoneytokens)
 		}
 	})
 

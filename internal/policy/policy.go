@@ -100,6 +100,16 @@ const (
 	// of break-the-glass grants.
 	ListBreakGlass   Action = "break_glass.list"
 	ReviewBreakGlass Action = "break_glass.review"
+
+	// ListAlerts and ManageAlerts: the detector's alerts (read them;
+	// acknowledge, dismiss, reopen) for security officers and the data
+	// protection officer.
+	ListAlerts   Action = "alerts.list"
+	ManageAlerts Action = "alerts.manage"
+	// CreateHoneytoken makes a decoy patient (security officers only);
+	// ListHoneytokens names the decoys (security officers and the DPO).
+	CreateHoneytoken Action = "honeytoken.create"
+	ListHoneytokens  Action = "honeytoken.list"
 )
 
 // Actions lists every action, for the matrix test and documentation.
@@ -110,6 +120,7 @@ var Actions = []Action{
 	ReadAttachment, ReadOwnReleased, ReadOwnAccessLog, QueryAudit, ListClinics, ManageClinic, CreateClinic,
 	ListPatientsAdm, ListStaff, ManageStaff, ManageCare, ListCare, DisableAccount, ApproveAccount, ResetAccount,
 	ManageThrottle, BreakGlass, ListBreakGlass, ReviewBreakGlass,
+	ListAlerts, ManageAlerts, CreateHoneytoken, ListHoneytokens,
 }
 
 // Facts are what the service knows about the target of an action. Only the
@@ -216,7 +227,7 @@ func Check(a confidant.Actor, act Action, f Facts) error {
 	case confidant.RoleSecurity:
 		switch act {
 		case ListClinics, ListStaff, DisableAccount, QueryAudit, ManageThrottle, ApproveAccount, ResetAccount,
-			ListBreakGlass, ReviewBreakGlass:
+			ListBreakGlass, ReviewBreakGlass, ListAlerts, ManageAlerts, CreateHoneytoken, ListHoneytokens:
 			return nil
 		}
 	case confidant.RoleDPO:
@@ -225,7 +236,7 @@ func Check(a confidant.Actor, act Action, f Facts) error {
 		// theirs too (internal/service). Never clinical content, never
 		// accounts.
 		switch act {
-		case ListClinics, ListStaff, QueryAudit, ListBreakGlass:
+		case ListClinics, ListStaff, QueryAudit, ListBreakGlass, ListAlerts, ManageAlerts, ListHoneytokens:
 			return nil
 		}
 	}

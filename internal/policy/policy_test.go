@@ -48,9 +48,11 @@ var spec = map[confidant.Role]map[Action]req{
 	confidant.RoleSecurity: {
 		ListClinics: always, ListStaff: always, DisableAccount: always, QueryAudit: always, ApproveAccount: always, ResetAccount: always,
 		ManageThrottle: always, ListBreakGlass: always, ReviewBreakGlass: always,
+		ListAlerts: always, ManageAlerts: always, CreateHoneytoken: always, ListHoneytokens: always,
 	},
 	confidant.RoleDPO: {
 		ListClinics: always, ListStaff: always, QueryAudit: always, ListBreakGlass: always,
+		ListAlerts: always, ManageAlerts: always, ListHoneytokens: always,
 	},
 }
 

@@ -67,7 +67,7 @@ const (
 	ActFactForged    = "integrity.fact_forged"
 	ActAuditQuery    = "audit.query"
 	ActAuditScope    = "audit.scope"
-	ActDashboard     = "audit.dashboard" // a security officer or the DPO looked at the dashboard
+	ActDashboard     = "audit.dashboard"        // a security officer or the DPO looked at the dashboard
 	ActKeyUnwrap     = "key.unwrap"             // recorded by internal/audit (confidant.ActionKeyUnwrap)
 	ActThrottleList  = "account.throttle.list"  // a security officer listed throttled accounts
 	ActThrottleClear = "account.throttle.clear" // a security officer cleared an account's failed sign-ins
@@ -100,6 +100,18 @@ const (
 	// ActRecordsReport: a security officer read the latest records check
 	// (recordsreport.go).
 	ActRecordsReport = "audit.records_report"
+
+	// Alerts (alerts.go): no patient; the record is the alert.
+	ActAlertRaised       = "alert.raised"       // the detector raised an alert (purpose: rule and severity)
+	ActAlertsList        = "alerts.list"        // a security officer or the DPO listed alerts
+	ActAlertRead         = "alert.read"         // … read one alert
+	ActAlertAcknowledged = "alert.acknowledged" // an alert was acknowledged
+	ActAlertDismissed    = "alert.dismissed"    // an alert was dismissed (purpose: the reason, sealed)
+	ActAlertReopened     = "alert.reopened"     // a dismissal was reviewed and the alert is new again
+	ActAlertEscalated    = "alert.escalated"    // an alert was escalated to an incident (purpose: the incident)
+	// Honeytokens (honeytokens.go): never the decoy patient.
+	ActHoneytokenCreate = "honeytoken.created" // a security officer made a decoy (record: the honeytoken's own id)
+	ActHoneytokenList   = "honeytoken.list"    // a security officer or the DPO listed the decoys
 )
 
 // event builds an event for the actor of ctx (or the zero actor).

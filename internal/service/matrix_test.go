@@ -115,6 +115,23 @@ func TestRoleActionMatrix(t *testing.T) {
 		}
 		return "000000"
 	}
+	// freshAlert is an alert with the given status, made in the store (a
+	// dismissed one by someone other than any actor of the matrix).
+	freshAlert := func(status confidant.AlertStatus) string {
+		a := confidant.Alert{ID: confidant.NewID(), Rule: "no_care", Severity: confidant.AlertMedium, Key: confidant.NewID(),
+			CreatedAt: time.Now().UTC().Truncate(time.Microsecond), Status: status}
+		if status == confidant.AlertDismissed {
+			a.DecidedBy, a.DecidedAt, a.Reason = confidant.NewID(), a.CreatedAt, "dismissed before the matrix"
+		}
+		err := w.Store.Update(context.Background(), func(tx confidant.Tx) error {
+			_, err := tx.CreateAlert(context.Background(), a)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.ID
+	}
 	// freshGrant is an open break-the-glass grant of the other therapist
 	// for patient D, made in the store.
 	freshGrant := func() string {
@@ -279,6 +296,21 @@ func TestRoleActionMatrix(t *testing.T) {
 		{"ReviewBreakGlass", func(c context.Context) error {
 			return e(svc.ReviewBreakGlass(c, freshGrant(), "justified", ""))
 		}, [7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"ListAlerts", func(c context.Context) error { return e(svc.ListAlerts(c, service.AlertQuery{})) },
+			[7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"Alert", func(c context.Context) error { return e(svc.Alert(c, freshAlert(confidant.AlertNew))) },
+			[7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"AcknowledgeAlert", func(c context.Context) error { return e(svc.AcknowledgeAlert(c, freshAlert(confidant.AlertNew))) },
+			[7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"DismissAlert", func(c context.Context) error {
+			return e(svc.DismissAlert(c, freshAlert(confidant.AlertNew), "a false positive: planned records audit"))
+		}, [7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"ReopenAlert", func(c context.Context) error { return e(svc.ReopenAlert(c, freshAlert(confidant.AlertDismissed))) },
+			[7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"CreateHoneytoken", func(c context.Context) error { return e(svc.CreateHoneytoken(c, w.ClinicA.ID)) },
+			[7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"ListHoneytokens", func(c context.Context) error { return e(svc.ListHoneytokens(c)) },
+			[7]string{perm, perm, perm, perm, perm, ok, perm}},
 		// An invitation's token is its own authority: whoever holds it sets
 		// the password, signed in or not.
 		{"AcceptInvitation", func(c context.Context) error {

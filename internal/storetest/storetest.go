@@ -66,6 +66,8 @@ func Run(t *testing.T, open func(t *testing.T) confidant.SealedStore) {
 		{"OnePortalAccount", testOnePortalAccount},
 		{"DeleteTOTP", testDeleteTOTP},
 		{"BreakGlass", testBreakGlass},
+		{"Alerts", testAlerts},
+		{"Honeytokens", testHoneytokens},
 		{"WebAuthn", testWebAuthn},
 		{"WebAuthnCeremonies", testWebAuthnCeremonies},
 		{"RecoveryCodes", testRecoveryCodes},

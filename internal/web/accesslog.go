@@ -87,10 +87,19 @@ var actionTexts = map[string]actionText{
 	service.ActAccountApprove:   {"Approved an account", "Approved an account"},
 	service.ActAccountReset:     {"Reset an account's password and second factor", "Reset an account"},
 
-	service.ActBreakGlass:       {"Took emergency access to your records (without being in your care)", "Took emergency access (break-the-glass)"},
-	service.ActBreakGlassList:   {"Read the emergency accesses to your records, for review", "Listed emergency accesses for review"},
-	service.ActBreakGlassReview: {"Reviewed an emergency access to your records", "Reviewed an emergency access"},
-	service.ActSearchEmergency:  {"Searched for you by identity code for emergency access and found you", "Searched for a patient for emergency access"},
+	service.ActBreakGlass:        {"Took emergency access to your records (without being in your care)", "Took emergency access (break-the-glass)"},
+	service.ActBreakGlassList:    {"Read the emergency accesses to your records, for review", "Listed emergency accesses for review"},
+	service.ActBreakGlassReview:  {"Reviewed an emergency access to your records", "Reviewed an emergency access"},
+	service.ActAlertRaised:       {"Raised an alert", "Raised an alert"},
+	service.ActAlertsList:        {"Listed alerts", "Listed alerts"},
+	service.ActAlertRead:         {"Read an alert", "Read an alert"},
+	service.ActAlertAcknowledged: {"Acknowledged an alert", "Acknowledged an alert"},
+	service.ActAlertDismissed:    {"Dismissed an alert", "Dismissed an alert"},
+	service.ActAlertReopened:     {"Reopened a dismissed alert", "Reopened a dismissed alert"},
+	service.ActAlertEscalated:    {"Escalated an alert to an incident", "Escalated an alert to an incident"},
+	service.ActHoneytokenCreate:  {"Created a decoy patient", "Created a decoy patient"},
+	service.ActHoneytokenList:    {"Listed the decoy patients", "Listed the decoy patients"},
+	service.ActSearchEmergency:   {"Searched for you by identity code for emergency access and found you", "Searched for a patient for emergency access"},
 }
 
 func patientAction(code string) string {

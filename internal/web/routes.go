@@ -115,6 +115,12 @@ func (s *server) routes() http.Handler {
 	private("GET /emergency-access", s.emergencyAccess)
 	private("POST /emergency-access/{id}/review", s.reviewEmergencyAccess)
 
+	// Security officers and the DPO: alerts and honeytokens.
+	private("GET /alerts", s.alerts)
+	private("POST /alerts/{id}/{action}", s.alertAction)
+	private("GET /honeytokens", s.honeytokens)
+	private("POST /honeytokens", s.createHoneytoken)
+
 	// Security officer: the access log.
 	private("GET /dashboard", s.dashboard)
 	private("GET /access-log", s.accessLog)
