@@ -616,3 +616,21 @@ func (t *stageTx) SetRecoveryCodes(ctx context.Context, userID string, hashes []
 func (t *stageTx) UseRecoveryCode(ctx context.Context, userID string, n int, at time.Time) error {
 	return t.write(func(tx confidant.SealedTx) error { return tx.UseRecoveryCode(ctx, userID, n, at) })
 }
+
+// Detector watermarks: the state is read in the snapshot; advancing it is
+// a conditional update whose answer (moved or not) a replay could not
+// give back, so it stops the staging and runs inside the batch.
+func (t *stageTx) DetectorState(ctx context.Context, name string) (uint64, time.Time, error) {
+	type state struct {
+		next uint64
+		at   time.Time
+	}
+	s, err := read(t, func(tx confidant.SealedTx) (state, error) {
+		n, at, err := tx.DetectorState(ctx, name)
+		return state{n, at}, err
+	})
+	return s.next, s.at, err
+}
+func (t *stageTx) AdvanceDetector(context.Context, string, uint64, uint64, time.Time) (bool, error) {
+	return false, t.stop()
+}

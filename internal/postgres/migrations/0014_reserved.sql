@@ -1,0 +1,2 @@
+-- 0014_reserved: reserved for a migration merged from another branch
+-- (the loader refuses gaps); this placeholder changes nothing.

@@ -1,0 +1,2 @@
+-- 0013_reserved: reserved for a migration merged from another branch
+-- (the loader refuses gaps); this placeholder changes nothing.
