@@ -209,7 +209,7 @@ func TestNoCare(t *testing.T) {
 	base := time.Now().UTC().Add(time.Hour)
 	th := e.Therapist
 	e.record(t,
-		ev(base, th, "chart.read", e.PatientA.ID, confidant.OutcomeOK),                     // in care: silent
+		ev(base, th, "chart.read", e.PatientA.ID, confidant.OutcomeOK),                      // in care: silent
 		ev(base.Add(time.Minute), th, "chart.read", e.PatientC.ID, confidant.OutcomeDenied), // refused: not an access
 		ev(base.Add(2*time.Minute), th, "patients.list", "", confidant.OutcomeOK),
 	)
@@ -419,7 +419,7 @@ func TestStaffClose(t *testing.T) {
 	at := time.Now().UTC().Add(time.Hour)
 	e.record(t, ev(at, u, "patient.read", e.PatientB.ID, confidant.OutcomeOK),
 		ev(at, e.Manager, "patient.read", e.PatientC.ID, confidant.OutcomeOK), // another manager: silent
-		ev(at, u, "patient.read", e.PatientC.ID, confidant.OutcomeDenied))    // refused: silent
+		ev(at, u, "patient.read", e.PatientC.ID, confidant.OutcomeDenied))     // refused: silent
 	drain(t, d)
 	wantRule(t, e.sink, RuleStaffClose, 0, "")
 	e.record(t, ev(at, u, "patient.read", e.PatientC.ID, confidant.OutcomeOK), ev(at, u, "chart.read", e.PatientC.ID, confidant.OutcomeOK))
@@ -492,7 +492,7 @@ func TestSearchThenOpen(t *testing.T) {
 	th := e.Therapist
 	at := time.Now().UTC().Add(time.Hour)
 	e.record(t, ev(at, th, actSearchByName, "", confidant.OutcomeOK),
-		ev(at.Add(2*time.Minute), th, "chart.read", e.PatientA.ID, confidant.OutcomeOK), // in care: silent
+		ev(at.Add(2*time.Minute), th, "chart.read", e.PatientA.ID, confidant.OutcomeOK),  // in care: silent
 		ev(at.Add(11*time.Minute), th, "chart.read", e.PatientC.ID, confidant.OutcomeOK)) // no care, 11 min later
 	drain(t, d)
 	wantRule(t, e.sink, RuleSearchThenOpen, 0, "")

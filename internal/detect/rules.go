@@ -519,7 +519,9 @@ func (s *state) observe(e *event, emit emitFn) {
 	}
 }
 
-func clock(t time.Time) string { return t.In(Helsinki).Format("15:04 on Mon 2 Jan 2006") + " (Helsinki time)" }
+func clock(t time.Time) string {
+	return t.In(Helsinki).Format("15:04 on Mon 2 Jan 2006") + " (Helsinki time)"
+}
 
 func sortedKeys(m map[string]struct{}) []string {
 	out := make([]string, 0, len(m))
