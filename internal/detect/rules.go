@@ -270,6 +270,12 @@ func recordAccess(action string) bool {
 	return false
 }
 
+// reads reports whether a record access only reads (chart, notes,
+// attachments, demographics).
+func reads(action string) bool {
+	return strings.HasSuffix(action, ".read") || strings.HasSuffix(action, ".download") || strings.HasPrefix(action, "patient.read")
+}
+
 // exported reports whether an action exports patient data (no export
 // exists yet; docs/INCIDENTS.md).
 func exported(action string) bool {
@@ -503,7 +509,11 @@ func (s *state) observe(e *event, emit emitFn) {
 			}
 		}
 	}
-	// after_hours
+	// after_hours: reads only (a note signed in the evening is the
+	// therapist's own work; what a breach looks like is reading).
+	if !reads(e.action) {
+		return
+	}
 	hours := r.Hours
 	if ch := r.ClinicHours[e.clinic]; ch != nil {
 		hours = ch
