@@ -94,7 +94,7 @@ type env struct {
 	sink *sink
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	k := testfix.Keyring(t)
 	st := testfix.Seal(t, testfix.SQLiteBackend(t), k)
@@ -102,7 +102,7 @@ func newEnv(t *testing.T) *env {
 }
 
 // always is opening hours that are never closed, for tests of other rules.
-func always(t *testing.T) *Hours {
+func always(t testing.TB) *Hours {
 	h, err := ParseHours("Mon-Sun 00:00-24:00")
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +110,7 @@ func always(t *testing.T) *Hours {
 	return h
 }
 
-func (e *env) detector(t *testing.T, mod func(*Config)) *Detector {
+func (e *env) detector(t testing.TB, mod func(*Config)) *Detector {
 	t.Helper()
 	cfg := Config{Sink: e.sink.raise, Rules: Rules{Hours: always(t)}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Surname: func(f string) ([]byte, error) { return seal.SurnameIndex(e.keys, f) }}
@@ -125,7 +125,7 @@ func (e *env) detector(t *testing.T, mod func(*Config)) *Detector {
 }
 
 // record appends events to the log.
-func (e *env) record(t *testing.T, evs ...confidant.AuditEvent) {
+func (e *env) record(t testing.TB, evs ...confidant.AuditEvent) {
 	t.Helper()
 	if err := e.log.Record(context.Background(), evs...); err != nil {
 		t.Fatal(err)
@@ -141,7 +141,7 @@ func ev(at time.Time, u confidant.User, action, patient, outcome string) confida
 }
 
 // drain steps until the detector is at the end of the log.
-func drain(t *testing.T, d *Detector) {
+func drain(t testing.TB, d *Detector) {
 	t.Helper()
 	for i := 0; ; i++ {
 		n, err := d.Step(context.Background())
@@ -157,7 +157,7 @@ func drain(t *testing.T, d *Detector) {
 	}
 }
 
-func watermark(t *testing.T, l *audit.Log, name string) (next, size uint64) {
+func watermark(t testing.TB, l *audit.Log, name string) (next, size uint64) {
 	t.Helper()
 	err := l.View(context.Background(), func(tx confidant.SealedTx) (err error) {
 		if next, _, err = tx.DetectorState(context.Background(), name); err != nil {
