@@ -434,6 +434,54 @@ func TestStaffClose(t *testing.T) {
 	}
 }
 
+// TestStaffOwnRecord: a staff member with an identity code (stored as its
+// blind index only) opening their own record as a patient.
+func TestStaffOwnRecord(t *testing.T) {
+	e := newEnv(t)
+	d := e.detector(t, nil)
+	ctx := context.Background()
+	for _, bad := range []service.StaffInput{
+		{Username: "bad1", DisplayName: "Bad One", Role: confidant.RoleSecurity, Password: testfix.Password, IdentityCode: "010190-902X"},
+		{Username: "bad2", DisplayName: "Bad Two", Role: confidant.RolePatient, PatientID: e.PatientB.ID, Password: testfix.Password, IdentityCode: "020285-903Y"},
+	} {
+		if _, err := e.Service.OperatorCreateUser(ctx, bad); !confidant.IsKind(err, confidant.KindInvalid) {
+			t.Errorf("%s: %v, want KindInvalid", bad.Username, err)
+		}
+	}
+	// Patient A's code, lower case and with spaces: normalised as a patient's.
+	u, err := e.Service.OperatorCreateUser(ctx, service.StaffInput{
+		Username: "aino.staff", DisplayName: "Aino Staff", Role: confidant.RoleManager, ClinicIDs: []string{e.ClinicA.ID},
+		Password: testfix.Password, IdentityCode: " 010190-902s ",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.IdentityCode != "" {
+		t.Error("the created account carries its identity code back")
+	}
+	err = e.st.View(ctx, func(tx confidant.Tx) error {
+		got, err := tx.User(ctx, u.ID)
+		if err == nil && (len(got.IdentityIndex) == 0 || got.IdentityCode != "") {
+			t.Errorf("stored: index %x, code %q", got.IdentityIndex, got.IdentityCode)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC().Add(time.Hour)
+	e.record(t, ev(at, u, "patient.read", e.PatientB.ID, confidant.OutcomeOK))
+	drain(t, d)
+	wantRule(t, e.sink, RuleStaffClose, 0, "")
+	e.record(t, ev(at, u, "chart.read", e.PatientA.ID, confidant.OutcomeOK))
+	drain(t, d)
+	a := wantRule(t, e.sink, RuleStaffClose, 1, confidant.AlertHigh)[0]
+	if !strings.Contains(a.Explanation, "own identity code") || a.ActorID != u.ID {
+		t.Errorf("alert: %+v", a)
+	}
+	noNames(t, e.sink, e)
+}
+
 func TestHoneytoken(t *testing.T) {
 	e := newEnv(t)
 	var mu sync.Mutex

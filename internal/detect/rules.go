@@ -57,7 +57,7 @@ var Catalog = []RuleInfo{
 	{RuleVolumeDay, confidant.AlertMedium, "An account opened the records of more different patients within one day (Helsinki time) than the limit."},
 	{RuleVolumeRise, confidant.AlertMedium, "An account opened the records of many more different patients today than on any day of the previous two weeks: a sudden change in how an account is used."},
 	{RuleAfterHours, confidant.AlertLow, "An account opened patient records outside the clinic's opening hours (Helsinki time)."},
-	{RuleStaffClose, confidant.AlertHigh, "A staff member opened the records of a patient with the same family name: perhaps a relative. The names are compared through their keyed blind indexes, never in the clear; a rare match of different names is possible."},
+	{RuleStaffClose, confidant.AlertHigh, "A staff member opened their own record as a patient (the same identity code), or the records of a patient with the same family name: perhaps a relative. Codes and names are compared through their keyed blind indexes, never in the clear; a rare match of different names is possible."},
 	{RuleHoneytoken, confidant.AlertCritical, "Someone accessed a decoy patient, a record that no legitimate work ever touches."},
 	{RuleSearchThenOpen, confidant.AlertHigh, "An account searched for a patient by name and then, within minutes, opened the records of a patient it has no care relationship with: looking someone up."},
 	{RuleRefusalBurst, confidant.AlertMedium, "An account was refused many times within a few minutes: probing for records it may not see."},
@@ -299,8 +299,8 @@ type state struct {
 	failsAll map[int64]int // by SigninSpan
 	// Caches of storage lookups, dropped with the state.
 	care    map[string]map[string][]confidant.CareRelationship // patient → therapist → relationships
-	surname map[string][]byte                                  // staff account → family-name index (empty: none)
-	pindex  map[string][]byte                                  // patient → family-name index
+	staffIx map[string]indexes                                 // staff account → its indexes
+	pindex  map[string]indexes                                 // patient → its indexes
 }
 
 type account struct {
@@ -315,7 +315,7 @@ type account struct {
 
 func newState(r *Rules) *state {
 	return &state{r: r, accounts: map[string]*account{}, unwraps: map[int64]int{}, failsAll: map[int64]int{},
-		care: map[string]map[string][]confidant.CareRelationship{}, surname: map[string][]byte{}, pindex: map[string][]byte{}}
+		care: map[string]map[string][]confidant.CareRelationship{}, staffIx: map[string]indexes{}, pindex: map[string]indexes{}}
 }
 
 func (s *state) account(id string) *account {
@@ -564,7 +564,7 @@ func (d *Detector) check(lk lookups, e *event, emit emitFn) error {
 	case strings.HasPrefix(e.action, "care.") && e.patient != "":
 		delete(s.care, e.patient)
 	case strings.HasPrefix(e.action, "account."):
-		clear(s.surname)
+		clear(s.staffIx)
 	}
 	if e.patient != "" && d.tokens[e.patient] && e.role != "system" {
 		h := bucket(e.at, time.Hour)
@@ -633,20 +633,25 @@ func (d *Detector) check(lk lookups, e *event, emit emitFn) error {
 			}
 		}
 	}
-	if d.cfg.Surname != nil {
-		same, err := d.sameFamily(lk, e)
-		if err != nil {
-			return err
+	match, err := d.close(lk, e)
+	if err != nil {
+		return err
+	}
+	if match != "" {
+		why := "This account opened the records of a patient whose family name is the same as the account holder's. "
+		if match == "identity" {
+			why = "This account opened the records of a patient with the account holder's own identity code: their own record, as a patient. "
 		}
-		if same {
-			emit(confidant.Alert{Rule: RuleStaffClose, Severity: confidant.AlertHigh, ActorID: e.actor, ClinicID: e.clinic,
-				PatientIDs:  []string{e.patient},
-				Explanation: "This account opened the records of a patient whose family name is the same as the account holder's. " + about(RuleStaffClose),
-				From:        e.at, To: e.at, FirstIndex: e.index, LastIndex: e.index, Key: fmt.Sprintf("%s|%s|%s", RuleStaffClose, e.actor, e.patient)})
-		}
+		emit(confidant.Alert{Rule: RuleStaffClose, Severity: confidant.AlertHigh, ActorID: e.actor, ClinicID: e.clinic,
+			PatientIDs:  []string{e.patient},
+			Explanation: why + about(RuleStaffClose),
+			From:        e.at, To: e.at, FirstIndex: e.index, LastIndex: e.index, Key: fmt.Sprintf("%s|%s|%s", RuleStaffClose, e.actor, e.patient)})
 	}
 	return nil
 }
+
+// indexes are the blind indexes staff_close compares (empty: none).
+type indexes struct{ family, identity []byte }
 
 func nonEmpty(s string) []string {
 	if s == "" {
@@ -685,50 +690,54 @@ func (d *Detector) inCare(lk lookups, e *event) (bool, error) {
 	return false, nil
 }
 
-// sameFamily compares the blind index of the staff member's family name
-// (the last word of the display name, "Given Family") with the patient's
-// stored one.
-func (d *Detector) sameFamily(lk lookups, e *event) (bool, error) {
+// close compares the staff member's blind indexes with the patient's
+// stored ones: the identity code (a staff account's, given at creation;
+// "identity"), then the family name (the last word of the display name,
+// "Given Family", indexed with the key of patient search; "family").
+func (d *Detector) close(lk lookups, e *event) (string, error) {
 	s := d.st
-	mine, ok := s.surname[e.actor]
+	mine, ok := s.staffIx[e.actor]
 	if !ok {
 		u, err := lk.tx.User(lk.ctx, e.actor)
 		switch {
 		case confidant.IsKind(err, confidant.KindNotFound):
-			mine = []byte{}
 		case err != nil:
-			return false, fmt.Errorf("detect: account: %w", err)
+			return "", fmt.Errorf("detect: account: %w", err)
 		default:
-			f := strings.Fields(u.DisplayName)
-			mine = []byte{}
-			if len(f) >= 2 {
-				if mine, err = d.cfg.Surname(f[len(f)-1]); err != nil {
-					return false, fmt.Errorf("detect: blind index: %w", err)
+			mine.identity = u.IdentityIndex
+			if f := strings.Fields(u.DisplayName); len(f) >= 2 && d.cfg.Surname != nil {
+				if mine.family, err = d.cfg.Surname(f[len(f)-1]); err != nil {
+					return "", fmt.Errorf("detect: blind index: %w", err)
 				}
 			}
 		}
-		s.surname[e.actor] = mine
+		s.staffIx[e.actor] = mine
 	}
-	if len(mine) == 0 {
-		return false, nil
+	if len(mine.identity) == 0 && len(mine.family) == 0 {
+		return "", nil
 	}
 	theirs, ok := s.pindex[e.patient]
 	if !ok {
 		p, err := lk.raw.Patient(lk.ctx, e.patient)
 		switch {
 		case confidant.IsKind(err, confidant.KindNotFound):
-			theirs = []byte{}
 		case err != nil:
-			return false, fmt.Errorf("detect: patient index: %w", err)
+			return "", fmt.Errorf("detect: patient index: %w", err)
 		default:
-			theirs = p.SurnameIndex
+			theirs = indexes{family: p.SurnameIndex, identity: p.IdentityIndex}
 		}
 		if len(s.pindex) > 200_000 {
 			clear(s.pindex)
 		}
 		s.pindex[e.patient] = theirs
 	}
-	return len(theirs) > 0 && bytes.Equal(mine, theirs), nil
+	switch {
+	case len(mine.identity) > 0 && bytes.Equal(mine.identity, theirs.identity):
+		return "identity", nil
+	case len(mine.family) > 0 && bytes.Equal(mine.family, theirs.family):
+		return "family", nil
+	}
+	return "", nil
 }
 
 // process runs every rule over a batch and returns the alerts, one per key.

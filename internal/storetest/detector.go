@@ -116,3 +116,54 @@ func testConcurrentDetectors(t *testing.T, s confidant.SealedStore) {
 		cur += 10
 	}
 }
+
+// testUserIdentityIndex checks a staff account's identity index: stored
+// as given, read back by every account query, kept by UpdateUser; none is
+// nil or empty.
+func testUserIdentityIndex(t *testing.T, s confidant.SealedStore) {
+	idx := []byte{0, 0xff, 7, 0}
+	with := confidant.User{ID: confidant.NewID(), Username: "withcode", DisplayName: "A B", Role: confidant.RoleSecurity, CreatedAt: at(0), IdentityIndex: idx}
+	without := confidant.User{ID: confidant.NewID(), Username: "nocode", DisplayName: "C D", Role: confidant.RoleSecurity, CreatedAt: at(0)}
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+		if err := tx.CreateUser(ctx, with); err != nil {
+			return err
+		}
+		return tx.CreateUser(ctx, without)
+	})
+	check := func(when string) {
+		t.Helper()
+		view(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+			u, err := tx.User(ctx, with.ID)
+			if err != nil {
+				return err
+			}
+			if string(u.IdentityIndex) != string(idx) {
+				t.Errorf("%s: User's identity index = %x, want %x", when, u.IdentityIndex, idx)
+			}
+			if u, err = tx.UserByUsername(ctx, "withcode"); err != nil || string(u.IdentityIndex) != string(idx) {
+				t.Errorf("%s: UserByUsername's identity index = %x (%v)", when, u.IdentityIndex, err)
+			}
+			us, err := tx.ListUsers(ctx, confidant.UserFilter{})
+			if err != nil {
+				return err
+			}
+			for _, u := range us {
+				want := ""
+				if u.ID == with.ID {
+					want = string(idx)
+				}
+				if string(u.IdentityIndex) != want {
+					t.Errorf("%s: ListUsers: %s's identity index = %x, want %x", when, u.Username, u.IdentityIndex, want)
+				}
+			}
+			return nil
+		})
+	}
+	check("created")
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+		u := with
+		u.DisplayName, u.IdentityIndex = "A C", nil
+		return tx.UpdateUser(ctx, u)
+	})
+	check("updated")
+}

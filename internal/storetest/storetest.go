@@ -102,6 +102,7 @@ func Run(t *testing.T, open func(t *testing.T) confidant.SealedStore) {
 		{"ConcurrentStateChanges", testConcurrentStateChanges},
 		{"DetectorState", testDetectorState},
 		{"ConcurrentDetectors", testConcurrentDetectors},
+		{"UserIdentityIndex", testUserIdentityIndex},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

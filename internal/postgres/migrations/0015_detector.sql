@@ -8,3 +8,9 @@ CREATE TABLE detector_state (
     next_index bigint      NOT NULL CHECK (next_index >= 0),
     updated_at timestamptz NOT NULL
 );
+
+-- A staff member's identity code, as the blind index patients' identity
+-- codes have (internal/seal; same key, same width), so that the detector's
+-- staff_close rule recognises a staff member opening their own record or a
+-- colleague's without the code being stored. NULL: none given.
+ALTER TABLE users ADD COLUMN identity_index bytea;
