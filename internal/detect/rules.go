@@ -566,7 +566,10 @@ func (d *Detector) check(lk lookups, e *event, emit emitFn) error {
 	case strings.HasPrefix(e.action, "account."):
 		clear(s.staffIx)
 	}
-	if e.patient != "" && d.tokens[e.patient] && e.role != "system" {
+	// Any event about a decoy, also a refused one; not the key unwraps
+	// (the system's, following a read that is itself an event) nor the
+	// honeytoken's own management (honeytoken.*).
+	if e.patient != "" && d.tokens[e.patient] && e.role != "system" && !strings.HasPrefix(e.action, "honeytoken.") {
 		h := bucket(e.at, time.Hour)
 		emit(confidant.Alert{Rule: RuleHoneytoken, Severity: confidant.AlertCritical, ActorID: e.actor, ClinicID: e.clinic,
 			PatientIDs:  []string{e.patient},
