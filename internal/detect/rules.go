@@ -563,8 +563,8 @@ func (d *Detector) check(lk lookups, e *event, emit emitFn) error {
 		return nil
 	case strings.HasPrefix(e.action, "care.") && e.patient != "":
 		delete(s.care, e.patient)
-	case strings.HasPrefix(e.action, "account."):
-		clear(s.staffIx)
+	case e.action == "account.update" || e.action == "account.create":
+		clear(s.staffIx) // a display name may have changed
 	}
 	// Any event about a decoy, also a refused one; not the key unwraps
 	// (the system's, following a read that is itself an event) nor the
