@@ -58,6 +58,13 @@ type User struct {
 	// clinics, patient, approval, disabled) under a key held outside the
 	// database (internal/seal, docs/SECURITY.md "Authorization facts").
 	FactMAC []byte
+	// IdentityCode is a staff member's Finnish identity code on the way in
+	// only (CreateUser): internal/seal replaces it by IdentityIndex, the
+	// blind index a patient with that code has, and it is never stored or
+	// read back. IdentityIndex is that index (nil: none), for the
+	// detector's staff_close rule (docs/INCIDENTS.md).
+	IdentityCode  string
+	IdentityIndex []byte
 }
 
 // Invitation lets the person an account was made for set its password,

@@ -33,6 +33,18 @@ type SealedTx interface {
 	// LogTx keeps the access log (see audit.go).
 	LogTx
 
+	// Detector watermarks (internal/detect; docs/INCIDENTS.md, "Detection
+	// rules"): for each named detector, the index of the next access-log
+	// event it will process. They hold no patient data.
+	//
+	// DetectorState returns the named watermark and when it last moved:
+	// 0 and the zero time for a name without one.
+	DetectorState(ctx context.Context, name string) (next uint64, updated time.Time, err error)
+	// AdvanceDetector sets the named watermark to next, in one conditional
+	// update, if it is old (a name without one counts as 0), and reports
+	// whether it did: false when another writer moved it first.
+	AdvanceDetector(ctx context.Context, name string, old, next uint64, at time.Time) (bool, error)
+
 	// Organisation, clinics, accounts and sessions hold no patient data.
 	Organisation(ctx context.Context) (Organisation, error)
 	CreateOrganisation(ctx context.Context, o Organisation) error

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	confidant "github.com/confidanthealth/confidant"
+	"github.com/confidanthealth/confidant/internal/detect"
 	"github.com/confidanthealth/confidant/internal/mail"
 	"github.com/confidanthealth/confidant/internal/service"
 )
@@ -59,6 +60,15 @@ type Config struct {
 
 	// RecordsCheckEvery is serve's schedule of the records check; 0: none.
 	RecordsCheckEvery time.Duration
+	// VerifyEvery is serve's schedule of the full verification of the
+	// access log (at start, then every VerifyEvery); 0: none.
+	VerifyEvery time.Duration
+	// The detector (internal/detect; docs/INCIDENTS.md, "Detection
+	// rules"): how often it looks for new events (0: off), and thresholds.
+	DetectEvery      time.Duration
+	DetectVolumeHour int
+	DetectVolumeDay  int
+	DetectHours      *detect.Hours
 }
 
 // setting describes one configuration value.
@@ -138,6 +148,43 @@ var settings = []setting{
 			err = errors.New("must be 0 (off) or at least 1s")
 		}
 		return err
+	}},
+	{"verify-every", "serve: how often to verify the whole access log (its tree, checkpoints and every event; the first run starts with the server, in the background); a failure raises a critical integrity alert; 0 turns it off", "24h", func(c *Config, v string) (err error) {
+		c.VerifyEvery, err = time.ParseDuration(v)
+		if err == nil && c.VerifyEvery != 0 && c.VerifyEvery < time.Minute {
+			err = errors.New("must be 0 (off) or at least 1m")
+		}
+		return err
+	}},
+	{"detect-every", "serve: how often the detector looks for new access-log events to run its rules over (docs/INCIDENTS.md, \"Detection rules\"); 0 turns the detector off", "2s", func(c *Config, v string) (err error) {
+		c.DetectEvery, err = time.ParseDuration(v)
+		if err == nil && c.DetectEvery != 0 && (c.DetectEvery < 100*time.Millisecond || c.DetectEvery > time.Hour) {
+			err = errors.New("must be 0 (off) or between 100ms and 1h")
+		}
+		return err
+	}},
+	{"detect-volume-hour", "detector: an account opening the records of more distinct patients than this within a clock hour raises volume_hour", "40", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1_000_000 {
+			return errors.New("must be a whole number between 1 and 1000000")
+		}
+		c.DetectVolumeHour = n
+		return nil
+	}},
+	{"detect-volume-day", "detector: an account opening the records of more distinct patients than this within a day (Helsinki) raises volume_day", "120", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1_000_000 {
+			return errors.New("must be a whole number between 1 and 1000000")
+		}
+		c.DetectVolumeDay = n
+		return nil
+	}},
+	{"detect-opening-hours", "detector: the clinics' opening hours in Helsinki time, e.g. \"Mon-Fri 07:00-20:00, Sat 09:00-14:00\"; reading records outside them raises after_hours", detect.DefaultHours, func(c *Config, v string) (err error) {
+		c.DetectHours, err = detect.ParseHours(v)
+		if err != nil {
+			return errors.New(confidant.MessageOf(err))
+		}
+		return nil
 	}},
 	{"smtp-url", "SMTP server for the messages Confidant sends (invitations, notices, alerts): smtp://[user@]host[:port]?from=ADDR (STARTTLS required; tls=none only to this machine) or smtps://...; empty: messages are written to DATA/outbox and not delivered", "", func(c *Config, v string) error {
 		if v != "" {

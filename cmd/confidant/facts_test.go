@@ -103,8 +103,9 @@ func TestFactsBackfillOnUpgrade(t *testing.T) {
 		// The migrations from 0011_fact_mac on run again, as on the
 		// upgrade: what the later ones create must be undone here too
 		// (0012_dpo_role rebuilds users and needs nothing undone).
-		`DROP TABLE alerts`,      // 0013_alerts
-		`DROP TABLE honeytokens`, // 0013_alerts
+		`DROP TABLE alerts`,         // 0013_alerts
+		`DROP TABLE honeytokens`,    // 0013_alerts
+		`DROP TABLE detector_state`, // 0014_detector
 		`DELETE FROM schema_migrations WHERE version >= 11`,
 	} {
 		if _, err := raw.Exec(q); err != nil {

@@ -143,6 +143,14 @@ func TestInitAndUser(t *testing.T) {
 	if code, _, errOut := runCmd(t, "user", "create", "--data", dir, "--username", "x", "--name", "X", "--role", "therapist"); code != 1 || !strings.Contains(errOut, "Usernames are") {
 		t.Fatalf("bad username: %d %s", code, errOut)
 	}
+	// A staff member's identity code: checked, stored as its blind index
+	// only (the detector's staff_close), never printed.
+	if code, _, errOut := runCmd(t, "user", "create", "--data", dir, "--username", "sec3", "--name", "Third Officer", "--role", "security", "--identity-code", "010190-902X"); code != 1 || !strings.Contains(errOut, "identity code is not valid") {
+		t.Fatalf("bad identity code: %d %s", code, errOut)
+	}
+	if code, out, errOut := runCmd(t, "user", "create", "--data", dir, "--username", "sec3", "--name", "Third Officer", "--role", "security", "--identity-code", "010190-902S"); code != 0 || strings.Contains(out+errOut, "010190") {
+		t.Fatalf("user create --identity-code: %d %s %s", code, out, errOut)
+	}
 	if code, _, _ := runCmd(t, "user", "disable", "--data", dir, "sec2"); code != 0 {
 		t.Fatal("disable failed")
 	}

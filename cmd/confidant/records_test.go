@@ -130,7 +130,7 @@ func TestRecordsCheckSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	go func() { runRecordsChecks(ctx, a.log, svc, time.Second, log); close(done) }()
+	go func() { runRecordsChecks(ctx, a.log, svc, time.Second, nil, log); close(done) }()
 	report := func(ok func(*confidant.RecordsReport) bool) *confidant.RecordsReport {
 		t.Helper()
 		for range 200 {

@@ -120,34 +120,45 @@ func serve(ctx context.Context, cfg Config, a *app, ln net.Listener, log *slog.L
 			return err
 		}
 	}
+	mailer, delivered, err := openMailer(cfg)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("mail: %w", err)
+	}
+	h, svc, err := newHandler(cfg, a, log, mailer)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	// The detector is made first, so that a failed check below is raised
+	// as a critical alert before the server refuses to serve.
+	det, err := newDetector(cfg, a, svc, log)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("detector: %w", err)
+	}
+	in := &integrity{d: det, log: log}
 	if err := checkRollback(ctx, cfg, a); err != nil {
+		in.report(ctx, "rollback", "The access log does not match the checkpoint published outside the database: the database was restored from an older copy or altered. The server refused to start.")
 		ln.Close()
 		return err
 	}
 	if err := checkStoredTree(ctx, a); err != nil {
+		in.report(ctx, "tile_mismatch", "The access log's stored tree does not check against its events and its last signed checkpoint "+faultText(err)+". The server refused to start.")
 		ln.Close()
 		return err
 	}
 	witnesses := witnessClients(cfg)
 	if err := checkWitnesses(ctx, a, witnesses, log); err != nil {
+		in.report(ctx, "witness", "A witness has seen a different or a larger access log than this database holds (a rollback or a fork). The server refused to start.")
 		ln.Close()
 		return err
-	}
-	mailer, delivered, err := openMailer(cfg)
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("mail: %w", err)
 	}
 	if delivered {
 		log.Info("mail is delivered", slog.String("through", mailer.Describe()))
 	} else {
 		log.Warn("mail is NOT being delivered: no --smtp-url is set, so messages (invitations, notices) are written to the outbox folder for the operator; set --smtp-url to deliver them",
 			slog.String("outbox", mailer.Describe()))
-	}
-	h, svc, err := newHandler(cfg, a, log, mailer)
-	if err != nil {
-		ln.Close()
-		return err
 	}
 	srv := &http.Server{
 		Handler:           h,
@@ -160,8 +171,15 @@ func serve(ctx context.Context, cfg Config, a *app, ln net.Listener, log *slog.L
 	}
 	go sweepSessions(ctx, svc, log)
 	if !a.plain { // the INSECURE plain baseline has no access log to checkpoint
-		go a.log.RunCheckpointer(ctx, cfg.CheckpointEvery, publishers(publishCheckpoint(cfg, log), witnessPublisher(ctx, a, witnesses, log)))
-		go runRecordsChecks(ctx, a.log, svc, cfg.RecordsCheckEvery, log)
+		go a.log.RunCheckpointer(ctx, cfg.CheckpointEvery, publishers(publishCheckpoint(cfg, log), witnessPublisher(ctx, a, witnesses, in, log)))
+		go runRecordsChecks(ctx, a.log, svc, cfg.RecordsCheckEvery, in, log)
+		go runVerify(ctx, a.log, cfg.VerifyEvery, in, log)
+	}
+	if det != nil {
+		go det.Run(ctx)
+		log.Info("the detector watches the access log", slog.Duration("every", cfg.DetectEvery))
+	} else {
+		log.Warn("the detector is off (--detect-every 0): nothing watches the access log for breaches")
 	}
 	errc := make(chan error, 1)
 	scheme := "http"
@@ -269,11 +287,15 @@ func publishers(ps ...func(auditlog.Checkpoint)) func(auditlog.Checkpoint) {
 
 // witnessPublisher returns the function that submits each new checkpoint to
 // the witnesses (failures are logged; requests never fail because of them).
-func witnessPublisher(ctx context.Context, a *app, cs []*witness.Client, log *slog.Logger) func(auditlog.Checkpoint) {
+func witnessPublisher(ctx context.Context, a *app, cs []*witness.Client, in *integrity, log *slog.Logger) func(auditlog.Checkpoint) {
 	if len(cs) == 0 {
 		return nil
 	}
-	return func(cp auditlog.Checkpoint) { submitToWitnesses(ctx, a, cs, cp, log) }
+	return func(cp auditlog.Checkpoint) {
+		if err := submitToWitnesses(ctx, a, cs, cp, log); err != nil {
+			in.report(ctx, "witness", fmt.Sprintf("A witness refused the access log's checkpoint at size %d: it has seen a different or a larger log (a rollback or a fork).", cp.Size))
+		}
+	}
 }
 
 // checkRollback refuses to serve a database whose access log is older than,
@@ -335,7 +357,7 @@ func securityOfficer(svc *service.Service) func(*http.Request) bool {
 // runRecordsChecks runs the records check (docs/AUDIT.md, "Records") at
 // start and then every `every` until ctx is done, and hands each report to
 // the service, where security officers read it. It logs counts only.
-func runRecordsChecks(ctx context.Context, l *audit.Log, svc *service.Service, every time.Duration, log *slog.Logger) {
+func runRecordsChecks(ctx context.Context, l *audit.Log, svc *service.Service, every time.Duration, in *integrity, log *slog.Logger) {
 	if every <= 0 {
 		return
 	}
@@ -348,6 +370,8 @@ func runRecordsChecks(ctx context.Context, l *audit.Log, svc *service.Service, e
 			log.Warn("the records check failed", slog.String("err", err.Error()))
 		case !rep.OK():
 			svc.SetRecordsReport(rep)
+			in.report(ctx, "records", fmt.Sprintf("The records check found %d findings: stored records contradict the access log's record writes (changed, replaced or removed outside Confidant). "+
+				"Security officers see the records report; `confidant audit verify --records` gives the details.", len(rep.Findings)))
 			log.Error("the records do NOT match the access log: see the records report (security officers) or run `confidant audit verify --records`",
 				slog.Int("findings", len(rep.Findings)), slog.Int("records", rep.Stored))
 		default:

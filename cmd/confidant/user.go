@@ -45,6 +45,7 @@ func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		username = fs.String("username", "", "username (create)")
 		name     = fs.String("name", "", "display name (create)")
 		email    = fs.String("email", "", "email address of a staff account (create)")
+		idCode   = fs.String("identity-code", "", "a staff member's Finnish identity code (create; optional): only its blind index is stored, so that the detector recognises them opening their own or a colleague's patient record")
 		role     = fs.String("role", "", "role")
 		patient  = fs.String("patient", "", "patient id (create a patient account)")
 		pwFile   = fs.String("password-file", "", "read the password from this file instead of generating one")
@@ -96,6 +97,7 @@ func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		inv, err := svc.OperatorInviteUser(ctx, service.StaffInput{
 			Username: *username, DisplayName: *name, Role: confidant.Role(*role), ClinicIDs: clinics, PatientID: *patient, Email: *email,
+			IdentityCode: *idCode,
 		})
 		if err != nil {
 			return err

@@ -1,10 +1,12 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
 
+	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/testfix"
 )
 
@@ -54,8 +56,23 @@ func TestSessionsAndNotices(t *testing.T) {
 		!strings.Contains(m.Text, "198.51.100.7") || !strings.Contains(m.Text, "Firefox/140.0") {
 		t.Errorf("new-client notice mail: to %v, %q\n%s", m.To, m.Subject, m.Text)
 	}
+	// The new client is in the access log too, for the detector.
+	newClient := func() int {
+		t.Helper()
+		evs, err := testfix.Log(e.Store).Query(context.Background(), confidant.EventFilter{Action: "login.new_client", Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(evs)
+	}
+	if n := newClient(); n != 1 {
+		t.Errorf("%d login.new_client events after a sign-in from a new client, want 1", n)
+	}
 	// The same client again: no new notice.
 	third := signIn("198.51.100.7:40001", laptop)
+	if n := newClient(); n != 1 {
+		t.Errorf("%d login.new_client events after a known client's sign-in, want 1", n)
+	}
 	if n := len(e.Mail.Messages()); n != mailsBefore+1 {
 		t.Errorf("a known client's sign-in sent mail (%d messages)", n)
 	}

@@ -651,3 +651,21 @@ func (t *stageTx) HoneytokenByTag(ctx context.Context, tag []byte) (confidant.Se
 	tag = append([]byte(nil), tag...)
 	return read(t, func(tx confidant.SealedTx) (confidant.SealedHoneytoken, error) { return tx.HoneytokenByTag(ctx, tag) })
 }
+
+// Detector watermarks: the state is read in the snapshot; advancing it is
+// a conditional update whose answer (moved or not) a replay could not
+// give back, so it stops the staging and runs inside the batch.
+func (t *stageTx) DetectorState(ctx context.Context, name string) (uint64, time.Time, error) {
+	type state struct {
+		next uint64
+		at   time.Time
+	}
+	s, err := read(t, func(tx confidant.SealedTx) (state, error) {
+		n, at, err := tx.DetectorState(ctx, name)
+		return state{n, at}, err
+	})
+	return s.next, s.at, err
+}
+func (t *stageTx) AdvanceDetector(context.Context, string, uint64, uint64, time.Time) (bool, error) {
+	return false, t.stop()
+}

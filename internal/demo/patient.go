@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	mrand "math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/confidanthealth/confidant"
@@ -287,6 +288,7 @@ func (g *generator) patient(i int) patientRecords {
 			released++
 		}
 	}
+	r.endCareAfterWork(g.now)
 	return r
 }
 
@@ -319,6 +321,15 @@ func (g *generator) patientHead(i int) patientHead {
 		given = pick(rng, femaleNames)
 	}
 	family := pick(rng, familyNames)
+	// Not the family name of the patient's own therapist: the detector
+	// raises a high alert (staff_close) when staff open the records of a
+	// namesake, which the demo's normal traffic must not do.
+	if len(g.therapists) > 0 {
+		tf := strings.Fields(g.therapists[ti].user.DisplayName)
+		for tries := 0; tries < 20 && len(tf) > 0 && family == tf[len(tf)-1]; tries++ {
+			family = pick(rng, familyNames)
+		}
+	}
 	birth, code := g.identity(rng, female)
 	return patientHead{rng: rng, ti: ti, female: female, given: given, family: family, birth: birth, code: code}
 }
@@ -473,4 +484,47 @@ func weighted(rng *mrand.Rand, xs []diagnosisChoice) diagnosisChoice {
 		r -= x.weight
 	}
 	return xs[len(xs)-1]
+}
+
+// endCareAfterWork moves the end of an ended care relationship past the
+// last record its therapist wrote (signed, amended, released) for the
+// patient: the service lets only a therapist in care write, and the
+// detector raises a high alert (no_care) for any other access, which the
+// demo's normal traffic must not do.
+func (r *patientRecords) endCareAfterWork(now time.Time) {
+	last := map[string]time.Time{}
+	see := func(who string, at time.Time) {
+		if at.After(last[who]) {
+			last[who] = at
+		}
+	}
+	for _, n := range r.notes {
+		see(n.AuthorID, n.CreatedAt)
+		see(n.ReleasedBy, n.ReleasedAt)
+		for _, v := range n.Versions {
+			see(v.AuthorID, v.CreatedAt)
+			see(v.SignedBy, v.SignedAt)
+		}
+	}
+	for _, d := range r.diagnoses {
+		see(d.RecordedBy, d.RecordedAt)
+	}
+	for _, p := range r.plans {
+		see(p.AuthorID, p.CreatedAt)
+	}
+	for _, m := range r.measures {
+		see(m.RecordedBy, m.TakenAt)
+	}
+	for _, p := range r.process {
+		see(p.AuthorID, p.CreatedAt)
+	}
+	for i, c := range r.care {
+		if l := last[c.TherapistID]; !c.To.IsZero() && !l.Before(c.To) {
+			to := l.Add(time.Hour)
+			if to.After(now) {
+				to = now
+			}
+			r.care[i].To = to
+		}
+	}
 }

@@ -403,7 +403,7 @@ func (g *generator) history(i int, r patientRecords, want int) []confidant.Audit
 		c := r.care[rng.IntN(len(r.care))]
 		at := care.From.Add(time.Duration(rng.Int64N(int64(span))))
 		at = workday(at.Truncate(day)).Add(time.Duration(6*60+rng.IntN(9*60)) * time.Minute)
-		if !at.Before(g.now) || at.Before(c.From) {
+		if !at.Before(g.now) || !c.ActiveAt(at) { // only while that therapist's care lasts
 			continue
 		}
 		action, record := "chart.read", ""

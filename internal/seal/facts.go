@@ -206,6 +206,18 @@ func (t *tx) ListUsers(ctx context.Context, f confidant.UserFilter) ([]confidant
 }
 
 func (t *tx) CreateUser(ctx context.Context, u confidant.User) error {
+	if u.IdentityCode != "" {
+		// Only its blind index is stored, the one a patient with this
+		// code has (the detector compares the two).
+		code, _, err := confidant.ParseIdentityCode(u.IdentityCode)
+		if err != nil {
+			return err
+		}
+		if u.IdentityIndex, err = t.s.keys.BlindIndex(indexTable, fieldIdentity, code, IdentityIndexBits); err != nil {
+			return err
+		}
+		u.IdentityCode = ""
+	}
 	mac, err := t.s.factMAC(userFacts(u))
 	if err != nil {
 		return err

@@ -124,6 +124,10 @@ type StaffInput struct {
 	// Password is for OperatorCreateUser only: the operator holds the
 	// machine and its keys. CreateStaff refuses it.
 	Password string
+	// IdentityCode is a staff member's Finnish identity code (optional;
+	// the operator's `confidant user create --identity-code`): only its
+	// blind index is stored, for the detector (docs/INCIDENTS.md).
+	IdentityCode string
 }
 
 // Staff lists staff accounts, optionally of one clinic, to managers and
@@ -221,7 +225,7 @@ func (s *Service) OperatorCreateUser(ctx context.Context, in StaffInput) (confid
 	}
 	u.PasswordHash = hash
 	err = s.createUser(ctx, u, nil)
-	u.PasswordHash = ""
+	u.PasswordHash, u.IdentityCode = "", ""
 	return u, err
 }
 
@@ -284,7 +288,7 @@ func (s *Service) newUser(in StaffInput) confidant.User {
 	return confidant.User{
 		ID: confidant.NewID(), Username: normalizeUsername(in.Username), DisplayName: oneLine(in.DisplayName),
 		Role: in.Role, ClinicIDs: slices.Compact(slices.Sorted(slices.Values(in.ClinicIDs))),
-		PatientID: in.PatientID, CreatedAt: s.clock(), Email: in.Email,
+		PatientID: in.PatientID, CreatedAt: s.clock(), Email: in.Email, IdentityCode: in.IdentityCode,
 	}
 }
 
@@ -309,6 +313,7 @@ func (s *Service) createInvited(ctx context.Context, a confidant.Actor, in Staff
 	if err := s.createUser(ctx, u, &inv); err != nil {
 		return Invited{}, err
 	}
+	u.IdentityCode = "" // stored as its blind index only
 	out := Invited{User: u, ExpiresAt: inv.ExpiresAt}
 	if mailTo == "" {
 		out.Code = code
@@ -330,6 +335,16 @@ func (s *Service) createUser(ctx context.Context, u confidant.User, inv *confida
 	}
 	if (u.Role == confidant.RolePatient) != (u.PatientID != "") {
 		return confidant.Errorf(confidant.KindInvalid, "invalid_patient", "Patient accounts, and only they, belong to a patient.")
+	}
+	if u.IdentityCode != "" {
+		if u.Role == confidant.RolePatient {
+			return confidant.Errorf(confidant.KindInvalid, "invalid_identity_code", "Only staff accounts take an identity code; a patient's is in their record.")
+		}
+		code, _, err := confidant.ParseIdentityCode(u.IdentityCode)
+		if err != nil {
+			return err
+		}
+		u.IdentityCode = code
 	}
 	return s.update(ctx, func(tx confidant.Tx) error {
 		for _, c := range u.ClinicIDs {

@@ -22,8 +22,12 @@ func WithAuditor(a Auditor) Option { return func(s *Service) { s.audit = a } }
 // Actions recorded in the access log. They are part of the log's content
 // and of what patients and inspectors read: never rename one.
 const (
-	ActLoginOK         = "login.ok"
-	ActLoginFailed     = "login.failed"
+	ActLoginOK     = "login.ok"
+	ActLoginFailed = "login.failed"
+	// ActLoginNewClient: a completed sign-in came from a client (address
+	// and software) the account had never signed in from; the account was
+	// sent a notice (signin.go).
+	ActLoginNewClient  = "login.new_client"
 	ActLogout          = "logout"
 	ActPassword        = "account.password"
 	ActTOTPEnrol       = "account.totp.enrol"   // a TOTP secret handed out for enrolment

@@ -60,7 +60,11 @@ func (s *Service) signedIn(ctx context.Context, u confidant.User, sess confidant
 			return err
 		}
 		if noticed {
-			return tx.CreateNotice(ctx, n)
+			if err := tx.CreateNotice(ctx, n); err != nil {
+				return err
+			}
+			// The detector's new_client rule reads it (docs/INCIDENTS.md).
+			return tx.Audit(s.userEvent(ctx, ActLoginNewClient, u, sess.ID, confidant.OutcomeOK))
 		}
 		return nil
 	})

@@ -102,6 +102,9 @@ func Run(t *testing.T, open func(t *testing.T) confidant.SealedStore) {
 		{"ViewSnapshot", testViewSnapshot},
 		{"ConcurrentUpdates", testConcurrentUpdates},
 		{"ConcurrentStateChanges", testConcurrentStateChanges},
+		{"DetectorState", testDetectorState},
+		{"ConcurrentDetectors", testConcurrentDetectors},
+		{"UserIdentityIndex", testUserIdentityIndex},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
