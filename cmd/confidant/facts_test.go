@@ -103,6 +103,14 @@ func TestFactsBackfillOnUpgrade(t *testing.T) {
 		// The migrations from 0011_fact_mac on run again, as on the
 		// upgrade: what the later ones create must be undone here too
 		// (0012_dpo_role rebuilds users and needs nothing undone).
+		// 0016_incidents:
+		`DROP TRIGGER incident_letters_no_delete`,
+		`DROP TRIGGER incident_history_no_update`,
+		`DROP TRIGGER incident_history_no_delete`,
+		`DROP TRIGGER incidents_no_delete`,
+		`DROP TABLE incident_letters`,
+		`DROP TABLE incident_history`,
+		`DROP TABLE incidents`,
 		`DELETE FROM schema_migrations WHERE version >= 11`,
 	} {
 		if _, err := raw.Exec(q); err != nil {

@@ -66,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) confidant.SealedStore) {
 		{"OnePortalAccount", testOnePortalAccount},
 		{"DeleteTOTP", testDeleteTOTP},
 		{"BreakGlass", testBreakGlass},
+		{"Incidents", testIncidents},
 		{"WebAuthn", testWebAuthn},
 		{"WebAuthnCeremonies", testWebAuthnCeremonies},
 		{"RecoveryCodes", testRecoveryCodes},
