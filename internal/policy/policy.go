@@ -100,6 +100,21 @@ const (
 	// of break-the-glass grants.
 	ListBreakGlass   Action = "break_glass.list"
 	ReviewBreakGlass Action = "break_glass.review"
+
+	// The incident register (docs/INCIDENTS.md): security officers and
+	// the data protection officer open incidents, read them, record
+	// decisions, the notification's fields and new scopes, and send the
+	// patients' letters; only the data protection officer sets the time of
+	// awareness (which starts the legal clocks) and closes an incident.
+	OpenIncident         Action = "incident.open"
+	ReadIncident         Action = "incident.read"
+	UpdateIncident       Action = "incident.update" // decisions, Art. 33(3) fields, rescoping
+	SendIncidentLetters  Action = "incident.letters"
+	SetIncidentAwareness Action = "incident.awareness"
+	CloseIncident        Action = "incident.close"
+	// ReadOwnLetters: a patient reads the breach notification letters
+	// addressed to them.
+	ReadOwnLetters Action = "portal.read_letters"
 )
 
 // Actions lists every action, for the matrix test and documentation.
@@ -110,6 +125,7 @@ var Actions = []Action{
 	ReadAttachment, ReadOwnReleased, ReadOwnAccessLog, QueryAudit, ListClinics, ManageClinic, CreateClinic,
 	ListPatientsAdm, ListStaff, ManageStaff, ManageCare, ListCare, DisableAccount, ApproveAccount, ResetAccount,
 	ManageThrottle, BreakGlass, ListBreakGlass, ReviewBreakGlass,
+	OpenIncident, ReadIncident, UpdateIncident, SendIncidentLetters, SetIncidentAwareness, CloseIncident, ReadOwnLetters,
 }
 
 // Facts are what the service knows about the target of an action. Only the
@@ -192,7 +208,7 @@ func Check(a confidant.Actor, act Action, f Facts) error {
 		}
 	case confidant.RolePatient:
 		switch act {
-		case ReadOwnReleased, ReadOwnAccessLog:
+		case ReadOwnReleased, ReadOwnAccessLog, ReadOwnLetters:
 			if f.OwnPatient {
 				return nil
 			}
@@ -216,7 +232,8 @@ func Check(a confidant.Actor, act Action, f Facts) error {
 	case confidant.RoleSecurity:
 		switch act {
 		case ListClinics, ListStaff, DisableAccount, QueryAudit, ManageThrottle, ApproveAccount, ResetAccount,
-			ListBreakGlass, ReviewBreakGlass:
+			ListBreakGlass, ReviewBreakGlass,
+			OpenIncident, ReadIncident, UpdateIncident, SendIncidentLetters:
 			return nil
 		}
 	case confidant.RoleDPO:
@@ -225,7 +242,8 @@ func Check(a confidant.Actor, act Action, f Facts) error {
 		// theirs too (internal/service). Never clinical content, never
 		// accounts.
 		switch act {
-		case ListClinics, ListStaff, QueryAudit, ListBreakGlass:
+		case ListClinics, ListStaff, QueryAudit, ListBreakGlass,
+			OpenIncident, ReadIncident, UpdateIncident, SendIncidentLetters, SetIncidentAwareness, CloseIncident:
 			return nil
 		}
 	}

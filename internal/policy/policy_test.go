@@ -39,7 +39,7 @@ var spec = map[confidant.Role]map[Action]req{
 		ReadAttachment: careOrEmergency, BreakGlass: approvedClinic,
 	},
 	confidant.RolePatient: {
-		ReadOwnReleased: own, ReadDemographics: own, ReadOwnAccessLog: own,
+		ReadOwnReleased: own, ReadDemographics: own, ReadOwnAccessLog: own, ReadOwnLetters: own,
 	},
 	confidant.RoleManager: {
 		ListClinics: always, CreateClinic: always, ListStaff: always, ListCare: always,
@@ -48,9 +48,12 @@ var spec = map[confidant.Role]map[Action]req{
 	confidant.RoleSecurity: {
 		ListClinics: always, ListStaff: always, DisableAccount: always, QueryAudit: always, ApproveAccount: always, ResetAccount: always,
 		ManageThrottle: always, ListBreakGlass: always, ReviewBreakGlass: always,
+		OpenIncident: always, ReadIncident: always, UpdateIncident: always, SendIncidentLetters: always,
 	},
 	confidant.RoleDPO: {
 		ListClinics: always, ListStaff: always, QueryAudit: always, ListBreakGlass: always,
+		OpenIncident: always, ReadIncident: always, UpdateIncident: always, SendIncidentLetters: always,
+		SetIncidentAwareness: always, CloseIncident: always,
 	},
 }
 
