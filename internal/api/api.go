@@ -140,6 +140,21 @@ func (h *handler) routes() {
 	h.authed("GET /api/v1/accounts/awaiting-approval", h.listAwaitingApproval)
 	h.authed("GET /api/v1/break-glass", h.listBreakGlass)
 	h.authed("POST /api/v1/break-glass/{id}/review", h.reviewBreakGlass)
+
+	// The incident register (docs/INCIDENTS.md).
+	h.authed("GET /api/v1/incidents", h.listIncidents)
+	h.authed("POST /api/v1/incidents", h.openIncident)
+	h.authed("GET /api/v1/incidents/{id}", h.getIncident)
+	h.authed("DELETE /api/v1/incidents/{id}", h.deleteIncident)
+	h.authed("POST /api/v1/incidents/{id}/awareness", h.setAwareness)
+	h.authed("POST /api/v1/incidents/{id}/decisions", h.addDecision)
+	h.authed("PUT /api/v1/incidents/{id}/notification", h.setNotification)
+	h.authed("POST /api/v1/incidents/{id}/rescope", h.rescope)
+	h.authed("POST /api/v1/incidents/{id}/close", h.closeIncident)
+	h.authed("POST /api/v1/incidents/{id}/letters", h.sendLetters)
+	h.authed("GET /api/v1/incidents/{id}/regulator-notification", h.regulatorNotification)
+	h.authed("GET /api/v1/incidents/{id}/regulator-notification.pdf", h.regulatorNotification)
+	h.authed("GET /api/v1/me/letters", h.myLetters)
 	h.public("POST /api/v1/invitations/accept", h.acceptInvitation)
 }
 
