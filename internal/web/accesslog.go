@@ -90,6 +90,20 @@ var actionTexts = map[string]actionText{
 	service.ActBreakGlassList:   {"Read the emergency accesses to your records, for review", "Listed emergency accesses for review"},
 	service.ActBreakGlassReview: {"Reviewed an emergency access to your records", "Reviewed an emergency access"},
 	service.ActSearchEmergency:  {"Searched for you by identity code for emergency access and found you", "Searched for a patient for emergency access"},
+
+	service.ActIncidentOpen:         {"Opened an incident", "Opened an incident"},
+	service.ActIncidentList:         {"Listed incidents", "Listed incidents"},
+	service.ActIncidentRead:         {"Read an incident", "Read an incident"},
+	service.ActIncidentAwareness:    {"Set an incident's time of awareness", "Set an incident's time of awareness"},
+	service.ActIncidentDecision:     {"Recorded a decision on an incident", "Recorded a decision on an incident"},
+	service.ActIncidentNotification: {"Updated an incident's notification fields", "Updated an incident's notification fields"},
+	service.ActIncidentRescope:      {"Computed a new scope for an incident", "Computed a new scope for an incident"},
+	service.ActIncidentClose:        {"Closed an incident", "Closed an incident"},
+	service.ActIncidentLetters:      {"Sent breach notification letters", "Sent breach notification letters"},
+	service.ActIncidentLetter:       {"Sent you a letter about a data breach concerning your records (see Letters)", "Sent a breach notification letter"},
+	service.ActIncidentReport:       {"Produced a breach notification for the supervisory authority", "Produced a regulator notification"},
+	service.ActIncidentDelete:       {"Tried to delete an incident (refused)", "Tried to delete an incident"},
+	service.ActLettersRead:          {"You read your letters", "Read their letters"},
 }
 
 func patientAction(code string) string {
