@@ -65,23 +65,6 @@ type checkpointer interface {
 	Checkpoint(ctx context.Context) (auditlog.Checkpoint, error)
 }
 
-// Access-log actions of the register.
-const (
-	ActIncidentOpen         = "incident.open"
-	ActIncidentList         = "incident.list"
-	ActIncidentRead         = "incident.read"
-	ActIncidentAwareness    = "incident.awareness"
-	ActIncidentDecision     = "incident.decision"
-	ActIncidentNotification = "incident.notification"
-	ActIncidentRescope      = "incident.rescope"
-	ActIncidentClose        = "incident.close"
-	ActIncidentLetters      = "incident.letters"        // a phase of letters was sent (on the incident)
-	ActIncidentLetter       = "incident.letter"         // one letter delivered, on the patient's history
-	ActIncidentReport       = "incident.regulator_note" // the regulator notification was produced
-	ActIncidentDelete       = "incident.delete"         // always refused
-	ActLettersRead          = "portal.letters.read"     // a patient read their letters
-)
-
 // Limits.
 const (
 	maxIncidentTitle     = 200

@@ -385,6 +385,11 @@ func TestIncidentLettersAndReport(t *testing.T) {
 	if !bytes.HasPrefix(pdf, []byte("%PDF")) || bytes.Contains(pdf, []byte(w.PatientA.ID)) {
 		t.Errorf("PDF: prefix %q, holds the patient id: %v", pdf[:8], bytes.Contains(pdf, []byte(w.PatientA.ID)))
 	}
+	// Its text is searchable (so the check above means something), with
+	// the Finnish letters in cp1252 (ä is 0xE4).
+	if !bytes.Contains(pdf, []byte("Stolen laptop")) || !bytes.Contains(pdf, append([]byte("tietoturvaloukkaus "), 0xE4, 0xE4, 'k', 'k', 0xF6, 's')) {
+		t.Errorf("the PDF's text is not searchable or its Finnish letters are lost")
+	}
 	if _, err := w.svc.RegulatorNotification(w.As(w.Manager), inc.ID); confidant.KindOf(err) != confidant.KindPermission {
 		t.Errorf("manager's report: %v", err)
 	}
