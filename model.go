@@ -685,4 +685,7 @@ type LetterText struct {
 type IncidentLetterFilter struct {
 	IncidentID string
 	PatientID  string
+	// MetaOnly: without the letters' texts (nothing is decrypted, no
+	// patient key is unwrapped).
+	MetaOnly bool
 }

@@ -355,6 +355,11 @@ func (t *tx) IncidentLetters(ctx context.Context, f confidant.IncidentLetterFilt
 	}
 	out := make([]confidant.IncidentLetter, len(rows))
 	for n, r := range rows {
+		if f.MetaOnly {
+			out[n] = confidant.IncidentLetter{ID: r.ID, IncidentID: r.IncidentID, PatientID: r.PatientID, Phase: r.Phase,
+				CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, Mailed: r.Mailed}
+			continue
+		}
 		if out[n], err = t.openLetter(ctx, r); err != nil {
 			return nil, err
 		}

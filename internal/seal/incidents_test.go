@@ -118,6 +118,10 @@ func testIncidentsSealed(t *testing.T, be backend) {
 		if err != nil || len(ls) != 1 || ls[0].Texts[0].Body != l.Texts[0].Body {
 			t.Fatalf("letters %+v %v", ls, err)
 		}
+		meta, err := tx.IncidentLetters(ctx, confidant.IncidentLetterFilter{IncidentID: inc.ID, MetaOnly: true})
+		if err != nil || len(meta) != 1 || meta[0].Texts != nil || meta[0].PatientID != f.patient.ID || meta[0].Phase != "1" {
+			t.Fatalf("letters without texts %+v %v", meta, err)
+		}
 		return nil
 	})
 	e.tamper(t, func(stx confidant.SealedTx, _ *seal.Store) error {

@@ -439,11 +439,7 @@ func (s *Service) Incident(ctx context.Context, id string) (IncidentDetails, err
 		if d.History, err = tx.IncidentHistory(ctx, id); err != nil {
 			return err
 		}
-		ls, err := tx.IncidentLetters(ctx, confidant.IncidentLetterFilter{IncidentID: id})
-		for _, l := range ls {
-			l.Texts = nil
-			d.Letters = append(d.Letters, l)
-		}
+		d.Letters, err = tx.IncidentLetters(ctx, confidant.IncidentLetterFilter{IncidentID: id, MetaOnly: true})
 		return err
 	})
 	if err := s.done(ctx, ActIncidentRead, "", id, sameNotFound(err)); err != nil {
@@ -727,7 +723,7 @@ func (s *Service) SendIncidentLetters(ctx context.Context, id, phase string, pat
 		if i.Status == confidant.IncidentClosed {
 			return errIncidentClosed
 		}
-		sent, err := tx.IncidentLetters(ctx, confidant.IncidentLetterFilter{IncidentID: id})
+		sent, err := tx.IncidentLetters(ctx, confidant.IncidentLetterFilter{IncidentID: id, MetaOnly: true})
 		if err != nil {
 			return err
 		}
@@ -912,7 +908,7 @@ func (s *Service) RegulatorNotification(ctx context.Context, id string) (Regulat
 		if err != nil && !confidant.IsKind(err, confidant.KindNotFound) {
 			return err
 		}
-		ls, err := tx.IncidentLetters(ctx, confidant.IncidentLetterFilter{IncidentID: id})
+		ls, err := tx.IncidentLetters(ctx, confidant.IncidentLetterFilter{IncidentID: id, MetaOnly: true})
 		if err != nil {
 			return err
 		}
