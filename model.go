@@ -586,3 +586,170 @@ type Honeytoken struct {
 	// Tampered: the row failed its integrity check when read.
 	Tampered bool
 }
+
+// IncidentStatus is where an incident stands: open until the data
+// protection officer closes it with a conclusion.
+type IncidentStatus string
+
+// Incident statuses.
+const (
+	IncidentOpen   IncidentStatus = "open"
+	IncidentClosed IncidentStatus = "closed"
+)
+
+// Incident is an entry of the incident register (GDPR Art. 33(5); NIS2
+// Art. 23; docs/INCIDENTS.md): a personal data breach or security incident
+// being handled. Ids, status and times are metadata; the title, the
+// alerts, the frozen scope, the Art. 33(3) fields and the conclusion are
+// sealed. A fact MAC binds the clocks, the status and the history's head,
+// so a database writer cannot quietly move a deadline or close it.
+// Incidents are never deleted; every change is an IncidentEvent.
+type Incident struct {
+	ID       string
+	Status   IncidentStatus
+	OpenedBy string
+	OpenedAt time.Time
+	// FirstAlertAt is the earliest creation time of its alerts (zero for
+	// an incident opened by hand).
+	FirstAlertAt time.Time
+	// AwarenessAt is when the controller became aware of the breach, set
+	// by the data protection officer; it starts the clocks (zero until
+	// set).
+	AwarenessAt    time.Time
+	AwarenessSetBy string
+	ClosedAt       time.Time
+	ClosedBy       string
+	// Seq is the number of history entries (the last one's Seq).
+	Seq int
+
+	Title        string   // sealed
+	AlertIDs     []string // sealed
+	Scope        IncidentScope
+	Notification IncidentNotification
+	Conclusion   string // sealed
+}
+
+// EarlyWarningDeadline is the NIS2 Art. 23(4)(a) early warning's: 24 hours
+// after awareness (zero until awareness is set).
+func (i Incident) EarlyWarningDeadline() time.Time {
+	if i.AwarenessAt.IsZero() {
+		return time.Time{}
+	}
+	return i.AwarenessAt.Add(24 * time.Hour)
+}
+
+// RegulatorDeadline is the GDPR Art. 33(1) notification's: 72 hours after
+// awareness (zero until awareness is set).
+func (i Incident) RegulatorDeadline() time.Time {
+	if i.AwarenessAt.IsZero() {
+		return time.Time{}
+	}
+	return i.AwarenessAt.Add(72 * time.Hour)
+}
+
+// IncidentScope is a breach scope frozen when it was computed: the
+// patients whose records the accounts' events concern in [From, To), the
+// kinds of records, and the access-log checkpoint it was computed at
+// (events at indexes below Checkpoint.Size).
+type IncidentScope struct {
+	Version     int
+	AccountIDs  []string
+	From, To    time.Time
+	PatientIDs  []string
+	RecordKinds []string
+	Events      int
+	ComputedAt  time.Time
+	Checkpoint  IncidentCheckpoint
+}
+
+// IncidentCheckpoint is the signed access-log checkpoint a scope was
+// computed at.
+type IncidentCheckpoint struct {
+	Origin string
+	Size   uint64
+	Root   []byte
+	Note   string // the signed note
+}
+
+// IncidentNotification holds what GDPR Art. 33(3) asks a notification to
+// the supervisory authority to describe.
+type IncidentNotification struct {
+	Nature            string // the nature of the breach
+	SubjectCategories string // categories of data subjects concerned
+	SubjectsApprox    int    // approximate number of data subjects (-1: not set)
+	RecordCategories  string // categories of personal data records concerned
+	RecordsApprox     int    // approximate number of records (-1: not set)
+	DPOContact        string // name and contact details of the DPO
+	Consequences      string // likely consequences
+	Measures          string // measures taken or proposed
+	UpdatedBy         string
+	UpdatedAt         time.Time
+}
+
+// Incident history kinds.
+const (
+	IncidentEventOpened       = "opened"
+	IncidentEventAwareness    = "awareness_set"
+	IncidentEventAwarenessFix = "awareness_corrected"
+	IncidentEventDecision     = "decision"
+	IncidentEventNotification = "notification_updated"
+	IncidentEventRescoped     = "rescoped"
+	IncidentEventLetters      = "letters_sent"
+	IncidentEventClosed       = "closed"
+)
+
+// IncidentEvent is one entry of an incident's history, which is append
+// only: who did what and when, with its details sealed.
+type IncidentEvent struct {
+	IncidentID string
+	Seq        int
+	At         time.Time
+	By         string
+	Kind       string
+	// Details (sealed): a decision's text, a correction's reason, a
+	// conclusion; the awareness time set; a new scope; the notification
+	// fields; the letters' phase and patients.
+	Text         string
+	Time         time.Time
+	Scope        *IncidentScope
+	Notification *IncidentNotification
+	Phase        string
+	PatientIDs   []string
+	Count        int
+}
+
+// IncidentFilter selects incidents, newest first.
+type IncidentFilter struct {
+	Status IncidentStatus // "" for all
+	Limit  int            // 0: no limit
+}
+
+// IncidentLetter is a breach notification letter to a patient (GDPR Art.
+// 34), in Finnish, Swedish and English, sealed under the patient's key.
+type IncidentLetter struct {
+	ID         string
+	IncidentID string
+	PatientID  string
+	Phase      string
+	CreatedAt  time.Time
+	CreatedBy  string
+	Texts      []LetterText
+	Mailed     bool // also sent by e-mail
+}
+
+// LetterText is a letter in one language.
+type LetterText struct {
+	Lang    string // fi, sv, en
+	Subject string
+	Body    string
+}
+
+// IncidentLetterFilter selects letters, oldest first. Zero fields do not
+// filter.
+type IncidentLetterFilter struct {
+	IncidentID string
+	PatientID  string
+	// MetaOnly: without the letters' texts (nothing is decrypted, no
+	// patient key is unwrapped).
+	MetaOnly bool
+}

@@ -238,6 +238,20 @@ type SealedTx interface {
 	CreateHoneytoken(ctx context.Context, h SealedHoneytoken) error
 	ListHoneytokens(ctx context.Context) ([]SealedHoneytoken, error)
 	HoneytokenByTag(ctx context.Context, tag []byte) (SealedHoneytoken, error)
+	// The incident register. Ids, status and times in the clear; Data
+	// seals the body under the incidents' system keyset (internal/seal).
+	// UpdateIncident changes the row only if its history_seq is still
+	// prevSeq (KindConflict "incident_changed"). History rows and letters
+	// are only ever inserted (the databases refuse UPDATE and DELETE of
+	// history rows by trigger).
+	CreateIncident(ctx context.Context, i SealedIncident) error
+	UpdateIncident(ctx context.Context, i SealedIncident, prevSeq int) error
+	Incident(ctx context.Context, id string) (SealedIncident, error)
+	ListIncidents(ctx context.Context, f IncidentFilter) ([]SealedIncident, error)
+	AppendIncidentEvent(ctx context.Context, ev SealedIncidentEvent) error
+	IncidentEvents(ctx context.Context, incidentID string) ([]SealedIncidentEvent, error)
+	CreateIncidentLetter(ctx context.Context, l SealedIncidentLetter) error
+	IncidentLetters(ctx context.Context, f IncidentLetterFilter) ([]SealedIncidentLetter, error)
 
 	// Session notes.
 	CreateNote(ctx context.Context, n SealedNote) error
@@ -273,7 +287,7 @@ type SealedTx interface {
 
 	// PatientBlobs returns every sealed blob belonging to a patient (the
 	// patient row, every note version, process note, diagnosis, plan,
-	// measure, attachment, attachment chunk and break-the-glass grant), for re-encryption under a
+	// measure, attachment, attachment chunk, break-the-glass grant and incident letter), for re-encryption under a
 	// rotated key and for verification.
 	PatientBlobs(ctx context.Context, patientID string) ([]Blob, error)
 	// RewriteBlob replaces the Data of the blob identified by (Kind, ID, Sub)
@@ -294,6 +308,10 @@ const (
 	// not touch them (their MAC is written with the row).
 	FactAlerts      = "alerts"
 	FactHoneytokens = "honeytokens"
+	// FactIncidents and FactIncidentHistory name incident rows in reports
+	// of forged facts (their MACs are columns of their own, not SetFactMAC).
+	FactIncidents       = "incidents"
+	FactIncidentHistory = "incident_history"
 )
 
 // SealedAlert is an alert row: Data seals the patients, the explanation
@@ -492,6 +510,49 @@ type SealedBreakGlass struct {
 	FactMAC []byte
 }
 
+// SealedIncident is an incident row. HistoryMAC is the MAC of its last
+// history entry; FactMAC authenticates the row (internal/seal).
+type SealedIncident struct {
+	ID             string
+	Status         IncidentStatus
+	OpenedBy       string
+	OpenedAt       time.Time
+	FirstAlertAt   time.Time
+	AwarenessAt    time.Time
+	AwarenessSetBy string
+	ClosedAt       time.Time
+	ClosedBy       string
+	ScopeSize      uint64 // the checkpoint size of the current scope
+	HistorySeq     int
+	HistoryMAC     []byte
+	Data           []byte
+	FactMAC        []byte
+}
+
+// SealedIncidentEvent is a history row: MAC chains it to the entry before.
+type SealedIncidentEvent struct {
+	IncidentID string
+	Seq        int
+	At         time.Time
+	By         string
+	Kind       string
+	Data       []byte
+	MAC        []byte
+}
+
+// SealedIncidentLetter is a letter row; Data is sealed under the
+// patient's key (kind BlobIncidentLetter, sub 0).
+type SealedIncidentLetter struct {
+	ID         string
+	IncidentID string
+	PatientID  string
+	Phase      string
+	CreatedAt  time.Time
+	CreatedBy  string
+	Mailed     bool
+	Data       []byte
+}
+
 // BlobKind names a kind of sealed blob.
 type BlobKind string
 
@@ -506,6 +567,7 @@ const (
 	BlobAttachment      BlobKind = "attachment"
 	BlobAttachmentChunk BlobKind = "attachment_chunk"
 	BlobBreakGlass      BlobKind = "break_glass"
+	BlobIncidentLetter  BlobKind = "incident_letter"
 )
 
 // Blob is one sealed value and its place.

@@ -237,6 +237,26 @@ type Tx interface {
 	CreateHoneytoken(ctx context.Context, h Honeytoken) error
 	ListHoneytokens(ctx context.Context) ([]Honeytoken, error)
 	IsHoneytoken(ctx context.Context, patientID string) (bool, error)
+	// The incident register (docs/INCIDENTS.md). Incidents are never
+	// deleted and their history is append only: there is no method to
+	// remove either. CreateIncident stores a new incident with its first
+	// history entry (seq 1); UpdateIncident replaces the incident's
+	// changing fields and appends ev to its history, in one step, only if
+	// the stored incident still has i.Seq entries (KindConflict
+	// "incident_changed" otherwise); i.Seq and ev.Seq become i.Seq+1.
+	// Reading an incident or its history checks the MACs: a row a database
+	// writer changed is an integrity error, never silently shown.
+	CreateIncident(ctx context.Context, i Incident, ev IncidentEvent) error
+	UpdateIncident(ctx context.Context, i Incident, ev IncidentEvent) error
+	// Incident returns an incident; KindNotFound for none.
+	Incident(ctx context.Context, id string) (Incident, error)
+	ListIncidents(ctx context.Context, f IncidentFilter) ([]Incident, error)
+	// IncidentHistory returns an incident's history, oldest first.
+	IncidentHistory(ctx context.Context, id string) ([]IncidentEvent, error)
+	// Breach notification letters to patients, sealed under the patient's
+	// key (an erased patient's letters are listed without their text).
+	CreateIncidentLetter(ctx context.Context, l IncidentLetter) error
+	IncidentLetters(ctx context.Context, f IncidentLetterFilter) ([]IncidentLetter, error)
 
 	// Session notes. CreateNote stores a note with exactly one version.
 	CreateNote(ctx context.Context, n Note) error

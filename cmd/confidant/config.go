@@ -37,6 +37,7 @@ type Config struct {
 	SessionAbsolute time.Duration // absolute session timeout
 	MaxAttachment   int64         // bytes
 	BreakGlass      time.Duration // how long break-the-glass emergency access lasts
+	IncidentMargin  time.Duration // widens an incident's scope from alerts on both sides
 
 	KEKProvider       string // "file" or "pkcs11"
 	KEKFile           string // file provider: the KEK keyset file (outside Data)
@@ -104,6 +105,13 @@ var settings = []setting{
 		c.BreakGlass, err = time.ParseDuration(v)
 		if err == nil && (c.BreakGlass < time.Minute || c.BreakGlass > 24*time.Hour) {
 			err = errors.New("must be between 1m and 24h")
+		}
+		return err
+	}},
+	{"incident-scope-margin", "how much an incident's breach scope from alerts is widened before and after the alerts' period (0 to 720h)", "0s", func(c *Config, v string) (err error) {
+		c.IncidentMargin, err = time.ParseDuration(v)
+		if err == nil && (c.IncidentMargin < 0 || c.IncidentMargin > 720*time.Hour) {
+			err = errors.New("must be between 0 and 720h")
 		}
 		return err
 	}},
@@ -398,6 +406,7 @@ func (c Config) serviceConfig() service.Config {
 	if c.BreakGlass != 0 {
 		sc.BreakGlassTTL = c.BreakGlass
 	}
+	sc.IncidentScopeMargin = c.IncidentMargin
 	sc.Retention.YearsAfterBirth = c.RetentionYears
 	sc.PublicURL = c.PublicURL
 	if sc.PublicURL == "" {

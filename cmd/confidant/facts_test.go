@@ -106,6 +106,14 @@ func TestFactsBackfillOnUpgrade(t *testing.T) {
 		`DROP TABLE alerts`,         // 0013_alerts
 		`DROP TABLE honeytokens`,    // 0013_alerts
 		`DROP TABLE detector_state`, // 0014_detector
+		// 0016_incidents:
+		`DROP TRIGGER incident_letters_no_delete`,
+		`DROP TRIGGER incident_history_no_update`,
+		`DROP TRIGGER incident_history_no_delete`,
+		`DROP TRIGGER incidents_no_delete`,
+		`DROP TABLE incident_letters`,
+		`DROP TABLE incident_history`,
+		`DROP TABLE incidents`,
 		`DELETE FROM schema_migrations WHERE version >= 11`,
 	} {
 		if _, err := raw.Exec(q); err != nil {

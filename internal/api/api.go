@@ -147,6 +147,21 @@ func (h *handler) routes() {
 	h.authed("POST /api/v1/alerts/{id}/reopen", alertAction(h.svc.ReopenAlert))
 	h.authed("GET /api/v1/honeytokens", h.listHoneytokens)
 	h.authed("POST /api/v1/honeytokens", h.createHoneytoken)
+
+	// The incident register (docs/INCIDENTS.md).
+	h.authed("GET /api/v1/incidents", h.listIncidents)
+	h.authed("POST /api/v1/incidents", h.openIncident)
+	h.authed("GET /api/v1/incidents/{id}", h.getIncident)
+	h.authed("DELETE /api/v1/incidents/{id}", h.deleteIncident)
+	h.authed("POST /api/v1/incidents/{id}/awareness", h.setAwareness)
+	h.authed("POST /api/v1/incidents/{id}/decisions", h.addDecision)
+	h.authed("PUT /api/v1/incidents/{id}/notification", h.setNotification)
+	h.authed("POST /api/v1/incidents/{id}/rescope", h.rescope)
+	h.authed("POST /api/v1/incidents/{id}/close", h.closeIncident)
+	h.authed("POST /api/v1/incidents/{id}/letters", h.sendLetters)
+	h.authed("GET /api/v1/incidents/{id}/regulator-notification", h.regulatorNotification)
+	h.authed("GET /api/v1/incidents/{id}/regulator-notification.pdf", h.regulatorNotification)
+	h.authed("GET /api/v1/me/letters", h.myLetters)
 	h.public("POST /api/v1/invitations/accept", h.acceptInvitation)
 }
 

@@ -119,6 +119,12 @@ func newMatrixWorld(t *testing.T) *matrixWorld {
 	})
 	must(err)
 	m.ids["{pending}"] = pending.User.ID
+	// An incident over the other therapist's accesses, opened by the
+	// security officer.
+	inc, err := svc.OpenIncident(e.As(e.Security), service.IncidentInput{Title: "Matrix incident",
+		Scope: service.ScopeInput{AccountIDs: []string{e.OtherTherapist.ID}, From: time.Now().Add(-time.Hour), To: time.Now().Add(time.Hour)}})
+	must(err)
+	m.ids["{incident}"] = inc.ID
 	// An open break-the-glass grant (of the other therapist, for patient
 	// C, already expired) for security officers to review.
 	grant := confidant.NewID()
@@ -261,6 +267,22 @@ func TestRoleMatrix(t *testing.T) {
 		{"POST", "/api/v1/honeytokens", `{"clinic_id":"{clinicA}"}`, want{403, 403, 403, 403, 201, 403, 401}},
 		{"POST", "/api/v1/invitations/accept", `{"token":"AAAA","password":"a long enough password"}`, want{400, 400, 400, 400, 400, 400, 400}},
 
+		// The incident register: security officers (and the DPO:
+		// TestIncidentAPI); awareness and closing are the DPO's only.
+		{"GET", "/api/v1/incidents", "", want{403, 403, 403, 403, 200, 403, 401}},
+		{"POST", "/api/v1/incidents", `{"title":"Matrix","account_ids":["{other}"],"from":"2020-01-01T00:00:00Z","to":"2030-01-01T00:00:00Z"}`,
+			want{403, 403, 403, 403, 201, 403, 401}},
+		{"GET", "/api/v1/incidents/{incident}", "", want{403, 403, 403, 403, 200, 403, 401}},
+		{"DELETE", "/api/v1/incidents/{incident}", "", want{403, 403, 403, 403, 403, 403, 401}},
+		{"POST", "/api/v1/incidents/{incident}/awareness", `{"at":"2025-01-01T00:00:00Z"}`, want{403, 403, 403, 403, 403, 403, 401}},
+		{"POST", "/api/v1/incidents/{incident}/decisions", `{"text":"decided"}`, want{403, 403, 403, 403, 200, 403, 401}},
+		{"PUT", "/api/v1/incidents/{incident}/notification", `{"nature":"n"}`, want{403, 403, 403, 403, 200, 403, 401}},
+		{"POST", "/api/v1/incidents/{incident}/rescope", `{}`, want{403, 403, 403, 403, 200, 403, 401}},
+		{"POST", "/api/v1/incidents/{incident}/letters", `{"phase":"1"}`, want{403, 403, 403, 403, 200, 403, 401}},
+		{"GET", "/api/v1/incidents/{incident}/regulator-notification", "", want{403, 403, 403, 403, 200, 403, 401}},
+		{"GET", "/api/v1/incidents/{incident}/regulator-notification.pdf", "", want{403, 403, 403, 403, 200, 403, 401}},
+		{"POST", "/api/v1/incidents/{incident}/close", `{"conclusion":"done"}`, want{403, 403, 403, 403, 403, 403, 401}},
+		{"GET", "/api/v1/me/letters", "", want{403, 403, 403, 403, 403, 200, 401}},
 		{"POST", "/api/v1/me/password", `{"current_password":"not the password","new_password":"a long enough new password"}`, want{400, 400, 400, 400, 400, 400, 401}},
 		{"POST", "/api/v1/logout", "", want{204, 204, 204, 204, 204, 204, 401}},
 	}

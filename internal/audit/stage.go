@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -668,4 +669,40 @@ func (t *stageTx) DetectorState(ctx context.Context, name string) (uint64, time.
 }
 func (t *stageTx) AdvanceDetector(context.Context, string, uint64, uint64, time.Time) (bool, error) {
 	return false, t.stop()
+}
+
+// The incident register. UpdateIncident is a conditional update (on the
+// history's length): a replay that finds the incident changed meanwhile
+// fails, and the function runs again inside the batch.
+func (t *stageTx) CreateIncident(ctx context.Context, i confidant.SealedIncident) error {
+	i.HistoryMAC, i.Data, i.FactMAC = bytes.Clone(i.HistoryMAC), bytes.Clone(i.Data), bytes.Clone(i.FactMAC)
+	return t.write(func(tx confidant.SealedTx) error { return tx.CreateIncident(ctx, i) })
+}
+func (t *stageTx) UpdateIncident(ctx context.Context, i confidant.SealedIncident, prevSeq int) error {
+	i.HistoryMAC, i.Data, i.FactMAC = bytes.Clone(i.HistoryMAC), bytes.Clone(i.Data), bytes.Clone(i.FactMAC)
+	return t.write(func(tx confidant.SealedTx) error { return tx.UpdateIncident(ctx, i, prevSeq) })
+}
+func (t *stageTx) Incident(ctx context.Context, id string) (confidant.SealedIncident, error) {
+	return read(t, func(tx confidant.SealedTx) (confidant.SealedIncident, error) { return tx.Incident(ctx, id) })
+}
+func (t *stageTx) ListIncidents(ctx context.Context, f confidant.IncidentFilter) ([]confidant.SealedIncident, error) {
+	return read(t, func(tx confidant.SealedTx) ([]confidant.SealedIncident, error) { return tx.ListIncidents(ctx, f) })
+}
+func (t *stageTx) AppendIncidentEvent(ctx context.Context, ev confidant.SealedIncidentEvent) error {
+	ev.Data, ev.MAC = bytes.Clone(ev.Data), bytes.Clone(ev.MAC)
+	return t.write(func(tx confidant.SealedTx) error { return tx.AppendIncidentEvent(ctx, ev) })
+}
+func (t *stageTx) IncidentEvents(ctx context.Context, incidentID string) ([]confidant.SealedIncidentEvent, error) {
+	return read(t, func(tx confidant.SealedTx) ([]confidant.SealedIncidentEvent, error) {
+		return tx.IncidentEvents(ctx, incidentID)
+	})
+}
+func (t *stageTx) CreateIncidentLetter(ctx context.Context, l confidant.SealedIncidentLetter) error {
+	l.Data = bytes.Clone(l.Data)
+	return t.write(func(tx confidant.SealedTx) error { return tx.CreateIncidentLetter(ctx, l) })
+}
+func (t *stageTx) IncidentLetters(ctx context.Context, f confidant.IncidentLetterFilter) ([]confidant.SealedIncidentLetter, error) {
+	return read(t, func(tx confidant.SealedTx) ([]confidant.SealedIncidentLetter, error) {
+		return tx.IncidentLetters(ctx, f)
+	})
 }

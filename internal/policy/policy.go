@@ -110,6 +110,20 @@ const (
 	// ListHoneytokens names the decoys (security officers and the DPO).
 	CreateHoneytoken Action = "honeytoken.create"
 	ListHoneytokens  Action = "honeytoken.list"
+	// The incident register (docs/INCIDENTS.md): security officers and
+	// the data protection officer open incidents, read them, record
+	// decisions, the notification's fields and new scopes, and send the
+	// patients' letters; only the data protection officer sets the time of
+	// awareness (which starts the legal clocks) and closes an incident.
+	OpenIncident         Action = "incident.open"
+	ReadIncident         Action = "incident.read"
+	UpdateIncident       Action = "incident.update" // decisions, Art. 33(3) fields, rescoping
+	SendIncidentLetters  Action = "incident.letters"
+	SetIncidentAwareness Action = "incident.awareness"
+	CloseIncident        Action = "incident.close"
+	// ReadOwnLetters: a patient reads the breach notification letters
+	// addressed to them.
+	ReadOwnLetters Action = "portal.read_letters"
 )
 
 // Actions lists every action, for the matrix test and documentation.
@@ -121,6 +135,7 @@ var Actions = []Action{
 	ListPatientsAdm, ListStaff, ManageStaff, ManageCare, ListCare, DisableAccount, ApproveAccount, ResetAccount,
 	ManageThrottle, BreakGlass, ListBreakGlass, ReviewBreakGlass,
 	ListAlerts, ManageAlerts, CreateHoneytoken, ListHoneytokens,
+	OpenIncident, ReadIncident, UpdateIncident, SendIncidentLetters, SetIncidentAwareness, CloseIncident, ReadOwnLetters,
 }
 
 // Facts are what the service knows about the target of an action. Only the
@@ -203,7 +218,7 @@ func Check(a confidant.Actor, act Action, f Facts) error {
 		}
 	case confidant.RolePatient:
 		switch act {
-		case ReadOwnReleased, ReadOwnAccessLog:
+		case ReadOwnReleased, ReadOwnAccessLog, ReadOwnLetters:
 			if f.OwnPatient {
 				return nil
 			}
@@ -227,7 +242,8 @@ func Check(a confidant.Actor, act Action, f Facts) error {
 	case confidant.RoleSecurity:
 		switch act {
 		case ListClinics, ListStaff, DisableAccount, QueryAudit, ManageThrottle, ApproveAccount, ResetAccount,
-			ListBreakGlass, ReviewBreakGlass, ListAlerts, ManageAlerts, CreateHoneytoken, ListHoneytokens:
+			ListBreakGlass, ReviewBreakGlass, ListAlerts, ManageAlerts, CreateHoneytoken, ListHoneytokens,
+			OpenIncident, ReadIncident, UpdateIncident, SendIncidentLetters:
 			return nil
 		}
 	case confidant.RoleDPO:
@@ -236,7 +252,8 @@ func Check(a confidant.Actor, act Action, f Facts) error {
 		// theirs too (internal/service). Never clinical content, never
 		// accounts.
 		switch act {
-		case ListClinics, ListStaff, QueryAudit, ListBreakGlass, ListAlerts, ManageAlerts, ListHoneytokens:
+		case ListClinics, ListStaff, QueryAudit, ListBreakGlass, ListAlerts, ManageAlerts, ListHoneytokens,
+			OpenIncident, ReadIncident, UpdateIncident, SendIncidentLetters, SetIncidentAwareness, CloseIncident:
 			return nil
 		}
 	}

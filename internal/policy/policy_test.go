@@ -39,7 +39,7 @@ var spec = map[confidant.Role]map[Action]req{
 		ReadAttachment: careOrEmergency, BreakGlass: approvedClinic,
 	},
 	confidant.RolePatient: {
-		ReadOwnReleased: own, ReadDemographics: own, ReadOwnAccessLog: own,
+		ReadOwnReleased: own, ReadDemographics: own, ReadOwnAccessLog: own, ReadOwnLetters: own,
 	},
 	confidant.RoleManager: {
 		ListClinics: always, CreateClinic: always, ListStaff: always, ListCare: always,
@@ -49,10 +49,13 @@ var spec = map[confidant.Role]map[Action]req{
 		ListClinics: always, ListStaff: always, DisableAccount: always, QueryAudit: always, ApproveAccount: always, ResetAccount: always,
 		ManageThrottle: always, ListBreakGlass: always, ReviewBreakGlass: always,
 		ListAlerts: always, ManageAlerts: always, CreateHoneytoken: always, ListHoneytokens: always,
+		OpenIncident: always, ReadIncident: always, UpdateIncident: always, SendIncidentLetters: always,
 	},
 	confidant.RoleDPO: {
 		ListClinics: always, ListStaff: always, QueryAudit: always, ListBreakGlass: always,
 		ListAlerts: always, ManageAlerts: always, ListHoneytokens: always,
+		OpenIncident: always, ReadIncident: always, UpdateIncident: always, SendIncidentLetters: always,
+		SetIncidentAwareness: always, CloseIncident: always,
 	},
 }
 

@@ -23,6 +23,7 @@ SELECT kind, id, sub, data FROM (
 	UNION ALL SELECT 7, 'attachment', id, 0, data FROM attachments WHERE patient_id = $1
 	UNION ALL SELECT 8, 'attachment_chunk', attachment_id, idx, data FROM attachment_chunks WHERE patient_id = $1
 	UNION ALL SELECT 9, 'break_glass', id, 0, data FROM break_glass WHERE patient_id = $1
+	UNION ALL SELECT 10, 'incident_letter', id, 0, data FROM incident_letters WHERE patient_id = $1
 ) b ORDER BY ord, id, sub`
 
 // blobKinds maps the kind column of patientBlobsSQL to confidant's kinds.
@@ -36,12 +37,13 @@ var blobKinds = map[string]confidant.BlobKind{
 	"attachment":       confidant.BlobAttachment,
 	"attachment_chunk": confidant.BlobAttachmentChunk,
 	"break_glass":      confidant.BlobBreakGlass,
+	"incident_letter":  confidant.BlobIncidentLetter,
 }
 
 // PatientBlobs returns every sealed blob belonging to a patient, erased or
 // not: the patient row, every note version, process note (of every author),
-// diagnosis, plan, measure, attachment, attachment chunk and break-the-glass
-// grant. It returns
+// diagnosis, plan, measure, attachment, attachment chunk, break-the-glass
+// grant and incident letter. It returns
 // nothing for an unknown patient. The order is fixed: by kind in that order,
 // then id, then Sub.
 func (t *tx) PatientBlobs(ctx context.Context, patientID string) ([]confidant.Blob, error) {
@@ -69,6 +71,7 @@ var rewriteSQL = map[confidant.BlobKind]string{
 	confidant.BlobAttachment:      `UPDATE attachments SET data = $4 WHERE patient_id = $1 AND id = $2 AND $3 = 0`,
 	confidant.BlobAttachmentChunk: `UPDATE attachment_chunks SET data = $4 WHERE patient_id = $1 AND attachment_id = $2 AND idx = $3`,
 	confidant.BlobBreakGlass:      `UPDATE break_glass SET data = $4 WHERE patient_id = $1 AND id = $2 AND $3 = 0`,
+	confidant.BlobIncidentLetter:  `UPDATE incident_letters SET data = $4 WHERE patient_id = $1 AND id = $2 AND $3 = 0`,
 }
 
 // RewriteBlob replaces the Data of the blob identified by (Kind, ID, Sub)

@@ -61,6 +61,9 @@ var foreignKeys = map[string]string{
 	"treatment_plans_patient_fkey":   "Patient",
 	"measures_patient_fkey":          "Patient",
 	"attachments_patient_fkey":       "Patient",
+	"incident_letters_patient_fkey":  "Patient",
+	"incident_letters_incident_fkey": "Incident",
+	"incident_history_incident_fkey": "Incident",
 	// attachment_chunks_attachment_fkey is deferred: it fails at commit when
 	// chunks were put without CreateAttachment, a bug in the caller, so it
 	// stays KindInternal.

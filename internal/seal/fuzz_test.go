@@ -57,7 +57,7 @@ func fuzzKeys(t testing.TB) (*keys.Keyring, tink.AEAD) {
 var fuzzKinds = []confidant.BlobKind{
 	confidant.BlobPatient, confidant.BlobNoteVersion, confidant.BlobProcessNote, confidant.BlobDiagnosis,
 	confidant.BlobPlan, confidant.BlobMeasure, confidant.BlobAttachment, confidant.BlobAttachmentChunk,
-	confidant.BlobBreakGlass,
+	confidant.BlobBreakGlass, confidant.BlobIncidentLetter,
 }
 
 // fuzzPlace is the place every fuzzed value is sealed for.
@@ -92,6 +92,8 @@ func payload(kind confidant.BlobKind) any {
 		return new(attachmentData)
 	case confidant.BlobBreakGlass:
 		return new(breakGlassData)
+	case confidant.BlobIncidentLetter:
+		return new(letterBody)
 	}
 	return nil // chunks are raw bytes
 }
@@ -100,13 +102,14 @@ func payload(kind confidant.BlobKind) any {
 var samplePayloads = map[confidant.BlobKind]any{
 	confidant.BlobPatient: patientData{Given: "Aino", Family: "Äijälä", Code: "010190-902S", Birth: "1990-01-01T00:00:00Z",
 		Phone: "+358 40 123 4567", Email: "aino@example.org", Address: "Mannerheimintie 1\n00100 Helsinki"},
-	confidant.BlobNoteVersion: noteData{Body: "Subjective: slept badly", Reason: "dose was wrong"},
-	confidant.BlobProcessNote: processNoteData{Body: "my own thoughts"},
-	confidant.BlobDiagnosis:   diagnosisData{Code: "F32.1", Title: "Moderate depressive episode", Note: "since spring"},
-	confidant.BlobPlan:        planData{Goals: "sleep", Interventions: "CBT-I", ReviewOn: "2026-01-02T00:00:00Z"},
-	confidant.BlobMeasure:     measureData{Answers: []int{3, 2, 1, 0, 3, 2, 1, 0, 1}, Score: 13, Severity: "moderate"},
-	confidant.BlobAttachment:  attachmentData{Filename: "letter.pdf", SHA256: bytes.Repeat([]byte{0xAB}, 32)},
-	confidant.BlobBreakGlass:  breakGlassData{Reason: "suicidal statements on the phone", Comment: "agreed"},
+	confidant.BlobNoteVersion:    noteData{Body: "Subjective: slept badly", Reason: "dose was wrong"},
+	confidant.BlobProcessNote:    processNoteData{Body: "my own thoughts"},
+	confidant.BlobDiagnosis:      diagnosisData{Code: "F32.1", Title: "Moderate depressive episode", Note: "since spring"},
+	confidant.BlobPlan:           planData{Goals: "sleep", Interventions: "CBT-I", ReviewOn: "2026-01-02T00:00:00Z"},
+	confidant.BlobMeasure:        measureData{Answers: []int{3, 2, 1, 0, 3, 2, 1, 0, 1}, Score: 13, Severity: "moderate"},
+	confidant.BlobAttachment:     attachmentData{Filename: "letter.pdf", SHA256: bytes.Repeat([]byte{0xAB}, 32)},
+	confidant.BlobBreakGlass:     breakGlassData{Reason: "suicidal statements on the phone", Comment: "agreed"},
+	confidant.BlobIncidentLetter: letterBody{Texts: []confidant.LetterText{{Lang: "fi", Subject: "Ilmoitus", Body: "Hyvä vastaanottaja"}}},
 }
 
 // oneRow is a SealedTx that holds one row of each list the record
@@ -162,6 +165,8 @@ func openRecord(a tink.AEAD, kind confidant.BlobKind, sealed []byte) (any, error
 		return t.AttachmentChunk(ctx, pid, id, sub)
 	case confidant.BlobBreakGlass:
 		return t.openBreakGlass(ctx, confidant.SealedBreakGlass{ID: id, PatientID: pid, Data: sealed})
+	case confidant.BlobIncidentLetter:
+		return t.openLetter(ctx, confidant.SealedIncidentLetter{ID: id, PatientID: pid, Data: sealed})
 	}
 	panic("unknown kind " + kind)
 }
@@ -320,6 +325,37 @@ func FuzzSearchIndex(f *testing.F) {
 			if !matches(stored, tc.f) {
 				t.Errorf("query %+v does not match the patient read back (birth %v)", tc.f, stored.BirthDate)
 			}
+		}
+	})
+}
+
+// FuzzOpenIncident: the incident body and history decoders never panic on
+// stored bytes, and what opens is only what was sealed for that place.
+func FuzzOpenIncident(f *testing.F) {
+	_, a := fuzzKeys(f)
+	body, err := sealWith(a, incidentBody{Title: "Laptop", AlertIDs: []string{"a"}}, incidentAD("inc"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	ev, err := sealWith(a, incidentEventBody{Text: "decision", Time: "2026-01-02T03:04:05Z"}, incidentEventAD("inc", 2))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(body, false)
+	f.Add(ev, true)
+	f.Add([]byte{1}, false)
+	f.Add([]byte{}, true)
+	f.Fuzz(func(t *testing.T, sealed []byte, event bool) {
+		if event {
+			var b incidentEventBody
+			if err := openWith(a, sealed, &b, incidentEventAD("inc", 2)); err == nil && !bytes.Equal(sealed, ev) {
+				t.Fatalf("opened bytes that were not sealed here: %x", sealed)
+			}
+			return
+		}
+		var b incidentBody
+		if err := openWith(a, sealed, &b, incidentAD("inc")); err == nil && !bytes.Equal(sealed, body) {
+			t.Fatalf("opened bytes that were not sealed here: %x", sealed)
 		}
 	})
 }

@@ -116,6 +116,20 @@ const (
 	// Honeytokens (honeytokens.go): never the decoy patient.
 	ActHoneytokenCreate = "honeytoken.created" // a security officer made a decoy (record: the honeytoken's own id)
 	ActHoneytokenList   = "honeytoken.list"    // a security officer or the DPO listed the decoys
+	// The incident register (incidents.go).
+	ActIncidentOpen         = "incident.open"
+	ActIncidentList         = "incident.list"
+	ActIncidentRead         = "incident.read"
+	ActIncidentAwareness    = "incident.awareness"
+	ActIncidentDecision     = "incident.decision"
+	ActIncidentNotification = "incident.notification"
+	ActIncidentRescope      = "incident.rescope"
+	ActIncidentClose        = "incident.close"
+	ActIncidentLetters      = "incident.letters"        // a phase of letters was sent (on the incident)
+	ActIncidentLetter       = "incident.letter"         // one letter delivered, on the patient's history
+	ActIncidentReport       = "incident.regulator_note" // the regulator notification was produced
+	ActIncidentDelete       = "incident.delete"         // always refused
+	ActLettersRead          = "portal.letters.read"     // a patient read their letters
 )
 
 // event builds an event for the actor of ctx (or the zero actor).

@@ -62,6 +62,17 @@ func TestRoleActionMatrix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	incidentInput := func() service.IncidentInput {
+		return service.IncidentInput{Title: "Matrix incident", Scope: service.ScopeInput{AccountIDs: []string{w.Therapist.ID},
+			From: time.Now().Add(-time.Hour), To: time.Now().Add(time.Hour)}}
+	}
+	freshIncident := func() string {
+		i, err := svc.OpenIncident(w.As(w.Security), incidentInput())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return i.ID
+	}
 	freshDraft := func() string { return mustNote(t, svc, th, w.PatientA.ID, false, false).ID }
 	freshSigned := func() string { return mustNote(t, svc, th, w.PatientA.ID, true, false).ID }
 	// freshPending invites a therapist to clinic B as its manager: an
@@ -311,6 +322,36 @@ func TestRoleActionMatrix(t *testing.T) {
 			[7]string{perm, perm, perm, perm, perm, ok, perm}},
 		{"ListHoneytokens", func(c context.Context) error { return e(svc.ListHoneytokens(c)) },
 			[7]string{perm, perm, perm, perm, perm, ok, perm}},
+		// The incident register: security officers (and the DPO, see
+		// TestIncidentClocksAndRoles); awareness and closing are the DPO's.
+		{"OpenIncident", func(c context.Context) error { return e(svc.OpenIncident(c, incidentInput())) },
+			[7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"ListIncidents", func(c context.Context) error { return e(svc.ListIncidents(c, "")) },
+			[7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"Incident", func(c context.Context) error { return e(svc.Incident(c, freshIncident())) },
+			[7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"IncidentClocks", func(c context.Context) error { return e(svc.IncidentClocks(c)) },
+			[7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"AddIncidentDecision", func(c context.Context) error { return e(svc.AddIncidentDecision(c, freshIncident(), "decided")) },
+			[7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"SetIncidentNotification", func(c context.Context) error {
+			return e(svc.SetIncidentNotification(c, freshIncident(), confidant.IncidentNotification{Nature: "n"}))
+		}, [7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"RescopeIncident", func(c context.Context) error { return e(svc.RescopeIncident(c, freshIncident(), service.ScopeInput{})) },
+			[7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"SendIncidentLetters", func(c context.Context) error { return e(svc.SendIncidentLetters(c, freshIncident(), "1", nil)) },
+			[7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"RegulatorNotification", func(c context.Context) error { return e(svc.RegulatorNotification(c, freshIncident())) },
+			[7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"SetIncidentAwareness", func(c context.Context) error {
+			return e(svc.SetIncidentAwareness(c, freshIncident(), time.Now().Add(-time.Minute), ""))
+		}, [7]string{perm, perm, perm, perm, perm, perm, perm}},
+		{"CloseIncident", func(c context.Context) error { return e(svc.CloseIncident(c, freshIncident(), "done")) },
+			[7]string{perm, perm, perm, perm, perm, perm, perm}},
+		{"DeleteIncident", func(c context.Context) error { return svc.DeleteIncident(c, freshIncident()) },
+			[7]string{perm, perm, perm, perm, perm, perm, perm}},
+		{"MyLetters", func(c context.Context) error { return e(svc.MyLetters(c)) },
+			[7]string{perm, perm, perm, perm, perm, perm, ok}},
 		// An invitation's token is its own authority: whoever holds it sets
 		// the password, signed in or not.
 		{"AcceptInvitation", func(c context.Context) error {

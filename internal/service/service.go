@@ -55,6 +55,9 @@ type Config struct {
 	// BreakGlassTTL is how long a break-the-glass grant gives emergency
 	// access (default 4 hours; at most 24).
 	BreakGlassTTL time.Duration
+	// IncidentScopeMargin widens the period of an incident's breach scope
+	// opened from alerts on both sides (default 0; at most 30 days).
+	IncidentScopeMargin time.Duration
 }
 
 // DefaultConfig returns conservative defaults for a clinical system.
@@ -89,6 +92,8 @@ func (c Config) Validate() error {
 		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "retention periods must not be negative")
 	case c.InvitationTTL <= 0:
 		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "the invitation lifetime must be positive")
+	case c.IncidentScopeMargin < 0 || c.IncidentScopeMargin > 30*24*time.Hour:
+		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "the incident scope margin must be 0 to 30 days")
 	case c.BreakGlassTTL < time.Minute || c.BreakGlassTTL > 24*time.Hour:
 		return confidant.Errorf(confidant.KindInvalid, "invalid_config", "the break-the-glass duration must be 1 minute to 24 hours")
 	}
@@ -106,6 +111,9 @@ type Service struct {
 	auditRead AuditReader
 	mailer    Mailer
 	mailing   sync.WaitGroup // notifications being sent (breakglass.go)
+	// The incident register's links to alerts and the outbox (incidents.go).
+	incAlerts IncidentAlertSource
+	incOutbox IncidentOutbox
 
 	// The WebAuthn relying party (webauthn.go), built once from cfg.
 	waOnce sync.Once
@@ -131,6 +139,7 @@ func New(store confidant.Store, hasher Hasher, cfg Config, opts ...Option) (*Ser
 		return nil, err
 	}
 	s := &Service{store: store, hasher: hasher, cfg: cfg, log: slog.Default(), now: time.Now}
+	s.incAlerts = storedAlerts{s} // the incident register opens incidents from this service's alerts
 	for _, o := range opts {
 		o(s)
 	}

@@ -21,6 +21,7 @@ var blobTables = map[confidant.BlobKind]struct{ table, id, sub string }{
 	confidant.BlobAttachment:      {"attachments", "id", ""},
 	confidant.BlobAttachmentChunk: {"attachment_chunks", "attachment_id", "idx"},
 	confidant.BlobBreakGlass:      {"break_glass", "id", ""},
+	confidant.BlobIncidentLetter:  {"incident_letters", "id", ""},
 }
 
 // patientBlobsQuery selects every sealed blob of a patient as
@@ -30,7 +31,7 @@ var patientBlobsQuery = func() string {
 	for _, kind := range []confidant.BlobKind{
 		confidant.BlobPatient, confidant.BlobNoteVersion, confidant.BlobProcessNote, confidant.BlobDiagnosis,
 		confidant.BlobPlan, confidant.BlobMeasure, confidant.BlobAttachment, confidant.BlobAttachmentChunk,
-		confidant.BlobBreakGlass,
+		confidant.BlobBreakGlass, confidant.BlobIncidentLetter,
 	} {
 		b := blobTables[kind]
 		sub, owner := "0", "patient_id"
@@ -50,7 +51,7 @@ var patientBlobsQuery = func() string {
 
 // PatientBlobs returns every sealed blob of a patient: the patient row, each
 // note version, process note (of every author), diagnosis, plan, measure,
-// attachment, attachment chunk and break-the-glass grant. None for an unknown patient.
+// attachment, attachment chunk, break-the-glass grant and incident letter. None for an unknown patient.
 func (t *tx) PatientBlobs(ctx context.Context, patientID string) ([]confidant.Blob, error) {
 	var out []confidant.Blob
 	err := t.list(ctx, "patient blobs", patientBlobsQuery, []any{patientID}, func(r *sql.Rows) error {

@@ -68,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) confidant.SealedStore) {
 		{"BreakGlass", testBreakGlass},
 		{"Alerts", testAlerts},
 		{"Honeytokens", testHoneytokens},
+		{"Incidents", testIncidents},
 		{"WebAuthn", testWebAuthn},
 		{"WebAuthnCeremonies", testWebAuthnCeremonies},
 		{"RecoveryCodes", testRecoveryCodes},

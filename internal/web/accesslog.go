@@ -28,6 +28,7 @@ type actionText struct{ patient, staff string }
 // action missing here is shown as its code.
 var actionTexts = map[string]actionText{
 	service.ActLoginOK:           {"Signed in", "Signed in"},
+	service.ActLoginNewClient:    {"Signed in from a new device or address", "Signed in from a new device or address"},
 	service.ActLoginFailed:       {"Failed to sign in", "Failed sign-in"},
 	service.ActLogout:            {"Signed out", "Signed out"},
 	service.ActPassword:          {"Changed a password", "Changed a password"},
@@ -100,6 +101,20 @@ var actionTexts = map[string]actionText{
 	service.ActHoneytokenCreate:  {"Created a decoy patient", "Created a decoy patient"},
 	service.ActHoneytokenList:    {"Listed the decoy patients", "Listed the decoy patients"},
 	service.ActSearchEmergency:   {"Searched for you by identity code for emergency access and found you", "Searched for a patient for emergency access"},
+
+	service.ActIncidentOpen:         {"Opened an incident", "Opened an incident"},
+	service.ActIncidentList:         {"Listed incidents", "Listed incidents"},
+	service.ActIncidentRead:         {"Read an incident", "Read an incident"},
+	service.ActIncidentAwareness:    {"Set an incident's time of awareness", "Set an incident's time of awareness"},
+	service.ActIncidentDecision:     {"Recorded a decision on an incident", "Recorded a decision on an incident"},
+	service.ActIncidentNotification: {"Updated an incident's notification fields", "Updated an incident's notification fields"},
+	service.ActIncidentRescope:      {"Computed a new scope for an incident", "Computed a new scope for an incident"},
+	service.ActIncidentClose:        {"Closed an incident", "Closed an incident"},
+	service.ActIncidentLetters:      {"Sent breach notification letters", "Sent breach notification letters"},
+	service.ActIncidentLetter:       {"Sent you a letter about a data breach concerning your records (see Letters)", "Sent a breach notification letter"},
+	service.ActIncidentReport:       {"Produced a breach notification for the supervisory authority", "Produced a regulator notification"},
+	service.ActIncidentDelete:       {"Tried to delete an incident (refused)", "Tried to delete an incident"},
+	service.ActLettersRead:          {"You read your letters", "Read their letters"},
 }
 
 func patientAction(code string) string {

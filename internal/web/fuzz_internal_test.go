@@ -102,3 +102,21 @@ func FuzzMultipartUpload(f *testing.F) {
 		}
 	})
 }
+
+// FuzzIncidentForm: the incident forms' id lists and clocks never panic,
+// and an id list holds no separators or empty entries.
+func FuzzIncidentForm(f *testing.F) {
+	f.Add("a,b c\nd", int64(3600))
+	f.Add(",, ,", int64(-5))
+	f.Add("ä\u00a0ö", int64(1<<62))
+	f.Fuzz(func(t *testing.T, ids string, secs int64) {
+		for _, id := range splitIDs(ids) {
+			if id == "" || strings.ContainsAny(id, ", \n\r\t") {
+				t.Fatalf("split %q into %q", ids, id)
+			}
+		}
+		if humanDuration(time.Duration(secs)) == "" {
+			t.Fatal("empty duration")
+		}
+	})
+}

@@ -72,6 +72,9 @@ type viewer struct {
 	// OpenEmergency: emergency accesses awaiting a security officer's
 	// review (shown in their navigation).
 	OpenEmergency int
+	// Incident: the countdown to the nearest deadline of an open incident
+	// (security officers and the DPO), nil for none.
+	Incident *incidentBanner
 }
 
 type crumb struct {
@@ -81,44 +84,51 @@ type crumb struct {
 // flashes are the only confirmations a redirect may ask for: a fixed set of
 // keys, so that no data ever travels in a URL.
 var flashes = map[string]string{
-	"signed-out":         "You have signed out.",
-	"expired":            "Your session has ended. Please sign in again.",
-	"mfa-expired":        "Your sign-in has expired or was ended. Please sign in again.",
-	"patient-created":    "The patient was registered.",
-	"note-created":       "The draft was saved.",
-	"draft-saved":        "The draft was saved.",
-	"signed":             "The note was signed and is now locked.",
-	"amended":            "The amendment was signed and added as a new version.",
-	"released":           "The note was released to the patient.",
-	"diagnosis-added":    "The diagnosis was recorded.",
-	"diagnosis-status":   "The diagnosis was updated.",
-	"plan-saved":         "The treatment plan was saved as a new version.",
-	"measure-recorded":   "The measure was scored and recorded.",
-	"process-note":       "The private process note was saved.",
-	"uploaded":           "The file was attached.",
-	"clinic-created":     "The clinic was created.",
-	"clinic-updated":     "The clinic was updated.",
-	"staff-created":      "The account was created and its invitation sent.",
-	"staff-updated":      "The account was updated.",
-	"care-assigned":      "The care relationship was started.",
-	"care-ended":         "The care relationship was ended. The therapist no longer has access.",
-	"account-created":    "The portal account was created.",
-	"account-disabled":   "The account was disabled and its sessions ended.",
-	"account-enabled":    "The account was enabled.",
-	"throttle-cleared":   "The failed sign-ins were cleared: every client may try again at once.",
-	"account-approved":   "The account was approved.",
-	"account-reset":      "The account was reset: its owner got a new invitation and sets up a new second factor.",
-	"password-set":       "Your password is set. Sign in with it.",
-	"session-ended":      "The session has ended.",
-	"emergency-access":   "Emergency access was granted. It is recorded with your reason, security officers have been notified, and the patient sees it.",
-	"emergency-reviewed": "The review was recorded.",
-	"alert-acknowledged": "The alert was acknowledged.",
-	"alert-dismissed":    "The alert was dismissed. Someone else can review the dismissal and reopen it.",
-	"alert-reopened":     "The alert was reopened.",
-	"honeytoken-created": "The decoy patient was created. Nobody has a reason to open it: any access raises an alert.",
-	"password-changed":   "Your password is changed, and every session of your account has ended. Sign in with the new password.",
-	"passkey-added":      "The passkey was added.",
-	"passkey-removed":    "The passkey was removed.",
+	"signed-out":            "You have signed out.",
+	"expired":               "Your session has ended. Please sign in again.",
+	"mfa-expired":           "Your sign-in has expired or was ended. Please sign in again.",
+	"patient-created":       "The patient was registered.",
+	"note-created":          "The draft was saved.",
+	"draft-saved":           "The draft was saved.",
+	"signed":                "The note was signed and is now locked.",
+	"amended":               "The amendment was signed and added as a new version.",
+	"released":              "The note was released to the patient.",
+	"diagnosis-added":       "The diagnosis was recorded.",
+	"diagnosis-status":      "The diagnosis was updated.",
+	"plan-saved":            "The treatment plan was saved as a new version.",
+	"measure-recorded":      "The measure was scored and recorded.",
+	"process-note":          "The private process note was saved.",
+	"uploaded":              "The file was attached.",
+	"clinic-created":        "The clinic was created.",
+	"clinic-updated":        "The clinic was updated.",
+	"staff-created":         "The account was created and its invitation sent.",
+	"staff-updated":         "The account was updated.",
+	"care-assigned":         "The care relationship was started.",
+	"care-ended":            "The care relationship was ended. The therapist no longer has access.",
+	"account-created":       "The portal account was created.",
+	"account-disabled":      "The account was disabled and its sessions ended.",
+	"account-enabled":       "The account was enabled.",
+	"throttle-cleared":      "The failed sign-ins were cleared: every client may try again at once.",
+	"account-approved":      "The account was approved.",
+	"account-reset":         "The account was reset: its owner got a new invitation and sets up a new second factor.",
+	"password-set":          "Your password is set. Sign in with it.",
+	"session-ended":         "The session has ended.",
+	"emergency-access":      "Emergency access was granted. It is recorded with your reason, security officers have been notified, and the patient sees it.",
+	"emergency-reviewed":    "The review was recorded.",
+	"alert-acknowledged":    "The alert was acknowledged.",
+	"alert-dismissed":       "The alert was dismissed. Someone else can review the dismissal and reopen it.",
+	"alert-reopened":        "The alert was reopened.",
+	"honeytoken-created":    "The decoy patient was created. Nobody has a reason to open it: any access raises an alert.",
+	"password-changed":      "Your password is changed, and every session of your account has ended. Sign in with the new password.",
+	"passkey-added":         "The passkey was added.",
+	"passkey-removed":       "The passkey was removed.",
+	"incident-opened":       "The incident was opened; its scope is frozen at the access log's checkpoint.",
+	"incident-awareness":    "The time of awareness was recorded; the clocks are running.",
+	"incident-decision":     "The decision was recorded.",
+	"incident-notification": "The notification fields were saved.",
+	"incident-rescoped":     "A new scope was computed and kept as the next version.",
+	"incident-closed":       "The incident was closed.",
+	"incident-letters":      "The letters were sent to the patients' portal (and by e-mail where possible).",
 }
 
 // redirect sends the browser to target after a successful POST, with a
@@ -156,6 +166,11 @@ func (s *server) page(r *http.Request, title string, crumbs ...crumb) page {
 		if a.Role == confidant.RoleSecurity {
 			if n, err := s.svc.OpenBreakGlassCount(r.Context()); err == nil {
 				p.Me.OpenEmergency = n
+			}
+		}
+		if a.Role == confidant.RoleSecurity || a.Role == confidant.RoleDPO {
+			if cs, err := s.svc.IncidentClocks(r.Context()); err == nil {
+				p.Me.Incident = banner(cs, s.svc.Now())
 			}
 		}
 	}

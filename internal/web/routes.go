@@ -120,6 +120,20 @@ func (s *server) routes() http.Handler {
 	private("POST /alerts/{id}/{action}", s.alertAction)
 	private("GET /honeytokens", s.honeytokens)
 	private("POST /honeytokens", s.createHoneytoken)
+	// Security officers and the DPO: the incident register.
+	private("GET /incidents", s.incidents)
+	private("POST /incidents", s.openIncident)
+	private("GET /incidents/{id}", s.incident)
+	private("POST /incidents/{id}/awareness", s.incidentPost("incident-awareness", s.incidentAwareness))
+	private("POST /incidents/{id}/decisions", s.incidentPost("incident-decision", s.incidentDecision))
+	private("POST /incidents/{id}/notification", s.incidentPost("incident-notification", s.incidentNotification))
+	private("POST /incidents/{id}/rescope", s.incidentPost("incident-rescoped", s.incidentRescope))
+	private("POST /incidents/{id}/close", s.incidentPost("incident-closed", s.incidentClose))
+	private("POST /incidents/{id}/letters", s.incidentPost("incident-letters", s.incidentLetters))
+	private("GET /incidents/{id}/regulator-notification.pdf", s.incidentPDF)
+	private("GET /incidents/{id}/regulator-notification.json", s.incidentJSON)
+	// Patients: breach notification letters.
+	private("GET /record/letters", s.myLetters)
 
 	// Security officer: the access log.
 	private("GET /dashboard", s.dashboard)

@@ -1,0 +1,3 @@
+-- 0016: reserved for a migration of another branch (issue 12: detection,
+-- alerts and delivery), which replaces this placeholder when the branches
+-- are merged. It changes nothing.
