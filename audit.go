@@ -183,3 +183,27 @@ const (
 // log is attached: Confidant fails closed.
 var ErrNoAccessLog = &Error{Kind: KindUnavailable, Code: "audit_unavailable",
 	Message: "The access log is unavailable, so nothing can be read or changed. Try again shortly."}
+
+// Activity summarises the access log over a period for the security
+// dashboard: events about patients per clinic and time bucket, and the
+// accounts that reached the most distinct patients. Metadata only.
+type Activity struct {
+	From, To time.Time
+	Bucket   time.Duration
+	// Buckets are the starts of the buckets in [From, To), in order.
+	Buckets []time.Time
+	// ByClinic maps a clinic id ("" for none) to its counts, one per bucket.
+	ByClinic map[string][]int
+	// TopAccounts are the accounts with the most distinct patients in the
+	// period, most first (ties by account id), at most the limit asked.
+	TopAccounts []AccountReach
+	Events      int // events about patients in the period
+}
+
+// AccountReach is one account's reach in a period.
+type AccountReach struct {
+	ActorID  string
+	Role     Role
+	Patients int // distinct patients
+	Events   int
+}

@@ -97,12 +97,16 @@ type app struct {
 	keys    *keys.Keyring
 	log     *audit.Log
 	store   *seal.Store
+	forged  *service.ForgedFacts // records forged authorization facts; Close waits for it
 	// factsAdded: this run applied the migration adding fact MACs.
 	factsAdded bool
 	plain      bool // the INSECURE plain baseline (build tag baseline, baseline_on.go): no keys, no access log
 }
 
 func (a *app) Close() error {
+	if a.forged != nil {
+		a.forged.Wait() // reports of forged facts reach the log before it closes
+	}
 	if a.log != nil {
 		a.log.Close()
 	}
@@ -198,7 +202,8 @@ func openApp(ctx context.Context, c Config, w io.Writer, opt openOptions) (*app,
 	}
 	kr.OnUnwrap(a.log.KeyUse) // every unwrap of a keyset by the KEK is an access-log event
 	a.store = seal.New(a.log, kr)
-	a.store.OnForgedFact(service.ForgedFactReporter(a.log))
+	a.forged = service.NewForgedFacts(a.log, opt.logger)
+	a.store.OnForgedFact(a.forged.Report)
 	return a, nil
 }
 

@@ -41,7 +41,7 @@ func (e *env) newStaff(t *testing.T, username string, role confidant.Role) strin
 func TestAlertsAPI(t *testing.T) {
 	e := newEnv(t)
 	sec := e.login(t, "security")
-	dpo := e.newStaff(t, "dpo", confidant.RoleDPO)
+	dpo := e.newStaff(t, "dpo2", confidant.RoleDPO)
 	sec2 := e.newStaff(t, "security2", confidant.RoleSecurity)
 
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -194,7 +194,7 @@ func TestAlertsAPI(t *testing.T) {
 func TestHoneytokensAPI(t *testing.T) {
 	e := newEnv(t)
 	sec := e.login(t, "security")
-	dpo := e.newStaff(t, "dpo", confidant.RoleDPO)
+	dpo := e.newStaff(t, "dpo2", confidant.RoleDPO)
 	res := e.do(t, req{Method: "POST", Path: "/api/v1/honeytokens", Token: dpo, Body: map[string]string{"clinic_id": e.ClinicA.ID}})
 	if res.Code != http.StatusForbidden {
 		t.Errorf("DPO creates a honeytoken: %d", res.Code)

@@ -247,6 +247,9 @@ func TestRoleMatrix(t *testing.T) {
 		{"GET", "/api/v1/break-glass?status=all", "", want{403, 403, 403, 403, 200, 403, 401}},
 		{"GET", "/api/v1/break-glass?status=closed", "", want{403, 403, 403, 403, 400, 403, 401}},
 		{"POST", "/api/v1/break-glass/{grant}/review", `{"outcome":"justified","comment":""}`, want{403, 403, 403, 403, 200, 403, 401}},
+		// Access-log queries and the records report: security officers.
+		{"GET", "/api/v1/audit/events?limit=5", "", want{403, 403, 403, 403, 200, 403, 401}},
+		{"GET", "/api/v1/audit/records-report", "", want{403, 403, 403, 403, 200, 403, 401}},
 		{"GET", "/api/v1/alerts", "", want{403, 403, 403, 403, 200, 403, 401}},
 		{"GET", "/api/v1/alerts?since=2026-01-01T00:00:00Z&status=new&limit=10", "", want{403, 403, 403, 403, 200, 403, 401}},
 		{"GET", "/api/v1/alerts?since=yesterday", "", want{403, 403, 403, 403, 400, 403, 401}},

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	confidant "github.com/confidanthealth/confidant"
@@ -66,6 +67,7 @@ const (
 	ActFactForged    = "integrity.fact_forged"
 	ActAuditQuery    = "audit.query"
 	ActAuditScope    = "audit.scope"
+	ActDashboard     = "audit.dashboard" // a security officer or the DPO looked at the dashboard
 	ActKeyUnwrap     = "key.unwrap"             // recorded by internal/audit (confidant.ActionKeyUnwrap)
 	ActThrottleList  = "account.throttle.list"  // a security officer listed throttled accounts
 	ActThrottleClear = "account.throttle.clear" // a security officer cleared an account's failed sign-ins
@@ -194,19 +196,45 @@ func (s *Service) auditTx(ctx context.Context, tx confidant.Tx, action, patientI
 	return tx.Audit(s.event(ctx, action, patientID, recordID, confidant.OutcomeOK))
 }
 
-// ForgedFactReporter returns the hook for seal.Store.OnForgedFact: it
-// records an ActFactForged event (table as the purpose, row id as the
-// record) from a goroutine, since it is called inside a transaction.
-func ForgedFactReporter(a Auditor) func(table, id string) {
-	return func(table, id string) {
-		ev := confidant.AuditEvent{Time: time.Now().UTC(), Action: ActFactForged, RecordID: id,
-			Purpose: table, Outcome: confidant.OutcomeDenied}
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			if err := a.Record(ctx, ev); err != nil {
-				slog.Error("could not record a forged authorization fact in the access log", "table", table, "id", id, "error", err)
-			}
-		}()
-	}
+// ForgedFacts records, for seal.Store.OnForgedFact, an ActFactForged
+// event (table as the purpose, row id as the record) for each
+// authorization fact that failed its MAC. The hook is called inside a
+// transaction, so the event is recorded from a goroutine; Wait waits for
+// those still being recorded (before the access log closes at shutdown).
+type ForgedFacts struct {
+	a   Auditor
+	log *slog.Logger
+	now func() time.Time
+	wg  sync.WaitGroup
 }
+
+// NewForgedFacts returns a reporter recording into a, logging a failure to
+// record on log (nil: slog.Default()) with ids only.
+func NewForgedFacts(a Auditor, log *slog.Logger) *ForgedFacts {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &ForgedFacts{a: a, log: log, now: time.Now}
+}
+
+// Report is the hook for seal.Store.OnForgedFact.
+func (f *ForgedFacts) Report(table, id string) {
+	ev := confidant.AuditEvent{Time: f.now().UTC(), Action: ActFactForged, RecordID: id,
+		Purpose: table, Outcome: confidant.OutcomeDenied}
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := f.a.Record(ctx, ev); err != nil {
+			f.log.Error("could not record a forged authorization fact in the access log", "table", table, "id", id, "error", err)
+		}
+	}()
+}
+
+// Wait waits for the events being recorded.
+func (f *ForgedFacts) Wait() { f.wg.Wait() }
+
+// ForgedFactReporter returns the hook of a new ForgedFacts on a with the
+// default logger (tests; servers keep the ForgedFacts to Wait on it).
+func ForgedFactReporter(a Auditor) func(table, id string) { return NewForgedFacts(a, nil).Report }

@@ -49,6 +49,7 @@ type World struct {
 	Manager        confidant.User // manager of clinic A
 	ManagerB       confidant.User // manager of clinic B
 	Security       confidant.User
+	DPO            confidant.User // the data protection officer
 	PatientUser    confidant.User // portal account of PatientA
 
 	PatientA confidant.Patient // clinic A, in care of Therapist
@@ -111,7 +112,8 @@ func NewWithConfig(t testing.TB, st confidant.Store, cfg service.Config) *World 
 	w.Manager = mk("manager", confidant.RoleManager, w.ClinicA.ID)
 	w.ManagerB = mk("managerb", confidant.RoleManager, w.ClinicB.ID)
 	w.Security = mk("security", confidant.RoleSecurity)
-	w.secrets = enrolStaff(t, st, w.Therapist, w.OtherTherapist, w.TherapistB, w.Manager, w.ManagerB, w.Security)
+	w.DPO = mk("dpo", confidant.RoleDPO)
+	w.secrets = enrolStaff(t, st, w.Therapist, w.OtherTherapist, w.TherapistB, w.Manager, w.ManagerB, w.Security, w.DPO)
 
 	w.PatientA = w.patient(t, w.Therapist, "Aino", "Äijälä", "010190-902S")
 	w.PatientB = w.patient(t, w.TherapistB, "Bertta", "Korhonen", "020285-903Y")

@@ -75,6 +75,7 @@ var actionTexts = map[string]actionText{
 	service.ActFactForged:        {"A forged access right was refused", "An authorization fact failed its integrity check"},
 	service.ActAuditQuery:        {"Looked at your access history", "Searched the access log"},
 	service.ActAuditScope:        {"Listed the patients an account accessed", "Listed the patients an account accessed"},
+	service.ActDashboard:         {"Looked at the security dashboard", "Looked at the security dashboard"},
 	service.ActRecordsReport:     {"Read the records check report", "Read the records check report"},
 	service.ActKeyUnwrap:         {"Opened the key of your record to serve a request", "Unwrapped a key"},
 	service.ActThrottleList:      {"Listed throttled sign-ins", "Listed throttled sign-ins"},

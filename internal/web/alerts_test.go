@@ -44,7 +44,7 @@ func (e *env) staffAs(t *testing.T, username string, role confidant.Role) (confi
 // others are refused; the navigation links it for both roles.
 func TestAlertsPage(t *testing.T) {
 	e := newEnv(t)
-	_, dpo := e.staffAs(t, "dpo", confidant.RoleDPO)
+	_, dpo := e.staffAs(t, "dpo2", confidant.RoleDPO)
 	sec := e.as(e.w.Security)
 	raised, err := e.w.Service.RaiseAlertsNow(context.Background(), []confidant.Alert{{
 		Rule: "no_care", Severity: confidant.AlertHigh, ActorID: e.w.OtherTherapist.ID, ClinicID: e.w.ClinicA.ID,
@@ -115,7 +115,7 @@ func TestAlertsPage(t *testing.T) {
 // DPO sees them without the form.
 func TestHoneytokensPage(t *testing.T) {
 	e := newEnv(t)
-	_, dpo := e.staffAs(t, "dpo", confidant.RoleDPO)
+	_, dpo := e.staffAs(t, "dpo2", confidant.RoleDPO)
 	sec := e.as(e.w.Security)
 	r := sec.get("/honeytokens")
 	if r.status != http.StatusOK || !strings.Contains(r.body, `action="/honeytokens"`) || !strings.Contains(r.body, "No decoy patients yet.") {

@@ -122,6 +122,7 @@ func (s *server) routes() http.Handler {
 	private("POST /honeytokens", s.createHoneytoken)
 
 	// Security officer: the access log.
+	private("GET /dashboard", s.dashboard)
 	private("GET /access-log", s.accessLog)
 	private("GET /access-log/scope", s.accessScope)
 

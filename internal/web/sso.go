@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -242,11 +243,27 @@ func (s *server) ssoCallback(w http.ResponseWriter, r *http.Request) {
 	rp.CodeExchangeHandler(done, p).ServeHTTP(w, r.WithContext(ctx))
 }
 
-// ssoFailed logs why a flow failed (the library's words: no tokens or
-// codes) and shows the sign-in page with a plain message.
+// ssoFailed logs why a flow failed and shows the sign-in page with a
+// plain message. The library's description may quote what the provider
+// sent (its error_description, a claim), so only the kind of failure is
+// logged, from a fixed vocabulary: never the provider's text.
 func (s *server) ssoFailed(w http.ResponseWriter, r *http.Request, why string) {
-	s.log.WarnContext(r.Context(), "single sign-on refused", slog.String("why", why))
+	s.log.WarnContext(r.Context(), "single sign-on refused", slog.String("why", ssoFailureKind(why)))
 	s.loginError(w, r, errSSOFailed)
+}
+
+// ssoFailureKind classifies a failure description into a fixed word.
+func ssoFailureKind(desc string) string {
+	d := strings.ToLower(desc)
+	for _, k := range []string{"nonce", "state", "pkce", "verifier", "signature", "expired", "issuer", "audience", "token", "code"} {
+		if strings.Contains(d, k) {
+			return k
+		}
+	}
+	if strings.Contains(d, "access_denied") || strings.Contains(d, "denied") {
+		return "denied"
+	}
+	return "other"
 }
 
 // loginError shows the sign-in page with err's message.

@@ -201,7 +201,7 @@ func TestSingleSignOn(t *testing.T) {
 	if r := victim.get("/sessions"); r.status != http.StatusSeeOther {
 		t.Fatal("signed in with a wrong nonce")
 	}
-	if !strings.Contains(e.log.String(), "nonce does not match") {
+	if !strings.Contains(e.log.String(), `"single sign-on refused" why=nonce`) {
 		t.Errorf("the refusal was not the nonce check:\n%s", e.log.String())
 	}
 
