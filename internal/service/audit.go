@@ -67,7 +67,7 @@ const (
 	ActFactForged    = "integrity.fact_forged"
 	ActAuditQuery    = "audit.query"
 	ActAuditScope    = "audit.scope"
-	ActDashboard     = "audit.dashboard" // a security officer or the DPO looked at the dashboard
+	ActDashboard     = "audit.dashboard"        // a security officer or the DPO looked at the dashboard
 	ActKeyUnwrap     = "key.unwrap"             // recorded by internal/audit (confidant.ActionKeyUnwrap)
 	ActThrottleList  = "account.throttle.list"  // a security officer listed throttled accounts
 	ActThrottleClear = "account.throttle.clear" // a security officer cleared an account's failed sign-ins
