@@ -132,7 +132,7 @@ func TestRaiseAlerts(t *testing.T) {
 // escalate; each an event; refusals for roles other than security and DPO.
 func TestAlertLifecycle(t *testing.T) {
 	w := newClockWorld(t)
-	dpo := staff(t, w.World, "dpo2", confidant.RoleDPO)
+	dpo := w.DPO
 	sec2 := staff(t, w.World, "security2", confidant.RoleSecurity)
 	raised, err := w.svc.RaiseAlertsNow(context.Background(), []confidant.Alert{detectorAlert(w.World, "a"), detectorAlert(w.World, "b")})
 	if err != nil {

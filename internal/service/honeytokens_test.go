@@ -28,7 +28,7 @@ func TestHoneytokens(t *testing.T) {
 	st := testfix.Seal(t, db, testfix.Keyring(t))
 	w := testfix.New(t, st)
 	svc := w.Service
-	dpo := staff(t, w, "dpo2", confidant.RoleDPO)
+	dpo := w.DPO
 	sec := w.As(w.Security)
 
 	for _, u := range []confidant.User{w.Therapist, w.Manager, w.PatientUser, dpo} {
