@@ -33,6 +33,9 @@ type SealedTx interface {
 	// LogTx keeps the access log (see audit.go).
 	LogTx
 
+	// Recipients of alerts and the outbox (delivery.go).
+	SealedDeliveryTx
+
 	// Organisation, clinics, accounts and sessions hold no patient data.
 	Organisation(ctx context.Context) (Organisation, error)
 	CreateOrganisation(ctx context.Context, o Organisation) error

@@ -616,3 +616,34 @@ func (t *stageTx) SetRecoveryCodes(ctx context.Context, userID string, hashes []
 func (t *stageTx) UseRecoveryCode(ctx context.Context, userID string, n int, at time.Time) error {
 	return t.write(func(tx confidant.SealedTx) error { return tx.UseRecoveryCode(ctx, userID, n, at) })
 }
+
+// Recipients and the outbox. ClaimOutbox is an update whose answer the
+// function uses: it runs inside the batch.
+func (t *stageTx) Recipient(ctx context.Context, id string) (confidant.SealedRecipient, error) {
+	return read(t, func(tx confidant.SealedTx) (confidant.SealedRecipient, error) { return tx.Recipient(ctx, id) })
+}
+func (t *stageTx) ListRecipients(ctx context.Context) ([]confidant.SealedRecipient, error) {
+	return read(t, func(tx confidant.SealedTx) ([]confidant.SealedRecipient, error) { return tx.ListRecipients(ctx) })
+}
+func (t *stageTx) CreateRecipient(ctx context.Context, r confidant.SealedRecipient) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.CreateRecipient(ctx, r) })
+}
+func (t *stageTx) UpdateRecipient(ctx context.Context, r confidant.SealedRecipient, from confidant.RecipientStatus) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.UpdateRecipient(ctx, r, from) })
+}
+func (t *stageTx) EnqueueOutbox(ctx context.Context, items []confidant.SealedOutboxItem) (int, error) {
+	// How many were new depends on the state the batch applies it to.
+	return 0, t.stop()
+}
+func (t *stageTx) ClaimOutbox(context.Context, string, time.Time, time.Time, int) ([]confidant.SealedOutboxItem, error) {
+	return nil, t.stop()
+}
+func (t *stageTx) FinishOutbox(ctx context.Context, id, owner string, at time.Time) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.FinishOutbox(ctx, id, owner, at) })
+}
+func (t *stageTx) FailOutbox(ctx context.Context, id, owner string, next time.Time, code string) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.FailOutbox(ctx, id, owner, next, code) })
+}
+func (t *stageTx) ListOutbox(ctx context.Context, f confidant.OutboxFilter) ([]confidant.SealedOutboxItem, error) {
+	return read(t, func(tx confidant.SealedTx) ([]confidant.SealedOutboxItem, error) { return tx.ListOutbox(ctx, f) })
+}

@@ -23,13 +23,14 @@ type Rotator interface {
 }
 
 // SystemKeyNames are the system keys wrapped by the KEK.
-var SystemKeyNames = []string{IndexKeyName, KeysetKeyNames[0], KeysetKeyNames[1]}
+var SystemKeyNames = []string{IndexKeyName, KeysetKeyNames[0], KeysetKeyNames[1], KeysetKeyNames[2]}
 
 // KeysetKeyNames are the system keys that hold a Tink keyset wrapped like a
 // patient's (by RewrapPatientKey) rather than a raw secret: the access
 // log's audit keyset (internal/audit.KeyName) and the keyset of the TOTP
-// secrets (TOTPKeyName).
-var KeysetKeyNames = []string{"~audit", TOTPKeyName}
+// secrets (TOTPKeyName) and the keyset of the recipients' addresses and
+// the outbox (DeliveryKeyName).
+var KeysetKeyNames = []string{"~audit", TOTPKeyName, DeliveryKeyName}
 
 // IndexKeyName is the system key of the blind indexes.
 const IndexKeyName = "blind-index"

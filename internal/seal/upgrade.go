@@ -41,7 +41,10 @@ func Prepare(ctx context.Context, backend confidant.SealedStore, k IndexKeyring)
 	if err := k.LoadIndexKey(wk); err != nil {
 		return err
 	}
-	return prepareTOTPKey(ctx, backend, k)
+	if err := prepareTOTPKey(ctx, backend, k); err != nil {
+		return err
+	}
+	return prepareKeyset(ctx, backend, k, DeliveryKeyName)
 }
 
 // LegacyRecords are one patient's plaintext records from a database written

@@ -1,0 +1,3 @@
+-- 0013: reserved for a migration of another branch (issue 12), which
+-- replaces this placeholder when the branches are merged. It changes
+-- nothing.
