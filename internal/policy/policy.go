@@ -32,6 +32,10 @@
 //   - The data protection officer (RoleDPO) sees access-log metadata,
 //     the break-the-glass queue, alerts and incidents; never clinical
 //     content, and changes no account.
+//   - Security officers and the data protection officer keep the
+//     recipients of alerts: one proposes a change, a different one
+//     approves it with their second factor (ProposeRecipient,
+//     ApproveRecipient); they read the outbox and the board digest.
 //   - Security officers see and review every break-the-glass grant
 //     (ListBreakGlass, ReviewBreakGlass); the reason is shown to them and
 //     to the patient, never clinical content.
@@ -100,6 +104,16 @@ const (
 	// of break-the-glass grants.
 	ListBreakGlass   Action = "break_glass.list"
 	ReviewBreakGlass Action = "break_glass.review"
+
+	// Recipients of alerts and their delivery (security officers and the
+	// data protection officer): list the recipients and the outbox,
+	// propose a change (addition or removal), approve another person's
+	// proposal (the service refuses it to the proposer), read the board
+	// digest.
+	ListRecipients   Action = "recipients.list"
+	ProposeRecipient Action = "recipients.propose"
+	ApproveRecipient Action = "recipients.approve"
+	ReadBoardDigest  Action = "board_digest.read"
 )
 
 // Actions lists every action, for the matrix test and documentation.
@@ -110,6 +124,7 @@ var Actions = []Action{
 	ReadAttachment, ReadOwnReleased, ReadOwnAccessLog, QueryAudit, ListClinics, ManageClinic, CreateClinic,
 	ListPatientsAdm, ListStaff, ManageStaff, ManageCare, ListCare, DisableAccount, ApproveAccount, ResetAccount,
 	ManageThrottle, BreakGlass, ListBreakGlass, ReviewBreakGlass,
+	ListRecipients, ProposeRecipient, ApproveRecipient, ReadBoardDigest,
 }
 
 // Facts are what the service knows about the target of an action. Only the
@@ -216,7 +231,7 @@ func Check(a confidant.Actor, act Action, f Facts) error {
 	case confidant.RoleSecurity:
 		switch act {
 		case ListClinics, ListStaff, DisableAccount, QueryAudit, ManageThrottle, ApproveAccount, ResetAccount,
-			ListBreakGlass, ReviewBreakGlass:
+			ListBreakGlass, ReviewBreakGlass, ListRecipients, ProposeRecipient, ApproveRecipient, ReadBoardDigest:
 			return nil
 		}
 	case confidant.RoleDPO:
@@ -225,7 +240,8 @@ func Check(a confidant.Actor, act Action, f Facts) error {
 		// theirs too (internal/service). Never clinical content, never
 		// accounts.
 		switch act {
-		case ListClinics, ListStaff, QueryAudit, ListBreakGlass:
+		case ListClinics, ListStaff, QueryAudit, ListBreakGlass,
+			ListRecipients, ProposeRecipient, ApproveRecipient, ReadBoardDigest:
 			return nil
 		}
 	}

@@ -48,9 +48,11 @@ var spec = map[confidant.Role]map[Action]req{
 	confidant.RoleSecurity: {
 		ListClinics: always, ListStaff: always, DisableAccount: always, QueryAudit: always, ApproveAccount: always, ResetAccount: always,
 		ManageThrottle: always, ListBreakGlass: always, ReviewBreakGlass: always,
+		ListRecipients: always, ProposeRecipient: always, ApproveRecipient: always, ReadBoardDigest: always,
 	},
 	confidant.RoleDPO: {
 		ListClinics: always, ListStaff: always, QueryAudit: always, ListBreakGlass: always,
+		ListRecipients: always, ProposeRecipient: always, ApproveRecipient: always, ReadBoardDigest: always,
 	},
 }
 

@@ -11,6 +11,7 @@ package service
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -114,6 +115,17 @@ type Service struct {
 
 	// records is the latest records check (recordsreport.go).
 	records atomic.Pointer[confidant.RecordsReport]
+
+	// Delivery (delivery.go, digest.go): this process's lease owner in
+	// the outbox, the webhook client, the board digest's period, source
+	// and signer.
+	worker      string
+	httpClient  *http.Client
+	digestEvery time.Duration
+	digestSrc   DigestSource
+	digestSign  DigestSigner
+	digestMu    sync.Mutex
+	digestLast  time.Time // the period this process queued last
 }
 
 // Option configures a Service.
@@ -130,7 +142,7 @@ func New(store confidant.Store, hasher Hasher, cfg Config, opts ...Option) (*Ser
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{store: store, hasher: hasher, cfg: cfg, log: slog.Default(), now: time.Now}
+	s := &Service{store: store, hasher: hasher, cfg: cfg, log: slog.Default(), now: time.Now, worker: confidant.NewID()}
 	for _, o := range opts {
 		o(s)
 	}
