@@ -114,7 +114,11 @@ func newDeliveryWorld(t *testing.T) *deliveryWorld {
 
 // clock follows the time (second-factor codes are of the time) moved on
 // by advance; assertions compare with clock(), never with the time.
-func (w *deliveryWorld) clock() time.Time { w.mu.Lock(); defer w.mu.Unlock(); return time.Now().Add(w.offset) }
+func (w *deliveryWorld) clock() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return time.Now().Add(w.offset)
+}
 
 func (w *deliveryWorld) advance(d time.Duration) { w.mu.Lock(); w.offset += d; w.mu.Unlock() }
 
