@@ -176,9 +176,8 @@ type DeliveryTx interface {
 	UpdateRecipient(ctx context.Context, r Recipient, from RecipientStatus) error
 
 	// EnqueueOutbox seals and stores items; an item whose (MessageKey,
-	// Recipient) is queued already is skipped. It returns how many were
-	// new.
-	EnqueueOutbox(ctx context.Context, items []OutboxItem) (int, error)
+	// Recipient) is queued already is skipped.
+	EnqueueOutbox(ctx context.Context, items []OutboxItem) error
 	// ClaimOutbox leases up to limit undelivered items due at now (whose
 	// lease, if any, ended) to owner until `until`, in one conditional
 	// update each, and returns them with their messages opened: two
@@ -202,7 +201,7 @@ type SealedDeliveryTx interface {
 	Recipient(ctx context.Context, id string) (SealedRecipient, error)
 	ListRecipients(ctx context.Context) ([]SealedRecipient, error)
 	UpdateRecipient(ctx context.Context, r SealedRecipient, from RecipientStatus) error
-	EnqueueOutbox(ctx context.Context, items []SealedOutboxItem) (int, error)
+	EnqueueOutbox(ctx context.Context, items []SealedOutboxItem) error
 	ClaimOutbox(ctx context.Context, owner string, now, until time.Time, limit int) ([]SealedOutboxItem, error)
 	FinishOutbox(ctx context.Context, id, owner string, at time.Time) error
 	FailOutbox(ctx context.Context, id, owner string, next time.Time, code string) error

@@ -631,9 +631,10 @@ func (t *stageTx) CreateRecipient(ctx context.Context, r confidant.SealedRecipie
 func (t *stageTx) UpdateRecipient(ctx context.Context, r confidant.SealedRecipient, from confidant.RecipientStatus) error {
 	return t.write(func(tx confidant.SealedTx) error { return tx.UpdateRecipient(ctx, r, from) })
 }
-func (t *stageTx) EnqueueOutbox(ctx context.Context, items []confidant.SealedOutboxItem) (int, error) {
-	// How many were new depends on the state the batch applies it to.
-	return 0, t.stop()
+func (t *stageTx) EnqueueOutbox(ctx context.Context, items []confidant.SealedOutboxItem) error {
+	// Skipping a queued item is part of the write: it cannot fail.
+	items = append([]confidant.SealedOutboxItem(nil), items...)
+	return t.write(func(tx confidant.SealedTx) error { return tx.EnqueueOutbox(ctx, items) })
 }
 func (t *stageTx) ClaimOutbox(context.Context, string, time.Time, time.Time, int) ([]confidant.SealedOutboxItem, error) {
 	return nil, t.stop()

@@ -75,19 +75,17 @@ func scanOutbox(sc interface{ Scan(...any) error }) (confidant.SealedOutboxItem,
 }
 
 // EnqueueOutbox stores items, skipping those queued already.
-func (t *tx) EnqueueOutbox(ctx context.Context, items []confidant.SealedOutboxItem) (int, error) {
-	total := 0
+func (t *tx) EnqueueOutbox(ctx context.Context, items []confidant.SealedOutboxItem) error {
 	for _, o := range items {
-		tag, err := t.tx.Exec(t.c(ctx), `
+		_, err := t.tx.Exec(t.c(ctx), `
 			INSERT INTO outbox (id, message_key, recipient, channel, data, created_at, next_attempt_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (message_key, recipient) DO NOTHING`,
 			o.ID, o.MessageKey, o.Recipient, string(o.Channel), nonNil(o.Data), ts(o.CreatedAt), ts(o.NextAttemptAt))
 		if err != nil {
-			return total, mapErr(err, "enqueue outbox", "Outbox item")
+			return mapErr(err, "enqueue outbox", "Outbox item")
 		}
-		total += int(tag.RowsAffected())
 	}
-	return total, nil
+	return nil
 }
 
 // ClaimOutbox leases due rows in one conditional update; rows locked by

@@ -200,20 +200,20 @@ func (t *tx) UpdateRecipient(ctx context.Context, r confidant.Recipient, from co
 }
 
 // EnqueueOutbox seals each message to its row.
-func (t *tx) EnqueueOutbox(ctx context.Context, items []confidant.OutboxItem) (int, error) {
+func (t *tx) EnqueueOutbox(ctx context.Context, items []confidant.OutboxItem) error {
 	if len(items) == 0 {
-		return 0, nil
+		return nil
 	}
 	a, err := t.keysetAEAD(ctx, DeliveryKeyName, true)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	rows := make([]confidant.SealedOutboxItem, len(items))
 	for i, o := range items {
 		rows[i] = confidant.SealedOutboxItem{ID: o.ID, MessageKey: o.MessageKey, Recipient: o.Recipient, Channel: o.Channel,
 			CreatedAt: o.CreatedAt, NextAttemptAt: o.NextAttemptAt}
 		if rows[i].Data, err = sealDelivery(a, o.Message, "outbox", o.ID); err != nil {
-			return 0, err
+			return err
 		}
 	}
 	return t.SealedTx.EnqueueOutbox(ctx, rows)

@@ -166,8 +166,7 @@ func (s *Service) enqueueTo(ctx context.Context, tx confidant.Tx, m Notification
 		items = append(items, confidant.OutboxItem{ID: confidant.NewID(), MessageKey: m.Key, Recipient: d.key,
 			Channel: d.channel, Message: msg, CreatedAt: now, NextAttemptAt: now})
 	}
-	_, err := tx.EnqueueOutbox(ctx, items)
-	return err
+	return tx.EnqueueOutbox(ctx, items)
 }
 
 // AlertNotification is the notification of a detector's alert: the

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -726,5 +727,90 @@ func TestForgedRecipientNotSilentlyUsed(t *testing.T) {
 			t.Fatalf("forged rows reported: %v", seen)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type fakeDigestSource struct{}
+
+func (fakeDigestSource) AlertCounts(_ context.Context, from, to time.Time) (map[string]int, error) {
+	if !to.After(from) {
+		return nil, errors.New("empty period")
+	}
+	return map[string]int{"no_care": 3, "honeytoken": 1}, nil
+}
+
+func (fakeDigestSource) OpenIncidents(context.Context) ([]service.IncidentClock, error) {
+	opened := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	return []service.IncidentClock{{ID: "inc1", Clock: "authority 72h", OpenedAt: opened, Deadline: opened.Add(72 * time.Hour)}}, nil
+}
+
+// The board digest is signed with the log's checkpoint key and verifies;
+// a tampered one does not; it is queued once per period to every
+// recipient; only security officers and the DPO read it.
+func TestBoardDigest(t *testing.T) {
+	w := newDeliveryWorld(t)
+	svc := w.service(t, w.stk, service.WithBoardDigest(7*24*time.Hour, fakeDigestSource{}, w.stk.log))
+	board := w.addRecipient(t, svc, "email", "board", "board@example.org", "")
+	for _, u := range []confidant.User{w.Therapist, w.Manager, w.PatientUser} {
+		if _, err := svc.BoardDigest(w.As(u)); confidant.KindOf(err) != confidant.KindPermission {
+			t.Errorf("%s reads the digest: %v", u.Username, err)
+		}
+	}
+	d, err := svc.BoardDigest(w.As(w.dpo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.To.Sub(d.From) != 7*24*time.Hour || d.To.After(w.clock()) || w.clock().Sub(d.To) >= 7*24*time.Hour {
+		t.Errorf("period %v to %v at %v", d.From, d.To, w.clock())
+	}
+	if d.CheckpointSize == 0 || d.ActiveRecipients != 1 || d.Alerts["no_care"] != 3 || len(d.Incidents) != 1 {
+		t.Errorf("digest: %+v", d)
+	}
+	body, err := w.stk.log.OpenDigest([]byte(d.Signed))
+	if err != nil {
+		t.Fatalf("the digest does not verify: %v", err)
+	}
+	for _, want := range []string{"alert no_care 3\n", "alert honeytoken 1\n", "incident inc1 authority_72h opened 2026-12-01T09:00:00Z deadline 2026-12-04T09:00:00Z\n",
+		"recipients 1\n", "incidents 1 open\n"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("digest body lacks %q:\n%s", want, body)
+		}
+	}
+	tampered := strings.Replace(d.Signed, "alert no_care 3", "alert no_care 0", 1)
+	if _, err := w.stk.log.OpenDigest([]byte(tampered)); err == nil {
+		t.Error("a tampered digest verified")
+	}
+	for range 2 {
+		if err := svc.QueueBoardDigest(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Another server (another process) queues the same period: nothing new.
+	other := w.service(t, w.stk, service.WithBoardDigest(7*24*time.Hour, fakeDigestSource{}, w.stk.log))
+	if err := other.QueueBoardDigest(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	key := "board-digest:" + strconv.FormatInt(d.From.Unix(), 10)
+	got := byKey(outbox(t, w, svc, ""), key)
+	want := map[string]int{"user:" + w.officer.ID: 1, "user:" + w.dpo.ID: 1, "recipient:" + board.ID: 1}
+	if len(got) != len(want) {
+		t.Errorf("digest queued for %v, want %v", got, want)
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("digest for %s: %d, want %d", k, got[k], n)
+		}
+	}
+	if _, _, err := svc.DeliverDue(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var mailed string
+	for _, m := range w.smtp.Messages() {
+		if m.To[0] == "board@example.org" && strings.Contains(string(m.Data), "board digest") {
+			mailed = string(m.Data)
+		}
+	}
+	if !strings.Contains(mailed, "stops arriving") || !strings.Contains(mailed, "verify-digest") {
+		t.Errorf("the board's digest mail lacks its instructions")
 	}
 }

@@ -79,22 +79,20 @@ func scanOutbox(sc interface{ Scan(...any) error }, o *confidant.SealedOutboxIte
 		&o.LeaseOwner, tm(&o.LeaseUntil), tm(&o.DeliveredAt), &o.LastError)
 }
 
-func (t *tx) EnqueueOutbox(ctx context.Context, items []confidant.SealedOutboxItem) (int, error) {
-	total := 0
+func (t *tx) EnqueueOutbox(ctx context.Context, items []confidant.SealedOutboxItem) error {
 	for _, o := range items {
-		n, err := t.exec(ctx, "enqueue outbox",
+		_, err := t.exec(ctx, "enqueue outbox",
 			`INSERT INTO outbox (id, message_key, recipient, channel, data, created_at, next_attempt_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_key, recipient) DO NOTHING`,
 			o.ID, o.MessageKey, o.Recipient, string(o.Channel), nonNil(o.Data), micros(o.CreatedAt), micros(o.NextAttemptAt))
 		if isUnique(err) {
-			return total, conflict("conflict", "The outbox item already exists.")
+			return conflict("conflict", "The outbox item already exists.")
 		}
 		if err != nil {
-			return total, err
+			return err
 		}
-		total += int(n)
 	}
-	return total, nil
+	return nil
 }
 
 // ClaimOutbox leases due rows: SQLite has one writer at a time, and each
