@@ -140,6 +140,13 @@ func (h *handler) routes() {
 	h.authed("GET /api/v1/accounts/awaiting-approval", h.listAwaitingApproval)
 	h.authed("GET /api/v1/break-glass", h.listBreakGlass)
 	h.authed("POST /api/v1/break-glass/{id}/review", h.reviewBreakGlass)
+	h.authed("GET /api/v1/recipients", h.listRecipients)
+	h.authed("POST /api/v1/recipients", h.proposeRecipient)
+	h.authed("POST /api/v1/recipients/{id}/remove", h.proposeRecipientRemoval)
+	h.authed("GET /api/v1/recipients/changes", h.listRecipientChanges)
+	h.authed("POST /api/v1/recipients/changes/{id}/approve", h.approveRecipientChange)
+	h.authed("GET /api/v1/outbox", h.listOutbox)
+	h.authed("GET /api/v1/board-digest", h.boardDigest)
 	h.public("POST /api/v1/invitations/accept", h.acceptInvitation)
 }
 

@@ -49,7 +49,8 @@ type DigestSigner interface {
 }
 
 // WithBoardDigest sends a board digest every period (0: never) from src
-// (nil: the digest says the alerts are not available), signed by signer.
+// (nil: the digest says the alerts are not available), signed by signer
+// (nil: the access log given to WithAuditor, when it can sign).
 func WithBoardDigest(every time.Duration, src DigestSource, signer DigestSigner) Option {
 	return func(s *Service) { s.digestEvery, s.digestSrc, s.digestSign = every, src, signer }
 }
@@ -90,11 +91,16 @@ func token(s string) string {
 
 // buildDigest gathers and signs the digest of [from, to).
 func (s *Service) buildDigest(ctx context.Context, from, to time.Time) (BoardDigest, error) {
-	if s.digestSign == nil {
+	signer := s.digestSign
+	if signer == nil {
+		// The access log signs (*audit.Log is both).
+		signer, _ = s.audit.(DigestSigner)
+	}
+	if signer == nil {
 		return BoardDigest{}, confidant.ErrNoAccessLog
 	}
 	d := BoardDigest{From: from, To: to, Alerts: map[string]int{}}
-	cp, err := s.digestSign.Checkpoint(ctx)
+	cp, err := signer.Checkpoint(ctx)
 	if err != nil {
 		return BoardDigest{}, err
 	}
@@ -150,7 +156,7 @@ func (s *Service) buildDigest(ctx context.Context, from, to time.Time) (BoardDig
 		b.WriteString("alerts unavailable\n")
 	}
 	fmt.Fprintf(&b, "recipients %d\n", d.ActiveRecipients)
-	signed, err := s.digestSign.SignDigest(b.String())
+	signed, err := signer.SignDigest(b.String())
 	if err != nil {
 		return BoardDigest{}, err
 	}
