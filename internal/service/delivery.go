@@ -64,14 +64,14 @@ type destination struct {
 	secret  string
 }
 
-// deliverTo reports whether a configured recipient receives messages. A
+// Receives reports whether a configured recipient receives messages. A
 // verified recipient does while active or while its removal awaits
 // approval. A row failing its MAC (reported as integrity.fact_forged by
 // internal/seal) still does if its sealed address opens: the address was
 // sealed for this row by Confidant, and a database writer who changed the
 // status must not silence it (a forged "removed"). A row whose sealed
 // address does not open cannot be delivered to.
-func deliverTo(r confidant.Recipient) bool {
+func Receives(r confidant.Recipient) bool {
 	if !r.Opened || r.Address == "" {
 		return false
 	}
@@ -87,7 +87,7 @@ func recipientDestination(r confidant.Recipient) destination {
 
 // destinations returns every current recipient of alerts: each enabled
 // security officer and data protection officer with an address, and the
-// configured recipients that receive (deliverTo).
+// configured recipients that receive (Receives).
 func (s *Service) destinations(ctx context.Context, tx confidant.Tx) ([]destination, error) {
 	var out []destination
 	for _, role := range []confidant.Role{confidant.RoleSecurity, confidant.RoleDPO} {
@@ -107,7 +107,7 @@ func (s *Service) destinations(ctx context.Context, tx confidant.Tx) ([]destinat
 		return nil, err
 	}
 	for _, r := range rs {
-		if deliverTo(r) {
+		if Receives(r) {
 			out = append(out, recipientDestination(r))
 		}
 	}

@@ -118,7 +118,7 @@ func (s *Service) buildDigest(ctx context.Context, from, to time.Time) (BoardDig
 		rs, err := tx.ListRecipients(ctx)
 		n := 0
 		for _, r := range rs {
-			if deliverTo(r) {
+			if Receives(r) {
 				n++
 			}
 		}

@@ -62,7 +62,7 @@ type RecipientView struct {
 func recipientView(r confidant.Recipient) RecipientView {
 	return RecipientView{
 		ID: r.ID, Kind: string(r.Kind), Label: r.Label, Address: r.Address, Status: string(r.Status),
-		Receives: deliverTo(r), Verified: r.Verified,
+		Receives: Receives(r), Verified: r.Verified,
 		ProposedBy: r.ProposedBy, ProposedAt: r.ProposedAt, ApprovedBy: r.ApprovedBy, ApprovedAt: r.ApprovedAt,
 		RemoveProposedBy: r.RemoveProposedBy, RemoveProposedAt: r.RemoveProposedAt, RemovedBy: r.RemovedBy, RemovedAt: r.RemovedAt,
 	}
