@@ -115,6 +115,14 @@ func (s *server) routes() http.Handler {
 	private("GET /emergency-access", s.emergencyAccess)
 	private("POST /emergency-access/{id}/review", s.reviewEmergencyAccess)
 
+	// Security officers and the DPO: recipients of alerts, the outbox,
+	// the board digest.
+	private("GET /recipients", s.recipients)
+	private("POST /recipients", s.proposeRecipient)
+	private("POST /recipients/{id}/remove", s.proposeRecipientRemoval)
+	private("POST /recipients/changes/{id}/approve", s.approveRecipientChange)
+	private("GET /board-digest", s.boardDigest)
+
 	// Security officer: the access log.
 	private("GET /access-log", s.accessLog)
 	private("GET /access-log/scope", s.accessScope)
