@@ -814,3 +814,34 @@ func TestBoardDigest(t *testing.T) {
 		t.Errorf("the board's digest mail lacks its instructions")
 	}
 }
+
+// RunOutbox, as serve runs it, delivers what is queued while it runs and
+// returns when its context ends.
+func TestRunOutbox(t *testing.T) {
+	w := newDeliveryWorld(t)
+	svc := w.service(t, w.stk)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); svc.RunOutbox(ctx, 20*time.Millisecond) }()
+	m := svc.AlertNotification(testAlert(w))
+	if err := w.stk.st.Update(t.Context(), func(tx confidant.Tx) error { return svc.Enqueue(t.Context(), tx, m) }); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := byKey(outbox(t, w, svc, "delivered"), m.Key)
+		if len(got) == 2 { // the officer and the DPO
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not delivered while the worker runs: %v", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("RunOutbox did not return after its context ended")
+	}
+}
