@@ -47,7 +47,7 @@ const (
 	outboxRetryMin   = 10 * time.Second
 	outboxRetryMax   = time.Hour
 	outboxLease      = 5 * time.Minute
-	outboxBatch      = 20
+	outboxBatch      = 4 // outboxBatch sends at their longest (outboxMailTime) fit in a lease
 	webhookTimeout   = 10 * time.Second
 	outboxMailTime   = 60 * time.Second
 	maxNotification  = 64 << 10
@@ -280,6 +280,12 @@ func (s *Service) DeliverDue(ctx context.Context) (delivered, failed int, err er
 			return delivered, failed, nil
 		}
 		for _, it := range items {
+			if s.clock().After(it.LeaseUntil.Add(-outboxMailTime)) {
+				// Too little of the lease is left to send: leave the
+				// rest of the batch to the next claim after it ends,
+				// rather than send while another worker may.
+				break
+			}
 			code := s.send(ctx, it)
 			at := s.clock()
 			err := s.store.Update(ctx, func(tx confidant.Tx) error {

@@ -30,23 +30,17 @@ func (s *server) recipientsView(r *http.Request) (*recipientsView, error) {
 	if v.Changes, err = s.svc.RecipientChanges(r.Context()); err != nil {
 		return nil, err
 	}
-	items, err := s.svc.Outbox(r.Context(), "")
-	if err != nil {
-		return nil, err
-	}
-	// Not delivered first (the ones to look at), then the latest
-	// deliveries.
-	for _, it := range items {
-		if it.Status != "delivered" {
-			v.Outbox = append(v.Outbox, it)
+	// Not delivered first (the ones to look at: failing, then never
+	// tried), then the latest deliveries.
+	for _, st := range []string{"failed", "pending", "delivered"} {
+		items, err := s.svc.Outbox(r.Context(), st)
+		if err != nil {
+			return nil, err
 		}
-	}
-	n := 0
-	for _, it := range items {
-		if it.Status == "delivered" && n < 20 {
-			v.Outbox = append(v.Outbox, it)
-			n++
+		if st == "delivered" && len(items) > 20 {
+			items = items[:20]
 		}
+		v.Outbox = append(v.Outbox, items...)
 	}
 	ids := []string{}
 	for _, rc := range v.Recipients {
