@@ -44,6 +44,8 @@ type SealedTx interface {
 	// update, if it is old (a name without one counts as 0), and reports
 	// whether it did: false when another writer moved it first.
 	AdvanceDetector(ctx context.Context, name string, old, next uint64, at time.Time) (bool, error)
+	// Recipients of alerts and the outbox (delivery.go).
+	SealedDeliveryTx
 
 	// Organisation, clinics, accounts and sessions hold no patient data.
 	Organisation(ctx context.Context) (Organisation, error)

@@ -135,6 +135,9 @@ type Tx interface {
 	CreateWebAuthnCredential(ctx context.Context, c WebAuthnCredential) error
 	WebAuthnTx
 
+	// Recipients of alerts and the outbox (delivery.go).
+	DeliveryTx
+
 	// Sign-in throttling: failed sign-ins counted per (client, account).
 	// client is the client's address as the service received it;
 	// internal/seal replaces it by a keyed hash (a blind index) before it

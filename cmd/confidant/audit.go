@@ -34,7 +34,13 @@ Subcommands:
   checkpoint                       sign (if the log grew) and print the latest checkpoint, and the
                                    public key that verifies it
   check-proof --key VKEY|--key-file F FILE
-                                   check a patient's downloaded proof bundle without the server`
+                                   check a patient's downloaded proof bundle without the server
+  verify-digest [--key VKEY|--key-file F] FILE
+                                   check a board digest's signature (the log's checkpoint key):
+                                   with --key or --key-file without the server or the database,
+                                   else with the key of the log in --data / --database-url; FILE
+                                   may be the whole mail, the digest is read from its first line
+                                   ("confidant board digest v1") to the end`
 
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
@@ -57,6 +63,9 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if sub == "check-proof" {
 		return checkProof(fs.Args(), *key, *keyFile, stdout)
+	}
+	if sub == "verify-digest" && (*key != "" || *keyFile != "") {
+		return verifyDigest(fs.Args(), *key, *keyFile, nil, stdout)
 	}
 	cfg, err := config()
 	if err != nil {
@@ -82,6 +91,8 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	switch sub {
+	case "verify-digest":
+		return verifyDigest(fs.Args(), "", "", a.log, stdout)
 	case "rebuild-tiles":
 		var bar *progress.Bar
 		var phase string
@@ -217,4 +228,44 @@ func printRecordsReport(w io.Writer, rep *audit.RecordsReport) {
 	if rep.OK() {
 		fmt.Fprintln(w, "The records match the access log.")
 	}
+}
+
+// verifyDigest checks a board digest with the key given (offline) or the
+// key of the log l, and prints its body.
+func verifyDigest(files []string, key, keyFile string, l *audit.Log, stdout io.Writer) error {
+	if len(files) != 1 {
+		return errors.New("name exactly one digest file")
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		return err
+	}
+	s := strings.ReplaceAll(string(data), "\r\n", "\n") // a saved mail
+	i := strings.Index(s, auditlog.DigestHeader+"\n")
+	if i < 0 {
+		return errors.New("the file holds no board digest (no line \"" + auditlog.DigestHeader + "\")")
+	}
+	text := []byte(strings.TrimRight(s[i:], " \t\n") + "\n")
+	var body string
+	if l != nil {
+		body, err = l.OpenDigest(text)
+	} else {
+		if keyFile != "" {
+			b, rerr := os.ReadFile(keyFile)
+			if rerr != nil {
+				return rerr
+			}
+			key = strings.TrimSpace(string(b))
+		}
+		v, verr := auditlog.NewVerifier(key)
+		if verr != nil {
+			return verr
+		}
+		body, err = auditlog.OpenDigest(text, note.VerifierList(v))
+	}
+	if err != nil {
+		return fmt.Errorf("the digest does NOT check: %w", err)
+	}
+	fmt.Fprintf(stdout, "The digest checks: signed with the access log's checkpoint key.\n%s", body)
+	return nil
 }

@@ -70,6 +70,10 @@ type Config struct {
 	DetectVolumeHour int
 	DetectVolumeDay  int
 	DetectHours      *detect.Hours
+	// OutboxEvery is how often serve delivers the due outbox rows;
+	// BoardDigestEvery the board digest's period (0: none).
+	OutboxEvery      time.Duration
+	BoardDigestEvery time.Duration
 }
 
 // setting describes one configuration value.
@@ -147,6 +151,20 @@ var settings = []setting{
 		c.CheckpointEvery, err = time.ParseDuration(v)
 		if err == nil && c.CheckpointEvery < 100*time.Millisecond {
 			err = errors.New("must be at least 100ms")
+		}
+		return err
+	}},
+	{"outbox-every", "serve: how often to deliver the due alerts and notices of the outbox (docs/INCIDENTS.md)", "5s", func(c *Config, v string) (err error) {
+		c.OutboxEvery, err = time.ParseDuration(v)
+		if err == nil && (c.OutboxEvery < 100*time.Millisecond || c.OutboxEvery > time.Hour) {
+			err = errors.New("must be 100ms to 1h")
+		}
+		return err
+	}},
+	{"board-digest-every", "serve: the period of the signed board digest sent to every recipient of alerts (docs/INCIDENTS.md); 0 turns it off", "168h", func(c *Config, v string) (err error) {
+		c.BoardDigestEvery, err = time.ParseDuration(v)
+		if err == nil && c.BoardDigestEvery != 0 && c.BoardDigestEvery < time.Hour {
+			err = errors.New("must be 0 (off) or at least 1h")
 		}
 		return err
 	}},

@@ -114,6 +114,8 @@ func TestFactsBackfillOnUpgrade(t *testing.T) {
 		`DROP TABLE incident_letters`,
 		`DROP TABLE incident_history`,
 		`DROP TABLE incidents`,
+		`DROP TABLE recipients`, // 0015_delivery
+		`DROP TABLE outbox`,
 		`DELETE FROM schema_migrations WHERE version >= 11`,
 	} {
 		if _, err := raw.Exec(q); err != nil {

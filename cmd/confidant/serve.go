@@ -75,6 +75,11 @@ func newHandler(cfg Config, a *app, log *slog.Logger, mailer mail.Sender) (http.
 	if mailer != nil {
 		opts = append(opts, service.WithMailer(mailer))
 	}
+	if !a.plain {
+		// The board digest, signed with the access log's checkpoint key,
+		// from the stored alerts and the incident register.
+		opts = append(opts, service.WithStoredBoardDigest(cfg.BoardDigestEvery, a.log))
+	}
 	if a.plain { // INSECURE plain baseline (baseline_on.go): no access log
 		opts = plainServiceOptions(log)
 	}
@@ -181,6 +186,16 @@ func serve(ctx context.Context, cfg Config, a *app, ln net.Listener, log *slog.L
 	} else {
 		log.Warn("the detector is off (--detect-every 0): nothing watches the access log for breaches")
 	}
+	// The outbox's delivery worker (and the board digest's schedule),
+	// awaited at shutdown.
+	outboxCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopOutbox()
+	outboxDone := make(chan struct{})
+	if a.plain {
+		close(outboxDone)
+	} else {
+		go func() { defer close(outboxDone); svc.RunOutbox(outboxCtx, cfg.OutboxEvery) }()
+	}
 	errc := make(chan error, 1)
 	scheme := "http"
 	go func() {
@@ -207,6 +222,15 @@ func serve(ctx context.Context, cfg Config, a *app, ln net.Listener, log *slog.L
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	err = srv.Shutdown(sctx)
+	// The delivery worker stops; a row it was sending stays leased and is
+	// sent again, with the same id, once the lease ends (after a restart
+	// or by another server).
+	stopOutbox()
+	select {
+	case <-outboxDone:
+	case <-sctx.Done():
+		log.Warn("shutting down with an outbox delivery unfinished")
+	}
 	// Notifications still being sent (break-the-glass) are let finish,
 	// within the same bound.
 	mailed := make(chan struct{})

@@ -162,6 +162,13 @@ func (h *handler) routes() {
 	h.authed("GET /api/v1/incidents/{id}/regulator-notification", h.regulatorNotification)
 	h.authed("GET /api/v1/incidents/{id}/regulator-notification.pdf", h.regulatorNotification)
 	h.authed("GET /api/v1/me/letters", h.myLetters)
+	h.authed("GET /api/v1/recipients", h.listRecipients)
+	h.authed("POST /api/v1/recipients", h.proposeRecipient)
+	h.authed("POST /api/v1/recipients/{id}/remove", h.proposeRecipientRemoval)
+	h.authed("GET /api/v1/recipients/changes", h.listRecipientChanges)
+	h.authed("POST /api/v1/recipients/changes/{id}/approve", h.approveRecipientChange)
+	h.authed("GET /api/v1/outbox", h.listOutbox)
+	h.authed("GET /api/v1/board-digest", h.boardDigest)
 	h.public("POST /api/v1/invitations/accept", h.acceptInvitation)
 }
 

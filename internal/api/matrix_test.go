@@ -150,6 +150,15 @@ func newMatrixWorld(t *testing.T) *matrixWorld {
 		}))
 		m.ids[name] = a.ID
 	}
+	// Recipients of alerts: an active one, and one proposed by someone
+	// other than the security officer (made in the store).
+	for _, st := range []confidant.RecipientStatus{confidant.RecipientActive, confidant.RecipientPending} {
+		id := confidant.NewID()
+		rec := confidant.Recipient{ID: id, Kind: confidant.RecipientEmail, Label: confidant.LabelBoard, Address: "board@example.org",
+			Status: st, ProposedBy: e.Manager.ID, ProposedAt: now}
+		must(e.Store.Update(t.Context(), func(tx confidant.Tx) error { return tx.CreateRecipient(t.Context(), rec) }))
+		m.ids["{recipient-"+string(st)+"}"] = id
+	}
 	// The therapist's passkey (the therapist has an app too, so it may go).
 	cer, err := svc.BeginPasskeyRegistration(ctx)
 	must(err)
@@ -266,6 +275,19 @@ func TestRoleMatrix(t *testing.T) {
 		{"GET", "/api/v1/honeytokens", "", want{403, 403, 403, 403, 200, 403, 401}},
 		{"POST", "/api/v1/honeytokens", `{"clinic_id":"{clinicA}"}`, want{403, 403, 403, 403, 201, 403, 401}},
 		{"POST", "/api/v1/invitations/accept", `{"token":"AAAA","password":"a long enough password"}`, want{400, 400, 400, 400, 400, 400, 400}},
+		// Recipients of alerts, the outbox and the board digest: security
+		// officers (and the DPO); a change approved by another person.
+		{"GET", "/api/v1/recipients", "", want{403, 403, 403, 403, 200, 403, 401}},
+		{"POST", "/api/v1/recipients", `{"kind":"email","label":"board","address":"board2@example.org"}`, want{403, 403, 403, 403, 201, 403, 401}},
+		{"POST", "/api/v1/recipients", `{"kind":"webhook","label":"other","url":"https://siem.example.org/h","secret":"0123456789abcdef"}`,
+			want{403, 403, 403, 403, 201, 403, 401}},
+		{"POST", "/api/v1/recipients", `{"kind":"sms","label":"board","address":"+358401234567"}`, want{403, 403, 403, 403, 400, 403, 401}},
+		{"GET", "/api/v1/recipients/changes", "", want{403, 403, 403, 403, 200, 403, 401}},
+		{"POST", "/api/v1/recipients/{recipient-active}/remove", "", want{403, 403, 403, 403, 200, 403, 401}},
+		{"POST", "/api/v1/recipients/changes/{recipient-pending}/approve", `{"code":"{code}"}`, want{403, 403, 403, 403, 200, 403, 401}},
+		{"GET", "/api/v1/outbox?status=pending", "", want{403, 403, 403, 403, 200, 403, 401}},
+		{"GET", "/api/v1/outbox?status=lost", "", want{403, 403, 403, 403, 400, 403, 401}},
+		{"GET", "/api/v1/board-digest", "", want{403, 403, 403, 403, 200, 403, 401}},
 
 		// The incident register: security officers (and the DPO:
 		// TestIncidentAPI); awareness and closing are the DPO's only.

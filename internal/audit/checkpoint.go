@@ -271,3 +271,27 @@ func treeFault(err error, index uint64) error {
 	}
 	return &auditlog.Fault{Index: index, Kind: auditlog.FaultTile, Detail: "loading the stored tree: " + err.Error()}
 }
+
+// SignDigest signs a board digest body with the checkpoint key
+// (auditlog.SignDigest: its first line is auditlog.DigestHeader, never a
+// checkpoint's origin).
+func (l *Log) SignDigest(body string) ([]byte, error) {
+	l.mu.Lock()
+	signer := l.signer
+	l.mu.Unlock()
+	if signer == nil {
+		return nil, confidant.ErrNoAccessLog
+	}
+	return auditlog.SignDigest(signer, body)
+}
+
+// OpenDigest verifies a board digest signed by this log's key.
+func (l *Log) OpenDigest(text []byte) (string, error) {
+	l.mu.Lock()
+	v := l.verifier
+	l.mu.Unlock()
+	if v == nil {
+		return "", confidant.ErrNoAccessLog
+	}
+	return auditlog.OpenDigest(text, notesVerifiers(v))
+}

@@ -706,3 +706,35 @@ func (t *stageTx) IncidentLetters(ctx context.Context, f confidant.IncidentLette
 		return tx.IncidentLetters(ctx, f)
 	})
 }
+
+// Recipients and the outbox. ClaimOutbox is an update whose answer the
+// function uses: it runs inside the batch.
+func (t *stageTx) Recipient(ctx context.Context, id string) (confidant.SealedRecipient, error) {
+	return read(t, func(tx confidant.SealedTx) (confidant.SealedRecipient, error) { return tx.Recipient(ctx, id) })
+}
+func (t *stageTx) ListRecipients(ctx context.Context) ([]confidant.SealedRecipient, error) {
+	return read(t, func(tx confidant.SealedTx) ([]confidant.SealedRecipient, error) { return tx.ListRecipients(ctx) })
+}
+func (t *stageTx) CreateRecipient(ctx context.Context, r confidant.SealedRecipient) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.CreateRecipient(ctx, r) })
+}
+func (t *stageTx) UpdateRecipient(ctx context.Context, r confidant.SealedRecipient, from confidant.RecipientStatus) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.UpdateRecipient(ctx, r, from) })
+}
+func (t *stageTx) EnqueueOutbox(ctx context.Context, items []confidant.SealedOutboxItem) error {
+	// Skipping a queued item is part of the write: it cannot fail.
+	items = append([]confidant.SealedOutboxItem(nil), items...)
+	return t.write(func(tx confidant.SealedTx) error { return tx.EnqueueOutbox(ctx, items) })
+}
+func (t *stageTx) ClaimOutbox(context.Context, string, time.Time, time.Time, int) ([]confidant.SealedOutboxItem, error) {
+	return nil, t.stop()
+}
+func (t *stageTx) FinishOutbox(ctx context.Context, id, owner string, at time.Time) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.FinishOutbox(ctx, id, owner, at) })
+}
+func (t *stageTx) FailOutbox(ctx context.Context, id, owner string, next time.Time, code string) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.FailOutbox(ctx, id, owner, next, code) })
+}
+func (t *stageTx) ListOutbox(ctx context.Context, f confidant.OutboxFilter) ([]confidant.SealedOutboxItem, error) {
+	return read(t, func(tx confidant.SealedTx) ([]confidant.SealedOutboxItem, error) { return tx.ListOutbox(ctx, f) })
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/transparency-dev/formats/log"
 	"golang.org/x/mod/sumdb/note"
@@ -154,4 +155,50 @@ func ParseCheckpoint(text []byte, verifiers note.Verifiers) (Checkpoint, error) 
 		return Checkpoint{}, errors.New("auditlog: checkpoint is not signed by a known key of its origin")
 	}
 	return Checkpoint{Origin: lc.Origin, Size: lc.Size, Root: [32]byte(lc.Hash), Note: bytes.Clone(text)}, nil
+}
+
+// DigestHeader is the first line of a signed board digest. A checkpoint's
+// first line is its origin, which is never this text (SignDigest refuses
+// a signer so named), so a digest can never be taken for a checkpoint nor
+// a checkpoint for a digest: ParseCheckpoint wants the signer's name on
+// the first line, OpenDigest wants this header.
+const DigestHeader = "confidant board digest v1"
+
+// MaxDigestSize bounds the signed digests OpenDigest accepts.
+const MaxDigestSize = 256 << 10
+
+// SignDigest signs a board digest with the log's key as a signed note
+// whose text is DigestHeader, a newline and body (which must end in a
+// newline, as note text does).
+func SignDigest(s Signer, body string) ([]byte, error) {
+	if s.Name() == DigestHeader {
+		return nil, errors.New("auditlog: a log key may not be named like the board digest")
+	}
+	if body == "" || body[len(body)-1] != '\n' {
+		return nil, errors.New("auditlog: a digest body must end in a newline")
+	}
+	signed, err := note.Sign(&note.Note{Text: DigestHeader + "\n" + body}, s)
+	if err != nil {
+		return nil, fmt.Errorf("auditlog: signing digest: %w", err)
+	}
+	return signed, nil
+}
+
+// OpenDigest verifies a signed board digest with verifiers and returns
+// its body (the text after the header line). It fails for a note that is
+// not a digest (a checkpoint), a wrong or missing signature, or more than
+// MaxDigestSize bytes.
+func OpenDigest(text []byte, verifiers note.Verifiers) (string, error) {
+	if len(text) > MaxDigestSize {
+		return "", fmt.Errorf("auditlog: digest longer than %d bytes", MaxDigestSize)
+	}
+	n, err := note.Open(text, verifiers)
+	if err != nil {
+		return "", fmt.Errorf("auditlog: digest signature: %w", err)
+	}
+	body, ok := strings.CutPrefix(n.Text, DigestHeader+"\n")
+	if !ok {
+		return "", errors.New("auditlog: not a board digest")
+	}
+	return body, nil
 }

@@ -35,6 +35,10 @@ type Message struct {
 	To      []string // addresses (RFC 5322 addr-spec), at least one
 	Subject string   // one line
 	Text    string   // the body, plain text
+	// MessageID, when set, is the Message-ID's value without the angle
+	// brackets (id-left@id-right, e.g. from a durable outbox row, so that
+	// a message sent again is recognised as the same); else a random one.
+	MessageID string
 }
 
 // Sender delivers messages.
@@ -181,7 +185,14 @@ func compose(from string, m Message) (*gomail.Msg, error) {
 	}
 	msg.Subject(m.Subject)
 	msg.SetDate()
-	msg.SetMessageID()
+	if m.MessageID != "" {
+		if strings.ContainsAny(m.MessageID, "<>\r\n \t") || strings.Count(m.MessageID, "@") != 1 {
+			return nil, invalid("A message id must be id-left@id-right.")
+		}
+		msg.SetMessageIDWithValue(m.MessageID)
+	} else {
+		msg.SetMessageID()
+	}
 	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
 	return msg, nil
 }

@@ -189,6 +189,8 @@ func TestComposeRefuses(t *testing.T) {
 		{To: []string{"Name <a@b.example>"}, Subject: "s"},
 		{To: []string{"a@b.example"}, Subject: "s\r\nBcc: x@y.example"},
 		{To: []string{"a@b.example"}, Subject: " "},
+		{To: []string{"a@b.example"}, Subject: "s", MessageID: "no-at-sign"},
+		{To: []string{"a@b.example"}, Subject: "s", MessageID: "a@b>\r\nBcc: x@y.example"},
 	} {
 		if err := o.Send(t.Context(), m); confidant.KindOf(err) != confidant.KindInvalid {
 			t.Errorf("Send(%q) = %v, want invalid", m.Subject, err)
@@ -274,4 +276,33 @@ func FuzzParseURL(f *testing.F) {
 			t.Fatalf("NewSMTP refused what ParseURL accepted: %v", err)
 		}
 	})
+}
+
+// A message id given by the caller (an outbox row's) is the Message-ID.
+func TestMessageID(t *testing.T) {
+	dir := t.TempDir()
+	o, err := NewOutbox(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := testMsg
+	m.MessageID = "outbox.abc123@confidant.example"
+	if err := o.Send(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 {
+		t.Fatalf("%d files", len(ents))
+	}
+	b, err := os.ReadFile(filepath.Join(dir, ents[0].Name()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := netmail.ReadMessage(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := msg.Header.Get("Message-Id"); got != "<outbox.abc123@confidant.example>" {
+		t.Errorf("Message-ID %q", got)
+	}
 }

@@ -32,6 +32,10 @@
 //   - The data protection officer (RoleDPO) sees access-log metadata,
 //     the break-the-glass queue, alerts and incidents; never clinical
 //     content, and changes no account.
+//   - Security officers and the data protection officer keep the
+//     recipients of alerts: one proposes a change, a different one
+//     approves it with their second factor (ProposeRecipient,
+//     ApproveRecipient); they read the outbox and the board digest.
 //   - Security officers see and review every break-the-glass grant
 //     (ListBreakGlass, ReviewBreakGlass); the reason is shown to them and
 //     to the patient, never clinical content.
@@ -124,6 +128,15 @@ const (
 	// ReadOwnLetters: a patient reads the breach notification letters
 	// addressed to them.
 	ReadOwnLetters Action = "portal.read_letters"
+	// Recipients of alerts and their delivery (security officers and the
+	// data protection officer): list the recipients and the outbox,
+	// propose a change (addition or removal), approve another person's
+	// proposal (the service refuses it to the proposer), read the board
+	// digest.
+	ListRecipients   Action = "recipients.list"
+	ProposeRecipient Action = "recipients.propose"
+	ApproveRecipient Action = "recipients.approve"
+	ReadBoardDigest  Action = "board_digest.read"
 )
 
 // Actions lists every action, for the matrix test and documentation.
@@ -136,6 +149,7 @@ var Actions = []Action{
 	ManageThrottle, BreakGlass, ListBreakGlass, ReviewBreakGlass,
 	ListAlerts, ManageAlerts, CreateHoneytoken, ListHoneytokens,
 	OpenIncident, ReadIncident, UpdateIncident, SendIncidentLetters, SetIncidentAwareness, CloseIncident, ReadOwnLetters,
+	ListRecipients, ProposeRecipient, ApproveRecipient, ReadBoardDigest,
 }
 
 // Facts are what the service knows about the target of an action. Only the
@@ -243,7 +257,8 @@ func Check(a confidant.Actor, act Action, f Facts) error {
 		switch act {
 		case ListClinics, ListStaff, DisableAccount, QueryAudit, ManageThrottle, ApproveAccount, ResetAccount,
 			ListBreakGlass, ReviewBreakGlass, ListAlerts, ManageAlerts, CreateHoneytoken, ListHoneytokens,
-			OpenIncident, ReadIncident, UpdateIncident, SendIncidentLetters:
+			OpenIncident, ReadIncident, UpdateIncident, SendIncidentLetters,
+			ListRecipients, ProposeRecipient, ApproveRecipient, ReadBoardDigest:
 			return nil
 		}
 	case confidant.RoleDPO:
@@ -253,7 +268,8 @@ func Check(a confidant.Actor, act Action, f Facts) error {
 		// accounts.
 		switch act {
 		case ListClinics, ListStaff, QueryAudit, ListBreakGlass, ListAlerts, ManageAlerts, ListHoneytokens,
-			OpenIncident, ReadIncident, UpdateIncident, SendIncidentLetters, SetIncidentAwareness, CloseIncident:
+			OpenIncident, ReadIncident, UpdateIncident, SendIncidentLetters, SetIncidentAwareness, CloseIncident,
+			ListRecipients, ProposeRecipient, ApproveRecipient, ReadBoardDigest:
 			return nil
 		}
 	}

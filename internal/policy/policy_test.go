@@ -50,12 +50,14 @@ var spec = map[confidant.Role]map[Action]req{
 		ManageThrottle: always, ListBreakGlass: always, ReviewBreakGlass: always,
 		ListAlerts: always, ManageAlerts: always, CreateHoneytoken: always, ListHoneytokens: always,
 		OpenIncident: always, ReadIncident: always, UpdateIncident: always, SendIncidentLetters: always,
+		ListRecipients: always, ProposeRecipient: always, ApproveRecipient: always, ReadBoardDigest: always,
 	},
 	confidant.RoleDPO: {
 		ListClinics: always, ListStaff: always, QueryAudit: always, ListBreakGlass: always,
 		ListAlerts: always, ManageAlerts: always, ListHoneytokens: always,
 		OpenIncident: always, ReadIncident: always, UpdateIncident: always, SendIncidentLetters: always,
 		SetIncidentAwareness: always, CloseIncident: always,
+		ListRecipients: always, ProposeRecipient: always, ApproveRecipient: always, ReadBoardDigest: always,
 	},
 }
 

@@ -28,9 +28,10 @@ var SystemKeyNames = []string{IndexKeyName, KeysetKeyNames[0], KeysetKeyNames[1]
 // KeysetKeyNames are the system keys that hold a Tink keyset wrapped like a
 // patient's (by RewrapPatientKey) rather than a raw secret: the access
 // log's audit keyset (internal/audit.KeyName) and the keyset of the TOTP
-// secrets (TOTPKeyName), and the keyset of alerts and honeytokens
-// (AlertsKeyName).
-var KeysetKeyNames = []string{"~audit", TOTPKeyName, AlertsKeyName}
+// secrets (TOTPKeyName), the keyset of alerts and honeytokens
+// (AlertsKeyName) and the keyset of the recipients' addresses and the
+// outbox (DeliveryKeyName).
+var KeysetKeyNames = []string{"~audit", TOTPKeyName, AlertsKeyName, DeliveryKeyName}
 
 // IndexKeyName is the system key of the blind indexes.
 const IndexKeyName = "blind-index"

@@ -44,7 +44,10 @@ func Prepare(ctx context.Context, backend confidant.SealedStore, k IndexKeyring)
 	if err := prepareTOTPKey(ctx, backend, k); err != nil {
 		return err
 	}
-	return prepareAlertsKey(ctx, backend, k)
+	if err := prepareAlertsKey(ctx, backend, k); err != nil {
+		return err
+	}
+	return prepareKeyset(ctx, backend, k, DeliveryKeyName)
 }
 
 // LegacyRecords are one patient's plaintext records from a database written

@@ -83,6 +83,10 @@ func (s *Service) RaiseAlerts(ctx context.Context, tx confidant.Tx, alerts []con
 		if err := tx.Audit(s.systemEvent(ActAlertRaised, a.ClinicID, a.ID, "rule "+a.Rule+", severity "+string(a.Severity))); err != nil {
 			return nil, err
 		}
+		// Its deliveries to every recipient commit with it (the outbox).
+		if err := s.Enqueue(ctx, tx, s.AlertNotification(a)); err != nil {
+			return nil, err
+		}
 		out = append(out, a)
 	}
 	return out, nil

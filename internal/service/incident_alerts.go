@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"time"
 
 	confidant "github.com/confidanthealth/confidant"
 )
@@ -37,4 +38,49 @@ func (a storedAlerts) IncidentAlerts(ctx context.Context, tx confidant.Tx, ids [
 func (a storedAlerts) EscalateAlerts(ctx context.Context, tx confidant.Tx, ids []string, incidentID string) error {
 	_, err := a.s.EscalateAlerts(ctx, tx, ids, incidentID)
 	return err
+}
+
+// StoredDigestSource is the board digest's source over this service's
+// alert store and incident register (a system reader: counts, ids and
+// clocks only).
+func StoredDigestSource(s *Service) DigestSource { return storedDigest{s} }
+
+type storedDigest struct{ s *Service }
+
+// AlertCounts counts the alerts raised in [from, to) by rule.
+func (d storedDigest) AlertCounts(ctx context.Context, from, to time.Time) (map[string]int, error) {
+	var out map[string]int
+	err := d.s.store.View(ctx, func(tx confidant.Tx) error {
+		var err error
+		out, err = tx.CountAlerts(ctx, from, to)
+		return err
+	})
+	return out, err
+}
+
+// OpenIncidents lists the open incidents with the clock that runs for
+// each: "awareness" (not yet set), "early_warning" (NIS2, 24 h),
+// "regulator" (GDPR, 72 h; "regulator overdue" once passed).
+func (d storedDigest) OpenIncidents(ctx context.Context) ([]DigestIncident, error) {
+	cs, err := d.s.openIncidentClocks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DigestIncident, 0, len(cs))
+	for _, c := range cs {
+		clock := c.What
+		if c.Overdue {
+			clock += " overdue"
+		}
+		out = append(out, DigestIncident{ID: c.ID, Clock: clock, OpenedAt: c.OpenedAt, Deadline: c.Deadline})
+	}
+	return out, nil
+}
+
+// mailLetter queues a patient's breach notification letter for their
+// e-mail address in the outbox, inside the letter's own transaction (the
+// incident register's IncidentOutbox).
+func (s *Service) mailLetter(ctx context.Context, tx confidant.Tx, m IncidentMail) error {
+	n := Notification{Key: "letter:" + confidant.NewID(), Subject: m.Subject, Text: m.Text, Severity: "letter"}
+	return s.enqueueTo(ctx, tx, n, []destination{{key: "patient:" + m.PatientID, channel: confidant.RecipientEmail, to: m.To}})
 }

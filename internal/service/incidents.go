@@ -477,6 +477,7 @@ type IncidentClock struct {
 	What      string    // "regulator" (GDPR 72 h) or "early_warning" (NIS2 24 h) or "awareness" (not yet set)
 	Deadline  time.Time // zero while awareness is not set
 	Overdue   bool
+	OpenedAt  time.Time
 }
 
 // IncidentClocks returns the clocks of the open incidents, nearest deadline
@@ -485,6 +486,13 @@ func (s *Service) IncidentClocks(ctx context.Context) ([]IncidentClock, error) {
 	if _, err := need(ctx, policy.ReadIncident); err != nil {
 		return nil, err
 	}
+	return s.openIncidentClocks(ctx)
+}
+
+// openIncidentClocks is IncidentClocks without an actor, for the board
+// digest (a system call: titles stay in the service, the digest takes ids
+// and clocks only).
+func (s *Service) openIncidentClocks(ctx context.Context) ([]IncidentClock, error) {
 	var is []confidant.Incident
 	if err := s.store.View(ctx, func(tx confidant.Tx) error {
 		var err error
@@ -496,7 +504,7 @@ func (s *Service) IncidentClocks(ctx context.Context) ([]IncidentClock, error) {
 	now := s.clock()
 	out := make([]IncidentClock, 0, len(is))
 	for _, i := range is {
-		c := IncidentClock{ID: i.ID, Title: i.Title, What: "awareness"}
+		c := IncidentClock{ID: i.ID, Title: i.Title, What: "awareness", OpenedAt: i.OpenedAt}
 		if !i.AwarenessAt.IsZero() {
 			c.What, c.Deadline = "regulator", i.RegulatorDeadline()
 			if ew := i.EarlyWarningDeadline(); now.Before(ew) {
@@ -785,6 +793,15 @@ func (s *Service) SendIncidentLetters(ctx context.Context, id, phase string, pat
 		text := fmt.Sprintf("%d letters sent (%d by e-mail), %d erased patients skipped", len(res.Sent), res.Mailed, res.Skipped)
 		if s.incOutbox == nil {
 			text += "; e-mail delivery is not configured, letters reached the portal only"
+		}
+		// Queuing e-mail reads the outbox's keyset: open it before the
+		// first write (no read may follow a write in a staged function).
+		if len(emails) > 0 {
+			if w, ok := tx.(interface{ WarmOutbox(context.Context) error }); ok {
+				if err := w.WarmOutbox(ctx); err != nil {
+					return err
+				}
+			}
 		}
 		if err := tx.UpdateIncident(ctx, i, confidant.IncidentEvent{At: now, By: a.UserID, Kind: confidant.IncidentEventLetters,
 			Phase: phase, PatientIDs: res.Sent, Count: len(res.Sent), Text: text}); err != nil {

@@ -143,6 +143,33 @@ func TestRoleActionMatrix(t *testing.T) {
 		}
 		return a.ID
 	}
+	// freshRecipient is a configured recipient of the given status,
+	// proposed by someone who is not the security officer, made in the
+	// store.
+	freshRecipient := func(status confidant.RecipientStatus) string {
+		id := confidant.NewID()
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		r := confidant.Recipient{ID: id, Kind: confidant.RecipientEmail, Label: confidant.LabelBoard, Address: "board@example.org",
+			Status: status, ProposedBy: w.Manager.ID, ProposedAt: now}
+		if status != confidant.RecipientPending {
+			r.ApprovedBy, r.ApprovedAt = w.Therapist.ID, now
+		}
+		if err := w.Store.Update(context.Background(), func(tx confidant.Tx) error { return tx.CreateRecipient(context.Background(), r) }); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	secCode := func(c context.Context) string {
+		if a, _ := confidant.ActorFrom(c); a.UserID == w.Security.ID {
+			return testfix.Code(t, w.TOTPSecret(w.Security))
+		}
+		return "000000"
+	}
+	digestSvc, err := service.New(w.Store, testfix.FastHasher{}, service.DefaultConfig(), service.WithAuditor(log),
+		service.WithAuditReader(log), service.WithBoardDigest(7*24*time.Hour, nil, log))
+	if err != nil {
+		t.Fatal(err)
+	}
 	// freshGrant is an open break-the-glass grant of the other therapist
 	// for patient D, made in the store.
 	freshGrant := func() string {
@@ -352,6 +379,25 @@ func TestRoleActionMatrix(t *testing.T) {
 			[7]string{perm, perm, perm, perm, perm, perm, perm}},
 		{"MyLetters", func(c context.Context) error { return e(svc.MyLetters(c)) },
 			[7]string{perm, perm, perm, perm, perm, perm, ok}},
+		// Recipients of alerts: security officers (and the DPO: the
+		// policy matrix, TestRecipientChangeNeedsSecondPerson) only.
+		{"Recipients", func(c context.Context) error { return e(svc.Recipients(c)) },
+			[7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"RecipientChanges", func(c context.Context) error { return e(svc.RecipientChanges(c)) },
+			[7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"Outbox", func(c context.Context) error { return e(svc.Outbox(c, "failed")) },
+			[7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"ProposeRecipient", func(c context.Context) error {
+			return e(svc.ProposeRecipient(c, "email", "board", "board@example.org", ""))
+		}, [7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"ProposeRecipientRemoval", func(c context.Context) error {
+			return e(svc.ProposeRecipientRemoval(c, freshRecipient(confidant.RecipientActive)))
+		}, [7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"ApproveRecipientChange", func(c context.Context) error {
+			return e(svc.ApproveRecipientChange(c, freshRecipient(confidant.RecipientPending), secCode(c)))
+		}, [7]string{perm, perm, perm, perm, perm, ok, perm}},
+		{"BoardDigest", func(c context.Context) error { return e(digestSvc.BoardDigest(c)) },
+			[7]string{perm, perm, perm, perm, perm, ok, perm}},
 		// An invitation's token is its own authority: whoever holds it sets
 		// the password, signed in or not.
 		{"AcceptInvitation", func(c context.Context) error {

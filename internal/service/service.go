@@ -11,6 +11,7 @@ package service
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -122,6 +123,17 @@ type Service struct {
 
 	// records is the latest records check (recordsreport.go).
 	records atomic.Pointer[confidant.RecordsReport]
+
+	// Delivery (delivery.go, digest.go): this process's lease owner in
+	// the outbox, the webhook client, the board digest's period, source
+	// and signer.
+	worker      string
+	httpClient  *http.Client
+	digestEvery time.Duration
+	digestSrc   DigestSource
+	digestSign  DigestSigner
+	digestMu    sync.Mutex
+	digestLast  time.Time // the period this process queued last
 }
 
 // Option configures a Service.
@@ -138,8 +150,9 @@ func New(store confidant.Store, hasher Hasher, cfg Config, opts ...Option) (*Ser
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{store: store, hasher: hasher, cfg: cfg, log: slog.Default(), now: time.Now}
+	s := &Service{store: store, hasher: hasher, cfg: cfg, log: slog.Default(), now: time.Now, worker: confidant.NewID()}
 	s.incAlerts = storedAlerts{s} // the incident register opens incidents from this service's alerts
+	s.incOutbox = s.mailLetter    // and mails its letters through the outbox
 	for _, o := range opts {
 		o(s)
 	}

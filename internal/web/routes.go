@@ -134,6 +134,13 @@ func (s *server) routes() http.Handler {
 	private("GET /incidents/{id}/regulator-notification.json", s.incidentJSON)
 	// Patients: breach notification letters.
 	private("GET /record/letters", s.myLetters)
+	// Security officers and the DPO: recipients of alerts, the outbox,
+	// the board digest.
+	private("GET /recipients", s.recipients)
+	private("POST /recipients", s.proposeRecipient)
+	private("POST /recipients/{id}/remove", s.proposeRecipientRemoval)
+	private("POST /recipients/changes/{id}/approve", s.approveRecipientChange)
+	private("GET /board-digest", s.boardDigest)
 
 	// Security officer: the access log.
 	private("GET /dashboard", s.dashboard)

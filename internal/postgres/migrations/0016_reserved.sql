@@ -1,3 +1,0 @@
--- 0016: reserved for a migration of another branch (issue 12: detection,
--- alerts and delivery), which replaces this placeholder when the branches
--- are merged. It changes nothing.
