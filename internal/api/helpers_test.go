@@ -198,7 +198,7 @@ func (e *env) secretOf(t *testing.T, username string) string {
 	if s, ok := e.enrolled.Load(username); ok {
 		return s.(string)
 	}
-	for _, u := range []confidant.User{e.Therapist, e.OtherTherapist, e.TherapistB, e.Manager, e.ManagerB, e.Security} {
+	for _, u := range []confidant.User{e.Therapist, e.OtherTherapist, e.TherapistB, e.Manager, e.ManagerB, e.Security, e.DPO} {
 		if u.Username == username {
 			return e.TOTPSecret(u)
 		}
