@@ -26,7 +26,17 @@ type Dashboard struct {
 	// Clinics and Accounts name the clinics and staff accounts by id.
 	Clinics  map[string]string
 	Accounts map[string]string
+	// AlertDays are the starts of the last 14 days (UTC); AlertsByRule
+	// counts the alerts raised each day, by rule.
+	AlertDays    []time.Time
+	AlertsByRule map[string][]int
+	// Incidents are the open incidents with their clocks, nearest deadline
+	// first.
+	Incidents []IncidentClock
 }
+
+// DashboardAlertDays is how many days of alerts the dashboard charts.
+const DashboardAlertDays = 14
 
 // DashboardTop is how many accounts the dashboard ranks.
 const DashboardTop = 10
@@ -56,7 +66,23 @@ func (s *Service) Dashboard(ctx context.Context) (Dashboard, error) {
 	if d.Week, err = ar.Activity(ctx, dayEnd.Add(-7*24*time.Hour), dayEnd, 24*time.Hour, DashboardTop); err != nil {
 		return Dashboard{}, err
 	}
+	first := dayEnd.Add(-DashboardAlertDays * 24 * time.Hour)
+	d.AlertsByRule = map[string][]int{}
 	err = s.store.View(ctx, func(tx confidant.Tx) error {
+		for i := range DashboardAlertDays {
+			from := first.Add(time.Duration(i) * 24 * time.Hour)
+			d.AlertDays = append(d.AlertDays, from)
+			counts, err := tx.CountAlerts(ctx, from, from.Add(24*time.Hour))
+			if err != nil {
+				return err
+			}
+			for rule, n := range counts {
+				if d.AlertsByRule[rule] == nil {
+					d.AlertsByRule[rule] = make([]int, DashboardAlertDays)
+				}
+				d.AlertsByRule[rule][i] = n
+			}
+		}
 		cs, err := tx.ListClinics(ctx)
 		if err != nil {
 			return err
@@ -75,5 +101,9 @@ func (s *Service) Dashboard(ctx context.Context) (Dashboard, error) {
 		}
 		return nil
 	})
+	if err != nil {
+		return Dashboard{}, err
+	}
+	d.Incidents, err = s.openIncidentClocks(ctx)
 	return d, err
 }

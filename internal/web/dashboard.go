@@ -33,9 +33,24 @@ type reachRow struct {
 	Events   int
 }
 
+type alertRuleRow struct {
+	Rule   string
+	Counts []int
+	Total  int
+}
+
+type incidentClockRow struct {
+	ID, Title, Clock string
+	Overdue          bool
+}
+
 type dashboardView struct {
 	page
 	D          service.Dashboard
+	AlertDays  []string
+	AlertRules []alertRuleRow
+	AlertsSVG  template.HTML
+	Incidents  []incidentClockRow
 	HourLabels []string
 	Clinics    []hourlyRow // the hourly table: one row per clinic
 	HourlySVG  template.HTML
@@ -109,6 +124,35 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request) {
 	if v.TopSVG, err = hb.SVG(); err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	// Alerts by rule, day by day.
+	for _, d0 := range d.AlertDays {
+		v.AlertDays = append(v.AlertDays, d0.In(helsinki).Format("2.1."))
+	}
+	ab := svgchart.Bars{Title: "Alerts by rule, last 14 days", Labels: v.AlertDays, EveryNthLabel: 2}
+	for rule, counts := range d.AlertsByRule {
+		row := alertRuleRow{Rule: rule, Counts: counts}
+		for _, n := range counts {
+			row.Total += n
+		}
+		v.AlertRules = append(v.AlertRules, row)
+	}
+	sort.Slice(v.AlertRules, func(i, j int) bool { return v.AlertRules[i].Rule < v.AlertRules[j].Rule })
+	for _, row := range v.AlertRules {
+		vals := make([]float64, len(row.Counts))
+		for k, n := range row.Counts {
+			vals[k] = float64(n)
+		}
+		ab.Series = append(ab.Series, svgchart.Series{Name: row.Rule, Values: vals})
+	}
+	if v.AlertsSVG, err = ab.SVG(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	now := s.svc.Now()
+	for _, c := range d.Incidents {
+		b := banner([]service.IncidentClock{c}, now)
+		v.Incidents = append(v.Incidents, incidentClockRow{ID: c.ID, Title: c.Title, Clock: b.Text, Overdue: c.Overdue})
 	}
 	s.render(w, r, http.StatusOK, "dashboard", v)
 }
