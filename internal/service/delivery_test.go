@@ -845,3 +845,32 @@ func TestRunOutbox(t *testing.T) {
 		t.Fatal("RunOutbox did not return after its context ended")
 	}
 }
+
+// Raising an alert queues it for every recipient in the same transaction;
+// raising the same finding again (same key) queues nothing more.
+func TestRaisedAlertQueuedForEveryRecipient(t *testing.T) {
+	w := newDeliveryWorld(t)
+	svc := w.service(t, w.stk)
+	board := w.addRecipient(t, svc, "email", "board", "board@example.org", "")
+	in := testAlert(w)
+	in.Key = "no_care|" + in.ActorID + "|test"
+	for range 2 {
+		if _, err := svc.RaiseAlertsNow(t.Context(), []confidant.Alert{in}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alerts, err := svc.ListAlerts(w.As(w.Security), service.AlertQuery{})
+	if err != nil || len(alerts) != 1 {
+		t.Fatalf("alerts %d %v, want 1", len(alerts), err)
+	}
+	got := byKey(outbox(t, w, svc, "pending"), "alert:"+alerts[0].ID)
+	want := map[string]int{"user:" + w.officer.ID: 1, "user:" + w.dpo.ID: 1, "recipient:" + board.ID: 1}
+	if len(got) != len(want) {
+		t.Fatalf("queued for %v, want %v", got, want)
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("queued for %v, want %v", got, want)
+		}
+	}
+}

@@ -442,3 +442,39 @@ func FuzzCheckIncidentInput(f *testing.F) {
 		}
 	})
 }
+
+// By default (no WithIncidentOutbox) a letter to a patient with an e-mail
+// address is queued in the durable outbox for that address only, in the
+// letter's own transaction; the alerts' recipients get nothing of it.
+func TestIncidentLetterQueuedInOutbox(t *testing.T) {
+	w := newIncWorld(t)
+	l := testfix.Log(w.Store)
+	svc, err := service.New(w.Store, testfix.FastHasher{}, service.DefaultConfig(), service.WithAuditor(l), service.WithAuditReader(l),
+		service.WithClock(w.clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.svc = svc
+	inc := w.openByHand(t)
+	dpo := w.As(w.dpo)
+	res, err := svc.SendIncidentLetters(dpo, inc.ID, "1", nil)
+	if err != nil || res.Mailed != 1 {
+		t.Fatalf("letters %+v %v", res, err)
+	}
+	items, err := svc.Outbox(w.As(w.Security), "pending")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var letters int
+	for _, it := range items {
+		if strings.HasPrefix(it.MessageKey, "letter:") {
+			letters++
+			if it.Recipient != "patient:"+w.PatientA.ID || it.Channel != string(confidant.RecipientEmail) {
+				t.Errorf("letter queued for %s by %s", it.Recipient, it.Channel)
+			}
+		}
+	}
+	if letters != 1 {
+		t.Errorf("%d letters queued, want 1: %+v", letters, items)
+	}
+}
