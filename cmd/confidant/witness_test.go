@@ -75,12 +75,12 @@ func TestWitness(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("serve: %v", err)
 	}
-	start, _, _ := a.log.Head(t.Context())
-	if w.Size() != start {
-		t.Fatalf("at start the witness holds size %d, the log %d", w.Size(), start)
-	}
-	if start != before || start < 3 {
-		t.Fatalf("log size %d at start, want %d", start, before)
+	// The start-up check gave the witness the log as it was; the server's
+	// background work (the outbox's first round unwraps its keyset, a
+	// key.unwrap event) may have added events since, which the
+	// checkpointer submits next.
+	if got := w.Size(); got < before || before < 3 {
+		t.Fatalf("at start the witness holds size %d, the log held %d before", got, before)
 	}
 	recordEvents(t, a, 5)
 	size, _, _ := a.log.Head(t.Context())
