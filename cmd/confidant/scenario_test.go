@@ -598,3 +598,49 @@ func TestScenarios(t *testing.T) {
 		t.Errorf("DELETE incident: %d %s", code, rb)
 	}
 }
+
+// TestScenarioRollback: the database is restored from an older copy; the
+// server refuses to start against the checkpoint published outside it, and
+// the critical integrity alert is stored and mailed before it refuses.
+func TestScenarioRollback(t *testing.T) {
+	dir, li := newDemo(t, 10)
+	rc := newScenRecipients(t)
+	rc.emails = setStaffEmails(t, dir)
+	cps := filepath.Join(t.TempDir(), "board")
+	args := append([]string{"--data", dir, "--log-level", "error", "--detect-every", "100ms", "--checkpoint-dir", cps, "--checkpoint-every", "100ms"}, rc.smtpFlags(t)...)
+	cfg := resolve(t, args...)
+	db := filepath.Join(dir, "confidant.db")
+	old := filepath.Join(t.TempDir(), "old.db")
+	copyFile(t, db, old)
+	base, stop := startServer(t, cfg, openOptions{})
+	tok := apiLogin(t, base, li.Therapist.Username, li.Therapist.Password, li.Therapist.TOTPSecret)
+	for _, p := range apiPatients(t, base, tok) {
+		mustCall(t, 200, base, tok, "GET", "/api/v1/patients/"+p+"/chart", nil, nil)
+	}
+	time.Sleep(500 * time.Millisecond) // a checkpoint of the new events is published
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"", "-wal", "-shm"} {
+		os.Remove(db + s)
+	}
+	copyFile(t, old, db)
+	before := len(rc.smtp.Messages())
+	code, _, errOut := runCmd(t, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	if code != 1 || !strings.Contains(errOut, "REFUSING TO SERVE") {
+		t.Fatalf("serve after the rollback: %d %.300s", code, errOut)
+	}
+	got := map[string]bool{}
+	for _, m := range rc.smtp.Messages()[before:] {
+		if strings.Contains(string(m.Data), "integrity") {
+			for _, to := range m.To {
+				got[to] = true
+			}
+		}
+	}
+	for _, e := range rc.emails {
+		if !got[e] {
+			t.Errorf("the rollback's alert was not mailed to %s before the server refused", e)
+		}
+	}
+}
