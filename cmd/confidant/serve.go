@@ -145,17 +145,20 @@ func serve(ctx context.Context, cfg Config, a *app, ln net.Listener, log *slog.L
 	in := &integrity{d: det, log: log}
 	if err := checkRollback(ctx, cfg, a); err != nil {
 		in.report(ctx, "rollback", "The access log does not match the checkpoint published outside the database: the database was restored from an older copy or altered. The server refused to start.")
+		deliverBeforeRefusing(ctx, svc, log)
 		ln.Close()
 		return err
 	}
 	if err := checkStoredTree(ctx, a); err != nil {
 		in.report(ctx, "tile_mismatch", "The access log's stored tree does not check against its events and its last signed checkpoint "+faultText(err)+". The server refused to start.")
+		deliverBeforeRefusing(ctx, svc, log)
 		ln.Close()
 		return err
 	}
 	witnesses := witnessClients(cfg)
 	if err := checkWitnesses(ctx, a, witnesses, log); err != nil {
 		in.report(ctx, "witness", "A witness has seen a different or a larger access log than this database holds (a rollback or a fork). The server refused to start.")
+		deliverBeforeRefusing(ctx, svc, log)
 		ln.Close()
 		return err
 	}
@@ -241,6 +244,26 @@ func serve(ctx context.Context, cfg Config, a *app, ln net.Listener, log *slog.L
 		log.Warn("shutting down with notifications unsent")
 	}
 	return err
+}
+
+// deliverBeforeRefusing delivers the due outbox rows once (the integrity
+// alert just raised among them) before the server refuses to start: a
+// server that refuses to serve a rolled-back database must still tell the
+// recipients why, not leave the alert queued until a start that may never
+// come. Failures stay queued (the outbox retries them at the next start).
+func deliverBeforeRefusing(ctx context.Context, svc *service.Service, log *slog.Logger) {
+	if svc == nil {
+		return
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if delivered, failed, err := svc.DeliverDue(dctx); err != nil || failed > 0 {
+		code := ""
+		if err != nil {
+			code = confidant.CodeOf(err)
+		}
+		log.Warn("alerts not all delivered before refusing to serve; they stay queued", slog.Int("delivered", delivered), slog.Int("failed", failed), slog.String("code", code))
+	}
 }
 
 // sweepSessions deletes expired sessions and stale sign-in failure counts
