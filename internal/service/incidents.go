@@ -339,7 +339,7 @@ func (s *Service) OpenIncident(ctx context.Context, in IncidentInput) (confidant
 		}); err != nil {
 			return confidant.Incident{}, err
 		}
-		if sc, err = s.alertScope(alerts); err != nil {
+		if sc, err = s.alertScope(alerts, s.clock()); err != nil {
 			return confidant.Incident{}, err
 		}
 	}
@@ -392,9 +392,12 @@ func (s *Service) OpenIncident(ctx context.Context, in IncidentInput) (confidant
 	return inc, nil
 }
 
-// alertScope is the scope of alerts: their accounts over their period,
-// widened by Config.IncidentScopeMargin on both sides.
-func (s *Service) alertScope(alerts []confidant.Alert) (ScopeInput, error) {
+// alertScope is the scope of alerts: their accounts from the start of the
+// earliest alert's events until now, when the incident is opened (an
+// alert covers the events up to the moment its rule fired, e.g. the 41st
+// patient of an hour; what the account did after it belongs to the breach
+// too), widened by Config.IncidentScopeMargin before.
+func (s *Service) alertScope(alerts []confidant.Alert, now time.Time) (ScopeInput, error) {
 	var sc ScopeInput
 	for _, al := range alerts {
 		if al.ActorID != "" && !slices.Contains(sc.AccountIDs, al.ActorID) {
@@ -412,7 +415,10 @@ func (s *Service) alertScope(alerts []confidant.Alert) (ScopeInput, error) {
 			"These alerts name no account or period; open the incident by hand with a scope.")
 	}
 	m := s.cfg.IncidentScopeMargin
-	// To bounds the alerts' events inclusively; the query's end is exclusive.
+	if now.After(sc.To) {
+		sc.To = now
+	}
+	// To bounds the events inclusively; the query's end is exclusive.
 	sc.From, sc.To = sc.From.Add(-m), sc.To.Add(m+time.Microsecond)
 	return checkScopeInput(sc)
 }
