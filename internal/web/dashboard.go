@@ -151,8 +151,7 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.svc.Now()
 	for _, c := range d.Incidents {
-		b := banner([]service.IncidentClock{c}, now)
-		v.Incidents = append(v.Incidents, incidentClockRow{ID: c.ID, Title: c.Title, Clock: b.Text, Overdue: c.Overdue})
+		v.Incidents = append(v.Incidents, incidentClockRow{ID: c.ID, Title: c.Title, Clock: clockText(c, now), Overdue: c.Overdue})
 	}
 	s.render(w, r, http.StatusOK, "dashboard", v)
 }

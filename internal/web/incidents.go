@@ -32,18 +32,20 @@ func banner(cs []service.IncidentClock, now time.Time) *incidentBanner {
 		return nil
 	}
 	c := cs[0]
-	b := &incidentBanner{ID: c.ID, Title: c.Title, Overdue: c.Overdue, More: len(cs) - 1}
+	return &incidentBanner{ID: c.ID, Title: c.Title, Overdue: c.Overdue, More: len(cs) - 1, Text: clockText(c, now)}
+}
+
+// clockText says where an open incident's clock stands at now.
+func clockText(c service.IncidentClock, now time.Time) string {
 	switch {
 	case c.Deadline.IsZero():
-		b.Text = "the time of awareness is not set yet: the 72-hour clock has not started"
+		return "the time of awareness is not set yet: the 72-hour clock has not started"
 	case c.Overdue:
-		b.Text = "the 72-hour deadline to notify the supervisory authority passed " + humanDuration(now.Sub(c.Deadline)) + " ago"
+		return "the 72-hour deadline to notify the supervisory authority passed " + humanDuration(now.Sub(c.Deadline)) + " ago"
 	case c.What == "early_warning":
-		b.Text = humanDuration(c.Deadline.Sub(now)) + " left for the NIS2 early warning (24 h)"
-	default:
-		b.Text = humanDuration(c.Deadline.Sub(now)) + " left to notify the supervisory authority (GDPR, 72 h)"
+		return humanDuration(c.Deadline.Sub(now)) + " left for the NIS2 early warning (24 h)"
 	}
-	return b
+	return humanDuration(c.Deadline.Sub(now)) + " left to notify the supervisory authority (GDPR, 72 h)"
 }
 
 // humanDuration writes d as hours and minutes.
