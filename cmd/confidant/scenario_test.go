@@ -44,10 +44,11 @@ type scenAlert struct {
 }
 
 type scenPatient struct {
-	ID         string `json:"id"`
-	ClinicID   string `json:"clinic_id"`
-	GivenName  string `json:"given_name"`
-	FamilyName string `json:"family_name"`
+	ID           string `json:"id"`
+	ClinicID     string `json:"clinic_id"`
+	GivenName    string `json:"given_name"`
+	FamilyName   string `json:"family_name"`
+	IdentityCode string `json:"identity_code"`
 }
 
 type scenUser struct {
@@ -390,8 +391,8 @@ func TestScenarios(t *testing.T) {
 			off = page.NextOffset
 		}
 	}
-	if len(patients) < 301 {
-		t.Fatalf("the manager's clinics have %d patients, want more than 300", len(patients))
+	if len(patients) < 302 {
+		t.Fatalf("the manager's clinics have %d patients, want more than 301", len(patients))
 	}
 	// The stolen account: a therapist of the manager's clinics given care
 	// of 300 of them (as a manager can: the care relationships are real).
@@ -449,6 +450,21 @@ func TestScenarios(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
+	// A patient of the manager's clinics, neither read by the stolen
+	// account nor the relative's, is also a member of staff: the operator
+	// creates their account with their identity code (only its blind index
+	// is stored).
+	var mate scenPatient
+	for _, p := range slices.Backward(patients) {
+		if !stolen[p.ID] && p.ID != kin.ID {
+			mate = p
+			break
+		}
+	}
+	if code, _, errOut := runCmd(t, "user", "create", "--data", dir, "--log-level", "error", "--username", "colleague", "--name", "Colleague Staff",
+		"--role", "therapist", "--clinic", mate.ClinicID, "--identity-code", mate.IdentityCode); code != 0 {
+		t.Fatalf("user create --identity-code: %d %s", code, errOut)
+	}
 
 	// Phase B: the attacks, on a server started again (the detector's
 	// caches of account names are rebuilt at start).
@@ -488,6 +504,10 @@ func TestScenarios(t *testing.T) {
 	failed.Range(func(k, _ any) bool { t.Errorf("chart %v not read", k); return true })
 	read := time.Now().UTC()
 
+	// 2. The manager looks up a colleague's record (the patient who is
+	// also staff).
+	mustCall(t, 200, base, mgr, "GET", "/api/v1/patients/"+mate.ID, nil, nil)
+
 	// 3. A relative with the same family name opens the patient's chart.
 	rtok := apiLogin(t, base, relative.Username, li.Therapist.Password, li.Therapist.TOTPSecret)
 	mustCall(t, 200, base, rtok, "GET", "/api/v1/patients/"+kin.ID+"/chart", nil, nil)
@@ -512,13 +532,19 @@ func TestScenarios(t *testing.T) {
 	if kinA.Severity != "high" || !strings.Contains(kinA.Explanation, "same as the account holder's") {
 		t.Errorf("staff_close: %s %q", kinA.Severity, kinA.Explanation)
 	}
+	mateA := waitAlert(t, base, sec, phaseB, "staff_close of the colleague", func(a scenAlert) bool {
+		return a.Rule == "staff_close" && a.ActorID == manager.ID && slices.Equal(a.PatientIDs, []string{mate.ID})
+	})
+	if mateA.Severity != "high" || !strings.Contains(mateA.Explanation, "colleague's record") {
+		t.Errorf("staff_close of a colleague: %s %q", mateA.Severity, mateA.Explanation)
+	}
 	honey := waitAlert(t, base, sec, phaseB, "honeytoken", func(a scenAlert) bool {
 		return a.Rule == "honeytoken" && a.ActorID == manager.ID && slices.Contains(a.PatientIDs, ht.ID)
 	})
 	if honey.Severity != "critical" {
 		t.Errorf("honeytoken: %s", honey.Severity)
 	}
-	for _, a := range []scenAlert{vol, kinA, honey} {
+	for _, a := range []scenAlert{vol, mateA, kinA, honey} {
 		noNames(t, a, names)
 		rc.delivered(t, a, names)
 	}
@@ -543,7 +569,7 @@ func TestScenarios(t *testing.T) {
 			Note string `json:"note"`
 		} `json:"checkpoint"`
 	}
-	var inc struct {
+	type incView struct {
 		ID                string     `json:"id"`
 		RegulatorDeadline *time.Time `json:"regulator_deadline"`
 		Scope             scope      `json:"scope"`
@@ -551,6 +577,7 @@ func TestScenarios(t *testing.T) {
 			Kind string `json:"kind"`
 		} `json:"history"`
 	}
+	var inc incView
 	mustCall(t, 201, base, sec, "POST", "/api/v1/incidents", map[string]any{"title": "Stolen therapist account", "alert_ids": []string{vol.ID}}, &inc)
 	// Its frozen scope: every patient the account read from the start of
 	// the alert's period until the incident was opened: exactly the 300
@@ -603,6 +630,28 @@ func TestScenarios(t *testing.T) {
 	}
 	if code, rb := call(t, base, sec, "DELETE", "/api/v1/incidents/"+inc.ID, nil, nil); code != 403 || !strings.Contains(string(rb), "incidents_are_never_deleted") {
 		t.Errorf("DELETE incident: %d %s", code, rb)
+	}
+	// The other attacks' incidents: each scope is exactly the patients
+	// the alerts' accounts read from the first alert until the opening
+	// (the manager: the colleague, then the decoy).
+	for _, c := range []struct {
+		title  string
+		alerts []string
+		want   []string
+	}{
+		{"A colleague's record and a decoy", []string{mateA.ID, honey.ID}, []string{mate.ID, ht.ID}},
+		{"A relative's record", []string{kinA.ID}, []string{kin.ID}},
+	} {
+		var ci incView
+		mustCall(t, 201, base, sec, "POST", "/api/v1/incidents", map[string]any{"title": c.title, "alert_ids": c.alerts}, &ci)
+		mustCall(t, 200, base, dpo, "POST", "/api/v1/incidents/"+ci.ID+"/awareness", map[string]string{"at": aware.Format(time.RFC3339)}, nil)
+		mustCall(t, 200, base, dpo, "GET", "/api/v1/incidents/"+ci.ID, nil, &ci)
+		if ci.RegulatorDeadline == nil || !ci.RegulatorDeadline.Equal(aware.Add(72*time.Hour)) {
+			t.Errorf("%s: regulator deadline %v, want %v", c.title, ci.RegulatorDeadline, aware.Add(72*time.Hour))
+		}
+		if got := slices.Sorted(slices.Values(ci.Scope.PatientIDs)); !slices.Equal(got, slices.Sorted(slices.Values(c.want))) || ci.Scope.Checkpoint.Size == 0 {
+			t.Errorf("%s: scope of %d patients at checkpoint %d, want the %d read", c.title, len(got), ci.Scope.Checkpoint.Size, len(c.want))
+		}
 	}
 }
 

@@ -721,3 +721,45 @@ func TestRaiseIntegrity(t *testing.T) {
 	}
 	wantRule(t, e.sink, RuleIntegrity, 2, confidant.AlertCritical)
 }
+
+// TestStaffColleague: a staff member opening the record of a patient who
+// is another staff member (the colleague's account holds the patient's
+// identity index); the colleague's own accounts created later are seen
+// (account.create drops the cache).
+func TestStaffColleague(t *testing.T) {
+	e := newEnv(t)
+	d := e.detector(t, nil)
+	ctx := context.Background()
+	at := time.Now().UTC().Add(time.Hour)
+	// Before patient B is known to be staff: silent.
+	e.record(t, ev(at, e.Manager, "patient.read", e.PatientB.ID, confidant.OutcomeOK))
+	drain(t, d)
+	wantRule(t, e.sink, RuleStaffClose, 0, "")
+	// Patient B works here (B's identity code on a therapist's account).
+	colleague, err := e.Service.OperatorCreateUser(ctx, service.StaffInput{
+		Username: "bea.colleague", DisplayName: "Bea Colleague", Role: confidant.RoleTherapist, ClinicIDs: []string{e.ClinicA.ID},
+		Password: testfix.Password, IdentityCode: e.PatientB.IdentityCode,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.record(t, ev(at, colleague, "account.create", "", confidant.OutcomeOK),
+		ev(at, e.Manager, "patient.read", e.PatientC.ID, confidant.OutcomeOK),     // not staff: silent
+		ev(at, e.Manager, "patient.read", e.PatientB.ID, confidant.OutcomeDenied)) // refused: silent
+	drain(t, d)
+	wantRule(t, e.sink, RuleStaffClose, 0, "")
+	e.record(t, ev(at, e.Manager, "patient.read", e.PatientB.ID, confidant.OutcomeOK))
+	drain(t, d)
+	a := wantRule(t, e.sink, RuleStaffClose, 1, confidant.AlertHigh)[0]
+	if !strings.Contains(a.Explanation, "colleague") || a.ActorID != e.Manager.ID || !slices.Equal(a.PatientIDs, []string{e.PatientB.ID}) {
+		t.Errorf("alert: %+v", a)
+	}
+	// The colleague opening their own record is "own", not "colleague".
+	e.record(t, ev(at, colleague, "patient.read", e.PatientB.ID, confidant.OutcomeOK))
+	drain(t, d)
+	own := wantRule(t, e.sink, RuleStaffClose, 2, confidant.AlertHigh)
+	if !strings.Contains(own[1].Explanation, "own identity code") || own[1].ActorID != colleague.ID {
+		t.Errorf("own record alert: %+v", own[1])
+	}
+	noNames(t, e.sink, e)
+}

@@ -57,7 +57,7 @@ var Catalog = []RuleInfo{
 	{RuleVolumeDay, confidant.AlertMedium, "An account opened the records of more different patients within one day (Helsinki time) than the limit."},
 	{RuleVolumeRise, confidant.AlertMedium, "An account opened the records of many more different patients today than on any day of the previous two weeks: a sudden change in how an account is used."},
 	{RuleAfterHours, confidant.AlertLow, "An account opened patient records outside the clinic's opening hours (Helsinki time)."},
-	{RuleStaffClose, confidant.AlertHigh, "A staff member opened their own record as a patient (the same identity code), or the records of a patient with the same family name: perhaps a relative. Codes and names are compared through their keyed blind indexes, never in the clear; a rare match of different names is possible."},
+	{RuleStaffClose, confidant.AlertHigh, "A staff member opened their own record as a patient (the same identity code), a colleague's record (a patient whose identity code is another staff account's), or the records of a patient with the same family name: perhaps a relative. Codes and names are compared through their keyed blind indexes, never in the clear; a rare match of different names is possible."},
 	{RuleHoneytoken, confidant.AlertCritical, "Someone accessed a decoy patient, a record that no legitimate work ever touches."},
 	{RuleSearchThenOpen, confidant.AlertHigh, "An account searched for a patient by name and then, within minutes, opened the records of a patient it has no care relationship with: looking someone up."},
 	{RuleRefusalBurst, confidant.AlertMedium, "An account was refused many times within a few minutes: probing for records it may not see."},
@@ -300,6 +300,7 @@ type state struct {
 	// Caches of storage lookups, dropped with the state.
 	care    map[string]map[string][]confidant.CareRelationship // patient → therapist → relationships
 	staffIx map[string]indexes                                 // staff account → its indexes
+	staffBy map[string]string                                  // identity index → staff account with it (nil: not loaded)
 	pindex  map[string]indexes                                 // patient → its indexes
 }
 
@@ -564,7 +565,8 @@ func (d *Detector) check(lk lookups, e *event, emit emitFn) error {
 	case strings.HasPrefix(e.action, "care.") && e.patient != "":
 		delete(s.care, e.patient)
 	case e.action == "account.update" || e.action == "account.create":
-		clear(s.staffIx) // a display name may have changed
+		clear(s.staffIx) // a display name or an identity code may have changed
+		s.staffBy = nil
 	}
 	// Any event about a decoy, also a refused one; not the key unwraps
 	// (the system's, following a read that is itself an event) nor the
@@ -642,8 +644,11 @@ func (d *Detector) check(lk lookups, e *event, emit emitFn) error {
 	}
 	if match != "" {
 		why := "This account opened the records of a patient whose family name is the same as the account holder's. "
-		if match == "identity" {
+		switch match {
+		case "identity":
 			why = "This account opened the records of a patient with the account holder's own identity code: their own record, as a patient. "
+		case "colleague":
+			why = "This account opened the records of a patient who is also a member of staff here (their identity code is a staff account's): a colleague's record. "
 		}
 		emit(confidant.Alert{Rule: RuleStaffClose, Severity: confidant.AlertHigh, ActorID: e.actor, ClinicID: e.clinic,
 			PatientIDs:  []string{e.patient},
@@ -696,7 +701,9 @@ func (d *Detector) inCare(lk lookups, e *event) (bool, error) {
 // close compares the staff member's blind indexes with the patient's
 // stored ones: the identity code (a staff account's, given at creation;
 // "identity"), then the family name (the last word of the display name,
-// "Given Family", indexed with the key of patient search; "family").
+// "Given Family", indexed with the key of patient search; "family"); and
+// the patient's identity index with every other staff account's: the
+// patient is a colleague ("colleague").
 func (d *Detector) close(lk lookups, e *event) (string, error) {
 	s := d.st
 	mine, ok := s.staffIx[e.actor]
@@ -716,7 +723,19 @@ func (d *Detector) close(lk lookups, e *event) (string, error) {
 		}
 		s.staffIx[e.actor] = mine
 	}
-	if len(mine.identity) == 0 && len(mine.family) == 0 {
+	if s.staffBy == nil {
+		us, err := lk.tx.ListUsers(lk.ctx, confidant.UserFilter{})
+		if err != nil {
+			return "", fmt.Errorf("detect: accounts: %w", err)
+		}
+		s.staffBy = map[string]string{}
+		for _, u := range us {
+			if len(u.IdentityIndex) > 0 && staff(string(u.Role)) {
+				s.staffBy[string(u.IdentityIndex)] = u.ID
+			}
+		}
+	}
+	if len(mine.identity) == 0 && len(mine.family) == 0 && len(s.staffBy) == 0 {
 		return "", nil
 	}
 	theirs, ok := s.pindex[e.patient]
@@ -737,6 +756,8 @@ func (d *Detector) close(lk lookups, e *event) (string, error) {
 	switch {
 	case len(mine.identity) > 0 && bytes.Equal(mine.identity, theirs.identity):
 		return "identity", nil
+	case len(theirs.identity) > 0 && s.staffBy[string(theirs.identity)] != "":
+		return "colleague", nil
 	case len(mine.family) > 0 && bytes.Equal(mine.family, theirs.family):
 		return "family", nil
 	}
