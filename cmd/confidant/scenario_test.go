@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"database/sql"
@@ -22,6 +23,7 @@ import (
 	"github.com/confidanthealth/confidant/internal/demo"
 	"github.com/confidanthealth/confidant/internal/mail/mailtest"
 	"github.com/confidanthealth/confidant/internal/testfix"
+	"github.com/confidanthealth/confidant/internal/witness"
 )
 
 // The end-to-end proof of docs/INCIDENTS.md ("Proof: attack scenarios"):
@@ -206,6 +208,19 @@ func (r *scenRecipients) missing(a scenAlert, names []string, t *testing.T) []st
 		miss = append(miss, "webhook")
 	}
 	return miss
+}
+
+// hooked reports whether the webhook received a verified alert of this
+// rule and severity.
+func (r *scenRecipients) hooked(rule, severity string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, h := range r.hooks {
+		if h["type"] == "alert" && h["rule"] == rule && h["severity"] == severity {
+			return true
+		}
+	}
+	return false
 }
 
 // smtpFlags are the serve flags delivering through r's SMTP server.
@@ -657,18 +672,25 @@ func TestScenarios(t *testing.T) {
 
 // TestScenarioRollback: the database is restored from an older copy; the
 // server refuses to start against the checkpoint published outside it, and
-// the critical integrity alert is stored and mailed before it refuses.
+// the critical integrity alert is stored and delivered, to the security
+// officers, the DPO, the board contact and the webhook, before it refuses.
 func TestScenarioRollback(t *testing.T) {
 	dir, li := newDemo(t, 10)
 	rc := newScenRecipients(t)
 	rc.emails = setStaffEmails(t, dir)
+	hook := rc.webhook(t)
 	cps := filepath.Join(t.TempDir(), "board")
 	args := append([]string{"--data", dir, "--log-level", "error", "--detect-every", "100ms", "--checkpoint-dir", cps, "--checkpoint-every", "100ms"}, rc.smtpFlags(t)...)
 	cfg := resolve(t, args...)
-	db := filepath.Join(dir, "confidant.db")
-	old := filepath.Join(t.TempDir(), "old.db")
-	copyFile(t, db, old)
 	base, stop := startServer(t, cfg, openOptions{})
+	addRecipients(t, base, li, rc, hook.URL)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "confidant.db")
+	old := t.TempDir()
+	copyDB(t, db, filepath.Join(old, "confidant.db"))
+	base, stop = startServer(t, cfg, openOptions{})
 	tok := apiLogin(t, base, li.Therapist.Username, li.Therapist.Password, li.Therapist.TOTPSecret)
 	for _, p := range apiPatients(t, base, tok) {
 		mustCall(t, 200, base, tok, "GET", "/api/v1/patients/"+p+"/chart", nil, nil)
@@ -680,7 +702,7 @@ func TestScenarioRollback(t *testing.T) {
 	for _, s := range []string{"", "-wal", "-shm"} {
 		os.Remove(db + s)
 	}
-	copyFile(t, old, db)
+	copyDB(t, filepath.Join(old, "confidant.db"), db)
 	before := len(rc.smtp.Messages())
 	code, _, errOut := runCmd(t, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 	if code != 1 || !strings.Contains(errOut, "REFUSING TO SERVE") {
@@ -698,5 +720,115 @@ func TestScenarioRollback(t *testing.T) {
 		if !got[e] {
 			t.Errorf("the rollback's alert was not mailed to %s before the server refused", e)
 		}
+	}
+	if !rc.hooked("integrity", "critical") {
+		t.Error("the rollback's alert did not reach the webhook before the server refused")
+	}
+	rc.mu.Lock()
+	if rc.badSigs != 0 {
+		t.Errorf("%d webhook requests with a bad signature", rc.badSigs)
+	}
+	rc.mu.Unlock()
+}
+
+// TestScenarioWitness: a witness that disagrees. Someone runs a copy of
+// the database (a fork) and gets its own checkpoint to the witness first;
+// the server's next checkpoint is refused by the witness, and the server
+// raises a critical integrity alert, delivered to every recipient, while
+// it goes on serving.
+func TestScenarioWitness(t *testing.T) {
+	dir, li := newDemo(t, 10)
+	rc := newScenRecipients(t)
+	rc.emails = setStaffEmails(t, dir)
+	hook := rc.webhook(t)
+	mail := rc.smtpFlags(t)
+	base, stop := startServer(t, resolve(t, append([]string{"--data", dir, "--log-level", "error"}, mail...)...), openOptions{})
+	addRecipients(t, base, li, rc, hook.URL)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// The fork: a copy of the data directory, with events of its own.
+	fork := t.TempDir()
+	copyTree(t, dir, fork)
+	copyTree(t, dir+"-keys", fork+"-keys") // the key-encryption key beside it
+	forkCfg := resolve(t, "--data", fork, "--log-level", "error")
+	fa, err := openApp(t.Context(), forkCfg, io.Discard, openOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fa.Close()
+	recordEvents(t, fa, 3)
+	fcp, err := fa.log.Checkpoint(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := witness.New(witness.Config{Dir: t.TempDir(), LogOrigin: forkCfg.LogOrigin, LogKey: fa.log.VerifierKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := httptest.NewServer(w)
+	defer ws.Close()
+
+	// The server starts (the witness takes its log as it is), and the
+	// fork's checkpoint reaches the witness before the server's next one.
+	cfg := resolve(t, append([]string{"--data", dir, "--log-level", "error", "--detect-every", "100ms", "--witnesses", ws.URL, "--checkpoint-every", "2s"}, mail...)...)
+	base, _ = startServer(t, cfg, openOptions{})
+	since := time.Now()
+	if _, err := witness.NewClient(ws.URL, nil).Add(t.Context(), fcp, func(ctx context.Context, old uint64) ([][]byte, error) {
+		return fa.log.ConsistencyProof(ctx, old, fcp.Size)
+	}); err != nil {
+		t.Fatalf("the witness refused the fork's checkpoint (the server's went first?): %v", err)
+	}
+	// The server goes on: its next checkpoint disagrees with the witness.
+	tok := apiLogin(t, base, li.Therapist.Username, li.Therapist.Password, li.Therapist.TOTPSecret)
+	for _, p := range apiPatients(t, base, tok) {
+		mustCall(t, 200, base, tok, "GET", "/api/v1/patients/"+p+"/chart", nil, nil)
+	}
+	sec := apiLogin(t, base, li.Security.Username, li.Security.Password, li.Security.TOTPSecret)
+	a := waitAlert(t, base, sec, since, "integrity alert of the witness", func(a scenAlert) bool {
+		return a.Rule == "integrity" && strings.Contains(a.Explanation, "witness refused")
+	})
+	if a.Severity != "critical" {
+		t.Errorf("witness alert: %s", a.Severity)
+	}
+	rc.delivered(t, a, nil)
+	if w.Size() != fcp.Size {
+		t.Errorf("the witness moved from the fork's size %d to %d", fcp.Size, w.Size())
+	}
+	// Still serving.
+	mustCall(t, 200, base, tok, "GET", "/api/v1/patients", nil, nil)
+}
+
+// copyDB copies a stopped SQLite database with its write-ahead log, if any.
+func copyDB(t *testing.T, from, to string) {
+	t.Helper()
+	copyFile(t, from, to)
+	if _, err := os.Stat(from + "-wal"); err == nil {
+		copyFile(t, from+"-wal", to+"-wal")
+	}
+}
+
+// copyTree copies the regular files under from (a stopped server's data
+// directory) to to, but not SQLite's shared-memory index.
+func copyTree(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(from, p)
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(filepath.Join(to, rel), 0o700)
+		case d.Type().IsRegular() && !strings.HasSuffix(p, "-shm"):
+			copyFile(t, p, filepath.Join(to, rel))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
