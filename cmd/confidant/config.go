@@ -72,8 +72,10 @@ type Config struct {
 	DetectHours      *detect.Hours
 	// OutboxEvery is how often serve delivers the due outbox rows;
 	// BoardDigestEvery the board digest's period (0: none).
-	OutboxEvery      time.Duration
-	BoardDigestEvery time.Duration
+	OutboxEvery time.Duration
+	// WebhookAllowLocal lets webhooks reach non-public addresses.
+	WebhookAllowLocal bool
+	BoardDigestEvery  time.Duration
 }
 
 // setting describes one configuration value.
@@ -159,6 +161,10 @@ var settings = []setting{
 		if err == nil && (c.OutboxEvery < 100*time.Millisecond || c.OutboxEvery > time.Hour) {
 			err = errors.New("must be 100ms to 1h")
 		}
+		return err
+	}},
+	{"webhook-allow-local", "serve: let alert webhooks reach loopback, private and link-local addresses (a SIEM on the organisation's own network); by default only public addresses are connected to (docs/INCIDENTS.md)", "false", func(c *Config, v string) (err error) {
+		c.WebhookAllowLocal, err = strconv.ParseBool(v)
 		return err
 	}},
 	{"board-digest-every", "serve: the period of the signed board digest sent to every recipient of alerts (docs/INCIDENTS.md); 0 turns it off", "168h", func(c *Config, v string) (err error) {

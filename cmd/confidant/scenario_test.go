@@ -230,7 +230,8 @@ func (r *scenRecipients) smtpFlags(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	return []string{"--smtp-url", "smtp://ops@" + r.smtp.Addr + "?from=confidant@clinic.example&tls=none",
-		"--smtp-password-file", pw, "--public-url", "http://confidant.clinic.example", "--outbox-every", "100ms"}
+		"--smtp-password-file", pw, "--public-url", "http://confidant.clinic.example", "--outbox-every", "100ms",
+		"--webhook-allow-local=true"}
 }
 
 // setStaffEmails gives the demo's security officers and DPO e-mail

@@ -75,6 +75,9 @@ func newHandler(cfg Config, a *app, log *slog.Logger, mailer mail.Sender) (http.
 	if mailer != nil {
 		opts = append(opts, service.WithMailer(mailer))
 	}
+	if cfg.WebhookAllowLocal {
+		opts = append(opts, service.WithLocalWebhooks())
+	}
 	if !a.plain {
 		// The board digest, signed with the access log's checkpoint key,
 		// from the stored alerts and the incident register.

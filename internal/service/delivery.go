@@ -13,9 +13,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	confidant "github.com/confidanthealth/confidant"
@@ -407,15 +409,58 @@ func VerifyWebhook(secret, header string, body []byte, now time.Time, tolerance 
 	return hmac.Equal(got, m.Sum(nil))
 }
 
-// webhookClient follows no redirect and gives up after webhookTimeout.
+// webhookClient follows no redirect, gives up after webhookTimeout, uses
+// no proxy and connects only to public addresses (webhookDialControl)
+// unless local webhooks are allowed (WithLocalWebhooks).
 func (s *Service) webhookClient() *http.Client {
 	if s.httpClient != nil {
 		return s.httpClient
 	}
+	d := &net.Dialer{Timeout: webhookTimeout}
+	if !s.localWebhooks {
+		d.Control = webhookDialControl
+	}
 	return &http.Client{
 		Timeout:       webhookTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Transport: &http.Transport{
+			Proxy:               nil,
+			DialContext:         d.DialContext,
+			TLSHandshakeTimeout: webhookTimeout,
+			ForceAttemptHTTP2:   true,
+		},
 	}
+}
+
+// errWebhookAddress refuses a connection to a non-public address.
+var errWebhookAddress = errors.New("webhook address not public")
+
+// webhookDialControl refuses, at connection time (after the name is
+// resolved, so a name that resolves to an inside address is refused
+// too), connections to loopback, private (RFC 1918, unique local),
+// link-local (cloud metadata at 169.254.169.254 included), unspecified,
+// multicast and shared (RFC 6598) addresses: a webhook URL is written by
+// security officers and the DPO, and must not make the server a way into
+// the network it runs in (docs/INCIDENTS.md, "Recipients").
+func webhookDialControl(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return errWebhookAddress
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || !publicAddr(ip) {
+		return errWebhookAddress
+	}
+	return nil
+}
+
+var sharedAddrs = netip.MustParsePrefix("100.64.0.0/10")
+
+// publicAddr reports whether ip is a public unicast address.
+func publicAddr(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return ip.IsValid() && ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLoopback() &&
+		!ip.IsLinkLocalUnicast() && !ip.IsUnspecified() && !ip.IsMulticast() && !sharedAddrs.Contains(ip)
 }
 
 // postWebhook POSTs the row's JSON body, signed; a 2xx answer is
@@ -442,6 +487,9 @@ func (s *Service) postWebhook(ctx context.Context, it confidant.OutboxItem) stri
 		if errors.As(err, &ne) && ne.Timeout() {
 			return "webhook_timeout"
 		}
+		if errors.Is(err, errWebhookAddress) {
+			return "webhook_address_not_public"
+		}
 		return "webhook_unreachable"
 	}
 	resp.Body.Close()
@@ -454,6 +502,11 @@ func (s *Service) postWebhook(ctx context.Context, it confidant.OutboxItem) stri
 // WithHTTPClient sets the client that posts webhooks (tests); it should
 // follow no redirects. The default has a 10 s timeout and follows none.
 func WithHTTPClient(c *http.Client) Option { return func(s *Service) { s.httpClient = c } }
+
+// WithLocalWebhooks lets webhooks reach loopback, private and link-local
+// addresses (a SIEM on the organisation's own network; tests). Without
+// it only public addresses are connected to.
+func WithLocalWebhooks() Option { return func(s *Service) { s.localWebhooks = true } }
 
 // OutboxItemView is an outbox row as officers see it: no message, no
 // address.

@@ -138,7 +138,7 @@ func (w *deliveryWorld) service(t *testing.T, st *stack, opts ...service.Option)
 	}
 	cfg := service.DefaultConfig()
 	cfg.PublicURL = "https://confidant.clinic.example"
-	opts = append([]service.Option{service.WithMailer(sender), service.WithAuditor(st.log), service.WithAuditReader(st.log),
+	opts = append([]service.Option{service.WithMailer(sender), service.WithAuditor(st.log), service.WithAuditReader(st.log), service.WithLocalWebhooks(),
 		service.WithClock(w.clock), service.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}, opts...)
 	svc, err := service.New(st.st, testfix.FastHasher{}, cfg, opts...)
 	if err != nil {

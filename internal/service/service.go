@@ -129,6 +129,8 @@ type Service struct {
 	// and signer.
 	worker      string
 	httpClient  *http.Client
+	// localWebhooks lets webhooks reach non-public addresses.
+	localWebhooks bool
 	digestEvery time.Duration
 	digestSrc   DigestSource
 	digestSign  DigestSigner
