@@ -127,15 +127,15 @@ type Service struct {
 	// Delivery (delivery.go, digest.go): this process's lease owner in
 	// the outbox, the webhook client, the board digest's period, source
 	// and signer.
-	worker      string
-	httpClient  *http.Client
+	worker     string
+	httpClient *http.Client
 	// localWebhooks lets webhooks reach non-public addresses.
 	localWebhooks bool
-	digestEvery time.Duration
-	digestSrc   DigestSource
-	digestSign  DigestSigner
-	digestMu    sync.Mutex
-	digestLast  time.Time // the period this process queued last
+	digestEvery   time.Duration
+	digestSrc     DigestSource
+	digestSign    DigestSigner
+	digestMu      sync.Mutex
+	digestLast    time.Time // the period this process queued last
 }
 
 // Option configures a Service.
