@@ -43,7 +43,7 @@ func TestDemoTraffic(t *testing.T) {
 	accesses := 0
 	for _, a := range d.st.accounts {
 		for _, ps := range a.days {
-			accesses += len(ps)
+			accesses += len(ps.patients)
 		}
 	}
 	if accesses == 0 {

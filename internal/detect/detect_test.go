@@ -257,6 +257,10 @@ func TestVolume(t *testing.T) {
 	for range 20 {
 		pts = append(pts, confidant.NewID())
 	}
+	first, _, err := e.log.Head(context.Background()) // the position of the first event below
+	if err != nil {
+		t.Fatal(err)
+	}
 	// 5 patients in an hour, each several times: at the limit, silent.
 	var evs []confidant.AuditEvent
 	for i := range 15 {
@@ -277,6 +281,12 @@ func TestVolume(t *testing.T) {
 	if len(a.PatientIDs) != 6 || !strings.Contains(a.Explanation, "6 different patients") || !strings.Contains(a.Explanation, "limit of 5") {
 		t.Errorf("volume_hour alert: %d patients, %q", len(a.PatientIDs), a.Explanation)
 	}
+	// It covers its window from the hour's first event to the crossing
+	// (the 17th event recorded, the 6th patient of the first hour).
+	if !a.From.Equal(hour) || !a.To.Equal(hour.Add(50*time.Minute)) || a.FirstIndex != first || a.LastIndex != first+16 {
+		t.Errorf("volume_hour covers %v–%v, events %d–%d; want %v–%v, %d–%d", a.From, a.To, a.FirstIndex, a.LastIndex,
+			hour, hour.Add(50*time.Minute), first, first+16)
+	}
 	// The day: 8 so far; 12 is the limit, the 13th raises.
 	evs = nil
 	for i := 8; i < 12; i++ {
@@ -287,7 +297,10 @@ func TestVolume(t *testing.T) {
 	wantRule(t, e.sink, RuleVolumeDay, 0, "")
 	e.record(t, ev(hour.Add(7*time.Hour), m, "note.read", pts[12], confidant.OutcomeOK))
 	drain(t, d)
-	wantRule(t, e.sink, RuleVolumeDay, 1, confidant.AlertMedium)
+	day := wantRule(t, e.sink, RuleVolumeDay, 1, confidant.AlertMedium)[0]
+	if !day.From.Equal(hour) || day.FirstIndex != first {
+		t.Errorf("volume_day covers from %v (event %d), want the day's first access %v (%d)", day.From, day.FirstIndex, hour, first)
+	}
 	// Refused reads and events without a patient do not count.
 	for i := 13; i < 20; i++ {
 		e.record(t, ev(hour.AddDate(0, 0, 2), m, "chart.read", pts[i], confidant.OutcomeDenied)) // 7 patients, another hour and day
@@ -557,6 +570,10 @@ func TestCounts(t *testing.T) {
 		c.Rules.RefusalBurst, c.Rules.SigninFails, c.Rules.SigninAll, c.Rules.KeyUnwraps = 3, 2, 4, 5
 	})
 	at := time.Date(2026, 3, 23, 10, 0, 0, 0, time.UTC)
+	first, _, err := e.log.Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	var evs []confidant.AuditEvent
 	for i := range 3 { // at the limits: silent
 		evs = append(evs, ev(at.Add(time.Duration(i)*time.Second), e.Manager, "chart.read", e.PatientC.ID, confidant.OutcomeDenied))
@@ -580,11 +597,22 @@ func TestCounts(t *testing.T) {
 		ev(at.Add(time.Minute), e.Manager, actLoginFailed, "", confidant.OutcomeDenied),
 		confidant.AuditEvent{Time: at.Add(time.Minute), Role: "system", Action: confidant.ActionKeyUnwrap, Outcome: confidant.OutcomeOK})
 	drain(t, d)
-	wantRule(t, e.sink, RuleRefusalBurst, 1, confidant.AlertMedium)
-	wantRule(t, e.sink, RuleKeyUnwraps, 1, confidant.AlertMedium)
+	// Each covers its window from the window's first event (the 3
+	// refusals, the 2 and 2 failures, the 5 unwraps were events first to
+	// first+11) to the crossing one (first+12 to first+14).
+	refused := wantRule(t, e.sink, RuleRefusalBurst, 1, confidant.AlertMedium)[0]
+	unwraps := wantRule(t, e.sink, RuleKeyUnwraps, 1, confidant.AlertMedium)[0]
 	f := wantRule(t, e.sink, RuleFailedSignins, 2, confidant.AlertMedium) // all accounts' 5th, and the account's 3rd
 	if f[0].ActorID != "" || f[1].ActorID != e.Manager.ID {
 		t.Errorf("failed sign-ins: %+v", f)
+	}
+	for _, c := range []struct {
+		a           confidant.Alert
+		first, last uint64
+	}{{refused, first, first + 12}, {f[0], first + 3, first + 13}, {f[1], first + 3, first + 13}, {unwraps, first + 7, first + 14}} {
+		if c.a.FirstIndex != c.first || c.a.LastIndex != c.last || c.a.From.After(at) {
+			t.Errorf("%s (%s) covers events %d–%d from %v, want %d–%d", c.a.Rule, c.a.ActorID, c.a.FirstIndex, c.a.LastIndex, c.a.From, c.first, c.last)
+		}
 	}
 	// Exports, new clients and forged facts raise at once.
 	e.record(t, ev(at.Add(2*time.Minute), e.Manager, "patient.export", e.PatientC.ID, confidant.OutcomeOK),

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"sort"
@@ -295,8 +296,8 @@ func staff(role string) bool {
 type state struct {
 	r        *Rules
 	accounts map[string]*account
-	unwraps  map[int64]int // by hour
-	failsAll map[int64]int // by SigninSpan
+	unwraps  tallies // by hour
+	failsAll tallies // by SigninSpan
 	// Caches of storage lookups, dropped with the state.
 	care    map[string]map[string][]confidant.CareRelationship // patient → therapist → relationships
 	staffIx map[string]indexes                                 // staff account → its indexes
@@ -305,28 +306,95 @@ type state struct {
 }
 
 type account struct {
-	hours      map[int64]map[string]struct{} // hour → patients
-	days       map[int64]map[string]struct{} // Helsinki day → patients
-	rose       map[int64]bool                // days volume_rise was raised
-	late       map[int64]bool                // days after_hours was raised
-	denied     map[int64]int
-	fails      map[int64]int
+	hours      map[int64]*seen // hour → patients
+	days       map[int64]*seen // Helsinki day → patients
+	rose       map[int64]bool  // days volume_rise was raised
+	late       map[int64]bool  // days after_hours was raised
+	denied     tallies
+	fails      tallies
 	lastSearch time.Time
 }
 
+// seen are the distinct patients of a window, and its first event (an
+// alert covers the window from it).
+type seen struct {
+	patients map[string]struct{}
+	first    time.Time
+	index    uint64
+}
+
+// tallies count events per window (by its start), each with its first
+// event's log position.
+type tallies map[int64]tally
+
+type tally struct {
+	n     int
+	first uint64
+}
+
+// add counts e in window b and returns the count and the window's first
+// event; the map is then pruned to cap windows, keeping those within keep
+// of the newest.
+func (t tallies) add(b int64, e *event, cap int, keep int64) tally {
+	w := t[b]
+	if w.n == 0 {
+		w.first = e.index
+	}
+	w.n++
+	t[b] = w
+	prune(t, cap, keep)
+	return w
+}
+
+// counted is the alert of a counting rule whose window [b, b+span) went
+// past limit with e: text is a format of the count, the window's start
+// and end, and the limit.
+func counted(rule, actor, clinic string, e *event, w tally, b int64, span time.Duration, limit int, text string) confidant.Alert {
+	return confidant.Alert{Rule: rule, Severity: confidant.AlertMedium, ActorID: actor, ClinicID: clinic,
+		Explanation: fmt.Sprintf(text, w.n, clock(time.Unix(b, 0)), clock(time.Unix(b, 0).Add(span)), limit),
+		From:        time.Unix(b, 0).UTC(), To: e.at, FirstIndex: w.first, LastIndex: e.index,
+		Key: countedKey(rule, actor, b)}
+}
+
+// countedKey is a counting alert's key: per account, or for all ("*");
+// key_unwraps counts only for all and has no account part.
+func countedKey(rule, actor string, b int64) string {
+	if rule == RuleKeyUnwraps {
+		return fmt.Sprintf("%s|%d", rule, b)
+	}
+	return fmt.Sprintf("%s|%s|%d", rule, cmp.Or(actor, "*"), b)
+}
+
 func newState(r *Rules) *state {
-	return &state{r: r, accounts: map[string]*account{}, unwraps: map[int64]int{}, failsAll: map[int64]int{},
+	return &state{r: r, accounts: map[string]*account{}, unwraps: tallies{}, failsAll: tallies{},
 		care: map[string]map[string][]confidant.CareRelationship{}, staffIx: map[string]indexes{}, pindex: map[string]indexes{}}
 }
 
 func (s *state) account(id string) *account {
 	a := s.accounts[id]
 	if a == nil {
-		a = &account{hours: map[int64]map[string]struct{}{}, days: map[int64]map[string]struct{}{},
-			rose: map[int64]bool{}, late: map[int64]bool{}, denied: map[int64]int{}, fails: map[int64]int{}}
+		a = &account{hours: map[int64]*seen{}, days: map[int64]*seen{},
+			rose: map[int64]bool{}, late: map[int64]bool{}, denied: tallies{}, fails: tallies{}}
 		s.accounts[id] = a
 	}
 	return a
+}
+
+// see adds e's patient to the window b of m (made if new, then pruned to
+// cap windows within keep of the newest) and reports whether it is new
+// in it.
+func see(m map[int64]*seen, b int64, e *event, cap int, keep int64) (*seen, bool) {
+	w := m[b]
+	if w == nil {
+		w = &seen{patients: map[string]struct{}{}, first: e.at, index: e.index}
+		m[b] = w
+		prune(m, cap, keep)
+	}
+	if _, ok := w.patients[e.patient]; ok {
+		return w, false
+	}
+	w.patients[e.patient] = struct{}{}
+	return w, true
 }
 
 // bucket is the start of the span-long window t falls in, in seconds.
@@ -391,37 +459,22 @@ func (s *state) observe(e *event, emit emitFn) {
 	switch {
 	case e.action == confidant.ActionKeyUnwrap:
 		h := bucket(e.at, time.Hour)
-		s.unwraps[h]++
-		prune(s.unwraps, 96, 48*3600)
-		if s.unwraps[h] == r.KeyUnwraps+1 {
-			emit(confidant.Alert{Rule: RuleKeyUnwraps, Severity: confidant.AlertMedium,
-				Explanation: fmt.Sprintf("%d patient keys were unwrapped between %s and %s, more than the limit of %d an hour.",
-					r.KeyUnwraps+1, clock(time.Unix(h, 0)), clock(time.Unix(h, 0).Add(time.Hour)), r.KeyUnwraps),
-				From: time.Unix(h, 0).UTC(), To: e.at, FirstIndex: e.index, LastIndex: e.index,
-				Key: fmt.Sprintf("%s|%d", RuleKeyUnwraps, h)})
+		if w := s.unwraps.add(h, e, 96, 48*3600); w.n == r.KeyUnwraps+1 {
+			emit(counted(RuleKeyUnwraps, "", "", e, w, h, time.Hour, r.KeyUnwraps,
+				"%d patient keys were unwrapped between %s and %s, more than the limit of %d an hour."))
 		}
 		return
 	case e.action == actLoginFailed:
 		b := bucket(e.at, r.SigninSpan)
-		s.failsAll[b]++
-		prune(s.failsAll, 256, int64(48*time.Hour/time.Second))
-		if s.failsAll[b] == r.SigninAll+1 {
-			emit(confidant.Alert{Rule: RuleFailedSignins, Severity: confidant.AlertMedium,
-				Explanation: fmt.Sprintf("%d sign-ins failed, for all accounts together, between %s and %s, more than the limit of %d.",
-					r.SigninAll+1, clock(time.Unix(b, 0)), clock(time.Unix(b, 0).Add(r.SigninSpan)), r.SigninAll),
-				From: time.Unix(b, 0).UTC(), To: e.at, FirstIndex: e.index, LastIndex: e.index,
-				Key: fmt.Sprintf("%s|*|%d", RuleFailedSignins, b)})
+		keep := int64(48 * time.Hour / time.Second)
+		if w := s.failsAll.add(b, e, 256, keep); w.n == r.SigninAll+1 {
+			emit(counted(RuleFailedSignins, "", "", e, w, b, r.SigninSpan, r.SigninAll,
+				"%d sign-ins failed, for all accounts together, between %s and %s, more than the limit of %d."))
 		}
 		if e.actor != "" {
-			a := s.account(e.actor)
-			a.fails[b]++
-			prune(a.fails, 64, int64(48*time.Hour/time.Second))
-			if a.fails[b] == r.SigninFails+1 {
-				emit(confidant.Alert{Rule: RuleFailedSignins, Severity: confidant.AlertMedium, ActorID: e.actor, ClinicID: e.clinic,
-					Explanation: fmt.Sprintf("%d sign-ins of this account failed between %s and %s, more than the limit of %d.",
-						r.SigninFails+1, clock(time.Unix(b, 0)), clock(time.Unix(b, 0).Add(r.SigninSpan)), r.SigninFails),
-					From: time.Unix(b, 0).UTC(), To: e.at, FirstIndex: e.index, LastIndex: e.index,
-					Key: fmt.Sprintf("%s|%s|%d", RuleFailedSignins, e.actor, b)})
+			if w := s.account(e.actor).fails.add(b, e, 64, keep); w.n == r.SigninFails+1 {
+				emit(counted(RuleFailedSignins, e.actor, e.clinic, e, w, b, r.SigninSpan, r.SigninFails,
+					"%d sign-ins of this account failed between %s and %s, more than the limit of %d."))
 			}
 		}
 		return
@@ -430,16 +483,10 @@ func (s *state) observe(e *event, emit emitFn) {
 		return
 	}
 	if e.outcome == confidant.OutcomeDenied {
-		a := s.account(e.actor)
 		b := bucket(e.at, r.RefusalSpan)
-		a.denied[b]++
-		prune(a.denied, 64, int64(48*time.Hour/time.Second))
-		if a.denied[b] == r.RefusalBurst+1 {
-			emit(confidant.Alert{Rule: RuleRefusalBurst, Severity: confidant.AlertMedium, ActorID: e.actor, ClinicID: e.clinic,
-				Explanation: fmt.Sprintf("This account was refused %d times between %s and %s, more than the limit of %d.",
-					r.RefusalBurst+1, clock(time.Unix(b, 0)), clock(time.Unix(b, 0).Add(r.RefusalSpan)), r.RefusalBurst),
-				From: time.Unix(b, 0).UTC(), To: e.at, FirstIndex: e.index, LastIndex: e.index,
-				Key: fmt.Sprintf("%s|%s|%d", RuleRefusalBurst, e.actor, b)})
+		if w := s.account(e.actor).denied.add(b, e, 64, int64(48*time.Hour/time.Second)); w.n == r.RefusalBurst+1 {
+			emit(counted(RuleRefusalBurst, e.actor, e.clinic, e, w, b, r.RefusalSpan, r.RefusalBurst,
+				"This account was refused %d times between %s and %s, more than the limit of %d."))
 		}
 		return
 	}
@@ -456,56 +503,44 @@ func (s *state) observe(e *event, emit emitFn) {
 	a := s.account(e.actor)
 	// volume_hour
 	h := bucket(e.at, time.Hour)
-	hs := a.hours[h]
-	if hs == nil {
-		hs = map[string]struct{}{}
-		a.hours[h] = hs
-		prune(a.hours, 1024, 48*3600)
+	if hs, isNew := see(a.hours, h, e, 1024, 48*3600); isNew && len(hs.patients) == r.VolumeHour+1 {
+		emit(confidant.Alert{Rule: RuleVolumeHour, Severity: confidant.AlertMedium, ActorID: e.actor, ClinicID: e.clinic,
+			PatientIDs: sortedKeys(hs.patients),
+			Explanation: fmt.Sprintf("This account opened the records of %d different patients between %s and %s, more than the limit of %d an hour.",
+				len(hs.patients), clock(time.Unix(h, 0)), clock(time.Unix(h, 0).Add(time.Hour)), r.VolumeHour),
+			From: time.Unix(h, 0).UTC(), To: e.at, FirstIndex: hs.index, LastIndex: e.index,
+			Key: fmt.Sprintf("%s|%s|%d", RuleVolumeHour, e.actor, h)})
 	}
-	if _, ok := hs[e.patient]; !ok {
-		hs[e.patient] = struct{}{}
-		if len(hs) == r.VolumeHour+1 {
-			emit(confidant.Alert{Rule: RuleVolumeHour, Severity: confidant.AlertMedium, ActorID: e.actor, ClinicID: e.clinic,
-				PatientIDs: sortedKeys(hs),
-				Explanation: fmt.Sprintf("This account opened the records of %d different patients between %s and %s, more than the limit of %d an hour.",
-					len(hs), clock(time.Unix(h, 0)), clock(time.Unix(h, 0).Add(time.Hour)), r.VolumeHour),
-				From: time.Unix(h, 0).UTC(), To: e.at, FirstIndex: e.index, LastIndex: e.index,
-				Key: fmt.Sprintf("%s|%s|%d", RuleVolumeHour, e.actor, h)})
-		}
-	}
-	// volume_day and volume_rise
+	// volume_day and volume_rise, from the day's first record access.
 	day := dayOf(e.at)
-	ds := a.days[day]
-	if ds == nil {
-		ds = map[string]struct{}{}
-		a.days[day] = ds
-		prune(a.days, 2*r.RiseDays+8, int64(r.RiseDays+2))
+	if len(a.days) > 2*r.RiseDays+8 {
 		prune(a.rose, 2*r.RiseDays+8, int64(r.RiseDays+2))
 		prune(a.late, 2*r.RiseDays+8, int64(r.RiseDays+2))
 	}
-	if _, ok := ds[e.patient]; !ok {
-		ds[e.patient] = struct{}{}
-		n := len(ds)
+	if ds, isNew := see(a.days, day, e, 2*r.RiseDays+8, int64(r.RiseDays+2)); isNew {
+		n := len(ds.patients)
 		if n == r.VolumeDay+1 {
 			emit(confidant.Alert{Rule: RuleVolumeDay, Severity: confidant.AlertMedium, ActorID: e.actor, ClinicID: e.clinic,
-				PatientIDs: sortedKeys(ds),
+				PatientIDs: sortedKeys(ds.patients),
 				Explanation: fmt.Sprintf("This account opened the records of %d different patients on %s (Helsinki time), more than the limit of %d a day.",
 					n, e.at.In(Helsinki).Format("Mon 2 Jan 2006"), r.VolumeDay),
-				From: e.at, To: e.at, FirstIndex: e.index, LastIndex: e.index,
+				From: ds.first, To: e.at, FirstIndex: ds.index, LastIndex: e.index,
 				Key: fmt.Sprintf("%s|%s|%d", RuleVolumeDay, e.actor, day)})
 		}
 		if !a.rose[day] && n >= r.RiseFloor {
 			most := 0
 			for d := day - int64(r.RiseDays); d < day; d++ {
-				most = max(most, len(a.days[d]))
+				if w := a.days[d]; w != nil {
+					most = max(most, len(w.patients))
+				}
 			}
 			if most > 0 && float64(n) > r.RiseFactor*float64(most) {
 				a.rose[day] = true
 				emit(confidant.Alert{Rule: RuleVolumeRise, Severity: confidant.AlertMedium, ActorID: e.actor, ClinicID: e.clinic,
-					PatientIDs: sortedKeys(ds),
+					PatientIDs: sortedKeys(ds.patients),
 					Explanation: fmt.Sprintf("This account opened the records of %d different patients on %s (Helsinki time); on no day of the previous %d did it open more than %d. "+
 						"The limit is %.3g times that, and at least %d.", n, e.at.In(Helsinki).Format("Mon 2 Jan 2006"), r.RiseDays, most, r.RiseFactor, r.RiseFloor),
-					From: e.at, To: e.at, FirstIndex: e.index, LastIndex: e.index,
+					From: ds.first, To: e.at, FirstIndex: ds.index, LastIndex: e.index,
 					Key: fmt.Sprintf("%s|%s|%d", RuleVolumeRise, e.actor, day)})
 			}
 		}
