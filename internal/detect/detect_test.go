@@ -791,3 +791,28 @@ func TestStaffColleague(t *testing.T) {
 	}
 	noNames(t, e.sink, e)
 }
+
+// TestStaffCloseRename: a staff member renamed through the service (an
+// account.update event in the log) is compared under the new family name
+// by a detector that has already cached the old one.
+func TestStaffCloseRename(t *testing.T) {
+	e := newEnv(t)
+	d := e.detector(t, nil)
+	ctx := context.Background()
+	u, err := e.Service.OperatorCreateUser(ctx, service.StaffInput{
+		Username: "anna", DisplayName: "Anna Other", Role: confidant.RoleManager, ClinicIDs: []string{e.ClinicA.ID}, Password: testfix.Password,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC().Add(time.Hour)
+	e.record(t, ev(at, u, "patient.read", e.PatientC.ID, confidant.OutcomeOK))
+	drain(t, d)
+	wantRule(t, e.sink, RuleStaffClose, 0, "")
+	if _, err := e.Service.UpdateStaff(e.As(e.Manager), u.ID, service.StaffUpdate{DisplayName: "Anna " + e.PatientC.FamilyName, ClinicIDs: u.ClinicIDs}); err != nil {
+		t.Fatal(err)
+	}
+	e.record(t, ev(at.Add(time.Minute), u, "chart.read", e.PatientC.ID, confidant.OutcomeOK))
+	drain(t, d)
+	wantRule(t, e.sink, RuleStaffClose, 1, confidant.AlertHigh)
+}
