@@ -24,6 +24,10 @@ type incidentBanner struct {
 	Text      string
 	Overdue   bool
 	More      int // other open incidents
+	// Unreadable: the open incidents could not be read (an incident
+	// failing its integrity check, or the database): the banner says so
+	// rather than vanish, since a missing countdown looks like no incident.
+	Unreadable bool
 }
 
 // banner builds the countdown from the service's clocks.

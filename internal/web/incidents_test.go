@@ -143,3 +143,40 @@ func TestIncidentPages(t *testing.T) {
 		t.Error("a banner for a closed incident")
 	}
 }
+
+// An open incident changed in the database (its sealed row edited, as a
+// database writer could to hide it): the banner does not vanish, it says
+// the open incidents cannot be read.
+func TestIncidentBannerUnreadable(t *testing.T) {
+	db := testfix.SQLiteBackend(t)
+	e := newEnvOn(t, testfix.Seal(t, db, testfix.Keyring(t)))
+	sec := e.as(e.w.Security)
+	now := time.Now().UTC()
+	inc, err := e.w.Service.OpenIncident(e.w.As(e.w.Security), service.IncidentInput{Title: "Laptop left on the tram",
+		Scope: service.ScopeInput{AccountIDs: []string{e.w.Therapist.ID}, From: now.Add(-time.Hour), To: now}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := sec.get("/accounts"); !strings.Contains(r.body, "Laptop left on the tram") || strings.Contains(r.body, "cannot be read") {
+		t.Fatalf("no countdown banner before the change: %d", r.status)
+	}
+	ctx := context.Background()
+	if err := db.Update(ctx, func(stx confidant.SealedTx) error {
+		r, err := stx.Incident(ctx, inc.ID)
+		if err != nil {
+			return err
+		}
+		r.Data = append([]byte(nil), r.Data...)
+		r.Data[len(r.Data)-1] ^= 1
+		return stx.UpdateIncident(ctx, r, r.HistorySeq)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r := sec.get("/accounts")
+	if r.status != http.StatusOK || !strings.Contains(r.body, "the open incidents cannot be read") || strings.Contains(r.body, "Laptop left on the tram") {
+		t.Errorf("after the change: %d, banner missing or the title shown: %.400s", r.status, r.body)
+	}
+	if th := e.as(e.w.Therapist).get("/patients"); strings.Contains(th.body, "incident-banner") {
+		t.Error("a therapist sees the incident banner")
+	}
+}

@@ -172,8 +172,12 @@ func (s *server) page(r *http.Request, title string, crumbs ...crumb) page {
 			}
 		}
 		if a.Role == confidant.RoleSecurity || a.Role == confidant.RoleDPO {
-			if cs, err := s.svc.IncidentClocks(r.Context()); err == nil {
+			switch cs, err := s.svc.IncidentClocks(r.Context()); {
+			case err == nil:
 				p.Me.Incident = banner(cs, s.svc.Now())
+			case !confidant.IsKind(err, confidant.KindPermission) && !confidant.IsKind(err, confidant.KindUnauthenticated):
+				p.Me.Incident = &incidentBanner{Unreadable: true}
+				s.log.Warn("the open incidents could not be read for the banner", "code", confidant.CodeOf(err))
 			}
 		}
 	}
