@@ -214,7 +214,9 @@ func testUserCloseIndexes(t *testing.T, s confidant.SealedStore) {
 	addr2 := blindIndex()
 	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.SetUserClose(ctx, u.ID, idx, addr2) })
 	check("both set", idx, addr2)
-	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.SetUserClose(ctx, u.ID, []byte{}, nil) })
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+		return tx.SetUserClose(ctx, u.ID, []byte{}, nil)
+	})
 	check("both cleared", nil, nil)
 	err := tryUpdate(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
 		return tx.SetUserClose(ctx, confidant.NewID(), idx, addr)
@@ -256,6 +258,8 @@ func testAddressIndexes(t *testing.T, s confidant.SealedStore) {
 		t.Errorf("erased patient after SetAddressIndex: index %x, erased at %v", got.AddressIndex, got.ErasedAt)
 	}
 	want.AddressIndex = nil
-	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.SetAddressIndex(ctx, f.patient.ID, nil) })
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+		return tx.SetAddressIndex(ctx, f.patient.ID, nil)
+	})
 	diff(t, "Patient after SetAddressIndex(nil)", want, getPatient(t, s, f.patient.ID))
 }
