@@ -88,7 +88,7 @@ func (t *tx) SetStaffClose(ctx context.Context, u confidant.User) error {
 
 // addressBatch is how many patients one transaction of the backfill
 // indexes (each needs its keyset unwrapped).
-const addressBatch = 50
+var addressBatch = 50
 
 // BackfillAddressIndexes computes the address index of the patients
 // written before patients had one: those the migration that added the
