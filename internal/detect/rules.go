@@ -57,7 +57,7 @@ var Catalog = []RuleInfo{
 	{RuleVolumeDay, confidant.AlertMedium, "An account opened the records of more different patients within one day (Helsinki time) than the limit."},
 	{RuleVolumeRise, confidant.AlertMedium, "An account opened the records of many more different patients today than on any day of the previous two weeks: a sudden change in how an account is used."},
 	{RuleAfterHours, confidant.AlertLow, "An account opened patient records outside the clinic's opening hours (Helsinki time)."},
-	{RuleStaffClose, confidant.AlertHigh, "A staff member opened their own record as a patient (the same identity code), or the records of a patient with the same family name: perhaps a relative. Codes and names are compared through their keyed blind indexes, never in the clear; a rare match of different names is possible."},
+	{RuleStaffClose, confidant.AlertHigh, "A staff member opened their own record as a patient (the same identity code), or the records of a patient with the same family name or living at the same address: perhaps a relative or someone of their household. Codes, names and addresses are compared through their keyed blind indexes, never in the clear; a rare match of different names is possible."},
 	{RuleHoneytoken, confidant.AlertCritical, "Someone accessed a decoy patient, a record that no legitimate work ever touches."},
 	{RuleSearchThenOpen, confidant.AlertHigh, "An account searched for a patient by name and then, within minutes, opened the records of a patient it has no care relationship with: looking someone up."},
 	{RuleRefusalBurst, confidant.AlertMedium, "An account was refused many times within a few minutes: probing for records it may not see."},
@@ -645,6 +645,9 @@ func (d *Detector) check(lk lookups, e *event, emit emitFn) error {
 		if match == "identity" {
 			why = "This account opened the records of a patient with the account holder's own identity code: their own record, as a patient. "
 		}
+		if match == "address" {
+			why = "This account opened the records of a patient who lives at the account holder's address. "
+		}
 		emit(confidant.Alert{Rule: RuleStaffClose, Severity: confidant.AlertHigh, ActorID: e.actor, ClinicID: e.clinic,
 			PatientIDs:  []string{e.patient},
 			Explanation: why + about(RuleStaffClose),
@@ -654,7 +657,7 @@ func (d *Detector) check(lk lookups, e *event, emit emitFn) error {
 }
 
 // indexes are the blind indexes staff_close compares (empty: none).
-type indexes struct{ family, identity []byte }
+type indexes struct{ family, identity, address []byte }
 
 func nonEmpty(s string) []string {
 	if s == "" {
@@ -694,9 +697,10 @@ func (d *Detector) inCare(lk lookups, e *event) (bool, error) {
 }
 
 // close compares the staff member's blind indexes with the patient's
-// stored ones: the identity code (a staff account's, given at creation;
-// "identity"), then the family name (the last word of the display name,
-// "Given Family", indexed with the key of patient search; "family").
+// stored ones: the identity code (a staff account's, given by the
+// operator; "identity"), then the family name (the last word of the
+// display name, "Given Family", indexed with the key of patient search;
+// "family"), then the home address (given by the operator; "address").
 func (d *Detector) close(lk lookups, e *event) (string, error) {
 	s := d.st
 	mine, ok := s.staffIx[e.actor]
@@ -707,7 +711,7 @@ func (d *Detector) close(lk lookups, e *event) (string, error) {
 		case err != nil:
 			return "", fmt.Errorf("detect: account: %w", err)
 		default:
-			mine.identity = u.IdentityIndex
+			mine.identity, mine.address = u.IdentityIndex, u.AddressIndex
 			if f := strings.Fields(u.DisplayName); len(f) >= 2 && d.cfg.Surname != nil {
 				if mine.family, err = d.cfg.Surname(f[len(f)-1]); err != nil {
 					return "", fmt.Errorf("detect: blind index: %w", err)
@@ -716,7 +720,7 @@ func (d *Detector) close(lk lookups, e *event) (string, error) {
 		}
 		s.staffIx[e.actor] = mine
 	}
-	if len(mine.identity) == 0 && len(mine.family) == 0 {
+	if len(mine.identity) == 0 && len(mine.family) == 0 && len(mine.address) == 0 {
 		return "", nil
 	}
 	theirs, ok := s.pindex[e.patient]
@@ -727,7 +731,7 @@ func (d *Detector) close(lk lookups, e *event) (string, error) {
 		case err != nil:
 			return "", fmt.Errorf("detect: patient index: %w", err)
 		default:
-			theirs = indexes{family: p.SurnameIndex, identity: p.IdentityIndex}
+			theirs = indexes{family: p.SurnameIndex, identity: p.IdentityIndex, address: p.AddressIndex}
 		}
 		if len(s.pindex) > 200_000 {
 			clear(s.pindex)
@@ -739,6 +743,8 @@ func (d *Detector) close(lk lookups, e *event) (string, error) {
 		return "identity", nil
 	case len(mine.family) > 0 && bytes.Equal(mine.family, theirs.family):
 		return "family", nil
+	case len(mine.address) > 0 && bytes.Equal(mine.address, theirs.address):
+		return "address", nil
 	}
 	return "", nil
 }
