@@ -65,6 +65,12 @@ type User struct {
 	// detector's staff_close rule (docs/INCIDENTS.md).
 	IdentityCode  string
 	IdentityIndex []byte
+	// Address is a staff member's home address on the way in only
+	// (CreateUser, SetStaffClose), as IdentityCode: internal/seal replaces
+	// it by AddressIndex, the blind index a patient living there has, and
+	// it is never stored or read back. AddressIndex is nil for none.
+	Address      string
+	AddressIndex []byte
 }
 
 // Invitation lets the person an account was made for set its password,

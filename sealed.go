@@ -173,6 +173,10 @@ type SealedTx interface {
 	// internal/seal computes and checks the MACs (docs/SECURITY.md,
 	// "Authorization facts").
 	SetFactMAC(ctx context.Context, table, id string, mac []byte) error
+	// SetUserClose replaces an account's identity and address indexes
+	// (nil: none) for the detector's staff_close rule; KindNotFound for no
+	// such account. They are not authorization facts.
+	SetUserClose(ctx context.Context, userID string, identity, address []byte) error
 
 	// Patients. There is no uniqueness constraint on blind indexes (they are
 	// truncated, so different values may share one); internal/seal checks
@@ -191,6 +195,14 @@ type SealedTx interface {
 	// key, clears the blind indexes and sets ErasedAt. The sealed rows stay
 	// and can never be decrypted again. KindConflict if already erased.
 	ErasePatient(ctx context.Context, id string, at time.Time) error
+	// AddressIndexPending returns up to limit ids (in id order) of the
+	// patients written before patients had an address index whose index
+	// has not been computed yet (internal/seal BackfillAddressIndexes).
+	AddressIndexPending(ctx context.Context, limit int) ([]string, error)
+	// SetAddressIndex sets the address index (nil: none) of a patient
+	// that is not erased, and takes the patient off AddressIndexPending's
+	// list; an erased or unknown patient is only taken off the list.
+	SetAddressIndex(ctx context.Context, patientID string, index []byte) error
 
 	// Wrapped keys. A patient's keyset is stored wrapped by the key-encryption
 	// key (KEK); system keys (the blind-index key, later the audit key) too.
@@ -400,6 +412,7 @@ type SealedPatient struct {
 	IdentityIndex    []byte // blind index of the identity code
 	SurnameIndex     []byte // blind index of the normalised family name
 	SurnameYearIndex []byte // blind index of family name and birth year
+	AddressIndex     []byte // blind index of the normalised address (compared, never searched)
 }
 
 // SealedPatientFilter selects patients. Zero fields do not filter.

@@ -49,6 +49,11 @@ type Tx interface {
 	// Accounts.
 	CreateUser(ctx context.Context, u User) error // KindConflict if the username is taken
 	UpdateUser(ctx context.Context, u User) error // display name, role, clinics, disabled
+	// SetStaffClose replaces the account's identity and address indexes,
+	// each from its clear value when given (u.IdentityCode, u.Address),
+	// else as u carries it (u.IdentityIndex, u.AddressIndex; nil: none).
+	// The clear values are never stored.
+	SetStaffClose(ctx context.Context, u User) error
 	User(ctx context.Context, id string) (User, error)
 	UserByUsername(ctx context.Context, username string) (User, error)
 	ListUsers(ctx context.Context, f UserFilter) ([]User, error)

@@ -96,6 +96,25 @@ func TestFactsBackfillOnUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	addressIndexes := func() map[string]string {
+		t.Helper()
+		rows, err := raw.Query(`SELECT id, address_index FROM patients`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		m := map[string]string{}
+		for rows.Next() {
+			var id string
+			var ix []byte
+			if err := rows.Scan(&id, &ix); err != nil {
+				t.Fatal(err)
+			}
+			m[id] = string(ix)
+		}
+		return m
+	}
+	written := addressIndexes() // as the demo wrote its patients
 	for _, q := range []string{
 		`ALTER TABLE users DROP COLUMN fact_mac`,
 		`ALTER TABLE care DROP COLUMN fact_mac`,
@@ -116,13 +135,16 @@ func TestFactsBackfillOnUpgrade(t *testing.T) {
 		`DROP TABLE incidents`,
 		`DROP TABLE recipients`, // 0015_delivery
 		`DROP TABLE outbox`,
+		// 0017_address_index (users.address_index goes with 0012's
+		// rebuild of users, as identity_index does):
+		`ALTER TABLE patients DROP COLUMN address_index`,
+		`DROP TABLE address_index_pending`,
 		`DELETE FROM schema_migrations WHERE version >= 11`,
 	} {
 		if _, err := raw.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	raw.Close()
 
 	fs := newFlagSet("serve", "", io.Discard)
 	resolve := configFlags(fs)
@@ -132,6 +154,22 @@ func TestFactsBackfillOnUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	base, _ := startServer(t, cfg, openOptions{})
+	// The patients written before the address index got theirs on the
+	// start that applied the migration: the same as when written.
+	backfilled := addressIndexes()
+	raw.Close()
+	nonEmpty := 0
+	for id, ix := range written {
+		if backfilled[id] != ix {
+			t.Errorf("patient %s: address index %x after the upgrade, %x as written", id, backfilled[id], ix)
+		}
+		if ix != "" {
+			nonEmpty++
+		}
+	}
+	if nonEmpty == 0 || len(backfilled) != len(written) {
+		t.Errorf("%d of %d patients had an address index as written; %d after", nonEmpty, len(written), len(backfilled))
+	}
 	token := apiLogin(t, base, li.Therapist.Username, li.Therapist.Password, li.Therapist.TOTPSecret)
 	req, _ := http.NewRequest("GET", base+"/api/v1/patients", nil)
 	req.Header.Set("Authorization", "Bearer "+token)

@@ -196,6 +196,14 @@ func openApp(ctx context.Context, c Config, w io.Writer, opt openOptions) (*app,
 		}
 		fmt.Fprintf(w, "Authenticated the authorization facts of %d accounts and %d care relationships as the database holds them now.\n", nu, nc)
 	}
+	// Once after the migration that added the address index (it listed
+	// the patients then), resumed if interrupted; then one empty query.
+	if n, err := seal.BackfillAddressIndexes(ctx, be, kr); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("computing the address index of existing patients (run again to resume): %w", err)
+	} else if n > 0 {
+		fmt.Fprintf(w, "Computed the address index of %d patients written before it existed.\n", n)
+	}
 	if a.log, err = audit.Open(ctx, be, kr, audit.Config{Origin: c.LogOrigin, Logger: opt.logger}); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("opening the access log: %w", err)

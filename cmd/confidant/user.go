@@ -17,11 +17,13 @@ const userUsage = `user <subcommand> [flags]
 
 Subcommands:
   create --username U --name NAME --role therapist|manager|security|dpo|patient [--clinic ID ...] [--patient ID] [--email A]
+         [--identity-code CODE] [--address TEXT]
   invite [flags] USERNAME                               (a new invitation: a lost one, or a second factor never set up)
   list [--role R] [--clinic ID]
   disable [flags] USERNAME
   enable [flags] USERNAME
   set-password [--password-file F] [flags] USERNAME   (also unlocks the account)
+  set-close [--identity-code CODE] [--address TEXT] [--clear] [flags] USERNAME
 
 Flags come before the username. create and invite print a hand-over
 invitation code, valid 72 hours and once: with it the person sets their own
@@ -29,7 +31,14 @@ password at the web app's /invite page (or POST /api/v1/invitations/accept)
 and, for staff, sets up their second factor there and then. Nobody, not the
 operator either, chooses another person's password or second factor.
 Disabling or setting a password ends the account's sessions. set-password
-without --password-file generates a random password and prints it once.`
+without --password-file generates a random password and prints it once.
+
+A staff member's identity code and home address (create, or set-close on
+an existing account) let the detector's staff_close rule recognise them
+opening their own record as a patient, or a patient who lives with them
+(docs/INCIDENTS.md). Only keyed blind indexes of them are stored, never
+the code or the address. set-close sets what it is given and keeps the
+other; --clear removes both. Patients' accounts take neither.`
 
 func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
@@ -45,7 +54,9 @@ func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		username = fs.String("username", "", "username (create)")
 		name     = fs.String("name", "", "display name (create)")
 		email    = fs.String("email", "", "email address of a staff account (create)")
-		idCode   = fs.String("identity-code", "", "a staff member's Finnish identity code (create; optional): only its blind index is stored, so that the detector recognises them opening their own or a colleague's patient record")
+		idCode   = fs.String("identity-code", "", "a staff member's Finnish identity code (create, set-close; optional): only its blind index is stored, so that the detector recognises them opening their own or a colleague's patient record")
+		address  = fs.String("address", "", "a staff member's home address, as a patient's is written (create, set-close; optional): only its blind index is stored, so that the detector recognises them opening the record of a patient who lives with them")
+		clearIx  = fs.Bool("clear", false, "remove the identity code's and the address's indexes (set-close)")
 		role     = fs.String("role", "", "role")
 		patient  = fs.String("patient", "", "patient id (create a patient account)")
 		pwFile   = fs.String("password-file", "", "read the password from this file instead of generating one")
@@ -97,7 +108,7 @@ func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		inv, err := svc.OperatorInviteUser(ctx, service.StaffInput{
 			Username: *username, DisplayName: *name, Role: confidant.Role(*role), ClinicIDs: clinics, PatientID: *patient, Email: *email,
-			IdentityCode: *idCode,
+			IdentityCode: *idCode, Address: *address,
 		})
 		if err != nil {
 			return err
@@ -123,6 +134,23 @@ func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		fmt.Fprintf(stdout, "invited %s %s again; earlier unused invitations are revoked\n", inv.User.Role, inv.User.Username)
 		printHandover(stdout, inv)
+	case "set-close":
+		un, err := target()
+		if err != nil {
+			return err
+		}
+		var u confidant.User
+		if err := st.View(ctx, func(tx confidant.Tx) error {
+			var err error
+			u, err = tx.UserByUsername(ctx, un)
+			return err
+		}); err != nil {
+			return err
+		}
+		if u, err = svc.OperatorSetClose(ctx, u.ID, service.CloseInput{IdentityCode: *idCode, Address: *address, Clear: *clearIx}); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "set-close: done for %s (identity code: %s; address: %s)\n", un, given(u.IdentityIndex), given(u.AddressIndex))
 	case "list":
 		var us []confidant.User
 		err := st.View(ctx, func(tx confidant.Tx) error {
@@ -212,6 +240,14 @@ type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// given says whether a blind index is set, never what it is.
+func given(ix []byte) string {
+	if len(ix) == 0 {
+		return "none"
+	}
+	return "set"
+}
 
 func firstOr(s []string) string {
 	if len(s) == 0 {

@@ -419,6 +419,14 @@ func (t *stageTx) UpdatePatient(ctx context.Context, p confidant.SealedPatient) 
 func (t *stageTx) ErasePatient(ctx context.Context, id string, at time.Time) error {
 	return t.write(func(tx confidant.SealedTx) error { return tx.ErasePatient(ctx, id, at) })
 }
+func (t *stageTx) SetUserClose(ctx context.Context, userID string, identity, address []byte) error {
+	return t.write(func(tx confidant.SealedTx) error { return tx.SetUserClose(ctx, userID, identity, address) })
+}
+
+// The address-index backfill runs on the store, not through requests.
+func (t *stageTx) AddressIndexPending(context.Context, int) ([]string, error) { return nil, t.stop() }
+func (t *stageTx) SetAddressIndex(context.Context, string, []byte) error      { return t.stop() }
+
 func (t *stageTx) PutPatientKey(ctx context.Context, k confidant.WrappedKey) error {
 	return t.write(func(tx confidant.SealedTx) error { return tx.PutPatientKey(ctx, k) })
 }

@@ -495,6 +495,64 @@ func TestStaffOwnRecord(t *testing.T) {
 	noNames(t, e.sink, e)
 }
 
+// TestStaffSameAddress: a staff member whose address is given (at
+// creation, or later on an existing account) opening the records of a
+// patient living there, however either address is written; the address
+// is compared as blind indexes and named nowhere.
+func TestStaffSameAddress(t *testing.T) {
+	e := newEnv(t)
+	d := e.detector(t, nil)
+	ctx := context.Background()
+	b := e.PatientB
+	b.Address = "Hämeentie 3 B 7, 00530 Helsinki"
+	if err := e.st.Update(ctx, func(tx confidant.Tx) error { return tx.UpdatePatient(ctx, b) }); err != nil {
+		t.Fatal(err)
+	}
+	kai, err := e.Service.OperatorCreateUser(ctx, service.StaffInput{
+		Username: "kai", DisplayName: "Kai Kotilainen", Role: confidant.RoleManager, ClinicIDs: []string{e.ClinicA.ID},
+		Password: testfix.Password, Address: "hämeentie 3 b 7   00530 HELSINKI.",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lea, err := e.Service.OperatorCreateUser(ctx, service.StaffInput{
+		Username: "lea", DisplayName: "Lea Laaksonen", Role: confidant.RoleManager, ClinicIDs: []string{e.ClinicA.ID}, Password: testfix.Password,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC().Add(time.Hour)
+	e.record(t, ev(at, kai, "chart.read", e.PatientC.ID, confidant.OutcomeOK), // another address
+		ev(at, lea, "chart.read", b.ID, confidant.OutcomeOK)) // no address given: silent
+	drain(t, d)
+	wantRule(t, e.sink, RuleStaffClose, 0, "")
+	e.record(t, ev(at, kai, "patient.read", b.ID, confidant.OutcomeOK))
+	drain(t, d)
+	a := wantRule(t, e.sink, RuleStaffClose, 1, confidant.AlertHigh)[0]
+	if a.ActorID != kai.ID || !slices.Equal(a.PatientIDs, []string{b.ID}) ||
+		!strings.Contains(a.Explanation, "lives at the account holder's address") {
+		t.Errorf("alert: %+v", a)
+	}
+
+	// An existing account given the address later (an account.update
+	// event, which drops the detector's cached indexes).
+	if _, err := e.Service.OperatorSetClose(ctx, lea.ID, service.CloseInput{Address: "HÄMEENTIE 3 B 7 00530 Helsinki"}); err != nil {
+		t.Fatal(err)
+	}
+	e.record(t, ev(at, lea, "chart.read", b.ID, confidant.OutcomeOK))
+	drain(t, d)
+	got := wantRule(t, e.sink, RuleStaffClose, 2, confidant.AlertHigh)
+	if !slices.ContainsFunc(got, func(a confidant.Alert) bool { return a.ActorID == lea.ID }) {
+		t.Errorf("no alert for the account given the address later: %+v", got)
+	}
+	noNames(t, e.sink, e)
+	for _, a := range e.sink.stored {
+		if strings.Contains(strings.ToLower(a.Explanation), "meentie") {
+			t.Errorf("the explanation names the address: %q", a.Explanation)
+		}
+	}
+}
+
 func TestHoneytoken(t *testing.T) {
 	e := newEnv(t)
 	var mu sync.Mutex

@@ -58,7 +58,7 @@ var Catalog = []RuleInfo{
 	{RuleVolumeDay, confidant.AlertMedium, "An account opened the records of more different patients within one day (Helsinki time) than the limit."},
 	{RuleVolumeRise, confidant.AlertMedium, "An account opened the records of many more different patients today than on any day of the previous two weeks: a sudden change in how an account is used."},
 	{RuleAfterHours, confidant.AlertLow, "An account opened patient records outside the clinic's opening hours (Helsinki time)."},
-	{RuleStaffClose, confidant.AlertHigh, "A staff member opened their own record as a patient (the same identity code), a colleague's record (a patient whose identity code is another staff account's), or the records of a patient with the same family name: perhaps a relative. Codes and names are compared through their keyed blind indexes, never in the clear; a rare match of different names is possible."},
+	{RuleStaffClose, confidant.AlertHigh, "A staff member opened their own record as a patient (the same identity code), a colleague's record (a patient whose identity code is another staff account's), or the records of a patient with the same family name or living at the same address: perhaps a relative or someone of their household. Codes, names and addresses are compared through their keyed blind indexes, never in the clear; a rare match of different names is possible."},
 	{RuleHoneytoken, confidant.AlertCritical, "Someone accessed a decoy patient, a record that no legitimate work ever touches."},
 	{RuleSearchThenOpen, confidant.AlertHigh, "An account searched for a patient by name and then, within minutes, opened the records of a patient it has no care relationship with: looking someone up."},
 	{RuleRefusalBurst, confidant.AlertMedium, "An account was refused many times within a few minutes: probing for records it may not see."},
@@ -684,6 +684,8 @@ func (d *Detector) check(lk lookups, e *event, emit emitFn) error {
 			why = "This account opened the records of a patient with the account holder's own identity code: their own record, as a patient. "
 		case "colleague":
 			why = "This account opened the records of a patient who is also a member of staff here (their identity code is a staff account's): a colleague's record. "
+		case "address":
+			why = "This account opened the records of a patient who lives at the account holder's address. "
 		}
 		emit(confidant.Alert{Rule: RuleStaffClose, Severity: confidant.AlertHigh, ActorID: e.actor, ClinicID: e.clinic,
 			PatientIDs:  []string{e.patient},
@@ -694,7 +696,7 @@ func (d *Detector) check(lk lookups, e *event, emit emitFn) error {
 }
 
 // indexes are the blind indexes staff_close compares (empty: none).
-type indexes struct{ family, identity []byte }
+type indexes struct{ family, identity, address []byte }
 
 func nonEmpty(s string) []string {
 	if s == "" {
@@ -734,11 +736,12 @@ func (d *Detector) inCare(lk lookups, e *event) (bool, error) {
 }
 
 // close compares the staff member's blind indexes with the patient's
-// stored ones: the identity code (a staff account's, given at creation;
-// "identity"), then the family name (the last word of the display name,
-// "Given Family", indexed with the key of patient search; "family"); and
-// the patient's identity index with every other staff account's: the
-// patient is a colleague ("colleague").
+// stored ones: the identity code (a staff account's, given by the
+// operator; "identity"), then the patient's identity index with every
+// other staff account's (the patient is a colleague; "colleague"), then
+// the family name (the last word of the display name, "Given Family",
+// indexed with the key of patient search; "family"), then the home
+// address (given by the operator; "address").
 func (d *Detector) close(lk lookups, e *event) (string, error) {
 	s := d.st
 	mine, ok := s.staffIx[e.actor]
@@ -749,7 +752,7 @@ func (d *Detector) close(lk lookups, e *event) (string, error) {
 		case err != nil:
 			return "", fmt.Errorf("detect: account: %w", err)
 		default:
-			mine.identity = u.IdentityIndex
+			mine.identity, mine.address = u.IdentityIndex, u.AddressIndex
 			if f := strings.Fields(u.DisplayName); len(f) >= 2 && d.cfg.Surname != nil {
 				if mine.family, err = d.cfg.Surname(f[len(f)-1]); err != nil {
 					return "", fmt.Errorf("detect: blind index: %w", err)
@@ -770,7 +773,7 @@ func (d *Detector) close(lk lookups, e *event) (string, error) {
 			}
 		}
 	}
-	if len(mine.identity) == 0 && len(mine.family) == 0 && len(s.staffBy) == 0 {
+	if len(mine.identity) == 0 && len(mine.family) == 0 && len(mine.address) == 0 && len(s.staffBy) == 0 {
 		return "", nil
 	}
 	theirs, ok := s.pindex[e.patient]
@@ -781,7 +784,7 @@ func (d *Detector) close(lk lookups, e *event) (string, error) {
 		case err != nil:
 			return "", fmt.Errorf("detect: patient index: %w", err)
 		default:
-			theirs = indexes{family: p.SurnameIndex, identity: p.IdentityIndex}
+			theirs = indexes{family: p.SurnameIndex, identity: p.IdentityIndex, address: p.AddressIndex}
 		}
 		if len(s.pindex) > 200_000 {
 			clear(s.pindex)
@@ -795,6 +798,8 @@ func (d *Detector) close(lk lookups, e *event) (string, error) {
 		return "colleague", nil
 	case len(mine.family) > 0 && bytes.Equal(mine.family, theirs.family):
 		return "family", nil
+	case len(mine.address) > 0 && bytes.Equal(mine.address, theirs.address):
+		return "address", nil
 	}
 	return "", nil
 }

@@ -10,24 +10,71 @@ import (
 )
 
 const patientCols = `p.id, p.clinic_id, p.created_at, p.erased_at, p.data,
-	p.identity_index, p.surname_index, p.surname_year_index`
+	p.identity_index, p.surname_index, p.surname_year_index, p.address_index`
+
+// patientColsBefore18 are patientCols without the address index, for a
+// database between migrations 2 and 18 (see addressColumn).
+const patientColsBefore18 = `p.id, p.clinic_id, p.created_at, p.erased_at, p.data,
+	p.identity_index, p.surname_index, p.surname_year_index, NULL::bytea`
+
+// addressColumn reports whether patients.address_index exists. It does
+// from migration 18 on; a database written before encryption at rest is
+// sealed by internal/seal between migrations 2 and 3 (ErrLegacyPending),
+// when it does not, and its patients get their address index from the
+// backfill after migration 18 listed them. Once seen, the column is
+// remembered (it is never dropped).
+func (t *tx) addressColumn(ctx context.Context) (bool, error) {
+	if t.addr == nil || t.addr.Load() {
+		return true, nil
+	}
+	var ok bool
+	err := t.tx.QueryRow(t.c(ctx), `SELECT EXISTS (SELECT 1 FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = 'patients' AND column_name = 'address_index')`).Scan(&ok)
+	if err != nil {
+		return false, mapErr(err, "patient columns", "")
+	}
+	if ok {
+		t.addr.Store(true)
+	}
+	return ok, nil
+}
+
+// cols returns the columns to select patients with.
+func (t *tx) cols(ctx context.Context) (string, error) {
+	ok, err := t.addressColumn(ctx)
+	if err != nil || ok {
+		return patientCols, err
+	}
+	return patientColsBefore18, nil
+}
 
 func scanPatient(row pgx.CollectableRow) (confidant.SealedPatient, error) {
 	var p confidant.SealedPatient
 	err := row.Scan(&p.ID, &p.ClinicID, tm(&p.CreatedAt), tm(&p.ErasedAt), &p.Data,
-		&p.IdentityIndex, &p.SurnameIndex, &p.SurnameYearIndex)
+		&p.IdentityIndex, &p.SurnameIndex, &p.SurnameYearIndex, &p.AddressIndex)
 	return p, err
 }
 
 // CreatePatient stores p. Blind indexes are not unique; an empty index is
 // stored as absent (NULL) and matches no filter.
 func (t *tx) CreatePatient(ctx context.Context, p confidant.SealedPatient) error {
+	if ok, err := t.addressColumn(ctx); err != nil || !ok {
+		if err == nil {
+			_, err = t.tx.Exec(t.c(ctx), `
+				INSERT INTO patients (id, clinic_id, created_at, erased_at, data,
+				                      identity_index, surname_index, surname_year_index)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+				p.ID, p.ClinicID, ts(p.CreatedAt), ts(p.ErasedAt), nonNil(p.Data),
+				nullBytes(p.IdentityIndex), nullBytes(p.SurnameIndex), nullBytes(p.SurnameYearIndex))
+		}
+		return mapErr(err, "create patient", "Patient")
+	}
 	_, err := t.tx.Exec(t.c(ctx), `
 		INSERT INTO patients (id, clinic_id, created_at, erased_at, data,
-		                      identity_index, surname_index, surname_year_index)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		                      identity_index, surname_index, surname_year_index, address_index)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		p.ID, p.ClinicID, ts(p.CreatedAt), ts(p.ErasedAt), nonNil(p.Data),
-		nullBytes(p.IdentityIndex), nullBytes(p.SurnameIndex), nullBytes(p.SurnameYearIndex))
+		nullBytes(p.IdentityIndex), nullBytes(p.SurnameIndex), nullBytes(p.SurnameYearIndex), nullBytes(p.AddressIndex))
 	return mapErr(err, "create patient", "Patient")
 }
 
@@ -35,10 +82,17 @@ func (t *tx) CreatePatient(ctx context.Context, p confidant.SealedPatient) error
 // CreatedAt and ErasedAt are kept. An erased patient cannot be updated
 // (KindConflict, code "patient_erased"): its indexes stay cleared.
 func (t *tx) UpdatePatient(ctx context.Context, p confidant.SealedPatient) error {
-	tag, err := t.tx.Exec(t.c(ctx), `
-		UPDATE patients SET clinic_id = $2, data = $3, identity_index = $4, surname_index = $5, surname_year_index = $6
-		WHERE id = $1 AND erased_at IS NULL`,
-		p.ID, p.ClinicID, nonNil(p.Data), nullBytes(p.IdentityIndex), nullBytes(p.SurnameIndex), nullBytes(p.SurnameYearIndex))
+	q := `UPDATE patients SET clinic_id = $2, data = $3, identity_index = $4, surname_index = $5, surname_year_index = $6, address_index = $7
+		WHERE id = $1 AND erased_at IS NULL`
+	args := []any{p.ID, p.ClinicID, nonNil(p.Data), nullBytes(p.IdentityIndex), nullBytes(p.SurnameIndex), nullBytes(p.SurnameYearIndex), nullBytes(p.AddressIndex)}
+	if ok, err := t.addressColumn(ctx); err != nil {
+		return err
+	} else if !ok {
+		q = `UPDATE patients SET clinic_id = $2, data = $3, identity_index = $4, surname_index = $5, surname_year_index = $6
+		WHERE id = $1 AND erased_at IS NULL`
+		args = args[:6]
+	}
+	tag, err := t.tx.Exec(t.c(ctx), q, args...)
 	if err != nil {
 		return mapErr(err, "update patient", "Patient")
 	}
@@ -63,7 +117,11 @@ func (t *tx) erasedOrMissing(ctx context.Context, id string) error {
 
 // Patient returns a patient, erased or not.
 func (t *tx) Patient(ctx context.Context, id string) (confidant.SealedPatient, error) {
-	rows, _ := t.tx.Query(t.c(ctx), `SELECT `+patientCols+` FROM patients p WHERE p.id = $1`, id)
+	cols, err := t.cols(ctx)
+	if err != nil {
+		return confidant.SealedPatient{}, err
+	}
+	rows, _ := t.tx.Query(t.c(ctx), `SELECT `+cols+` FROM patients p WHERE p.id = $1`, id)
 	p, err := pgx.CollectExactlyOneRow(rows, scanPatient)
 	return p, mapErr(err, "get patient", "Patient")
 }
@@ -121,7 +179,11 @@ func (t *tx) listPatients(ctx context.Context, scope func(*query), f confidant.S
 			q.where(ix.col + ` = ` + q.arg(ix.v))
 		}
 	}
-	sql := `SELECT ` + patientCols + ` FROM patients p` + q.whereSQL() +
+	cols, err := t.cols(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sql := `SELECT ` + cols + ` FROM patients p` + q.whereSQL() +
 		` ORDER BY p.created_at NULLS FIRST, p.id` + q.limitSQL(f.Limit, f.Offset)
 	rows, _ := t.tx.Query(t.c(ctx), sql, q.args...)
 	ps, err := collect(rows, scanPatient)
@@ -137,7 +199,7 @@ func (t *tx) ErasePatient(ctx context.Context, id string, at time.Time) error {
 		return invalid("invalid_erasure", "The erasure time is required.")
 	}
 	tag, err := t.tx.Exec(t.c(ctx), `
-		UPDATE patients SET erased_at = $2, identity_index = NULL, surname_index = NULL, surname_year_index = NULL
+		UPDATE patients SET erased_at = $2, identity_index = NULL, surname_index = NULL, surname_year_index = NULL, address_index = NULL
 		WHERE id = $1 AND erased_at IS NULL`, id, at.UTC())
 	if err != nil {
 		return mapErr(err, "erase patient", "Patient")
@@ -226,4 +288,26 @@ func (t *tx) HasActiveCare(ctx context.Context, therapistID, patientID string, a
 		WHERE c.therapist_id = $1 AND c.patient_id = $2 AND `+activeAt("c", "$3")+`)`,
 		therapistID, patientID, at.UTC()).Scan(&ok)
 	return ok, mapErr(err, "check care relationship", "")
+}
+
+// AddressIndexPending returns up to limit ids of patients still waiting
+// for their address index (migration 0018).
+func (t *tx) AddressIndexPending(ctx context.Context, limit int) ([]string, error) {
+	rows, err := t.tx.Query(t.c(ctx), `SELECT patient_id FROM address_index_pending ORDER BY patient_id LIMIT $1`, limit)
+	if err != nil {
+		return nil, mapErr(err, "address index pending", "")
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return ids, mapErr(err, "address index pending", "")
+}
+
+// SetAddressIndex sets a non-erased patient's address index and takes the
+// patient off the pending list.
+func (t *tx) SetAddressIndex(ctx context.Context, patientID string, index []byte) error {
+	if _, err := t.tx.Exec(t.c(ctx), `UPDATE patients SET address_index = $2 WHERE id = $1 AND erased_at IS NULL`,
+		patientID, nullBytes(index)); err != nil {
+		return mapErr(err, "set address index", "Patient")
+	}
+	_, err := t.tx.Exec(t.c(ctx), `DELETE FROM address_index_pending WHERE patient_id = $1`, patientID)
+	return mapErr(err, "set address index", "")
 }

@@ -51,6 +51,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -93,6 +94,9 @@ func (o Options) Validate() error {
 type DB struct {
 	pool   *pgxpool.Pool
 	schema string
+	// addressIndex is set once patients.address_index is known to exist
+	// (addressColumn).
+	addressIndex atomic.Bool
 }
 
 var _ confidant.SealedStore = (*DB)(nil)
@@ -199,7 +203,7 @@ func (db *DB) run(ctx context.Context, opts pgx.TxOptions, fn func(confidant.Sea
 		defer cancel()
 		_ = ptx.Rollback(rctx)
 	}()
-	if err := fn(&tx{tx: ptx, write: opts.AccessMode == pgx.ReadWrite}); err != nil {
+	if err := fn(&tx{tx: ptx, write: opts.AccessMode == pgx.ReadWrite, addr: &db.addressIndex}); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -260,6 +264,9 @@ type tx struct {
 	tx         pgx.Tx
 	savepoints int  // savepoints begun, to name the next one (Savepoint)
 	write      bool // a read-write transaction (Update)
+	// addr is the database's knowledge that patients.address_index exists
+	// (nil: assume it does; see addressColumn).
+	addr *atomic.Bool
 }
 
 // c returns the context for a statement of t: in a read-write transaction,

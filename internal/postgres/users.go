@@ -12,7 +12,7 @@ import (
 // userCols selects a user with its clinic memberships in order.
 const userCols = `u.id, u.username, u.display_name, u.role, u.patient_id, u.password_hash,
 	u.disabled, u.failed_logins, u.locked_until, u.created_at,
-	u.email, u.invited_by, u.awaiting_approval, u.approved_by, u.approved_at, u.disabled_by, u.fact_mac, u.identity_index,
+	u.email, u.invited_by, u.awaiting_approval, u.approved_by, u.approved_at, u.disabled_by, u.fact_mac, u.identity_index, u.address_index,
 	ARRAY(SELECT uc.clinic_id FROM user_clinics uc WHERE uc.user_id = u.id ORDER BY uc.position)`
 
 func scanUser(row pgx.CollectableRow) (confidant.User, error) {
@@ -20,7 +20,7 @@ func scanUser(row pgx.CollectableRow) (confidant.User, error) {
 	var role string
 	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &role, txt(&u.PatientID), &u.PasswordHash,
 		&u.Disabled, &u.FailedLogins, tm(&u.LockedUntil), tm(&u.CreatedAt),
-		&u.Email, &u.InvitedBy, &u.AwaitingApproval, &u.ApprovedBy, tm(&u.ApprovedAt), &u.DisabledBy, &u.FactMAC, &u.IdentityIndex, &u.ClinicIDs)
+		&u.Email, &u.InvitedBy, &u.AwaitingApproval, &u.ApprovedBy, tm(&u.ApprovedAt), &u.DisabledBy, &u.FactMAC, &u.IdentityIndex, &u.AddressIndex, &u.ClinicIDs)
 	u.Role = confidant.Role(role)
 	if len(u.ClinicIDs) == 0 {
 		u.ClinicIDs = nil
@@ -35,11 +35,11 @@ func (t *tx) CreateUser(ctx context.Context, u confidant.User) error {
 	_, err := t.tx.Exec(t.c(ctx), `
 		INSERT INTO users (id, username, display_name, role, patient_id, password_hash,
 		                   disabled, failed_logins, locked_until, created_at,
-		                   email, invited_by, awaiting_approval, approved_by, approved_at, disabled_by, fact_mac, identity_index)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+		                   email, invited_by, awaiting_approval, approved_by, approved_at, disabled_by, fact_mac, identity_index, address_index)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
 		u.ID, u.Username, u.DisplayName, string(u.Role), nullText(u.PatientID), u.PasswordHash,
 		u.Disabled, u.FailedLogins, ts(u.LockedUntil), ts(u.CreatedAt),
-		u.Email, u.InvitedBy, u.AwaitingApproval, u.ApprovedBy, ts(u.ApprovedAt), u.DisabledBy, u.FactMAC, nullBytes(u.IdentityIndex))
+		u.Email, u.InvitedBy, u.AwaitingApproval, u.ApprovedBy, ts(u.ApprovedAt), u.DisabledBy, u.FactMAC, nullBytes(u.IdentityIndex), nullBytes(u.AddressIndex))
 	if err != nil {
 		return mapErr(err, "create user", "User")
 	}
@@ -328,6 +328,19 @@ func (t *tx) SetFactMAC(ctx context.Context, table, id string, mac []byte) error
 	}
 	if tag.RowsAffected() == 0 {
 		return notFound("Row")
+	}
+	return nil
+}
+
+// SetUserClose replaces an account's identity and address indexes.
+func (t *tx) SetUserClose(ctx context.Context, userID string, identity, address []byte) error {
+	tag, err := t.tx.Exec(t.c(ctx), `UPDATE users SET identity_index = $2, address_index = $3 WHERE id = $1`,
+		userID, nullBytes(identity), nullBytes(address))
+	if err != nil {
+		return mapErr(err, "set close indexes", "User")
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("User")
 	}
 	return nil
 }

@@ -218,6 +218,13 @@ func (t *tx) CreateUser(ctx context.Context, u confidant.User) error {
 		}
 		u.IdentityCode = ""
 	}
+	if u.Address != "" {
+		var err error
+		if u.AddressIndex, err = addressIndex(t.s.keys, u.Address); err != nil {
+			return err
+		}
+		u.Address = ""
+	}
 	mac, err := t.s.factMAC(userFacts(u))
 	if err != nil {
 		return err

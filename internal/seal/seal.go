@@ -39,6 +39,13 @@ const (
 	IdentityIndexBits    = 32 // unique per person: false positives ~ N / 2^32
 	SurnameIndexBits     = 16 // ~ N / 65536 candidates per lookup
 	SurnameYearIndexBits = 24
+	// AddressIndexBits: the address index is compared for equality only
+	// (staff_close), never searched, so truncation buys no search speed;
+	// a narrow one would blur which patients share an address for a
+	// database thief only at the cost of false high-severity alerts
+	// (about one per 2^bits openings by staff with an address). 32 bits,
+	// as the identity code's: false matches ~ 1 in 4 billion openings.
+	AddressIndexBits = 32
 )
 
 // Blind-index (table, field) names. Changing them changes every index.
@@ -47,6 +54,7 @@ const (
 	fieldIdentity    = "identity_code"
 	fieldSurname     = "surname"
 	fieldSurnameYear = "surname_birth_year"
+	fieldAddress     = "address"
 )
 
 // errIntegrity is returned when a sealed value fails authentication: it was

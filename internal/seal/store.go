@@ -101,8 +101,11 @@ func (t *tx) aead(ctx context.Context, patientID string) (tink.AEAD, error) {
 }
 
 // indexes computes the blind indexes of a patient.
-func (t *tx) indexes(p confidant.Patient) (identity, surname, surnameYear []byte, err error) {
+func (t *tx) indexes(p confidant.Patient) (identity, surname, surnameYear, address []byte, err error) {
 	k := t.s.keys
+	if address, err = addressIndex(k, p.Address); err != nil {
+		return
+	}
 	if p.IdentityCode != "" {
 		if identity, err = k.BlindIndex(indexTable, fieldIdentity, p.IdentityCode, IdentityIndexBits); err != nil {
 			return
@@ -129,13 +132,13 @@ func (t *tx) sealPatient(ctx context.Context, a tink.AEAD, p confidant.Patient) 
 	if err != nil {
 		return confidant.SealedPatient{}, err
 	}
-	id, sur, sy, err := t.indexes(p)
+	id, sur, sy, addr, err := t.indexes(p)
 	if err != nil {
 		return confidant.SealedPatient{}, err
 	}
 	return confidant.SealedPatient{
 		ID: p.ID, ClinicID: p.ClinicID, CreatedAt: p.CreatedAt, ErasedAt: p.ErasedAt,
-		Data: data, IdentityIndex: id, SurnameIndex: sur, SurnameYearIndex: sy,
+		Data: data, IdentityIndex: id, SurnameIndex: sur, SurnameYearIndex: sy, AddressIndex: addr,
 	}, nil
 }
 

@@ -128,6 +128,10 @@ type StaffInput struct {
 	// the operator's `confidant user create --identity-code`): only its
 	// blind index is stored, for the detector (docs/INCIDENTS.md).
 	IdentityCode string
+	// Address is a staff member's home address (optional; `confidant user
+	// create --address`): only its blind index is stored, compared with
+	// patients' by the detector (docs/INCIDENTS.md).
+	Address string
 }
 
 // Staff lists staff accounts, optionally of one clinic, to managers and
@@ -225,7 +229,7 @@ func (s *Service) OperatorCreateUser(ctx context.Context, in StaffInput) (confid
 	}
 	u.PasswordHash = hash
 	err = s.createUser(ctx, u, nil)
-	u.PasswordHash, u.IdentityCode = "", ""
+	u.PasswordHash, u.IdentityCode, u.Address = "", "", ""
 	return u, err
 }
 
@@ -289,6 +293,7 @@ func (s *Service) newUser(in StaffInput) confidant.User {
 		ID: confidant.NewID(), Username: normalizeUsername(in.Username), DisplayName: oneLine(in.DisplayName),
 		Role: in.Role, ClinicIDs: slices.Compact(slices.Sorted(slices.Values(in.ClinicIDs))),
 		PatientID: in.PatientID, CreatedAt: s.clock(), Email: in.Email, IdentityCode: in.IdentityCode,
+		Address: strings.TrimSpace(in.Address),
 	}
 }
 
@@ -313,7 +318,7 @@ func (s *Service) createInvited(ctx context.Context, a confidant.Actor, in Staff
 	if err := s.createUser(ctx, u, &inv); err != nil {
 		return Invited{}, err
 	}
-	u.IdentityCode = "" // stored as its blind index only
+	u.IdentityCode, u.Address = "", "" // stored as their blind indexes only
 	out := Invited{User: u, ExpiresAt: inv.ExpiresAt}
 	if mailTo == "" {
 		out.Code = code
@@ -345,6 +350,14 @@ func (s *Service) createUser(ctx context.Context, u confidant.User, inv *confida
 			return err
 		}
 		u.IdentityCode = code
+	}
+	if u.Address != "" {
+		if u.Role == confidant.RolePatient {
+			return errPatientClose
+		}
+		if err := checkStaffAddress(u.Address); err != nil {
+			return err
+		}
 	}
 	return s.update(ctx, func(tx confidant.Tx) error {
 		for _, c := range u.ClinicIDs {
@@ -741,4 +754,85 @@ func checkUsername(u string) error {
 		return confidant.Errorf(confidant.KindInvalid, "invalid_username", "Usernames are 3-64 characters: lower-case letters, digits and . _ - @.")
 	}
 	return nil
+}
+
+// CloseInput is what OperatorSetClose sets on a staff account for the
+// detector's staff_close rule (docs/INCIDENTS.md): the blind indexes of
+// the staff member's identity code and home address, compared with
+// patients'. The clear values are never stored.
+type CloseInput struct {
+	IdentityCode string // sets the identity index ("": keeps it)
+	Address      string // sets the address index ("": keeps it)
+	Clear        bool   // clears both; not with a code or an address
+}
+
+var errPatientClose = confidant.Errorf(confidant.KindInvalid, "patient_account",
+	"Only staff accounts take an identity code and an address; a patient's are in their record.")
+
+// checkStaffAddress accepts one line of up to 300 characters (as a
+// patient's address) with a letter or a digit in it: an address with none
+// would have no index.
+func checkStaffAddress(a string) error {
+	if err := checkText("address", "Address", a, 1, 300); err != nil {
+		return err
+	}
+	if strings.ContainsAny(a, "\r\n") || !strings.ContainsFunc(a, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsNumber(r) }) {
+		return confidant.Errorf(confidant.KindInvalid, "invalid_address", "Give the address on one line, as a patient's would be written.")
+	}
+	return nil
+}
+
+// OperatorSetClose sets or clears the identity and address indexes of an
+// existing staff account, for the operator's `confidant user set-close`
+// (no network transport may call it). The change is an account.update
+// event in the access log, which names the account only (neither the
+// code nor the address), and makes the detector read the account's
+// indexes again. A patient's account is refused (KindInvalid).
+func (s *Service) OperatorSetClose(ctx context.Context, userID string, in CloseInput) (confidant.User, error) {
+	in.IdentityCode, in.Address = strings.TrimSpace(in.IdentityCode), strings.TrimSpace(in.Address)
+	switch {
+	case in.Clear && (in.IdentityCode != "" || in.Address != ""):
+		return confidant.User{}, confidant.Errorf(confidant.KindInvalid, "invalid_close", "Clear, or set an identity code or an address, not both.")
+	case !in.Clear && in.IdentityCode == "" && in.Address == "":
+		return confidant.User{}, confidant.Errorf(confidant.KindInvalid, "invalid_close", "Give an identity code, an address, or clear them.")
+	}
+	if in.IdentityCode != "" {
+		code, _, err := confidant.ParseIdentityCode(in.IdentityCode)
+		if err != nil {
+			return confidant.User{}, err
+		}
+		in.IdentityCode = code
+	}
+	if in.Address != "" {
+		if err := checkStaffAddress(in.Address); err != nil {
+			return confidant.User{}, err
+		}
+	}
+	var u confidant.User
+	err := s.update(ctx, func(tx confidant.Tx) error {
+		var err error
+		if u, err = tx.User(ctx, userID); err != nil {
+			return err
+		}
+		if u.Role == confidant.RolePatient {
+			return errPatientClose
+		}
+		set := confidant.User{ID: u.ID, IdentityCode: in.IdentityCode, Address: in.Address,
+			IdentityIndex: u.IdentityIndex, AddressIndex: u.AddressIndex}
+		if in.Clear {
+			set.IdentityIndex, set.AddressIndex = nil, nil
+		}
+		if err := tx.SetStaffClose(ctx, set); err != nil {
+			return err
+		}
+		if u, err = tx.User(ctx, userID); err != nil {
+			return err
+		}
+		return s.auditTx(ctx, tx, ActAccountUpdate, "", u.ID)
+	})
+	if err != nil {
+		return confidant.User{}, err
+	}
+	u.PasswordHash = ""
+	return u, nil
 }

@@ -75,23 +75,23 @@ func (t *tx) ListClinics(ctx context.Context) ([]confidant.Clinic, error) {
 
 const userColumns = `u.id, u.username, u.display_name, u.role, u.patient_id, u.password_hash,
 	u.disabled, u.failed_logins, u.locked_until, u.created_at,
-	u.email, u.invited_by, u.awaiting_approval, u.approved_by, u.approved_at, u.disabled_by, u.fact_mac, u.identity_index`
+	u.email, u.invited_by, u.awaiting_approval, u.approved_by, u.approved_at, u.disabled_by, u.fact_mac, u.identity_index, u.address_index`
 
 func scanUser(s interface{ Scan(...any) error }, u *confidant.User) error {
 	return s.Scan(&u.ID, &u.Username, &u.DisplayName, &u.Role, &u.PatientID, &u.PasswordHash,
 		&u.Disabled, &u.FailedLogins, tm(&u.LockedUntil), tm(&u.CreatedAt),
-		&u.Email, &u.InvitedBy, &u.AwaitingApproval, &u.ApprovedBy, tm(&u.ApprovedAt), &u.DisabledBy, &u.FactMAC, &u.IdentityIndex)
+		&u.Email, &u.InvitedBy, &u.AwaitingApproval, &u.ApprovedBy, tm(&u.ApprovedAt), &u.DisabledBy, &u.FactMAC, &u.IdentityIndex, &u.AddressIndex)
 }
 
 func (t *tx) CreateUser(ctx context.Context, u confidant.User) error {
 	_, err := t.exec(ctx, "create user",
 		`INSERT INTO users (id, username, display_name, role, patient_id, password_hash,
 			disabled, failed_logins, locked_until, created_at,
-			email, invited_by, awaiting_approval, approved_by, approved_at, disabled_by, fact_mac, identity_index)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			email, invited_by, awaiting_approval, approved_by, approved_at, disabled_by, fact_mac, identity_index, address_index)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Username, u.DisplayName, string(u.Role), u.PatientID, u.PasswordHash,
 		u.Disabled, u.FailedLogins, micros(u.LockedUntil), micros(u.CreatedAt),
-		u.Email, u.InvitedBy, u.AwaitingApproval, u.ApprovedBy, micros(u.ApprovedAt), u.DisabledBy, u.FactMAC, nullBlob(u.IdentityIndex))
+		u.Email, u.InvitedBy, u.AwaitingApproval, u.ApprovedBy, micros(u.ApprovedAt), u.DisabledBy, u.FactMAC, nullBlob(u.IdentityIndex), nullBlob(u.AddressIndex))
 	if isUnique(err) {
 		if u.PatientID != "" && strings.Contains(err.Error(), "users.patient_id") {
 			return errPortalAccountExists()
@@ -381,6 +381,12 @@ func (t *tx) SetFactMAC(ctx context.Context, table, id string, mac []byte) error
 		return confidant.Errorf(confidant.KindInvalid, "invalid_fact_table", "Unknown table of authorization facts.")
 	}
 	return t.execOne(ctx, table, "set fact MAC", q, mac, id)
+}
+
+// SetUserClose replaces an account's identity and address indexes.
+func (t *tx) SetUserClose(ctx context.Context, userID string, identity, address []byte) error {
+	return t.execOne(ctx, "user", "set close indexes",
+		`UPDATE users SET identity_index = ?, address_index = ? WHERE id = ?`, nullBlob(identity), nullBlob(address), userID)
 }
 
 // nullBlob stores an empty index as NULL.

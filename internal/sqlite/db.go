@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/confidanthealth/confidant"
@@ -83,6 +84,9 @@ type DB struct {
 	writerStmts *stmtCache
 	readerStmts *stmtCache
 	ckpt        *checkpointer
+	// addressIndex is set once patients.address_index is known to exist
+	// (addressColumn).
+	addressIndex atomic.Bool
 }
 
 var _ confidant.SealedStore = (*DB)(nil)
@@ -283,24 +287,24 @@ func (db *DB) Update(ctx context.Context, fn func(confidant.SealedTx) error) err
 
 // runWriter runs fn in a read-write transaction; see Update.
 func (db *DB) runWriter(ctx context.Context, fn func(*tx) error) error {
-	return run(ctx, db.writer, db.writerStmts, nil, db.ckpt.truncate, fn)
+	return run(ctx, db.writer, db.writerStmts, &db.addressIndex, nil, db.ckpt.truncate, fn)
 }
 
 // View runs fn in a read-only transaction with a consistent snapshot. Any
 // write inside fn fails.
 func (db *DB) View(ctx context.Context, fn func(confidant.SealedTx) error) error {
-	return run(ctx, db.reader, db.readerStmts, &sql.TxOptions{ReadOnly: true}, nil, func(t *tx) error { return fn(t) })
+	return run(ctx, db.reader, db.readerStmts, &db.addressIndex, &sql.TxOptions{ReadOnly: true}, nil, func(t *tx) error { return fn(t) })
 }
 
 // run runs fn in a transaction of pool. After a committed transaction that
 // overwrote deleted content (t.shred), it calls shredded to truncate the
 // write-ahead log.
-func run(ctx context.Context, pool *sql.DB, cache *stmtCache, opts *sql.TxOptions, shredded func(), fn func(*tx) error) error {
+func run(ctx context.Context, pool *sql.DB, cache *stmtCache, addr *atomic.Bool, opts *sql.TxOptions, shredded func(), fn func(*tx) error) error {
 	stx, err := pool.BeginTx(ctx, opts)
 	if err != nil {
 		return dbErr("begin transaction", err)
 	}
-	t := &tx{tx: stx, cache: cache}
+	t := &tx{tx: stx, cache: cache, addr: addr}
 	done := false
 	defer func() {
 		if !done {

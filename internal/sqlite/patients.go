@@ -13,11 +13,45 @@ import (
 // blind indexes are NULL when empty or erased.
 
 const patientColumns = `p.id, p.clinic_id, p.created_at, p.erased_at, p.data,
-	p.identity_index, p.surname_index, p.surname_year_index`
+	p.identity_index, p.surname_index, p.surname_year_index, p.address_index`
+
+// patientColumnsBefore17 are patientColumns without the address index,
+// for a database between migrations 2 and 17 (see addressColumn).
+const patientColumnsBefore17 = `p.id, p.clinic_id, p.created_at, p.erased_at, p.data,
+	p.identity_index, p.surname_index, p.surname_year_index, NULL`
+
+// addressColumn reports whether patients.address_index exists. It does
+// from migration 17 on; a database written before encryption at rest is
+// sealed by internal/seal between migrations 2 and 3 (ErrLegacyPending),
+// when it does not, and its patients get their address index from the
+// backfill after migration 17 listed them. Once seen, the column is
+// remembered (it is never dropped).
+func (t *tx) addressColumn(ctx context.Context) (bool, error) {
+	if t.addr == nil || t.addr.Load() {
+		return true, nil
+	}
+	var n int
+	if err := t.queryRow(ctx, `SELECT count(*) FROM pragma_table_info('patients') WHERE name = 'address_index'`).Scan(&n); err != nil {
+		return false, dbErr("patient columns", err)
+	}
+	if n > 0 {
+		t.addr.Store(true)
+	}
+	return n > 0, nil
+}
+
+// patientCols returns the columns to select patients with.
+func (t *tx) patientCols(ctx context.Context) (string, error) {
+	ok, err := t.addressColumn(ctx)
+	if err != nil || ok {
+		return patientColumns, err
+	}
+	return patientColumnsBefore17, nil
+}
 
 func scanPatient(s interface{ Scan(...any) error }, p *confidant.SealedPatient) error {
 	return s.Scan(&p.ID, &p.ClinicID, tm(&p.CreatedAt), tm(&p.ErasedAt), &p.Data,
-		&p.IdentityIndex, &p.SurnameIndex, &p.SurnameYearIndex)
+		&p.IdentityIndex, &p.SurnameIndex, &p.SurnameYearIndex, &p.AddressIndex)
 }
 
 func errPatientErased() error {
@@ -27,21 +61,38 @@ func errPatientErased() error {
 // CreatePatient stores a new patient; ErasedAt is ignored (a patient is
 // created unerased). KindConflict if the id is taken.
 func (t *tx) CreatePatient(ctx context.Context, p confidant.SealedPatient) error {
+	if ok, err := t.addressColumn(ctx); err != nil || !ok {
+		if err == nil {
+			_, err = t.exec(ctx, "create patient",
+				`INSERT INTO patients (id, clinic_id, created_at, data, identity_index, surname_index, surname_year_index)
+				VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				p.ID, p.ClinicID, micros(p.CreatedAt), nonNil(p.Data),
+				index(p.IdentityIndex), index(p.SurnameIndex), index(p.SurnameYearIndex))
+		}
+		return err
+	}
 	_, err := t.exec(ctx, "create patient",
-		`INSERT INTO patients (id, clinic_id, created_at, data, identity_index, surname_index, surname_year_index)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO patients (id, clinic_id, created_at, data, identity_index, surname_index, surname_year_index, address_index)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.ID, p.ClinicID, micros(p.CreatedAt), nonNil(p.Data),
-		index(p.IdentityIndex), index(p.SurnameIndex), index(p.SurnameYearIndex))
+		index(p.IdentityIndex), index(p.SurnameIndex), index(p.SurnameYearIndex), index(p.AddressIndex))
 	return err
 }
 
 // UpdatePatient replaces clinic, data and blind indexes; the id, CreatedAt
 // and ErasedAt stay. KindConflict for an erased patient.
 func (t *tx) UpdatePatient(ctx context.Context, p confidant.SealedPatient) error {
-	n, err := t.exec(ctx, "update patient",
-		`UPDATE patients SET clinic_id = ?, data = ?, identity_index = ?, surname_index = ?, surname_year_index = ?
+	q, args := `UPDATE patients SET clinic_id = ?, data = ?, identity_index = ?, surname_index = ?, surname_year_index = ?, address_index = ?
 		WHERE id = ? AND erased_at IS NULL`,
-		p.ClinicID, nonNil(p.Data), index(p.IdentityIndex), index(p.SurnameIndex), index(p.SurnameYearIndex), p.ID)
+		[]any{p.ClinicID, nonNil(p.Data), index(p.IdentityIndex), index(p.SurnameIndex), index(p.SurnameYearIndex), index(p.AddressIndex), p.ID}
+	if ok, err := t.addressColumn(ctx); err != nil {
+		return err
+	} else if !ok {
+		q, args = `UPDATE patients SET clinic_id = ?, data = ?, identity_index = ?, surname_index = ?, surname_year_index = ?
+		WHERE id = ? AND erased_at IS NULL`,
+			[]any{p.ClinicID, nonNil(p.Data), index(p.IdentityIndex), index(p.SurnameIndex), index(p.SurnameYearIndex), p.ID}
+	}
+	n, err := t.exec(ctx, "update patient", q, args...)
 	if err != nil || n == 1 {
 		return err
 	}
@@ -53,7 +104,11 @@ func (t *tx) UpdatePatient(ctx context.Context, p confidant.SealedPatient) error
 
 func (t *tx) Patient(ctx context.Context, id string) (confidant.SealedPatient, error) {
 	var p confidant.SealedPatient
-	err := scanPatient(t.queryRow(ctx, `SELECT `+patientColumns+` FROM patients p WHERE p.id = ?`, id), &p)
+	cols, err := t.patientCols(ctx)
+	if err != nil {
+		return p, err
+	}
+	err = scanPatient(t.queryRow(ctx, `SELECT `+cols+` FROM patients p WHERE p.id = ?`, id), &p)
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, notFound("patient")
 	}
@@ -86,8 +141,12 @@ func (t *tx) ListPatients(ctx context.Context, f confidant.SealedPatientFilter) 
 	if !f.IncludeErased {
 		w.add(`p.erased_at IS NULL`)
 	}
+	cols, err := t.patientCols(ctx)
+	if err != nil {
+		return nil, err
+	}
 	return t.patients(ctx, "list patients",
-		`SELECT `+patientColumns+` FROM patients p`+w.where()+
+		`SELECT `+cols+` FROM patients p`+w.where()+
 			` ORDER BY p.created_at, p.id`+limitOffset,
 		append(w.args, limit(f.Limit, f.Offset)...))
 }
@@ -100,8 +159,12 @@ func (t *tx) ListPatientsForTherapist(ctx context.Context, therapistID string, a
 	w := patientFilter(f)
 	a := at.UnixMicro()
 	args := append([]any{therapistID, a, a}, w.args...)
+	cols, err := t.patientCols(ctx)
+	if err != nil {
+		return nil, err
+	}
 	return t.patients(ctx, "list patients for therapist",
-		`SELECT `+patientColumns+` FROM patients p
+		`SELECT `+cols+` FROM patients p
 		WHERE p.id IN (
 			SELECT c.patient_id FROM care c
 			WHERE c.therapist_id = ? AND c.from_at <= ? AND (c.to_at IS NULL OR c.to_at > ?)
@@ -139,8 +202,38 @@ func (t *tx) ErasePatient(ctx context.Context, id string, at time.Time) error {
 	}
 	t.shred = true
 	_, err := t.exec(ctx, "erase patient",
-		`UPDATE patients SET erased_at = ?, identity_index = NULL, surname_index = NULL, surname_year_index = NULL
+		`UPDATE patients SET erased_at = ?, identity_index = NULL, surname_index = NULL, surname_year_index = NULL, address_index = NULL
 		WHERE id = ?`, at.UnixMicro(), id)
+	return err
+}
+
+// AddressIndexPending returns up to limit ids of patients still waiting
+// for their address index (migration 0017).
+func (t *tx) AddressIndexPending(ctx context.Context, limit int) ([]string, error) {
+	rows, err := t.queryContext(ctx, `SELECT patient_id FROM address_index_pending ORDER BY patient_id LIMIT ?`, limit)
+	if err != nil {
+		return nil, dbErr("address index pending", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, dbErr("address index pending", err)
+		}
+		out = append(out, id)
+	}
+	return out, dbErr("address index pending", rows.Err())
+}
+
+// SetAddressIndex sets a non-erased patient's address index and takes the
+// patient off the pending list.
+func (t *tx) SetAddressIndex(ctx context.Context, patientID string, idx []byte) error {
+	if _, err := t.exec(ctx, "set address index",
+		`UPDATE patients SET address_index = ? WHERE id = ? AND erased_at IS NULL`, index(idx), patientID); err != nil {
+		return err
+	}
+	_, err := t.exec(ctx, "set address index", `DELETE FROM address_index_pending WHERE patient_id = ?`, patientID)
 	return err
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/confidanthealth/confidant"
@@ -24,6 +25,9 @@ type tx struct {
 	// broken, if set, is why the transaction must not commit: a savepoint
 	// could not be rolled back, so what it should have undone may remain.
 	broken error
+	// addr is the database's knowledge that patients.address_index exists
+	// (nil: assume it does; see addressColumn).
+	addr *atomic.Bool
 }
 
 // stmt returns the cached prepared statement for query, bound to the

@@ -167,3 +167,99 @@ func testUserIdentityIndex(t *testing.T, s confidant.SealedStore) {
 	})
 	check("updated")
 }
+
+// testUserCloseIndexes checks a staff account's address index (stored as
+// given and read back by every account query, as the identity index) and
+// SetUserClose, which replaces both indexes and nothing else.
+func testUserCloseIndexes(t *testing.T, s confidant.SealedStore) {
+	idx, addr := blindIndex(), blindIndex()
+	u := confidant.User{ID: confidant.NewID(), Username: "withaddress", DisplayName: "A B", Role: confidant.RoleManager,
+		CreatedAt: at(0), AddressIndex: addr}
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.CreateUser(ctx, u) })
+	check := func(when string, identity, address []byte) {
+		t.Helper()
+		view(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+			got, err := tx.User(ctx, u.ID)
+			if err != nil {
+				return err
+			}
+			byName, err := tx.UserByUsername(ctx, u.Username)
+			if err != nil {
+				return err
+			}
+			us, err := tx.ListUsers(ctx, confidant.UserFilter{})
+			if err != nil || len(us) != 1 {
+				t.Fatalf("%s: ListUsers: %d accounts (%v)", when, len(us), err)
+			}
+			for q, g := range map[string]confidant.User{"User": got, "UserByUsername": byName, "ListUsers": us[0]} {
+				if string(g.IdentityIndex) != string(identity) || string(g.AddressIndex) != string(address) {
+					t.Errorf("%s: %s: indexes %x, %x; want %x, %x", when, q, g.IdentityIndex, g.AddressIndex, identity, address)
+				}
+				if g.DisplayName != "A B" || g.Role != confidant.RoleManager {
+					t.Errorf("%s: %s: the account changed: %+v", when, q, g)
+				}
+			}
+			return nil
+		})
+	}
+	check("created", nil, addr)
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+		v := u
+		v.AddressIndex = nil
+		return tx.UpdateUser(ctx, v) // does not touch the indexes
+	})
+	check("updated", nil, addr)
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.SetUserClose(ctx, u.ID, idx, nil) })
+	check("identity set, address cleared", idx, nil)
+	addr2 := blindIndex()
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.SetUserClose(ctx, u.ID, idx, addr2) })
+	check("both set", idx, addr2)
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+		return tx.SetUserClose(ctx, u.ID, []byte{}, nil)
+	})
+	check("both cleared", nil, nil)
+	err := tryUpdate(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+		return tx.SetUserClose(ctx, confidant.NewID(), idx, addr)
+	})
+	wantKind(t, "SetUserClose of an unknown account", err, confidant.KindNotFound)
+}
+
+// testAddressIndexes checks SetAddressIndex and the backfill's pending
+// list, which a fresh database has empty (the migration listed the
+// patients it found: none).
+func testAddressIndexes(t *testing.T, s confidant.SealedStore) {
+	f := seed(t, s)
+	erased := newPatient(f.clinic.ID)
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+		if err := tx.CreatePatient(ctx, erased); err != nil {
+			return err
+		}
+		return tx.ErasePatient(ctx, erased.ID, at(time.Hour))
+	})
+	pending := read(t, s, func(ctx context.Context, tx confidant.SealedTx) ([]string, error) {
+		return tx.AddressIndexPending(ctx, 10)
+	})
+	if len(pending) != 0 {
+		t.Errorf("a fresh database lists %d patients without an address index", len(pending))
+	}
+	want := f.patient
+	want.AddressIndex = blindIndex()
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+		if err := tx.SetAddressIndex(ctx, f.patient.ID, want.AddressIndex); err != nil {
+			return err
+		}
+		if err := tx.SetAddressIndex(ctx, erased.ID, blindIndex()); err != nil { // erased: nothing changes
+			return err
+		}
+		return tx.SetAddressIndex(ctx, confidant.NewID(), blindIndex()) // unknown: nothing to do
+	})
+	diff(t, "Patient after SetAddressIndex", want, getPatient(t, s, f.patient.ID))
+	if got := getPatient(t, s, erased.ID); len(got.AddressIndex) != 0 || got.ErasedAt.IsZero() {
+		t.Errorf("erased patient after SetAddressIndex: index %x, erased at %v", got.AddressIndex, got.ErasedAt)
+	}
+	want.AddressIndex = nil
+	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
+		return tx.SetAddressIndex(ctx, f.patient.ID, nil)
+	})
+	diff(t, "Patient after SetAddressIndex(nil)", want, getPatient(t, s, f.patient.ID))
+}

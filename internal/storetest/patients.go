@@ -58,7 +58,7 @@ func testPatients(t *testing.T, s confidant.SealedStore) {
 
 	// Patients may be created without indexes (e.g. no birth year known).
 	bare := newPatient(f.clinic.ID)
-	bare.IdentityIndex, bare.SurnameYearIndex = nil, nil
+	bare.IdentityIndex, bare.SurnameYearIndex, bare.AddressIndex = nil, nil, nil
 	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error { return tx.CreatePatient(ctx, bare) })
 	diff(t, "Patient without indexes", bare, getPatient(t, s, bare.ID))
 
@@ -67,7 +67,7 @@ func testPatients(t *testing.T, s confidant.SealedStore) {
 	want := f.patient
 	want.ClinicID = other.ID
 	want.Data = sealed()
-	want.IdentityIndex, want.SurnameIndex, want.SurnameYearIndex = blindIndex(), blindIndex(), nil
+	want.IdentityIndex, want.SurnameIndex, want.SurnameYearIndex, want.AddressIndex = blindIndex(), blindIndex(), nil, blindIndex()
 	arg := want
 	arg.CreatedAt = at(day)
 	update(t, s, func(ctx context.Context, tx confidant.SealedTx) error {
@@ -308,7 +308,7 @@ func testErasePatient(t *testing.T, s confidant.SealedStore) {
 	// The row stays, with its sealed data, but without indexes.
 	want := f.patient
 	want.ErasedAt = erasedAt
-	want.IdentityIndex, want.SurnameIndex, want.SurnameYearIndex = nil, nil, nil
+	want.IdentityIndex, want.SurnameIndex, want.SurnameYearIndex, want.AddressIndex = nil, nil, nil, nil
 	got := getPatient(t, s, f.patient.ID)
 	diff(t, "Patient after ErasePatient", want, got)
 	if got.ErasedAt.Location() != time.UTC {

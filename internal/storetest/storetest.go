@@ -109,6 +109,8 @@ func Run(t *testing.T, open func(t *testing.T) confidant.SealedStore) {
 		{"DetectorState", testDetectorState},
 		{"ConcurrentDetectors", testConcurrentDetectors},
 		{"UserIdentityIndex", testUserIdentityIndex},
+		{"UserCloseIndexes", testUserCloseIndexes},
+		{"AddressIndexes", testAddressIndexes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -267,7 +269,7 @@ func newUser(role confidant.Role, clinics ...string) confidant.User {
 	}
 }
 
-// newPatient returns a patient with sealed data and three distinct blind
+// newPatient returns a patient with sealed data and four distinct blind
 // indexes.
 func newPatient(clinicID string) confidant.SealedPatient {
 	return confidant.SealedPatient{
@@ -278,6 +280,7 @@ func newPatient(clinicID string) confidant.SealedPatient {
 		IdentityIndex:    blindIndex(),
 		SurnameIndex:     blindIndex(),
 		SurnameYearIndex: blindIndex(),
+		AddressIndex:     blindIndex(),
 	}
 }
 
