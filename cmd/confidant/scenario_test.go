@@ -51,6 +51,7 @@ type scenPatient struct {
 	GivenName    string `json:"given_name"`
 	FamilyName   string `json:"family_name"`
 	IdentityCode string `json:"identity_code"`
+	Address      string `json:"address"`
 }
 
 type scenUser struct {
@@ -407,8 +408,8 @@ func TestScenarios(t *testing.T) {
 			off = page.NextOffset
 		}
 	}
-	if len(patients) < 302 {
-		t.Fatalf("the manager's clinics have %d patients, want more than 301", len(patients))
+	if len(patients) < 303 {
+		t.Fatalf("the manager's clinics have %d patients, want more than 302", len(patients))
 	}
 	// The stolen account: a therapist of the manager's clinics given care
 	// of 300 of them (as a manager can: the care relationships are real).
@@ -451,6 +452,25 @@ func TestScenarios(t *testing.T) {
 	}
 	mustCall(t, 201, base, sec, "POST", "/api/v1/honeytokens", map[string]string{"clinic_id": manager.ClinicIDs[0]}, &ht)
 	names = append(names, ht.GivenName+" "+ht.FamilyName)
+	// The housemate: a patient of the manager's clinics outside the above,
+	// in the care of the demo's first therapist (given a clinic of the
+	// manager's), who will turn out to live with them.
+	home := users[li.Therapist.Username]
+	var housemate scenPatient
+	for _, p := range patients {
+		if !stolen[p.ID] && p.ID != kin.ID {
+			mustCall(t, 200, base, mgr, "GET", "/api/v1/patients/"+p.ID, nil, &housemate)
+			break
+		}
+	}
+	if housemate.Address == "" {
+		t.Fatal("no patient with an address is left for the housemate")
+	}
+	mustCall(t, 200, base, mgr, "PUT", "/api/v1/staff/"+home.ID, map[string]any{"display_name": home.DisplayName, "clinic_ids": []string{housemate.ClinicID}, "disabled": false}, nil)
+	if code, rb := call(t, base, mgr, "POST", "/api/v1/care", map[string]string{"patient_id": housemate.ID, "therapist_id": home.ID}, nil); code != 201 && code != 409 {
+		t.Fatalf("care: %d %s", code, rb)
+	}
+	names = append(names, housemate.GivenName+" "+housemate.FamilyName, housemate.Address)
 	events := detectorCaughtUp(t, dir)
 	phaseB := time.Now()
 
@@ -472,7 +492,7 @@ func TestScenarios(t *testing.T) {
 	// is stored).
 	var mate scenPatient
 	for _, p := range slices.Backward(patients) {
-		if !stolen[p.ID] && p.ID != kin.ID {
+		if !stolen[p.ID] && p.ID != kin.ID && p.ID != housemate.ID {
 			mate = p
 			break
 		}
@@ -480,6 +500,11 @@ func TestScenarios(t *testing.T) {
 	if code, _, errOut := runCmd(t, "user", "create", "--data", dir, "--log-level", "error", "--username", "colleague", "--name", "Colleague Staff",
 		"--role", "therapist", "--clinic", mate.ClinicID, "--identity-code", mate.IdentityCode); code != 0 {
 		t.Fatalf("user create --identity-code: %d %s", code, errOut)
+	}
+	// The demo's first therapist lives with one of their patients (not one
+	// of the above): the operator gives the account that home address.
+	if code, _, errOut := runCmd(t, "user", "set-close", "--data", dir, "--log-level", "error", "--address", housemate.Address, li.Therapist.Username); code != 0 {
+		t.Fatalf("user set-close --address: %d %s", code, errOut)
 	}
 
 	// Phase B: the attacks, on a server started again (the detector's
@@ -524,6 +549,10 @@ func TestScenarios(t *testing.T) {
 	// also staff).
 	mustCall(t, 200, base, mgr, "GET", "/api/v1/patients/"+mate.ID, nil, nil)
 
+	// 2b. A therapist opens the chart of a patient living at their address.
+	ttok := apiLogin(t, base, li.Therapist.Username, li.Therapist.Password, li.Therapist.TOTPSecret)
+	mustCall(t, 200, base, ttok, "GET", "/api/v1/patients/"+housemate.ID+"/chart", nil, nil)
+
 	// 3. A relative with the same family name opens the patient's chart.
 	rtok := apiLogin(t, base, relative.Username, li.Therapist.Password, li.Therapist.TOTPSecret)
 	mustCall(t, 200, base, rtok, "GET", "/api/v1/patients/"+kin.ID+"/chart", nil, nil)
@@ -554,13 +583,19 @@ func TestScenarios(t *testing.T) {
 	if mateA.Severity != "high" || !strings.Contains(mateA.Explanation, "colleague's record") {
 		t.Errorf("staff_close of a colleague: %s %q", mateA.Severity, mateA.Explanation)
 	}
+	homeA := waitAlert(t, base, sec, phaseB, "staff_close of the housemate", func(a scenAlert) bool {
+		return a.Rule == "staff_close" && a.ActorID == home.ID && slices.Equal(a.PatientIDs, []string{housemate.ID})
+	})
+	if homeA.Severity != "high" || !strings.Contains(homeA.Explanation, "lives at the account holder's address") {
+		t.Errorf("staff_close of a housemate: %s %q", homeA.Severity, homeA.Explanation)
+	}
 	honey := waitAlert(t, base, sec, phaseB, "honeytoken", func(a scenAlert) bool {
 		return a.Rule == "honeytoken" && a.ActorID == manager.ID && slices.Contains(a.PatientIDs, ht.ID)
 	})
 	if honey.Severity != "critical" {
 		t.Errorf("honeytoken: %s", honey.Severity)
 	}
-	for _, a := range []scenAlert{vol, mateA, kinA, honey} {
+	for _, a := range []scenAlert{vol, mateA, homeA, kinA, honey} {
 		noNames(t, a, names)
 		rc.delivered(t, a, names)
 	}
@@ -657,6 +692,7 @@ func TestScenarios(t *testing.T) {
 	}{
 		{"A colleague's record and a decoy", []string{mateA.ID, honey.ID}, []string{mate.ID, ht.ID}},
 		{"A relative's record", []string{kinA.ID}, []string{kin.ID}},
+		{"A housemate's record", []string{homeA.ID}, []string{housemate.ID}},
 	} {
 		var ci incView
 		mustCall(t, 201, base, sec, "POST", "/api/v1/incidents", map[string]any{"title": c.title, "alert_ids": c.alerts}, &ci)
