@@ -599,6 +599,10 @@ func (d *Detector) check(lk lookups, e *event, emit emitFn) error {
 		return nil
 	case strings.HasPrefix(e.action, "care.") && e.patient != "":
 		delete(s.care, e.patient)
+	case strings.HasPrefix(e.action, "patient.") && e.action != "patient.read" && e.patient != "":
+		// A patient created, erased or (later) changed: their indexes are
+		// read again when next compared.
+		delete(s.pindex, e.patient)
 	case e.action == "account.update" || e.action == "account.create":
 		clear(s.staffIx) // a display name or an identity code may have changed
 		s.staffBy = nil
