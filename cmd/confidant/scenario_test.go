@@ -834,6 +834,44 @@ func TestScenarioWitness(t *testing.T) {
 	}
 	// Still serving.
 	mustCall(t, 200, base, tok, "GET", "/api/v1/patients", nil, nil)
+	// An incident from the alert: it names no account, so the security
+	// officer gives the scope by hand (the therapist active since the
+	// server started; what the fork read is in the fork's log, not this
+	// one): exactly the charts read, frozen at a signed checkpoint, and the
+	// clocks run from the DPO's awareness.
+	var inc struct {
+		ID                string     `json:"id"`
+		RegulatorDeadline *time.Time `json:"regulator_deadline"`
+		Scope             struct {
+			PatientIDs []string `json:"patient_ids"`
+			Checkpoint struct {
+				Size uint64 `json:"size"`
+			} `json:"checkpoint"`
+		} `json:"scope"`
+	}
+	if code, rb := call(t, base, sec, "POST", "/api/v1/incidents", map[string]any{"title": "A witness disagrees", "alert_ids": []string{a.ID}}, nil); code != 400 || !strings.Contains(string(rb), "alerts_without_scope") {
+		t.Errorf("an incident from the witness alert alone: %d %s", code, rb)
+	}
+	var staff struct{ Staff []scenUser }
+	mustCall(t, 200, base, sec, "GET", "/api/v1/staff", nil, &staff)
+	var therapist string
+	for _, u := range staff.Staff {
+		if u.Username == li.Therapist.Username {
+			therapist = u.ID
+		}
+	}
+	mustCall(t, 201, base, sec, "POST", "/api/v1/incidents", map[string]any{"title": "A witness disagrees: a fork of the database", "alert_ids": []string{a.ID},
+		"account_ids": []string{therapist}, "from": since.Add(-time.Second).UTC().Format(time.RFC3339Nano), "to": time.Now().UTC().Format(time.RFC3339Nano)}, &inc)
+	dpo := apiLogin(t, base, li.DPO.Username, li.DPO.Password, li.DPO.TOTPSecret)
+	aware := time.Now().UTC().Truncate(time.Second)
+	mustCall(t, 200, base, dpo, "POST", "/api/v1/incidents/"+inc.ID+"/awareness", map[string]string{"at": aware.Format(time.RFC3339)}, nil)
+	mustCall(t, 200, base, dpo, "GET", "/api/v1/incidents/"+inc.ID, nil, &inc)
+	read := slices.Sorted(slices.Values(apiPatients(t, base, tok)))
+	if inc.RegulatorDeadline == nil || !inc.RegulatorDeadline.Equal(aware.Add(72*time.Hour)) || inc.Scope.Checkpoint.Size == 0 ||
+		!slices.Equal(slices.Sorted(slices.Values(inc.Scope.PatientIDs)), read) {
+		t.Errorf("incident from the witness alert: deadline %v, %d patients (want the %d read), checkpoint %d",
+			inc.RegulatorDeadline, len(inc.Scope.PatientIDs), len(read), inc.Scope.Checkpoint.Size)
+	}
 }
 
 // copyDB copies a stopped SQLite database with its write-ahead log, if any.

@@ -86,7 +86,7 @@ var (
 	errIncidentText = confidant.Errorf(confidant.KindInvalid, "invalid_text",
 		"Write 1 to %d characters.", maxIncidentText)
 	errIncidentSource = confidant.Errorf(confidant.KindInvalid, "invalid_scope",
-		"Open an incident from alerts, or by hand with the accounts and the period (from before to).")
+		"Open an incident from alerts, by hand with the accounts and the period (from before to), or both.")
 	errIncidentClosed = confidant.Errorf(confidant.KindConflict, "incident_closed",
 		"The incident is closed; its record can no longer change.")
 	errAwarenessSet = confidant.Errorf(confidant.KindConflict, "awareness_already_set",
@@ -160,14 +160,19 @@ func CheckIncidentInput(in IncidentInput) (IncidentInput, error) {
 			return in, confidant.Errorf(confidant.KindInvalid, "invalid_id", "Alerts are named by their ids.")
 		}
 	}
-	if len(in.AlertIDs) == 0 {
+	// From alerts, by hand, or both: alerts that name no account (an
+	// integrity alert) with the scope given by hand.
+	if len(in.AlertIDs) == 0 || handScope(in.Scope) {
 		if in.Scope, err = checkScopeInput(in.Scope); err != nil {
 			return in, err
 		}
-	} else if len(in.Scope.AccountIDs) > 0 || !in.Scope.From.IsZero() || !in.Scope.To.IsZero() {
-		return in, errIncidentSource
 	}
 	return in, nil
+}
+
+// handScope reports whether any part of a scope was given by hand.
+func handScope(sc ScopeInput) bool {
+	return len(sc.AccountIDs) > 0 || !sc.From.IsZero() || !sc.To.IsZero()
 }
 
 func checkScopeInput(sc ScopeInput) (ScopeInput, error) {
@@ -339,8 +344,10 @@ func (s *Service) OpenIncident(ctx context.Context, in IncidentInput) (confidant
 		}); err != nil {
 			return confidant.Incident{}, err
 		}
-		if sc, err = s.alertScope(alerts, s.clock()); err != nil {
-			return confidant.Incident{}, err
+		if !handScope(sc) {
+			if sc, err = s.alertScope(alerts, s.clock()); err != nil {
+				return confidant.Incident{}, err
+			}
 		}
 	}
 	scope, err := s.computeScope(ctx, 1, sc)
@@ -412,7 +419,7 @@ func (s *Service) alertScope(alerts []confidant.Alert, now time.Time) (ScopeInpu
 	}
 	if len(sc.AccountIDs) == 0 || sc.From.IsZero() || sc.To.IsZero() {
 		return sc, confidant.Errorf(confidant.KindInvalid, "alerts_without_scope",
-			"These alerts name no account or period; open the incident by hand with a scope.")
+			"These alerts name no account or period: give the scope's accounts and period with them.")
 	}
 	m := s.cfg.IncidentScopeMargin
 	if now.After(sc.To) {

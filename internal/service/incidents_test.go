@@ -478,3 +478,30 @@ func TestIncidentLetterQueuedInOutbox(t *testing.T) {
 		t.Errorf("%d letters queued, want 1: %+v", letters, items)
 	}
 }
+
+// An integrity alert names no account: opened from it alone the incident
+// is refused (alerts_without_scope); with the scope given by hand it opens,
+// escalates the alert and scopes the hand's accounts and period.
+func TestIncidentFromAlertWithHandScope(t *testing.T) {
+	w := newIncWorld(t)
+	from, to := w.breach(t)
+	al := confidant.Alert{ID: confidant.NewID(), Rule: "integrity", Severity: confidant.AlertCritical,
+		From: to, To: to, CreatedAt: to, Status: confidant.AlertNew}
+	w.alerts.alerts[al.ID] = al
+	sec := w.As(w.Security)
+	if _, err := w.svc.OpenIncident(sec, service.IncidentInput{Title: "A witness disagrees", AlertIDs: []string{al.ID}}); confidant.CodeOf(err) != "alerts_without_scope" {
+		t.Fatalf("from the alert alone: %v", err)
+	}
+	if _, err := w.svc.OpenIncident(sec, service.IncidentInput{Title: "A witness disagrees", AlertIDs: []string{al.ID},
+		Scope: service.ScopeInput{AccountIDs: []string{w.Therapist.ID}}}); confidant.CodeOf(err) != "invalid_scope" {
+		t.Errorf("with half a scope: %v", err)
+	}
+	inc, err := w.svc.OpenIncident(sec, service.IncidentInput{Title: "A witness disagrees", AlertIDs: []string{al.ID},
+		Scope: service.ScopeInput{AccountIDs: []string{w.Therapist.ID}, From: from, To: to}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(inc.Scope.PatientIDs, []string{w.PatientA.ID}) || !inc.FirstAlertAt.Equal(al.CreatedAt) || w.alerts.escalated[al.ID] != inc.ID {
+		t.Errorf("scope %v, first alert %v, escalated to %q", inc.Scope.PatientIDs, inc.FirstAlertAt, w.alerts.escalated[al.ID])
+	}
+}
