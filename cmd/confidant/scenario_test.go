@@ -728,6 +728,7 @@ func TestScenarioRollback(t *testing.T) {
 	old := t.TempDir()
 	copyDB(t, db, filepath.Join(old, "confidant.db"))
 	base, stop = startServer(t, cfg, openOptions{})
+	lost := time.Now() // the accesses from here on are lost with the rollback
 	tok := apiLogin(t, base, li.Therapist.Username, li.Therapist.Password, li.Therapist.TOTPSecret)
 	for _, p := range apiPatients(t, base, tok) {
 		mustCall(t, 200, base, tok, "GET", "/api/v1/patients/"+p+"/chart", nil, nil)
@@ -766,6 +767,53 @@ func TestScenarioRollback(t *testing.T) {
 		t.Errorf("%d webhook requests with a bad signature", rc.badSigs)
 	}
 	rc.mu.Unlock()
+
+	// The operator decides the older copy is the one to go on with (as
+	// after losing a disk; docs/OPERATIONS.md) and starts the server with
+	// a new checkpoint directory; the stored rollback alert is opened as
+	// an incident with the scope given by hand: the therapist over the
+	// lost period. Its frozen scope is empty: the lost accesses are in no
+	// log this database holds (they are known from the published
+	// checkpoint, the witnesses and the delivered alert).
+	cfg = resolve(t, append([]string{"--data", dir, "--log-level", "error", "--detect-every", "100ms", "--checkpoint-dir", t.TempDir()}, rc.smtpFlags(t)...)...)
+	base, _ = startServer(t, cfg, openOptions{})
+	sec := apiLogin(t, base, li.Security.Username, li.Security.Password, li.Security.TOTPSecret)
+	var rb scenAlert
+	for _, a := range alerts(t, base, sec, time.Time{}) {
+		if a.Rule == "integrity" && a.Severity == "critical" && strings.Contains(a.Explanation, "older copy") {
+			rb = a
+		}
+	}
+	if rb.ID == "" {
+		t.Fatal("the rollback's alert is not stored in the database the server refused")
+	}
+	var staff struct{ Staff []scenUser }
+	mustCall(t, 200, base, sec, "GET", "/api/v1/staff", nil, &staff)
+	var therapist string
+	for _, u := range staff.Staff {
+		if u.Username == li.Therapist.Username {
+			therapist = u.ID
+		}
+	}
+	var inc struct {
+		ID                string     `json:"id"`
+		RegulatorDeadline *time.Time `json:"regulator_deadline"`
+		Scope             struct {
+			PatientIDs []string `json:"patient_ids"`
+			Checkpoint struct {
+				Size uint64 `json:"size"`
+			} `json:"checkpoint"`
+		} `json:"scope"`
+	}
+	mustCall(t, 201, base, sec, "POST", "/api/v1/incidents", map[string]any{"title": "The database was restored from an older copy", "alert_ids": []string{rb.ID},
+		"account_ids": []string{therapist}, "from": lost.UTC().Format(time.RFC3339Nano), "to": time.Now().UTC().Format(time.RFC3339Nano)}, &inc)
+	dpo := apiLogin(t, base, li.DPO.Username, li.DPO.Password, li.DPO.TOTPSecret)
+	aware := time.Now().UTC().Truncate(time.Second)
+	mustCall(t, 200, base, dpo, "POST", "/api/v1/incidents/"+inc.ID+"/awareness", map[string]string{"at": aware.Format(time.RFC3339)}, nil)
+	mustCall(t, 200, base, dpo, "GET", "/api/v1/incidents/"+inc.ID, nil, &inc)
+	if inc.RegulatorDeadline == nil || !inc.RegulatorDeadline.Equal(aware.Add(72*time.Hour)) || inc.Scope.Checkpoint.Size == 0 || len(inc.Scope.PatientIDs) != 0 {
+		t.Errorf("incident from the rollback alert: deadline %v, %d patients, checkpoint %d", inc.RegulatorDeadline, len(inc.Scope.PatientIDs), inc.Scope.Checkpoint.Size)
+	}
 }
 
 // TestScenarioWitness: a witness that disagrees. Someone runs a copy of
