@@ -124,8 +124,16 @@ func FuzzDecode(f *testing.F) {
 				if st := httpx.Status(err); st < 400 || st > 499 {
 					t.Fatalf("%s: status %d for %v", typ, st, err)
 				}
+				// A message holding the input repeats it, unless the input
+				// happens to be a piece of a fixed text: the message for the
+				// input with its letters shifted (the same shape, other
+				// words) is then the same.
 				if msg := confidant.MessageOf(err); len(data) >= 8 && strings.Contains(msg, string(data)) {
-					t.Fatalf("%s: message %q repeats the input", typ, msg)
+					r := httptest.NewRequest("POST", "/api/v1/x", bytes.NewReader(shiftLetters(data)))
+					r.Header.Set("Content-Type", "application/json")
+					if confidant.MessageOf(decode(httptest.NewRecorder(), r, reflect.New(typ).Interface())) != msg {
+						t.Fatalf("%s: message %q repeats the input", typ, msg)
+					}
 				}
 				continue
 			}
@@ -166,6 +174,23 @@ func ints(xs ...int) []*int {
 	out := make([]*int, len(xs))
 	for i := range xs {
 		out[i] = ptr(xs[i])
+	}
+	return out
+}
+
+// shiftLetters returns data with every ASCII letter replaced by the next
+// one (z by a): the same shape, other words.
+func shiftLetters(data []byte) []byte {
+	out := bytes.Clone(data)
+	for i, c := range out {
+		switch {
+		case c == 'z':
+			out[i] = 'a'
+		case c == 'Z':
+			out[i] = 'A'
+		case c >= 'a' && c < 'z' || c >= 'A' && c < 'Z':
+			out[i] = c + 1
+		}
 	}
 	return out
 }
