@@ -307,7 +307,9 @@ func (s *server) parseDateTime(v, what string) (time.Time, error) {
 		return time.Time{}, nil
 	}
 	for _, layout := range []string{"2006-01-02T15:04", "2006-01-02T15:04:05"} {
-		if t, err := time.ParseInLocation(layout, v, s.loc); err == nil {
+		// Only the form written back ("T09:05", not "T9:05", which the
+		// parser also takes): what is read is what was sent.
+		if t, err := time.ParseInLocation(layout, v, s.loc); err == nil && t.Format(layout) == v {
 			return t, nil
 		}
 	}
