@@ -409,15 +409,13 @@ func VerifyWebhook(secret, header string, body []byte, now time.Time, tolerance 
 	return hmac.Equal(got, m.Sum(nil))
 }
 
-// webhookClient follows no redirect, gives up after webhookTimeout, uses
-// no proxy and connects only to public addresses (webhookDialControl)
-// unless local webhooks are allowed (WithLocalWebhooks).
-func (s *Service) webhookClient() *http.Client {
-	if s.httpClient != nil {
-		return s.httpClient
-	}
+// newWebhookClient returns the client that posts webhooks: it follows no
+// redirect, gives up after webhookTimeout, uses no proxy and connects only
+// to public addresses (webhookDialControl) unless local webhooks are
+// allowed (WithLocalWebhooks).
+func newWebhookClient(local bool) *http.Client {
 	d := &net.Dialer{Timeout: webhookTimeout}
-	if !s.localWebhooks {
+	if !local {
 		d.Control = webhookDialControl
 	}
 	return &http.Client{
@@ -428,6 +426,8 @@ func (s *Service) webhookClient() *http.Client {
 			DialContext:         d.DialContext,
 			TLSHandshakeTimeout: webhookTimeout,
 			ForceAttemptHTTP2:   true,
+			MaxIdleConnsPerHost: 2,
+			IdleConnTimeout:     90 * time.Second,
 		},
 	}
 }
@@ -481,7 +481,7 @@ func (s *Service) postWebhook(ctx context.Context, it confidant.OutboxItem) stri
 	req.Header.Set("User-Agent", "Confidant-Delivery/1")
 	req.Header.Set(deliveryHeaderID, it.ID)
 	req.Header.Set(signatureHeader, WebhookSignature(it.Message.Secret, s.clock(), body))
-	resp, err := s.webhookClient().Do(req)
+	resp, err := s.httpClient.Do(req)
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {

@@ -158,6 +158,11 @@ func New(store confidant.Store, hasher Hasher, cfg Config, opts ...Option) (*Ser
 	for _, o := range opts {
 		o(s)
 	}
+	if s.httpClient == nil {
+		// One client for every webhook post: its transport keeps the
+		// connections to receivers for reuse.
+		s.httpClient = newWebhookClient(s.localWebhooks)
+	}
 	return s, nil
 }
 

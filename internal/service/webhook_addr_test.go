@@ -26,16 +26,16 @@ func TestPublicAddr(t *testing.T) {
 	}
 }
 
-// The default webhook client refuses to connect to a loopback receiver
-// (the check is at connection time, after name resolution: "localhost"
-// too); WithLocalWebhooks lets it.
+// The webhook client refuses to connect to a loopback receiver (the check
+// is at connection time, after name resolution: "localhost" too); with
+// local webhooks allowed it connects.
 func TestWebhookClientPublicOnly(t *testing.T) {
 	hits := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits++ }))
 	defer srv.Close()
 	byName := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
 	for _, u := range []string{srv.URL, byName} {
-		resp, err := (&Service{}).webhookClient().Post(u, "application/json", nil)
+		resp, err := newWebhookClient(false).Post(u, "application/json", nil)
 		if err == nil {
 			resp.Body.Close()
 			t.Fatalf("POST %s: connected", u)
@@ -47,9 +47,7 @@ func TestWebhookClientPublicOnly(t *testing.T) {
 	if hits != 0 {
 		t.Fatalf("the receiver got %d requests", hits)
 	}
-	s := &Service{}
-	WithLocalWebhooks()(s)
-	resp, err := s.webhookClient().Post(srv.URL, "application/json", nil)
+	resp, err := newWebhookClient(true).Post(srv.URL, "application/json", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
