@@ -98,6 +98,14 @@ func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return strings.ToLower(fs.Arg(0)), nil
 	}
+	// byName reads an account by its username.
+	byName := func(un string) (u confidant.User, err error) {
+		err = st.View(ctx, func(tx confidant.Tx) error {
+			u, err = tx.UserByUsername(ctx, un)
+			return err
+		})
+		return u, err
+	}
 	switch sub {
 	case "create":
 		// By invitation, as every account: the person sets their own
@@ -120,12 +128,8 @@ func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return err
 		}
-		var u confidant.User
-		if err := st.View(ctx, func(tx confidant.Tx) error {
-			var err error
-			u, err = tx.UserByUsername(ctx, un)
-			return err
-		}); err != nil {
+		u, err := byName(un)
+		if err != nil {
 			return err
 		}
 		inv, err := svc.OperatorReinvite(ctx, u.ID)
@@ -139,12 +143,8 @@ func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return err
 		}
-		var u confidant.User
-		if err := st.View(ctx, func(tx confidant.Tx) error {
-			var err error
-			u, err = tx.UserByUsername(ctx, un)
-			return err
-		}); err != nil {
+		u, err := byName(un)
+		if err != nil {
 			return err
 		}
 		if u, err = svc.OperatorSetClose(ctx, u.ID, service.CloseInput{IdentityCode: *idCode, Address: *address, Clear: *clearIx}); err != nil {
