@@ -611,24 +611,7 @@ func TestScenarios(t *testing.T) {
 	t.Logf("the attacks raised: %v", attack)
 
 	// The incident: opened from the alert by a security officer.
-	type scope struct {
-		Version    int      `json:"version"`
-		PatientIDs []string `json:"patient_ids"`
-		Checkpoint struct {
-			Size uint64 `json:"size"`
-			Root string `json:"root"`
-			Note string `json:"note"`
-		} `json:"checkpoint"`
-	}
-	type incView struct {
-		ID                string     `json:"id"`
-		RegulatorDeadline *time.Time `json:"regulator_deadline"`
-		Scope             scope      `json:"scope"`
-		History           []struct {
-			Kind string `json:"kind"`
-		} `json:"history"`
-	}
-	var inc incView
+	var inc scenIncident
 	mustCall(t, 201, base, sec, "POST", "/api/v1/incidents", map[string]any{"title": "Stolen therapist account", "alert_ids": []string{vol.ID}}, &inc)
 	// Its frozen scope: every patient the account read from the start of
 	// the alert's period until the incident was opened: exactly the 300
@@ -694,16 +677,7 @@ func TestScenarios(t *testing.T) {
 		{"A relative's record", []string{kinA.ID}, []string{kin.ID}},
 		{"A housemate's record", []string{homeA.ID}, []string{housemate.ID}},
 	} {
-		var ci incView
-		mustCall(t, 201, base, sec, "POST", "/api/v1/incidents", map[string]any{"title": c.title, "alert_ids": c.alerts}, &ci)
-		mustCall(t, 200, base, dpo, "POST", "/api/v1/incidents/"+ci.ID+"/awareness", map[string]string{"at": aware.Format(time.RFC3339)}, nil)
-		mustCall(t, 200, base, dpo, "GET", "/api/v1/incidents/"+ci.ID, nil, &ci)
-		if ci.RegulatorDeadline == nil || !ci.RegulatorDeadline.Equal(aware.Add(72*time.Hour)) {
-			t.Errorf("%s: regulator deadline %v, want %v", c.title, ci.RegulatorDeadline, aware.Add(72*time.Hour))
-		}
-		if got := slices.Sorted(slices.Values(ci.Scope.PatientIDs)); !slices.Equal(got, slices.Sorted(slices.Values(c.want))) || ci.Scope.Checkpoint.Size == 0 {
-			t.Errorf("%s: scope of %d patients at checkpoint %d, want the %d read", c.title, len(got), ci.Scope.Checkpoint.Size, len(c.want))
-		}
+		incidentAware(t, base, sec, dpo, map[string]any{"title": c.title, "alert_ids": c.alerts}, aware, c.want)
 	}
 }
 
@@ -787,33 +761,10 @@ func TestScenarioRollback(t *testing.T) {
 	if rb.ID == "" {
 		t.Fatal("the rollback's alert is not stored in the database the server refused")
 	}
-	var staff struct{ Staff []scenUser }
-	mustCall(t, 200, base, sec, "GET", "/api/v1/staff", nil, &staff)
-	var therapist string
-	for _, u := range staff.Staff {
-		if u.Username == li.Therapist.Username {
-			therapist = u.ID
-		}
-	}
-	var inc struct {
-		ID                string     `json:"id"`
-		RegulatorDeadline *time.Time `json:"regulator_deadline"`
-		Scope             struct {
-			PatientIDs []string `json:"patient_ids"`
-			Checkpoint struct {
-				Size uint64 `json:"size"`
-			} `json:"checkpoint"`
-		} `json:"scope"`
-	}
-	mustCall(t, 201, base, sec, "POST", "/api/v1/incidents", map[string]any{"title": "The database was restored from an older copy", "alert_ids": []string{rb.ID},
-		"account_ids": []string{therapist}, "from": lost.UTC().Format(time.RFC3339Nano), "to": time.Now().UTC().Format(time.RFC3339Nano)}, &inc)
 	dpo := apiLogin(t, base, li.DPO.Username, li.DPO.Password, li.DPO.TOTPSecret)
-	aware := time.Now().UTC().Truncate(time.Second)
-	mustCall(t, 200, base, dpo, "POST", "/api/v1/incidents/"+inc.ID+"/awareness", map[string]string{"at": aware.Format(time.RFC3339)}, nil)
-	mustCall(t, 200, base, dpo, "GET", "/api/v1/incidents/"+inc.ID, nil, &inc)
-	if inc.RegulatorDeadline == nil || !inc.RegulatorDeadline.Equal(aware.Add(72*time.Hour)) || inc.Scope.Checkpoint.Size == 0 || len(inc.Scope.PatientIDs) != 0 {
-		t.Errorf("incident from the rollback alert: deadline %v, %d patients, checkpoint %d", inc.RegulatorDeadline, len(inc.Scope.PatientIDs), inc.Scope.Checkpoint.Size)
-	}
+	incidentAware(t, base, sec, dpo, map[string]any{"title": "The database was restored from an older copy", "alert_ids": []string{rb.ID},
+		"account_ids": []string{staffID(t, base, sec, li.Therapist.Username)}, "from": lost.UTC().Format(time.RFC3339Nano), "to": time.Now().UTC().Format(time.RFC3339Nano)},
+		time.Now().UTC().Truncate(time.Second), nil)
 }
 
 // TestScenarioWitness: a witness that disagrees. Someone runs a copy of
@@ -887,39 +838,64 @@ func TestScenarioWitness(t *testing.T) {
 	// server started; what the fork read is in the fork's log, not this
 	// one): exactly the charts read, frozen at a signed checkpoint, and the
 	// clocks run from the DPO's awareness.
-	var inc struct {
-		ID                string     `json:"id"`
-		RegulatorDeadline *time.Time `json:"regulator_deadline"`
-		Scope             struct {
-			PatientIDs []string `json:"patient_ids"`
-			Checkpoint struct {
-				Size uint64 `json:"size"`
-			} `json:"checkpoint"`
-		} `json:"scope"`
-	}
 	if code, rb := call(t, base, sec, "POST", "/api/v1/incidents", map[string]any{"title": "A witness disagrees", "alert_ids": []string{a.ID}}, nil); code != 400 || !strings.Contains(string(rb), "alerts_without_scope") {
 		t.Errorf("an incident from the witness alert alone: %d %s", code, rb)
 	}
-	var staff struct{ Staff []scenUser }
-	mustCall(t, 200, base, sec, "GET", "/api/v1/staff", nil, &staff)
-	var therapist string
-	for _, u := range staff.Staff {
-		if u.Username == li.Therapist.Username {
-			therapist = u.ID
-		}
-	}
-	mustCall(t, 201, base, sec, "POST", "/api/v1/incidents", map[string]any{"title": "A witness disagrees: a fork of the database", "alert_ids": []string{a.ID},
-		"account_ids": []string{therapist}, "from": since.Add(-time.Second).UTC().Format(time.RFC3339Nano), "to": time.Now().UTC().Format(time.RFC3339Nano)}, &inc)
 	dpo := apiLogin(t, base, li.DPO.Username, li.DPO.Password, li.DPO.TOTPSecret)
-	aware := time.Now().UTC().Truncate(time.Second)
+	incidentAware(t, base, sec, dpo, map[string]any{"title": "A witness disagrees: a fork of the database", "alert_ids": []string{a.ID},
+		"account_ids": []string{staffID(t, base, sec, li.Therapist.Username)}, "from": since.Add(-time.Second).UTC().Format(time.RFC3339Nano), "to": time.Now().UTC().Format(time.RFC3339Nano)},
+		time.Now().UTC().Truncate(time.Second), apiPatients(t, base, tok))
+}
+
+// scenIncident is an incident as GET /api/v1/incidents/{id} shows it.
+type scenIncident struct {
+	ID                string     `json:"id"`
+	RegulatorDeadline *time.Time `json:"regulator_deadline"`
+	Scope             struct {
+		Version    int      `json:"version"`
+		PatientIDs []string `json:"patient_ids"`
+		Checkpoint struct {
+			Size uint64 `json:"size"`
+			Root string `json:"root"`
+			Note string `json:"note"`
+		} `json:"checkpoint"`
+	} `json:"scope"`
+	History []struct {
+		Kind string `json:"kind"`
+	} `json:"history"`
+}
+
+// incidentAware opens an incident (as sec, with body), sets its awareness
+// as the DPO and checks the 72-hour deadline and a frozen scope at a
+// checkpoint of exactly the patients want.
+func incidentAware(t *testing.T, base, sec, dpo string, body map[string]any, aware time.Time, want []string) scenIncident {
+	t.Helper()
+	var inc scenIncident
+	mustCall(t, 201, base, sec, "POST", "/api/v1/incidents", body, &inc)
 	mustCall(t, 200, base, dpo, "POST", "/api/v1/incidents/"+inc.ID+"/awareness", map[string]string{"at": aware.Format(time.RFC3339)}, nil)
 	mustCall(t, 200, base, dpo, "GET", "/api/v1/incidents/"+inc.ID, nil, &inc)
-	read := slices.Sorted(slices.Values(apiPatients(t, base, tok)))
-	if inc.RegulatorDeadline == nil || !inc.RegulatorDeadline.Equal(aware.Add(72*time.Hour)) || inc.Scope.Checkpoint.Size == 0 ||
-		!slices.Equal(slices.Sorted(slices.Values(inc.Scope.PatientIDs)), read) {
-		t.Errorf("incident from the witness alert: deadline %v, %d patients (want the %d read), checkpoint %d",
-			inc.RegulatorDeadline, len(inc.Scope.PatientIDs), len(read), inc.Scope.Checkpoint.Size)
+	if inc.RegulatorDeadline == nil || !inc.RegulatorDeadline.Equal(aware.Add(72*time.Hour)) {
+		t.Errorf("%s: regulator deadline %v, want %v", body["title"], inc.RegulatorDeadline, aware.Add(72*time.Hour))
 	}
+	got := slices.Sorted(slices.Values(inc.Scope.PatientIDs))
+	if !slices.Equal(got, slices.Sorted(slices.Values(want))) || inc.Scope.Checkpoint.Size == 0 {
+		t.Errorf("%s: scope of %d patients at checkpoint %d, want the %d read", body["title"], len(got), inc.Scope.Checkpoint.Size, len(want))
+	}
+	return inc
+}
+
+// staffID is the id of the staff account with this username.
+func staffID(t *testing.T, base, tok, username string) string {
+	t.Helper()
+	var staff struct{ Staff []scenUser }
+	mustCall(t, 200, base, tok, "GET", "/api/v1/staff", nil, &staff)
+	for _, u := range staff.Staff {
+		if u.Username == username {
+			return u.ID
+		}
+	}
+	t.Fatalf("no staff account %s", username)
+	return ""
 }
 
 // copyDB copies a stopped SQLite database with its write-ahead log, if any.
