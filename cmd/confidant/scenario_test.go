@@ -9,8 +9,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -408,8 +410,8 @@ func TestScenarios(t *testing.T) {
 			off = page.NextOffset
 		}
 	}
-	if len(patients) < 303 {
-		t.Fatalf("the manager's clinics have %d patients, want more than 302", len(patients))
+	if len(patients) < 304 {
+		t.Fatalf("the manager's clinics have %d patients, want more than 303", len(patients))
 	}
 	// The stolen account: a therapist of the manager's clinics given care
 	// of 300 of them (as a manager can: the care relationships are real).
@@ -424,9 +426,12 @@ func TestScenarios(t *testing.T) {
 	if kin.ID == "" {
 		t.Fatal("no patient in the relative's clinic")
 	}
+	// One more patient in their care (own) is the therapist's own work,
+	// read before the theft.
 	stolen := map[string]bool{}
+	var own string
 	for _, p := range patients {
-		if len(stolen) == 300 {
+		if own != "" {
 			break
 		}
 		if p.ID == kin.ID {
@@ -435,7 +440,11 @@ func TestScenarios(t *testing.T) {
 		if code, rb := call(t, base, mgr, "POST", "/api/v1/care", map[string]string{"patient_id": p.ID, "therapist_id": thief.ID}, nil); code != 201 && code != 409 {
 			t.Fatalf("care: %d %s", code, rb)
 		}
-		stolen[p.ID] = true
+		if len(stolen) == 300 {
+			own = p.ID
+		} else {
+			stolen[p.ID] = true
+		}
 	}
 	// The relative: a therapist of the same clinic as one patient, renamed
 	// (a marriage) to that patient's family name, given care of them.
@@ -458,7 +467,7 @@ func TestScenarios(t *testing.T) {
 	home := users[li.Therapist.Username]
 	var housemate scenPatient
 	for _, p := range patients {
-		if !stolen[p.ID] && p.ID != kin.ID {
+		if !stolen[p.ID] && p.ID != kin.ID && p.ID != own {
 			mustCall(t, 200, base, mgr, "GET", "/api/v1/patients/"+p.ID, nil, &housemate)
 			break
 		}
@@ -492,7 +501,7 @@ func TestScenarios(t *testing.T) {
 	// is stored).
 	var mate scenPatient
 	for _, p := range slices.Backward(patients) {
-		if !stolen[p.ID] && p.ID != kin.ID && p.ID != housemate.ID {
+		if !stolen[p.ID] && p.ID != kin.ID && p.ID != housemate.ID && p.ID != own {
 			mate = p
 			break
 		}
@@ -512,6 +521,16 @@ func TestScenarios(t *testing.T) {
 	base, _ = startServer(t, cfg, openOptions{})
 	sec = apiLogin(t, base, li.Security.Username, li.Security.Password, li.Security.TOTPSecret)
 	mgr = apiLogin(t, base, li.Manager.Username, li.Manager.Password, li.Manager.TOTPSecret)
+
+	// The attack stays within one clock hour (the volume alerts' windows):
+	// a start in an hour's last minute waits for the next.
+	if next := time.Now().Truncate(time.Hour).Add(time.Hour); time.Until(next) < time.Minute {
+		time.Sleep(time.Until(next) + time.Second)
+	}
+	// The therapist opens a chart of their own, as on any day (well before
+	// the attack's start: the periods below are widened by a millisecond).
+	mustCall(t, 200, base, apiLogin(t, base, thief.Username, li.Therapist.Password, li.Therapist.TOTPSecret), "GET", "/api/v1/patients/"+own+"/chart", nil, nil)
+	time.Sleep(20 * time.Millisecond)
 
 	// 1. A stolen therapist account reads 300 charts in an hour.
 	start := time.Now().UTC()
@@ -605,25 +624,47 @@ func TestScenarios(t *testing.T) {
 	}
 	rc.mu.Unlock()
 	attack := map[string]int{}
+	// The stolen account's volume_hour alerts: one, or two when the attack
+	// crossed the turn of a clock hour (the detector has followed the log
+	// past the attack: the honeytoken's alert, raised after it, is there).
+	var hourly []string
+	from := vol.From
 	for _, a := range alerts(t, base, sec, phaseB) {
 		attack[a.Rule+"/"+a.Severity]++
+		if a.Rule == "volume_hour" && a.ActorID == thief.ID {
+			hourly = append(hourly, a.ID)
+			if a.From.Before(from) {
+				from = a.From
+			}
+		}
 	}
 	t.Logf("the attacks raised: %v", attack)
 
-	// The incident: opened from the alert by a security officer.
+	// The incident: opened from the alerts by a security officer.
 	var inc scenIncident
-	mustCall(t, 201, base, sec, "POST", "/api/v1/incidents", map[string]any{"title": "Stolen therapist account", "alert_ids": []string{vol.ID}}, &inc)
+	mustCall(t, 201, base, sec, "POST", "/api/v1/incidents", map[string]any{"title": "Stolen therapist account", "alert_ids": hourly}, &inc)
 	// Its frozen scope: every patient the account read from the start of
-	// the alert's period until the incident was opened: exactly the 300
-	// charts of the attack (the alert itself names the first 41, up to its
-	// crossing of the limit).
-	all := slices.Sorted(func(y func(string) bool) {
-		for id := range stolen {
-			if !y(id) {
-				return
-			}
+	// the alert's period until the incident was opened: the 300 charts of
+	// the attack (the alert itself names the first 41, up to its crossing
+	// of the limit), and whatever the account read before the attack in
+	// the same clock hour (its own patient's chart and, in working hours,
+	// the seeded day's traffic, which runs up to now), as the breach-scope
+	// query answers for that period.
+	want := maps.Clone(stolen)
+	if from.Before(start) {
+		var before struct {
+			Patients []struct {
+				PatientID string `json:"patient_id"`
+			} `json:"patients"`
 		}
-	})
+		q := url.Values{"actor": {thief.ID}, "from": {from.Format(time.RFC3339Nano)}, "to": {start.Add(-time.Millisecond).Format(time.RFC3339Nano)}}
+		mustCall(t, 200, base, sec, "GET", "/api/v1/audit/scope?"+q.Encode(), nil, &before)
+		for _, p := range before.Patients {
+			want[p.PatientID] = true
+		}
+		t.Logf("the stolen account read %d patients in the alert's hour before the attack", len(before.Patients))
+	}
+	all := slices.Sorted(maps.Keys(want))
 	if got := slices.Sorted(slices.Values(inc.Scope.PatientIDs)); !slices.Equal(got, all) {
 		t.Errorf("scope from the alert: %d patients, want the %d read", len(got), len(all))
 	}
