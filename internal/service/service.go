@@ -116,10 +116,12 @@ type Service struct {
 	incAlerts IncidentAlertSource
 	incOutbox IncidentOutbox
 
-	// The WebAuthn relying party (webauthn.go), built once from cfg.
+	// The WebAuthn relying party (webauthn.go), built once from cfg, and
+	// the limit on discoverable sign-ins begun per client (beginlimit.go).
 	waOnce sync.Once
 	wa     *webauthn.WebAuthn
 	waErr  error
+	begins *beginLimit
 
 	// records is the latest records check (recordsreport.go).
 	records atomic.Pointer[confidant.RecordsReport]
@@ -152,7 +154,7 @@ func New(store confidant.Store, hasher Hasher, cfg Config, opts ...Option) (*Ser
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{store: store, hasher: hasher, cfg: cfg, log: slog.Default(), now: time.Now, worker: confidant.NewID()}
+	s := &Service{store: store, hasher: hasher, cfg: cfg, log: slog.Default(), now: time.Now, worker: confidant.NewID(), begins: newBeginLimit()}
 	s.incAlerts = storedAlerts{s} // the incident register opens incidents from this service's alerts
 	s.incOutbox = s.mailLetter    // and mails its letters through the outbox
 	for _, o := range opts {

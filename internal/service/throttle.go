@@ -108,6 +108,12 @@ func throttleAccount(userID, username string) string {
 // errThrottled is the answer to a throttled attempt: 429 with the wait in
 // seconds, rounded up, as Retry-After.
 func errThrottled(wait time.Duration) error {
+	return retryLater(wait, "Too many failed sign-ins from your address.")
+}
+
+// retryLater is a 429 (code throttled) saying why, with the wait in
+// seconds, rounded up, as Retry-After.
+func retryLater(wait time.Duration, why string) error {
 	secs := int64((wait + time.Second - 1) / time.Second)
 	when := fmt.Sprintf("%d seconds", secs)
 	if secs > 90 {
@@ -115,7 +121,7 @@ func errThrottled(wait time.Duration) error {
 	}
 	return confidant.Wrap(&confidant.RetryAfterError{After: time.Duration(secs) * time.Second},
 		confidant.KindRateLimited, "throttled",
-		"Too many failed sign-ins from your address. Please wait "+when+" and try again.")
+		why+" Please wait "+when+" and try again.")
 }
 
 // throttled records a sign-in refused for throttling (login.failed with the

@@ -781,13 +781,18 @@ func mfaHash(token string) []byte {
 // factor, and only the account's passkeys are allowed (409
 // passkey_not_enrolled for an account without one). Without, it is a
 // discoverable sign-in: the browser offers the passkeys it holds for
-// this site, and user verification is required.
+// this site, and user verification is required; a client address that
+// began too many (beginlimit.go) is refused with 429 and nothing is
+// written.
 func (s *Service) BeginPasskeyLogin(ctx context.Context, mfaToken string) (Ceremony, error) {
 	wa, err := s.rp()
 	if err != nil {
 		return Ceremony{}, err
 	}
 	if mfaToken == "" {
+		if wait := s.begins.wait(confidant.ClientFrom(ctx), s.now()); wait > 0 {
+			return Ceremony{}, retryLater(wait, "Too many passkey sign-ins were begun from your address.")
+		}
 		ca, sd, err := wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
 		if err != nil {
 			return Ceremony{}, confidant.Wrap(err, confidant.KindInternal, "internal", "The passkey request could not be made.")

@@ -3,9 +3,11 @@ package service_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	confidant "github.com/confidanthealth/confidant"
 	"github.com/confidanthealth/confidant/internal/service"
@@ -506,5 +508,62 @@ func TestTOTPEnrolmentMakesRecoveryCodes(t *testing.T) {
 	}
 	if _, left, err := svc.LoginRecovery(t.Context(), mfa(t, svc, u).MFAToken, done.RecoveryCodes[9], service.SessionAPI, ""); err != nil || left != 9 {
 		t.Fatalf("recovery sign-in: left %d, %v", left, err)
+	}
+}
+
+// TestDiscoverableBeginLimit: one client address may begin
+// PasskeyBeginBurst discoverable sign-ins at once, then one per
+// PasskeyBeginEvery; a refused begin is a 429 with the wait and writes no
+// ceremony and no event, and other addresses (and the second factor of a
+// pending sign-in) are not affected.
+func TestDiscoverableBeginLimit(t *testing.T) {
+	w := newWorld(t)
+	u := newStaff(t, w, "limited")
+	l := testfix.Log(w.Store)
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	svc, err := service.New(w.Store, testfix.FastHasher{}, w.Service.Config(),
+		service.WithClock(func() time.Time { return now }), service.WithAuditor(l), service.WithAuditReader(l))
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := func() uint64 {
+		t.Helper()
+		cp, err := l.Checkpoint(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cp.Size
+	}
+	ctx := confidant.WithClient(t.Context(), "203.0.113.5")
+	for i := range service.PasskeyBeginBurst {
+		if _, err := svc.BeginPasskeyLogin(ctx, ""); err != nil {
+			t.Fatalf("begin %d: %v", i+1, err)
+		}
+	}
+	before := size()
+	_, err = svc.BeginPasskeyLogin(ctx, "")
+	var ra *confidant.RetryAfterError
+	if confidant.KindOf(err) != confidant.KindRateLimited || !errors.As(err, &ra) || ra.After != service.PasskeyBeginEvery {
+		t.Fatalf("begin %d: %v, want 429 after %v", service.PasskeyBeginBurst+1, err, service.PasskeyBeginEvery)
+	}
+	if got := size(); got != before {
+		t.Errorf("a refused begin wrote %d events", got-before)
+	}
+	// Another address, and a pending sign-in's second factor from this one.
+	if _, err := svc.BeginPasskeyLogin(confidant.WithClient(t.Context(), "198.51.100.7"), ""); err != nil {
+		t.Errorf("another address: %v", err)
+	}
+	auth := testfix.NewAuthenticator(passkeyOrigin)
+	enrolPasskey(t, svc, u, auth)
+	if _, err := svc.BeginPasskeyLogin(ctx, mfa(t, svc, u).MFAToken); err != nil {
+		t.Errorf("a second factor from the limited address: %v", err)
+	}
+	// The bucket refills: one more after PasskeyBeginEvery, not two.
+	now = now.Add(service.PasskeyBeginEvery)
+	if _, err := svc.BeginPasskeyLogin(ctx, ""); err != nil {
+		t.Errorf("after %v: %v", service.PasskeyBeginEvery, err)
+	}
+	if _, err := svc.BeginPasskeyLogin(ctx, ""); confidant.KindOf(err) != confidant.KindRateLimited {
+		t.Errorf("a second begin after one refill: %v", err)
 	}
 }
