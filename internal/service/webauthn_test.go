@@ -514,8 +514,9 @@ func TestTOTPEnrolmentMakesRecoveryCodes(t *testing.T) {
 // TestDiscoverableBeginLimit: one client address may begin
 // PasskeyBeginBurst discoverable sign-ins at once, then one per
 // PasskeyBeginEvery; a refused begin is a 429 with the wait and writes no
-// ceremony and no event, and other addresses (and the second factor of a
-// pending sign-in) are not affected.
+// event (a ceremony is written with its event, in one transaction), and
+// other addresses (and the second factor of a pending sign-in) are not
+// affected.
 func TestDiscoverableBeginLimit(t *testing.T) {
 	w := newWorld(t)
 	u := newStaff(t, w, "limited")
